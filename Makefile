@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine (Python 3.11 and make are all it needs):
+#   make demo   start the stack, place real orders, show what happened
+#   make test   lint, type-check and run every test (what CI runs)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration e2e up lock clean
+
+demo: $(STAMP)
+	$(BIN)/orderflow demo
+
+test: lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit integration e2e: $(STAMP)
+	$(BIN)/pytest tests/$@
+
+up: $(STAMP)
+	$(BIN)/orderflow up
+
+# The environment, from the lock file only (hashes checked), rebuilt when the lock changes.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--no-deps --no-build-isolation --editable .
+	touch $(STAMP)
+
+# Re-resolve the lock after changing dependencies in pyproject.toml (needs uv).
+lock:
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .orderflow .mypy_cache .ruff_cache .pytest_cache
