@@ -1,0 +1,125 @@
+"""Typed configuration, read once from the environment at start-up.
+
+Every port and limit can be overridden by an environment variable so that tests, the demo and a
+benchmark can run side by side on one machine. A bad value stops start-up with a message naming the
+variable, rather than failing later in some adapter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+SERVICES: Final = ("order", "inventory", "payment", "notification")
+
+DEFAULT_PORTS: Final[dict[str, tuple[int, int]]] = {
+    "order": (8000, 50050),
+    "inventory": (8001, 50051),
+    "payment": (8002, 50052),
+    "notification": (8003, 50053),
+}
+
+
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ServiceAddress:
+    name: str
+    host: str
+    http_port: int
+    grpc_port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    data_dir: Path
+    addresses: Mapping[str, ServiceAddress]
+    call_timeout_s: float
+    notify_timeout_s: float
+    max_body_bytes: int
+    log_level: str
+    downstream_style: str
+    recovery_interval_s: float
+
+    def address(self, service: str) -> ServiceAddress:
+        return self.addresses[service]
+
+    def database_path(self, service: str) -> Path:
+        return self.data_dir / f"{service}.db"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        host = env.get("ORDERFLOW_HOST", "127.0.0.1")
+        return cls(
+            host=host,
+            data_dir=Path(env.get("ORDERFLOW_DATA_DIR", ".orderflow")),
+            addresses={name: _address(env, name, host) for name in SERVICES},
+            call_timeout_s=_positive_float(env, "ORDERFLOW_CALL_TIMEOUT_S", 5.0),
+            notify_timeout_s=_positive_float(env, "ORDERFLOW_NOTIFY_TIMEOUT_S", 1.0),
+            max_body_bytes=_port_like_int(env, "ORDERFLOW_MAX_BODY_BYTES", 65536, upper=2**31),
+            log_level=_choice(env, "ORDERFLOW_LOG_LEVEL", "info", LOG_LEVELS),
+            downstream_style=env.get("ORDERFLOW_DOWNSTREAM_STYLE", "rest"),
+            recovery_interval_s=_positive_float(env, "ORDERFLOW_RECOVERY_INTERVAL_S", 2.0),
+        )
+
+
+def port_variable(service: str, kind: str) -> str:
+    """The environment variable that overrides a service's port, e.g. ORDERFLOW_ORDER_HTTP_PORT."""
+    return f"ORDERFLOW_{service.upper()}_{kind.upper()}_PORT"
+
+
+def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
+    http_default, grpc_default = DEFAULT_PORTS[name]
+    return ServiceAddress(
+        name=name,
+        host=host,
+        http_port=_port_like_int(env, port_variable(name, "http"), http_default, upper=65535),
+        grpc_port=_port_like_int(env, port_variable(name, "grpc"), grpc_default, upper=65535),
+    )
+
+
+def _port_like_int(env: Mapping[str, str], key: str, default: int, *, upper: int) -> int:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if not 0 <= value <= upper:
+        raise ConfigError(f"{key} must be between 0 and {upper}, got {value}")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(key, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value

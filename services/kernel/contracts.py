@@ -1,0 +1,66 @@
+"""Shapes and limits that several services agree on (standard library only).
+
+The order service validates a place-order request with these before anything is reserved, and the
+payment service decides with the same token table, so the rule exists once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from services.kernel.errors import InvalidRequest
+
+TOKEN_APPROVES: Final = "tok_visa"
+TOKEN_DECLINES: Final = "tok_chargeDeclined"
+PAYMENT_TOKENS: Final = frozenset({TOKEN_APPROVES, TOKEN_DECLINES})
+
+MAX_LINES: Final = 50
+MAX_QUANTITY: Final = 1000
+MAX_ID_LENGTH: Final = 64
+
+
+@dataclass(frozen=True)
+class Line:
+    """One requested line: a SKU and how many units (prices are never taken from a client)."""
+
+    sku: str
+    quantity: int
+
+
+def check_identifier(field: str, value: str) -> None:
+    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or value != value.strip():
+        raise InvalidRequest(
+            f"{field} must be 1-{MAX_ID_LENGTH} printable characters without surrounding spaces",
+            field=field,
+        )
+
+
+def check_lines(lines: tuple[Line, ...]) -> None:
+    """A non-empty list of distinct SKUs, each with a quantity in 1..MAX_QUANTITY."""
+    if not lines:
+        raise InvalidRequest("items must contain at least one line", field="items")
+    if len(lines) > MAX_LINES:
+        raise InvalidRequest(f"items may contain at most {MAX_LINES} lines", field="items")
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        check_identifier(f"items[{index}].sku", line.sku)
+        if not 1 <= line.quantity <= MAX_QUANTITY:
+            raise InvalidRequest(
+                f"items[{index}].quantity must be between 1 and {MAX_QUANTITY}",
+                field=f"items[{index}].quantity",
+            )
+        if line.sku in seen:
+            raise InvalidRequest(
+                f"items[{index}].sku {line.sku!r} appears twice; merge the lines",
+                field=f"items[{index}].sku",
+            )
+        seen.add(line.sku)
+
+
+def check_payment_token(token: str) -> None:
+    if token not in PAYMENT_TOKENS:
+        raise InvalidRequest(
+            f"payment_token must be one of {sorted(PAYMENT_TOKENS)} (test tokens)",
+            field="payment_token",
+        )

@@ -1,0 +1,66 @@
+"""Builds a service's ASGI app: its own routes plus what every service has in common.
+
+Common parts: `GET /health` (the process is alive), `GET /ready` (its dependencies answer),
+`GET /metrics` (Prometheus), problem+json errors, a body size limit, correlation ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.kernel.http.middleware import BodySizeLimit, CorrelationId, RequestMetrics
+from services.kernel.http.problem import install_problem_handlers
+from services.kernel.telemetry import Telemetry
+
+ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+
+
+def create_http_app(
+    *,
+    title: str,
+    description: str,
+    routers: list[APIRouter],
+    telemetry: Telemetry,
+    readiness: ReadinessCheck,
+    max_body_bytes: int,
+    problem_statuses: Mapping[str, int] | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="1.0.0")
+    for key, value in (state or {}).items():
+        setattr(app.state, key, value)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(_operations_router(telemetry, readiness))
+    install_problem_handlers(app, problem_statuses or {})
+    # Outermost last: metrics see every request, including refused ones.
+    app.add_middleware(BodySizeLimit, limit=max_body_bytes)
+    app.add_middleware(CorrelationId)
+    app.add_middleware(RequestMetrics, telemetry=telemetry)
+    return app
+
+
+def _operations_router(telemetry: Telemetry, readiness: ReadinessCheck) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", summary="Liveness: the process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": telemetry.service}
+
+    @router.get("/ready", summary="Readiness: the service's dependencies answer")
+    async def ready() -> JSONResponse:
+        checks = dict(await readiness())
+        ok = all(checks.values())
+        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

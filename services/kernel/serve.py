@@ -1,0 +1,99 @@
+"""Runs one service process: one uvloop event loop serving every adapter, clean shutdown.
+
+The composition root of each service hands over a `bootstrap` coroutine that builds the service
+and registers everything to close on an AsyncExitStack. This module owns signals: on SIGINT or
+SIGTERM it stops accepting, lets in-flight requests finish, cancels background loops and closes
+resources in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+import uvloop
+from starlette.types import ASGIApp
+
+from services.kernel.config import ConfigError, Settings
+from services.kernel.telemetry import configure_logging
+
+log = logging.getLogger(__name__)
+GRACE_S = 5.0
+
+
+@dataclass
+class RunningService:
+    http_app: ASGIApp
+    http_port: int
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+
+Bootstrap = Callable[[Settings, AsyncExitStack], Awaitable[RunningService]]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process has more than one adapter to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run(service: str, bootstrap: Bootstrap) -> None:
+    """Entry point of a service process."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"orderflow {service}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(service, settings.log_level)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(service, settings, bootstrap))
+
+
+async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as resources:
+        running = await bootstrap(settings, resources)
+        server = _Server(
+            uvicorn.Config(
+                running.http_app,
+                host=settings.host,
+                port=running.http_port,
+                lifespan="off",
+                access_log=False,
+                log_config=None,
+                log_level=settings.log_level,
+                timeout_graceful_shutdown=int(GRACE_S),
+            )
+        )
+        http_task = asyncio.create_task(server.serve(), name=f"{service}-http")
+        loops = [asyncio.create_task(job(), name=job.__name__) for job in running.background]
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({http_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("%s stopping", service)
+        server.should_exit = True
+        await _finish(http_task, loops, stopper)
+    log.info("%s stopped", service)
+
+
+async def _finish(
+    http_task: asyncio.Task[None], loops: list[asyncio.Task[None]], stopper: asyncio.Task[bool]
+) -> None:
+    stopper.cancel()
+    for task in loops:
+        task.cancel()
+    await asyncio.gather(*loops, stopper, return_exceptions=True)
+    # Re-raises a failure to bind the port, so the process exits non-zero.
+    await http_task

@@ -1,0 +1,65 @@
+"""Prometheus metrics and logging set-up.
+
+Each service builds its own registry (not the process-global one) so that several apps can live in
+one test process without their metrics colliding.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.kernel import correlation
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class Telemetry:
+    service: str
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.http_requests = Counter(
+            "orderflow_http_requests",
+            "HTTP requests served, by route and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "orderflow_http_request_seconds",
+            "Time to serve an HTTP request.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.downstream_calls = Counter(
+            "orderflow_downstream_calls",
+            "Calls to other services, by target, operation and outcome.",
+            ["target", "operation", "outcome"],
+            registry=self.registry,
+        )
+
+    def counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+
+class _CorrelationFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = correlation.current() or "-"
+        return True
+
+
+def configure_logging(service: str, level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_CorrelationFilter())
+    handler.setFormatter(
+        logging.Formatter(
+            f"%(asctime)s %(levelname)s {service} [%(correlation_id)s] %(name)s: %(message)s"
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
