@@ -1,0 +1,72 @@
+"""Notification over REST: record and list what customers were told. Parse, call, map."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from services.kernel.http.schemas import StrictBody
+from services.notification.domain import Notification, NotificationRequest
+from services.notification.handlers import NotificationHandlers
+
+PROBLEM_STATUSES: dict[str, int] = {}
+
+
+class NotifyBody(StrictBody):
+    order_id: str
+    customer_id: str
+    kind: str
+    reason: str | None = None
+    total_cents: int | None = None
+
+    def to_request(self) -> NotificationRequest:
+        return NotificationRequest(
+            self.order_id, self.customer_id, self.kind, self.reason, self.total_cents
+        )
+
+
+def handlers(request: Request) -> NotificationHandlers:
+    found: NotificationHandlers = request.app.state.handlers
+    return found
+
+
+Handlers = Annotated[NotificationHandlers, Depends(handlers)]
+router = APIRouter(tags=["notification"])
+
+
+@router.post(
+    "/notifications",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record that a customer was told an order's outcome (once per order and kind)",
+)
+async def notify(body: NotifyBody, response: Response, use: Handlers) -> dict[str, Any]:
+    notification, created = await use.notify(body.to_request())
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return notification_json(notification)
+
+
+@router.get("/notifications", summary="Notifications of an order and/or a customer, newest first")
+async def list_notifications(
+    use: Handlers, order_id: str | None = None, customer_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    found = await use.list(order_id=order_id, customer_id=customer_id)
+    return {"notifications": [notification_json(n) for n in found]}
+
+
+@router.get("/notifications/summary", summary="Notifications stored and duplicates seen")
+async def summary(use: Handlers) -> dict[str, int]:
+    return await use.summary()
+
+
+def notification_json(notification: Notification) -> dict[str, Any]:
+    return {
+        "order_id": notification.order_id,
+        "customer_id": notification.customer_id,
+        "kind": notification.kind.value,
+        "reason": notification.reason,
+        "message": notification.message,
+        "created_at": notification.created_at,
+        "duplicates": notification.duplicates,
+    }

@@ -1,0 +1,92 @@
+"""Notification rules: which order outcomes are told, and how they read (no I/O here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.kernel.contracts import check_identifier
+from services.kernel.errors import InvalidRequest
+
+
+class NotificationKind(StrEnum):
+    CONFIRMED = "order.confirmed"
+    CANCELLED = "order.cancelled"
+    REJECTED = "order.rejected"
+
+
+@dataclass(frozen=True)
+class NotificationRequest:
+    order_id: str
+    customer_id: str
+    kind: str
+    reason: str | None = None
+    total_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notification ready to record: who is told what about which order."""
+
+    order_id: str
+    customer_id: str
+    kind: NotificationKind
+    reason: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A recorded notice; `duplicates` counts repeats that upstream sent and were not stored."""
+
+    order_id: str
+    customer_id: str
+    kind: NotificationKind
+    reason: str | None
+    message: str
+    created_at: str
+    duplicates: int
+
+
+def compose(request: NotificationRequest) -> Notice:
+    """Validate a request and render the message the customer reads."""
+    check_identifier("order_id", request.order_id)
+    check_identifier("customer_id", request.customer_id)
+    kind = parse_kind(request.kind)
+    if request.reason is not None:
+        check_identifier("reason", request.reason)
+    if request.total_cents is not None and request.total_cents < 0:
+        raise InvalidRequest("total_cents must not be negative", field="total_cents")
+    message = render_message(request.order_id, kind, request.reason, request.total_cents)
+    return Notice(request.order_id, request.customer_id, kind, request.reason, message)
+
+
+def parse_kind(raw: str) -> NotificationKind:
+    try:
+        return NotificationKind(raw)
+    except ValueError:
+        kinds = [kind.value for kind in NotificationKind]
+        raise InvalidRequest(f"kind must be one of {kinds}", field="kind") from None
+
+
+def render_message(
+    order_id: str, kind: NotificationKind, reason: str | None, total_cents: int | None
+) -> str:
+    text = f"Order {order_id} {kind.value.removeprefix('order.')}"
+    if kind is NotificationKind.CONFIRMED:
+        return text if total_cents is None else f"{text}: {format_cents(total_cents)} total"
+    return text if reason is None else f"{text} ({reason})"
+
+
+def format_cents(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def check_filters(order_id: str | None, customer_id: str | None) -> None:
+    """Listing everything is not offered: an audit or a customer always asks about someone."""
+    if order_id is None and customer_id is None:
+        raise InvalidRequest("give order_id, customer_id or both", field="order_id")
+    if order_id is not None:
+        check_identifier("order_id", order_id)
+    if customer_id is not None:
+        check_identifier("customer_id", customer_id)

@@ -1,0 +1,58 @@
+"""Composition root of the notification service: builds the store, handlers and adapters."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from fastapi import FastAPI
+
+from services.kernel import serve
+from services.kernel.config import Settings
+from services.kernel.http.app import create_http_app
+from services.kernel.telemetry import Telemetry
+from services.notification.api import rest
+from services.notification.domain import Notification
+from services.notification.handlers import NotificationHandlers
+from services.notification.store import NotificationStore
+
+NAME = "notification"
+
+
+def create_app(store: NotificationStore, *, max_body_bytes: int) -> FastAPI:
+    """The service's HTTP app over an open store (tests build it the same way)."""
+    telemetry = Telemetry(NAME)
+    counted = telemetry.counter(
+        "orderflow_notifications",
+        "Notifications received, by kind and outcome (new or duplicate).",
+        ["kind", "outcome"],
+    )
+
+    def count(notification: Notification, created: bool) -> None:
+        counted.labels(notification.kind.value, "new" if created else "duplicate").inc()
+
+    handlers = NotificationHandlers(store, on_recorded=count)
+    return create_http_app(
+        title="orderflow notification",
+        description="Records what customers were told about their orders, once per outcome.",
+        routers=[rest.router],
+        telemetry=telemetry,
+        readiness=handlers.is_ready,
+        max_body_bytes=max_body_bytes,
+        problem_statuses=rest.PROBLEM_STATUSES,
+        state={"handlers": handlers},
+    )
+
+
+async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
+    store = NotificationStore.open(settings.database_path(NAME))
+    resources.callback(store.close)
+    app = create_app(store, max_body_bytes=settings.max_body_bytes)
+    return serve.RunningService(http_app=app, http_port=settings.address(NAME).http_port)
+
+
+def main() -> None:
+    serve.run(NAME, bootstrap)
+
+
+if __name__ == "__main__":
+    main()

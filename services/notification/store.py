@@ -1,0 +1,109 @@
+"""Notification persistence: one row per (order, kind) in the service's own SQLite file.
+
+A repeat of the same notification is not stored again; it increments `duplicates`, so audits can
+see how often upstream delivered twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Final
+
+from services.kernel import sqlite
+from services.kernel.clock import now_iso
+from services.notification.domain import Notice, Notification, NotificationKind
+
+LIST_LIMIT: Final = 100
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    order_id    TEXT NOT NULL,
+    kind        TEXT NOT NULL
+                CHECK (kind IN ('order.confirmed', 'order.cancelled', 'order.rejected')),
+    customer_id TEXT NOT NULL,
+    reason      TEXT,
+    message     TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    duplicates  INTEGER NOT NULL DEFAULT 0 CHECK (duplicates >= 0),
+    PRIMARY KEY (order_id, kind)
+);
+CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_id);
+"""
+
+
+class NotificationStore:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path | str) -> NotificationStore:
+        return cls(sqlite.connect(path, SCHEMA))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def is_reachable(self) -> bool:
+        return sqlite.is_reachable(self._db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with sqlite.transaction(self._db):
+            yield
+
+    def notification(self, order_id: str, kind: NotificationKind) -> Notification | None:
+        row = self._db.execute(
+            "SELECT * FROM notifications WHERE order_id = ? AND kind = ?", (order_id, kind.value)
+        ).fetchone()
+        return None if row is None else _notification(row)
+
+    def add(self, notice: Notice) -> Notification:
+        """Record a first notification (call inside `transaction`)."""
+        notification = Notification(**asdict(notice), created_at=now_iso(), duplicates=0)
+        self._db.execute(
+            "INSERT INTO notifications (order_id, kind, customer_id, reason, message, created_at,"
+            " duplicates) VALUES (:order_id, :kind, :customer_id, :reason, :message, :created_at,"
+            " :duplicates)",
+            asdict(notification),
+        )
+        return notification
+
+    def count_duplicate(self, existing: Notification) -> Notification:
+        """Count a repeat of a stored notification (call inside `transaction`)."""
+        self._db.execute(
+            "UPDATE notifications SET duplicates = duplicates + 1 WHERE order_id = ? AND kind = ?",
+            (existing.order_id, existing.kind.value),
+        )
+        return replace(existing, duplicates=existing.duplicates + 1)
+
+    def find(self, order_id: str | None, customer_id: str | None) -> list[Notification]:
+        """Newest first; a None filter matches everything."""
+        rows = self._db.execute(
+            "SELECT * FROM notifications"
+            " WHERE (:order_id IS NULL OR order_id = :order_id)"
+            " AND (:customer_id IS NULL OR customer_id = :customer_id)"
+            " ORDER BY created_at DESC, rowid DESC LIMIT :limit",
+            {"order_id": order_id, "customer_id": customer_id, "limit": LIST_LIMIT},
+        ).fetchall()
+        return [_notification(row) for row in rows]
+
+    def summary(self) -> dict[str, int]:
+        row = self._db.execute(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(duplicates), 0) AS d FROM notifications"
+        ).fetchone()
+        return {"notifications": row["n"], "duplicates": row["d"]}
+
+
+def _notification(row: sqlite3.Row) -> Notification:
+    return Notification(
+        order_id=row["order_id"],
+        customer_id=row["customer_id"],
+        kind=NotificationKind(row["kind"]),
+        reason=row["reason"],
+        message=row["message"],
+        created_at=row["created_at"],
+        duplicates=row["duplicates"],
+    )

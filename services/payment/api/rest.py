@@ -1,0 +1,74 @@
+"""Payment over REST: charges, refunds and the audit summary. Parse, call one handler, map."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from services.kernel.http.schemas import StrictBody
+from services.payment.domain import ChargeRequest, Payment
+from services.payment.handlers import PaymentHandlers
+
+# Both payment conflicts (CHARGE_VOIDED, IDEMPOTENCY_MISMATCH) keep the default 409.
+PROBLEM_STATUSES: dict[str, int] = {}
+
+
+class ChargeBody(StrictBody):
+    order_id: str
+    customer_id: str
+    amount_cents: int
+    payment_token: str
+
+    def to_request(self) -> ChargeRequest:
+        return ChargeRequest(self.order_id, self.customer_id, self.amount_cents, self.payment_token)
+
+
+def handlers(request: Request) -> PaymentHandlers:
+    found: PaymentHandlers = request.app.state.handlers
+    return found
+
+
+Handlers = Annotated[PaymentHandlers, Depends(handlers)]
+router = APIRouter(tags=["payment"])
+
+
+@router.post(
+    "/charges",
+    status_code=status.HTTP_201_CREATED,
+    summary="Charge an order once (idempotent per order_id); a decline is recorded, not an error",
+)
+async def charge(body: ChargeBody, response: Response, use: Handlers) -> dict[str, Any]:
+    payment, created = await use.charge(body.to_request())
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return payment_json(payment)
+
+
+@router.get("/charges/{order_id}", summary="One order's payment")
+async def get_charge(order_id: str, use: Handlers) -> dict[str, Any]:
+    return payment_json(await use.get(order_id))
+
+
+@router.post(
+    "/charges/{order_id}/refund",
+    summary="Give the money back (compensation; idempotent, also before the charge)",
+)
+async def refund(order_id: str, use: Handlers) -> dict[str, Any]:
+    return payment_json(await use.refund(order_id))
+
+
+@router.get("/payments/summary", summary="Payments per status and cents charged (for audits)")
+async def summary(use: Handlers) -> dict[str, int]:
+    return await use.summary()
+
+
+def payment_json(payment: Payment) -> dict[str, Any]:
+    return {
+        "order_id": payment.order_id,
+        "customer_id": payment.customer_id,
+        "amount_cents": payment.amount_cents,
+        "status": payment.status.value,
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+    }

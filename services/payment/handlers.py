@@ -1,0 +1,80 @@
+"""Payment use cases: the only entry into the payment domain, shared by every adapter.
+
+Each use case runs its read-check-write inside one transaction with no `await` in between, so two
+copies of the same charge racing each other cannot both insert, and none can charge twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.kernel.contracts import check_identifier
+from services.kernel.errors import NotFound
+from services.payment.domain import (
+    ChargeRequest,
+    Payment,
+    PaymentStatus,
+    after_refund,
+    check_replay,
+    decide,
+)
+from services.payment.store import PaymentStore
+
+# Told every status a payment newly takes (never for a replay), e.g. to count it in metrics.
+Recorder = Callable[[PaymentStatus], None]
+
+
+def _ignore(status: PaymentStatus) -> None:
+    return None
+
+
+class PaymentHandlers:
+    def __init__(self, store: PaymentStore, on_recorded: Recorder = _ignore) -> None:
+        self._store = store
+        self._on_recorded = on_recorded
+
+    async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
+        """Charge once per order. Returns the payment and whether this call created it."""
+        status = decide(request)
+        with self._store.transaction():
+            existing = self._store.payment(request.order_id)
+            if existing is not None:
+                return check_replay(existing, request), False
+            payment = self._store.add_payment(request, status)
+        self._on_recorded(payment.status)
+        return payment, True
+
+    async def refund(self, order_id: str) -> Payment:
+        """Give the money back. Safe to repeat, and safe before the charge ever arrived."""
+        check_identifier("order_id", order_id)
+        with self._store.transaction():
+            changed = self._apply_refund(order_id)
+            refunded = self._store.payment(order_id)
+        assert refunded is not None
+        if changed is not None:
+            self._on_recorded(changed)
+        return refunded
+
+    def _apply_refund(self, order_id: str) -> PaymentStatus | None:
+        """Apply a refund inside the caller's transaction; return the new status, if it changed."""
+        existing = self._store.payment(order_id)
+        if existing is None:
+            self._store.add_void_marker(order_id)
+            return PaymentStatus.VOIDED
+        status = after_refund(existing)
+        if status is existing.status:
+            return None
+        self._store.set_status(order_id, status)
+        return status
+
+    async def get(self, order_id: str) -> Payment:
+        payment = self._store.payment(order_id)
+        if payment is None:
+            raise NotFound(f"no payment for order {order_id!r}", order_id=order_id)
+        return payment
+
+    async def summary(self) -> dict[str, int]:
+        return self._store.summary()
+
+    async def is_ready(self) -> dict[str, bool]:
+        return {"database": self._store.is_reachable()}

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.notification.main import create_app
+from services.notification.store import NotificationStore
+
+MAX_BODY_BYTES = 1024
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[NotificationStore]:
+    opened = NotificationStore.open(tmp_path / "notification.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+async def client(store: NotificationStore) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(store, max_body_bytes=MAX_BODY_BYTES)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def notify_body(
+    order_id: str = "ord-1", customer_id: str = "cust-1", kind: str = "order.confirmed", **more: Any
+) -> dict[str, Any]:
+    return {"order_id": order_id, "customer_id": customer_id, "kind": kind, **more}
+
+
+async def summary(client: httpx.AsyncClient) -> dict[str, int]:
+    found: dict[str, int] = (await client.get("/notifications/summary")).json()
+    return found
+
+
+async def test_new_notification_is_created(client: httpx.AsyncClient) -> None:
+    response = await client.post("/notifications", json=notify_body(total_cents=14997))
+    assert response.status_code == 201
+    body = response.json()
+    assert body == {
+        "order_id": "ord-1",
+        "customer_id": "cust-1",
+        "kind": "order.confirmed",
+        "reason": None,
+        "message": "Order ord-1 confirmed: 149.97 total",
+        "created_at": body["created_at"],
+        "duplicates": 0,
+    }
+    assert body["created_at"].endswith("Z")
+
+
+async def test_repeat_is_counted_not_stored_twice(client: httpx.AsyncClient) -> None:
+    body = notify_body(kind="order.cancelled", reason="PAYMENT_DECLINED")
+    first = await client.post("/notifications", json=body)
+    second = await client.post("/notifications", json=body)
+    third = await client.post("/notifications", json=body)
+    assert (first.status_code, second.status_code, third.status_code) == (201, 200, 200)
+    assert third.json()["duplicates"] == 2
+    assert third.json()["message"] == "Order ord-1 cancelled (PAYMENT_DECLINED)"
+    assert third.json()["created_at"] == first.json()["created_at"]
+    assert await summary(client) == {"notifications": 1, "duplicates": 2}
+
+
+async def test_listing_filters_newest_first(client: httpx.AsyncClient) -> None:
+    await client.post("/notifications", json=notify_body("a", "alice"))
+    await client.post("/notifications", json=notify_body("b", "bob", "order.rejected"))
+    await client.post("/notifications", json=notify_body("c", "alice", "order.rejected"))
+    by_customer = await client.get("/notifications", params={"customer_id": "alice"})
+    assert by_customer.status_code == 200
+    assert [n["order_id"] for n in by_customer.json()["notifications"]] == ["c", "a"]
+    by_order = await client.get("/notifications", params={"order_id": "b"})
+    assert [n["kind"] for n in by_order.json()["notifications"]] == ["order.rejected"]
+    both = await client.get("/notifications", params={"order_id": "b", "customer_id": "alice"})
+    assert both.json() == {"notifications": []}
+
+
+async def test_listing_without_a_filter_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/notifications")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        notify_body(kind="order.shipped"),
+        notify_body(total_cents="100"),
+        notify_body(total_cents=-1),
+        notify_body(reason=5),
+        {"order_id": "ord-1", "kind": "order.confirmed"},
+        notify_body(channel="sms"),
+    ],
+)
+async def test_bad_input_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await client.post("/notifications", json=body)
+    assert response.status_code == 422
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert await summary(client) == {"notifications": 0, "duplicates": 0}
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/notifications", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert await summary(client) == {"notifications": 0, "duplicates": 0}
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/notifications", json=notify_body(reason="R" * MAX_BODY_BYTES))
+    assert response.status_code == 413
+    assert await summary(client) == {"notifications": 0, "duplicates": 0}
+
+
+async def test_operations_endpoints_answer(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json()["service"] == "notification"
+    assert (await client.get("/ready")).json()["checks"] == {"database": True}
+    await client.post("/notifications", json=notify_body())
+    await client.post("/notifications", json=notify_body())
+    metrics = (await client.get("/metrics")).text
+    assert 'orderflow_notifications_total{kind="order.confirmed",outcome="new"} 1.0' in metrics
+    assert 'orderflow_notifications_total{kind="order.confirmed",outcome="duplicate"} 1.0' in (
+        metrics
+    )
