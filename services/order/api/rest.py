@@ -1,0 +1,100 @@
+"""Orders over REST: place (with Idempotency-Key), read, list, and explain (saga log)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from services.kernel.http.problem import problem
+from services.kernel.http.schemas import LineBody, StrictBody
+from services.order.domain import Order, PlaceOrder, Reason
+from services.order.handlers import OrderHandlers
+
+PROBLEM_STATUSES = {"IDEMPOTENCY_MISMATCH": 422}
+
+
+class PlaceOrderBody(StrictBody):
+    customer_id: str
+    items: list[LineBody]
+    payment_token: str
+
+
+def handlers(request: Request) -> OrderHandlers:
+    found: OrderHandlers = request.app.state.handlers
+    return found
+
+
+Handlers = Annotated[OrderHandlers, Depends(handlers)]
+router = APIRouter(tags=["orders"])
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    summary="Place an order and run its saga; answers with the order in its final state",
+    description=(
+        "The same Idempotency-Key with the same body returns the same order (never a second "
+        "charge); with a different body it is refused with 422. An order for a SKU the catalog "
+        "does not know is answered 422 (the order is recorded as REJECTED/UNKNOWN_SKU)."
+    ),
+)
+async def place_order(
+    body: PlaceOrderBody,
+    response: Response,
+    use: Handlers,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Any:
+    command = PlaceOrder(
+        customer_id=body.customer_id,
+        lines=tuple(item.to_line() for item in body.items),
+        payment_token=body.payment_token,
+        idempotency_key=idempotency_key,
+    )
+    order, created = await use.place_order(command)
+    if order.reason is Reason.UNKNOWN_SKU:
+        detail = "the order names a SKU that the catalog does not know"
+        return problem(422, "UNKNOWN_SKU", detail, order=order_json(order))
+    response.headers["Location"] = f"/orders/{order.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return order_json(order)
+
+
+@router.get("/orders/{order_id}", summary="One order")
+async def get_order(order_id: str, use: Handlers) -> dict[str, Any]:
+    return order_json(await use.get_order(order_id))
+
+
+@router.get("/orders", summary="A customer's orders, newest first (at most 100)")
+async def list_orders(
+    use: Handlers, customer_id: Annotated[str, Query(min_length=1, max_length=64)]
+) -> dict[str, Any]:
+    return {"orders": [order_json(o) for o in await use.list_orders(customer_id)]}
+
+
+@router.get("/orders/{order_id}/saga", summary="The saga log: every step this order went through")
+async def saga_log(order_id: str, use: Handlers) -> dict[str, Any]:
+    entries = await use.saga_log(order_id)
+    return {
+        "order_id": order_id,
+        "steps": [
+            {"step": e.step, "outcome": e.outcome, "detail": e.detail, "at": e.at} for e in entries
+        ],
+    }
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "customer_id": order.customer_id,
+        "status": order.status.value,
+        "reason": order.reason.value if order.reason else None,
+        "items": [
+            {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
+            for line in order.lines
+        ],
+        "total_cents": order.total_cents,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }

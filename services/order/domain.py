@@ -1,0 +1,202 @@
+"""Order rules: the place-order command, the state machine and the saga's decisions (no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Final
+
+from services.kernel.contracts import (
+    Line,
+    check_identifier,
+    check_lines,
+    check_payment_token,
+)
+from services.kernel.errors import Conflict, InvalidRequest
+
+MAX_IDEMPOTENCY_KEY: Final = 255
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    RESERVED = "RESERVED"
+    PAID = "PAID"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+
+
+class Reason(StrEnum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    UNKNOWN_SKU = "UNKNOWN_SKU"
+    INVENTORY_UNAVAILABLE = "INVENTORY_UNAVAILABLE"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+
+
+class SagaState(StrEnum):
+    """Where the saga is, apart from what the customer sees in `Status`.
+
+    RUNNING: moving forward. COMPENSATING: the outcome is decided (REJECTED or CANCELLED) but
+    stock and/or money still have to be given back. DONE: nothing left to do.
+    """
+
+    RUNNING = "RUNNING"
+    COMPENSATING = "COMPENSATING"
+    DONE = "DONE"
+
+
+TERMINAL: Final = frozenset({Status.CONFIRMED, Status.REJECTED, Status.CANCELLED})
+
+_ALLOWED: Final[dict[Status, frozenset[Status]]] = {
+    Status.PENDING: frozenset({Status.RESERVED, Status.REJECTED}),
+    Status.RESERVED: frozenset({Status.PAID, Status.CANCELLED}),
+    Status.PAID: frozenset({Status.CONFIRMED}),
+}
+
+
+class IllegalTransition(Exception):
+    """A bug, not a user error: the saga tried to move an order where the state machine forbids."""
+
+
+class IdempotencyMismatch(Conflict):
+    code = "IDEMPOTENCY_MISMATCH"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku: str
+    quantity: int
+    unit_price_cents: int | None = None  # known once inventory has priced the reservation
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    customer_id: str
+    lines: tuple[Line, ...]
+    payment_token: str
+    idempotency_key: str | None = None
+
+    def validate(self) -> None:
+        check_identifier("customer_id", self.customer_id)
+        check_lines(self.lines)
+        check_payment_token(self.payment_token)
+        key = self.idempotency_key
+        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+            raise InvalidRequest(
+                f"idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+                field="idempotency_key",
+            )
+
+    def fingerprint(self) -> str:
+        """Identifies the request body, so a reused key with a different body is caught."""
+        canonical = {
+            "customer_id": self.customer_id,
+            "items": sorted([line.sku, line.quantity] for line in self.lines),
+            "payment_token": self.payment_token,
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Compensation:
+    """What must still be undone before a failed saga is finished."""
+
+    release_stock: bool = False
+    refund_payment: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.release_stock or self.refund_payment
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    customer_id: str
+    status: Status
+    reason: Reason | None
+    lines: tuple[OrderLine, ...]
+    payment_token: str
+    created_at: str
+    updated_at: str
+    saga: SagaState = SagaState.RUNNING
+    compensation: Compensation = Compensation()
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+
+    @property
+    def total_cents(self) -> int | None:
+        if any(line.unit_price_cents is None for line in self.lines):
+            return None
+        return sum(line.quantity * (line.unit_price_cents or 0) for line in self.lines)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def new_order(order_id: str, command: PlaceOrder, now: str) -> Order:
+    return Order(
+        id=order_id,
+        customer_id=command.customer_id,
+        status=Status.PENDING,
+        reason=None,
+        lines=tuple(OrderLine(line.sku, line.quantity) for line in command.lines),
+        payment_token=command.payment_token,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=command.idempotency_key,
+        fingerprint=command.fingerprint(),
+    )
+
+
+def check_replay(existing: Order, command: PlaceOrder) -> Order:
+    if existing.fingerprint != command.fingerprint():
+        raise IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request",
+            order_id=existing.id,
+        )
+    return existing
+
+
+def transition(order: Order, status: Status, now: str, reason: Reason | None = None) -> Order:
+    if status not in _ALLOWED.get(order.status, frozenset()):
+        raise IllegalTransition(f"order {order.id}: {order.status} -> {status} is not allowed")
+    return replace(order, status=status, reason=reason, updated_at=now)
+
+
+def reserved(order: Order, priced: tuple[OrderLine, ...], now: str) -> Order:
+    """Take the catalog prices that inventory reserved at; the client's view of price is ignored."""
+    return replace(transition(order, Status.RESERVED, now), lines=priced)
+
+
+def paid(order: Order, now: str) -> Order:
+    return transition(order, Status.PAID, now)
+
+
+def confirmed(order: Order, now: str) -> Order:
+    return replace(transition(order, Status.CONFIRMED, now), saga=SagaState.DONE)
+
+
+def rejected(order: Order, reason: Reason, now: str, compensation: Compensation) -> Order:
+    """Stock could not be reserved. If the outcome of the reserve call is unknown, release it."""
+    return _failed(transition(order, Status.REJECTED, now, reason), compensation)
+
+
+def cancelled(order: Order, reason: Reason, now: str, compensation: Compensation) -> Order:
+    """Payment did not go through after stock was reserved: give back what may have been taken."""
+    return _failed(transition(order, Status.CANCELLED, now, reason), compensation)
+
+
+def compensated(order: Order, now: str, compensation: Compensation) -> Order:
+    """Record progress of the compensation; the saga is done once nothing is pending."""
+    saga = SagaState.COMPENSATING if compensation.pending else SagaState.DONE
+    return replace(order, compensation=compensation, saga=saga, updated_at=now)
+
+
+def _failed(order: Order, compensation: Compensation) -> Order:
+    saga = SagaState.COMPENSATING if compensation.pending else SagaState.DONE
+    return replace(order, saga=saga, compensation=compensation)

@@ -1,0 +1,69 @@
+"""What the order saga needs from inventory, payment and notification, whatever the style.
+
+One client per style implements these (REST now; gRPC, GraphQL and WebSocket plug in the same
+way). A client raises `DownstreamUnavailable` when the outcome of a call is unknown (timeout,
+refused connection, server error) and the typed refusals below when the other side said no.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from services.kernel.contracts import Line
+from services.order.domain import Order, OrderLine
+
+
+class RefusalReason(StrEnum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    UNKNOWN_SKU = "UNKNOWN_SKU"
+
+
+class ReservationRefused(Exception):
+    def __init__(self, reason: RefusalReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class ChargeRefused(Exception):
+    """Payment refused to process the charge at all (e.g. it was voided by an earlier refund)."""
+
+
+class ChargeStatus(StrEnum):
+    CHARGED = "CHARGED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: ChargeStatus
+
+
+class Inventory(Protocol):
+    async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[OrderLine, ...]:
+        """Reserve all lines or none; returns the lines priced from the catalog."""
+
+    async def release(self, order_id: str) -> None:
+        """Give the stock back; idempotent, and safe before the reservation arrived."""
+
+
+class Payment(Protocol):
+    async def charge(
+        self, order_id: str, customer_id: str, amount_cents: int, token: str
+    ) -> ChargeResult: ...
+
+    async def refund(self, order_id: str) -> None:
+        """Give money back, or void a charge that has not arrived yet; idempotent."""
+
+
+class Notifier(Protocol):
+    async def notify(self, order: Order) -> None: ...
+
+
+@dataclass(frozen=True)
+class Downstream:
+    inventory: Inventory
+    payment: Payment
+    notifier: Notifier

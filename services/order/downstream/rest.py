@@ -1,0 +1,112 @@
+"""The order service's REST clients for inventory, payment and notification.
+
+Each maps the other service's answers onto the saga's ports: a 2xx is a result, a known refusal
+(problem+json `code`) is a typed refusal, anything else is `DownstreamUnavailable` from JsonClient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.kernel.contracts import Line
+from services.kernel.errors import DownstreamUnavailable
+from services.kernel.http.client import JsonClient
+from services.order.domain import Order, OrderLine
+from services.order.downstream.ports import (
+    ChargeRefused,
+    ChargeResult,
+    ChargeStatus,
+    RefusalReason,
+    ReservationRefused,
+)
+
+
+class RestInventory:
+    def __init__(self, client: JsonClient) -> None:
+        self._client = client
+
+    async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[OrderLine, ...]:
+        items = [{"sku": line.sku, "quantity": line.quantity} for line in lines]
+        body = {"order_id": order_id, "items": items}
+        response = await self._client.call("reserve", "POST", "/reservations", json=body)
+        if response.is_success:
+            return tuple(
+                OrderLine(item["sku"], item["quantity"], item["unit_price_cents"])
+                for item in response.json()["items"]
+            )
+        code = _problem_code(response)
+        if code in RefusalReason.__members__:
+            raise ReservationRefused(RefusalReason(code), _problem_detail(response))
+        raise _unexpected(self._client, "reserve", response)
+
+    async def release(self, order_id: str) -> None:
+        response = await self._client.call("release", "POST", f"/reservations/{order_id}/release")
+        if not response.is_success:
+            raise _unexpected(self._client, "release", response)
+
+
+class RestPayment:
+    def __init__(self, client: JsonClient) -> None:
+        self._client = client
+
+    async def charge(
+        self, order_id: str, customer_id: str, amount_cents: int, token: str
+    ) -> ChargeResult:
+        body = {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "amount_cents": amount_cents,
+            "payment_token": token,
+        }
+        response = await self._client.call("charge", "POST", "/charges", json=body)
+        if response.is_success:
+            return ChargeResult(ChargeStatus(response.json()["status"]))
+        if response.status_code == httpx.codes.CONFLICT:
+            raise ChargeRefused(_problem_detail(response))
+        raise _unexpected(self._client, "charge", response)
+
+    async def refund(self, order_id: str) -> None:
+        response = await self._client.call("refund", "POST", f"/charges/{order_id}/refund")
+        if not response.is_success:
+            raise _unexpected(self._client, "refund", response)
+
+
+class RestNotifier:
+    def __init__(self, client: JsonClient) -> None:
+        self._client = client
+
+    async def notify(self, order: Order) -> None:
+        body = {
+            "order_id": order.id,
+            "customer_id": order.customer_id,
+            "kind": f"order.{order.status.lower()}",
+            "reason": order.reason,
+            "total_cents": order.total_cents,
+        }
+        response = await self._client.call("notify", "POST", "/notifications", json=body)
+        if not response.is_success:
+            raise _unexpected(self._client, "notify", response)
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _problem_code(response: httpx.Response) -> str:
+    return str(_problem(response).get("code", ""))
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    return str(_problem(response).get("detail", f"HTTP {response.status_code}"))
+
+
+def _unexpected(client: JsonClient, operation: str, response: httpx.Response) -> Exception:
+    """An answer this client does not understand: treat the outcome as unknown."""
+    cause = f"HTTP {response.status_code} {_problem_code(response)}".strip()
+    return DownstreamUnavailable(client.service, operation, cause)

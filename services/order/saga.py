@@ -1,0 +1,159 @@
+"""The order saga, orchestrated: reserve → charge → confirm, or compensate.
+
+Every step first calls a downstream service, then saves the order's new state and a log entry in
+one transaction. Because every downstream call is idempotent (keyed by the order id) and the
+saga's position is durable, `advance` can be called again on any unfinished order after a crash:
+it repeats at most the one call whose answer was lost, and the other side answers it from its
+record instead of doing it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from services.kernel import correlation
+from services.kernel.clock import now_iso
+from services.kernel.contracts import Line
+from services.kernel.errors import DownstreamUnavailable
+from services.kernel.telemetry import Telemetry
+from services.order import domain
+from services.order.domain import Compensation, Order, Reason, SagaState, Status
+from services.order.downstream.ports import (
+    ChargeRefused,
+    ChargeStatus,
+    Downstream,
+    ReservationRefused,
+)
+from services.order.store import OrderStore
+
+log = logging.getLogger(__name__)
+
+
+class Saga:
+    def __init__(
+        self,
+        store: OrderStore,
+        downstream: Downstream,
+        telemetry: Telemetry,
+        clock: Callable[[], str] = now_iso,
+    ) -> None:
+        self._store = store
+        self._downstream = downstream
+        self._clock = clock
+        self._notifications: set[asyncio.Task[None]] = set()
+        self._steps = telemetry.counter(
+            "orderflow_saga_steps", "Saga steps by step and outcome.", ["step", "outcome"]
+        )
+        self._finished = telemetry.counter(
+            "orderflow_orders_finished", "Orders that reached a final status.", ["status", "reason"]
+        )
+
+    async def advance(self, order: Order) -> Order:
+        """Drive an order as far as it can go now: to DONE, or until compensation must wait."""
+        if correlation.current() is None:
+            correlation.set_current(order.id)
+        while order.saga is not SagaState.DONE:
+            moved = await self._step(order)
+            if moved is None:
+                return order
+            order = moved
+        self._finish(order)
+        return order
+
+    async def _step(self, order: Order) -> Order | None:
+        if order.saga is SagaState.COMPENSATING:
+            return await self._compensate(order)
+        if order.status is Status.PENDING:
+            return await self._reserve(order)
+        if order.status is Status.RESERVED:
+            return await self._charge(order)
+        if order.status is Status.PAID:
+            return self._save(domain.confirmed(order, self._clock()), "confirm", "ok")
+        raise domain.IllegalTransition(f"order {order.id} is {order.status} with an open saga")
+
+    async def _reserve(self, order: Order) -> Order:
+        requested = tuple(Line(line.sku, line.quantity) for line in order.lines)
+        now = self._clock()
+        try:
+            priced = await self._downstream.inventory.reserve(order.id, requested)
+        except ReservationRefused as refused:
+            rejected = domain.rejected(order, Reason(refused.reason), now, Compensation())
+            return self._save(rejected, "reserve", "refused", str(refused))
+        except DownstreamUnavailable as error:
+            # The reservation may have happened: release it (a no-op if it did not).
+            undo = Compensation(release_stock=True)
+            rejected = domain.rejected(order, Reason.INVENTORY_UNAVAILABLE, now, undo)
+            return self._save(rejected, "reserve", "unavailable", str(error))
+        return self._save(domain.reserved(order, priced, now), "reserve", "ok")
+
+    async def _charge(self, order: Order) -> Order:
+        amount = order.total_cents
+        assert amount is not None, "a reserved order is priced"
+        now = self._clock()
+        try:
+            result = await self._downstream.payment.charge(
+                order.id, order.customer_id, amount, order.payment_token
+            )
+        except (DownstreamUnavailable, ChargeRefused) as error:
+            # Money may have moved: refund (or void) it, and release the stock.
+            undo = Compensation(release_stock=True, refund_payment=True)
+            failed = domain.cancelled(order, Reason.PAYMENT_FAILED, now, undo)
+            return self._save(failed, "charge", "failed", str(error))
+        if result.status is ChargeStatus.CHARGED:
+            return self._save(domain.paid(order, now), "charge", "ok")
+        reason = (
+            Reason.PAYMENT_DECLINED
+            if result.status is ChargeStatus.DECLINED
+            else Reason.PAYMENT_FAILED
+        )
+        declined = domain.cancelled(order, reason, now, Compensation(release_stock=True))
+        return self._save(declined, "charge", result.status.lower())
+
+    async def _compensate(self, order: Order) -> Order | None:
+        """Refund, then release; each done step is saved so a retry skips it."""
+        try:
+            if order.compensation.refund_payment:
+                await self._downstream.payment.refund(order.id)
+                left = replace(order.compensation, refund_payment=False)
+                order = self._save(domain.compensated(order, self._clock(), left), "refund", "ok")
+            if order.compensation.release_stock:
+                await self._downstream.inventory.release(order.id)
+                left = replace(order.compensation, release_stock=False)
+                order = self._save(domain.compensated(order, self._clock(), left), "release", "ok")
+        except DownstreamUnavailable as error:
+            with self._store.transaction():
+                self._store.log(order.id, "compensate", "postponed", self._clock(), str(error))
+            self._steps.labels("compensate", "postponed").inc()
+            return None
+        return order
+
+    def _save(self, order: Order, step: str, outcome: str, detail: str | None = None) -> Order:
+        with self._store.transaction():
+            self._store.update(order)
+            self._store.log(order.id, step, outcome, order.updated_at, detail)
+        self._steps.labels(step, outcome).inc()
+        return order
+
+    def _finish(self, order: Order) -> None:
+        """Count the outcome and tell the customer, without making anyone wait for it."""
+        self._finished.labels(order.status.value, order.reason or "").inc()
+        task = asyncio.create_task(self._notify(order))
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
+
+    async def _notify(self, order: Order) -> None:
+        try:
+            await self._downstream.notifier.notify(order)
+        except Exception as error:  # fire-and-forget: a lost notification never fails an order
+            log.warning("notification for order %s not delivered: %s", order.id, error)
+            self._steps.labels("notify", "lost").inc()
+        else:
+            self._steps.labels("notify", "ok").inc()
+
+    async def drain_notifications(self) -> None:
+        """Let notifications already on their way finish (used at shutdown and in tests)."""
+        if self._notifications:
+            await asyncio.gather(*self._notifications, return_exceptions=True)

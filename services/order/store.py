@@ -1,0 +1,196 @@
+"""Order persistence: orders, their lines, and the durable saga log, in the order service's DB.
+
+The saga's position (`saga_state`, pending compensation flags) is saved in the same transaction as
+every status change, so a process killed at any instant restarts knowing exactly what is left.
+`saga_log` is an append-only history of every step, kept for people: it explains an order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.kernel import sqlite
+from services.order.domain import (
+    Compensation,
+    Order,
+    OrderLine,
+    Reason,
+    SagaState,
+    Status,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id              TEXT PRIMARY KEY,
+    customer_id     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    reason          TEXT,
+    payment_token   TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    fingerprint     TEXT NOT NULL,
+    saga_state      TEXT NOT NULL,
+    release_pending INTEGER NOT NULL DEFAULT 0,
+    refund_pending  INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, created_at);
+CREATE INDEX IF NOT EXISTS orders_by_saga ON orders (saga_state);
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_id         TEXT NOT NULL REFERENCES orders (id),
+    position         INTEGER NOT NULL,
+    sku              TEXT NOT NULL,
+    quantity         INTEGER NOT NULL CHECK (quantity > 0),
+    unit_price_cents INTEGER,
+    PRIMARY KEY (order_id, position)
+);
+CREATE TABLE IF NOT EXISTS saga_log (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    step     TEXT NOT NULL,
+    outcome  TEXT NOT NULL,
+    detail   TEXT,
+    at       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, seq);
+"""
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    step: str
+    outcome: str
+    detail: str | None
+    at: str
+
+
+class OrderStore:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path | str) -> OrderStore:
+        return cls(sqlite.connect(path, SCHEMA))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def is_reachable(self) -> bool:
+        return sqlite.is_reachable(self._db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with sqlite.transaction(self._db):
+            yield
+
+    def add(self, order: Order) -> None:
+        self._db.execute(
+            "INSERT INTO orders (id, customer_id, status, reason, payment_token, idempotency_key,"
+            " fingerprint, saga_state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                order.id,
+                order.customer_id,
+                order.status,
+                order.reason,
+                order.payment_token,
+                order.idempotency_key,
+                order.fingerprint,
+                order.saga,
+                order.created_at,
+                order.updated_at,
+            ),
+        )
+        self._write_lines(order)
+
+    def update(self, order: Order) -> None:
+        self._db.execute(
+            "UPDATE orders SET status = ?, reason = ?, saga_state = ?, release_pending = ?,"
+            " refund_pending = ?, updated_at = ? WHERE id = ?",
+            (
+                order.status,
+                order.reason,
+                order.saga,
+                order.compensation.release_stock,
+                order.compensation.refund_payment,
+                order.updated_at,
+                order.id,
+            ),
+        )
+        self._db.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
+        self._write_lines(order)
+
+    def log(
+        self, order_id: str, step: str, outcome: str, at: str, detail: str | None = None
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO saga_log (order_id, step, outcome, detail, at) VALUES (?,?,?,?,?)",
+            (order_id, step, outcome, detail, at),
+        )
+
+    def get(self, order_id: str) -> Order | None:
+        row = self._db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+        return None if row is None else self._order(row)
+
+    def by_idempotency_key(self, key: str) -> Order | None:
+        row = self._db.execute("SELECT * FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
+        return None if row is None else self._order(row)
+
+    def for_customer(self, customer_id: str, limit: int) -> list[Order]:
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE customer_id = ? ORDER BY created_at DESC, rowid DESC"
+            " LIMIT ?",
+            (customer_id, limit),
+        ).fetchall()
+        return [self._order(row) for row in rows]
+
+    def unfinished(self) -> list[Order]:
+        """Orders whose saga is not done: what recovery must drive to an end."""
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE saga_state != 'DONE' ORDER BY created_at"
+        ).fetchall()
+        return [self._order(row) for row in rows]
+
+    def history(self, order_id: str) -> list[LogEntry]:
+        rows = self._db.execute(
+            "SELECT step, outcome, detail, at FROM saga_log WHERE order_id = ? ORDER BY seq",
+            (order_id,),
+        ).fetchall()
+        return [LogEntry(r["step"], r["outcome"], r["detail"], r["at"]) for r in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
+        return {row["status"]: row["n"] for row in rows}
+
+    def _write_lines(self, order: Order) -> None:
+        self._db.executemany(
+            "INSERT INTO order_lines VALUES (?, ?, ?, ?, ?)",
+            [
+                (order.id, position, line.sku, line.quantity, line.unit_price_cents)
+                for position, line in enumerate(order.lines)
+            ],
+        )
+
+    def _order(self, row: sqlite3.Row) -> Order:
+        lines = self._db.execute(
+            "SELECT sku, quantity, unit_price_cents FROM order_lines"
+            " WHERE order_id = ? ORDER BY position",
+            (row["id"],),
+        ).fetchall()
+        return Order(
+            id=row["id"],
+            customer_id=row["customer_id"],
+            status=Status(row["status"]),
+            reason=Reason(row["reason"]) if row["reason"] else None,
+            lines=tuple(OrderLine(r["sku"], r["quantity"], r["unit_price_cents"]) for r in lines),
+            payment_token=row["payment_token"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            saga=SagaState(row["saga_state"]),
+            compensation=Compensation(bool(row["release_pending"]), bool(row["refund_pending"])),
+            idempotency_key=row["idempotency_key"],
+            fingerprint=row["fingerprint"],
+        )

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from services.kernel.contracts import Line
+from services.order import domain
+from services.order.domain import Compensation, OrderLine, PlaceOrder, Reason, SagaState
+from services.order.store import OrderStore
+
+COMMAND = PlaceOrder("c1", (Line("KB-MECH", 2), Line("MOUSE-WL", 1)), "tok_visa", "key-1")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> OrderStore:
+    return OrderStore.open(tmp_path / "order.db")
+
+
+def test_round_trip_keeps_every_field_and_line_order(store: OrderStore) -> None:
+    order = domain.new_order("o1", COMMAND, "t0")
+    with store.transaction():
+        store.add(order)
+    assert store.get("o1") == order
+    priced = (OrderLine("KB-MECH", 2, 8999), OrderLine("MOUSE-WL", 1, 2999))
+    reserved = domain.reserved(order, priced, "t1")
+    failed = domain.cancelled(reserved, Reason.PAYMENT_FAILED, "t2", Compensation(True, True))
+    with store.transaction():
+        store.update(failed)
+    assert store.get("o1") == failed
+    assert store.by_idempotency_key("key-1") == failed
+
+
+def test_an_idempotency_key_is_unique_and_a_failed_transaction_leaves_nothing(
+    store: OrderStore,
+) -> None:
+    with store.transaction():
+        store.add(domain.new_order("o1", COMMAND, "t0"))
+    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+        store.log("o2", "place", "accepted", "t0")  # would be orphaned...
+        store.add(domain.new_order("o2", COMMAND, "t0"))  # ...and this key is taken
+    assert store.get("o2") is None and store.history("o2") == []
+
+
+def test_unfinished_lists_running_and_compensating_sagas_only(store: OrderStore) -> None:
+    running = domain.new_order("o1", COMMAND, "t0")
+    done = domain.rejected(
+        domain.new_order("o2", PlaceOrder("c1", COMMAND.lines, "tok_visa"), "t0"),
+        Reason.OUT_OF_STOCK,
+        "t1",
+        Compensation(),
+    )
+    with store.transaction():
+        store.add(running)
+        store.add(done)
+        store.update(done)
+    assert [o.id for o in store.unfinished()] == ["o1"]
+    assert done.saga is SagaState.DONE
+    assert store.status_counts() == {"PENDING": 1, "REJECTED": 1}

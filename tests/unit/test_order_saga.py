@@ -1,0 +1,193 @@
+"""The order saga and use cases, with fakes of the downstream ports and a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.kernel.contracts import Line
+from services.kernel.telemetry import Telemetry
+from services.order import domain
+from services.order.domain import IdempotencyMismatch, OrderLine, PlaceOrder, Reason, SagaState
+from services.order.downstream.ports import ChargeStatus, Downstream
+from services.order.handlers import OrderHandlers
+from services.order.saga import Saga
+from services.order.store import OrderStore
+from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment
+
+PRICES = {"KB-MECH": 8999, "POSTER-LTD": 4999, "MUG-RETIRED": 1299}
+
+
+class World:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.inventory = FakeInventory(
+            stock={"KB-MECH": 100, "POSTER-LTD": 10, "MUG-RETIRED": 0}, prices=dict(PRICES)
+        )
+        self.payment = FakePayment()
+        self.notifier = FakeNotifier()
+        self.ids: Iterator[str] = (f"o{n}" for n in itertools.count(1))
+        self.store, self.saga, self.handlers = self.boot()
+
+    def boot(self) -> tuple[OrderStore, Saga, OrderHandlers]:
+        """A fresh process over the same database and the same (remote) services."""
+        store = OrderStore.open(self.path)
+        downstream = Downstream(self.inventory, self.payment, self.notifier)
+        saga = Saga(store, downstream, Telemetry("order"))
+        return store, saga, OrderHandlers(store, saga, new_id=lambda: next(self.ids))
+
+    def restart(self) -> None:
+        self.store.close()
+        self.store, self.saga, self.handlers = self.boot()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    made = World(tmp_path / "order.db")
+    yield made
+    made.store.close()
+
+
+def place(
+    token: str = "tok_visa", key: str | None = None, lines: dict[str, int] | None = None
+) -> PlaceOrder:
+    wanted = lines or {"KB-MECH": 2}
+    return PlaceOrder("c1", tuple(Line(s, q) for s, q in wanted.items()), token, key)
+
+
+async def test_confirmed_order_is_priced_by_inventory_charged_once_and_notified(
+    world: World,
+) -> None:
+    order, created = await world.handlers.place_order(place())
+    await world.saga.drain_notifications()
+    assert created and order.status.value == "CONFIRMED" and order.saga is SagaState.DONE
+    assert order.total_cents == 2 * PRICES["KB-MECH"]
+    assert world.inventory.stock["KB-MECH"] == 98
+    assert world.payment.charged() == [order.id]
+    assert world.notifier.sent == [(order.id, "CONFIRMED")]
+    steps = [(e.step, e.outcome) for e in world.store.history(order.id)]
+    assert steps == [("place", "accepted"), ("reserve", "ok"), ("charge", "ok"), ("confirm", "ok")]
+
+
+async def test_declined_payment_cancels_and_gives_the_stock_back(world: World) -> None:
+    order, _ = await world.handlers.place_order(place("tok_chargeDeclined"))
+    assert (order.status.value, order.reason) == ("CANCELLED", Reason.PAYMENT_DECLINED)
+    assert order.saga is SagaState.DONE
+    assert world.inventory.stock["KB-MECH"] == 100
+    assert world.payment.charged() == []
+    assert "refund:o1" not in world.payment.calls  # nothing was taken, nothing to refund
+
+
+async def test_out_of_stock_is_rejected_without_touching_payment(world: World) -> None:
+    order, _ = await world.handlers.place_order(place(lines={"MUG-RETIRED": 1}))
+    assert (order.status.value, order.reason) == ("REJECTED", Reason.OUT_OF_STOCK)
+    assert world.payment.calls == []
+
+
+async def test_unknown_sku_is_rejected_and_nothing_is_reserved(world: World) -> None:
+    order, _ = await world.handlers.place_order(place(lines={"NOPE": 1, "KB-MECH": 1}))
+    assert (order.status.value, order.reason) == ("REJECTED", Reason.UNKNOWN_SKU)
+    assert world.inventory.stock["KB-MECH"] == 100 and world.payment.calls == []
+
+
+async def test_same_key_returns_same_order_and_charges_once(world: World) -> None:
+    first, created = await world.handlers.place_order(place(key="k"))
+    again, created_again = await world.handlers.place_order(place(key="k"))
+    assert created and not created_again
+    assert again == first
+    assert [c for c in world.payment.calls if c.startswith("charge")] == [
+        f"charge:{first.id}:17998"
+    ]
+
+
+async def test_concurrent_retries_join_one_saga(world: World) -> None:
+    results = await asyncio.gather(*(world.handlers.place_order(place(key="k")) for _ in range(5)))
+    assert len({order.id for order, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert len([c for c in world.payment.calls if c.startswith("charge")]) == 1
+
+
+async def test_same_key_with_a_different_body_is_refused(world: World) -> None:
+    await world.handlers.place_order(place(key="k"))
+    with pytest.raises(IdempotencyMismatch):
+        await world.handlers.place_order(place(key="k", lines={"KB-MECH": 3}))
+    assert world.inventory.stock["KB-MECH"] == 98
+
+
+async def test_lost_charge_answer_cancels_refunds_and_releases(world: World) -> None:
+    world.payment.lose_answer_once = True
+    order, _ = await world.handlers.place_order(place())
+    assert (order.status.value, order.reason) == ("CANCELLED", Reason.PAYMENT_FAILED)
+    assert order.saga is SagaState.DONE
+    assert world.payment.charges[order.id] is ChargeStatus.REFUNDED
+    assert world.inventory.stock["KB-MECH"] == 100
+
+
+async def test_unreachable_inventory_rejects_and_releases_in_case_it_reserved(
+    world: World,
+) -> None:
+    world.inventory.lose_answer_once = True
+    order, _ = await world.handlers.place_order(place())
+    assert (order.status.value, order.reason) == ("REJECTED", Reason.INVENTORY_UNAVAILABLE)
+    assert world.inventory.stock["KB-MECH"] == 100 and world.payment.calls == []
+
+
+async def test_compensation_waits_for_inventory_then_recovery_finishes_it(world: World) -> None:
+    world.payment.lose_answer_once = True
+    world.inventory.release_outage.calls = 1  # inventory is down when the saga releases
+    order, _ = await world.handlers.place_order(place())
+    assert order.status.value == "CANCELLED" and order.saga is SagaState.COMPENSATING
+    assert world.inventory.stock["KB-MECH"] == 98  # held until inventory answers again
+    assert await world.handlers.recover() == 1
+    after = await world.handlers.get_order(order.id)
+    assert after.saga is SagaState.DONE and world.inventory.stock["KB-MECH"] == 100
+    assert ("compensate", "postponed") in [
+        (e.step, e.outcome) for e in world.store.history(order.id)
+    ]
+
+
+async def test_restart_with_a_reserved_order_charges_once_and_confirms(world: World) -> None:
+    # The previous process reserved, sent the charge (payment took it), then died.
+    order = domain.new_order("o-crash", place(), "t0")
+    with world.store.transaction():
+        world.store.add(order)
+    priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))
+    with world.store.transaction():
+        world.store.update(domain.reserved(order, priced, "t1"))
+    await world.payment.charge(order.id, "c1", 2 * PRICES["KB-MECH"], "tok_visa")
+
+    world.restart()
+    assert await world.handlers.recover() == 1
+    recovered = await world.handlers.get_order("o-crash")
+    assert recovered.status.value == "CONFIRMED" and recovered.saga is SagaState.DONE
+    assert world.payment.charged() == ["o-crash"] and world.inventory.stock["KB-MECH"] == 98
+    assert await world.handlers.recover() == 0
+
+
+async def test_restart_with_a_pending_order_does_not_reserve_twice(world: World) -> None:
+    order = domain.new_order("o-pending", place(), "t0")
+    with world.store.transaction():
+        world.store.add(order)
+    await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))  # answer lost in the crash
+    world.restart()
+    await world.handlers.recover()
+    assert (await world.handlers.get_order("o-pending")).status.value == "CONFIRMED"
+    assert world.inventory.stock["KB-MECH"] == 98
+
+
+async def test_a_lost_notification_never_fails_the_order(world: World) -> None:
+    world.notifier.broken = True
+    order, _ = await world.handlers.place_order(place())
+    await world.saga.drain_notifications()
+    assert order.status.value == "CONFIRMED" and world.notifier.sent == []
+
+
+async def test_lines_keep_the_price_inventory_reserved_at(world: World) -> None:
+    world.inventory.prices["KB-MECH"] = 100
+    order, _ = await world.handlers.place_order(place(lines={"KB-MECH": 3}))
+    assert order.lines == (OrderLine("KB-MECH", 3, 100),)
+    assert order.total_cents == 300
