@@ -1,0 +1,1 @@
+"""The orderflow harness: the `orderflow` command, the process supervisor, load and faults."""

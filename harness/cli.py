@@ -1,0 +1,97 @@
+"""The `orderflow` command line: one sub-command per entry of COMMANDS."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from harness import demo, up
+from services.kernel.config import SERVICES
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str  # one line, in `orderflow --help`
+    description: str  # the sub-command's own --help
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]  # returns the exit code
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("service", choices=SERVICES, help="the service to run")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"services.{args.service}.main")
+    service_main: Callable[[], None] = module.main
+    service_main()
+    return 0
+
+
+SERVE = Command(
+    help="run one service in the foreground (what a container runs)",
+    description=(
+        "Runs one service in this process until SIGINT or SIGTERM, then exits 0. It is configured\n"
+        "only through the environment (ORDERFLOW_HOST, ORDERFLOW_DATA_DIR,\n"
+        "ORDERFLOW_<SERVICE>_HTTP_PORT / _GRPC_PORT, ...); a bad value exits 2 naming the variable."
+    ),
+    add_arguments=_serve_arguments,
+    run=_serve,
+)
+UP = Command(
+    help="start the whole stack locally and run it until Ctrl-C",
+    description=up.DESCRIPTION,
+    add_arguments=up.add_arguments,
+    run=up.run,
+)
+
+DEMO = Command(
+    help="start the stack, place real orders over REST, show what happened",
+    description=demo.DESCRIPTION,
+    add_arguments=demo.add_arguments,
+    run=demo.run,
+)
+
+# Every sub-command, in `orderflow --help` order: add new ones (bench, ...) here.
+COMMANDS: dict[str, Command] = {
+    "up": UP,
+    "demo": DEMO,
+    "serve": SERVE,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orderflow",
+        description="One e-commerce order flow over five integration styles.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(
+            name,
+            help=command.help,
+            description=command.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command].run(args)
+
+
+def _version() -> str:
+    try:
+        return version("orderflow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

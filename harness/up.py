@@ -1,0 +1,175 @@
+"""`orderflow up`: the whole stack as local processes, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Final
+
+from harness.ports import PortInUse
+from harness.process import describe_exit
+from harness.supervisor import START_ORDER, Stack, StackConfig, StartupFailed
+from services.kernel.config import SERVICES, ConfigError, Settings
+
+WATCH_POLL_S: Final = 0.2
+READY_LINE: Final = "orderflow up: ready; press Ctrl-C (or send SIGTERM) to stop everything"
+
+DESCRIPTION = """\
+Starts the services (inventory, payment, notification, then order) as child processes, waits
+until each answers GET /ready, prints where everything is, and runs until SIGINT or SIGTERM;
+then it stops them all, in reverse order, and exits 0.
+
+Ports and the data directory come from the environment, as the services read them:
+ORDERFLOW_HOST, ORDERFLOW_DATA_DIR and ORDERFLOW_<SERVICE>_HTTP_PORT / _GRPC_PORT
+(e.g. ORDERFLOW_ORDER_HTTP_PORT=9000). Each service logs to DATA_DIR/logs/<service>.log.
+
+Exit codes: 0 stopped on request, 1 a service failed to start or crashed, 2 a port is taken
+or the configuration is invalid."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM while starting or running (a BaseException, like KeyboardInterrupt)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the services' databases first (the catalog is seeded afresh)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="databases and logs (default: $ORDERFLOW_DATA_DIR, else .orderflow)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="start only this service; repeat for several (dependencies are not added)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for every service to be ready (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = stack_config(Settings.from_env(), args.data_dir, args.only)
+    except ConfigError as error:
+        return _fail(f"configuration error: {error}", code=2)
+    stack = Stack(config)
+    with _signals_raise_once():
+        try:
+            return _up(stack, reset=args.reset, timeout_s=args.timeout)
+        except Interrupted as stopped:
+            print(f"orderflow up: {signal.Signals(stopped.signum).name}, stopping", flush=True)
+            return 0
+        finally:
+            stack.stop()
+            print("orderflow up: stopped", flush=True)
+
+
+def stack_config(settings: Settings, data_dir: Path | None, only: list[str] | None) -> StackConfig:
+    services = tuple(s for s in START_ORDER if s in only) if only else START_ORDER
+    return StackConfig(
+        data_dir=settings.data_dir if data_dir is None else data_dir,
+        host=settings.host,
+        http_ports={s: settings.address(s).http_port for s in SERVICES},
+        grpc_ports={s: settings.address(s).grpc_port for s in SERVICES},
+        services=services,
+    )
+
+
+def _up(stack: Stack, *, reset: bool, timeout_s: float) -> int:
+    config = stack.config
+    names = ", ".join(config.services)
+    print(f"orderflow up: starting {names} (logs in {config.data_dir / 'logs'})", flush=True)
+    try:
+        stack.start(reset=reset, timeout_s=timeout_s)
+    except PortInUse as error:
+        return _fail(str(error), code=2)
+    except StartupFailed as error:
+        return _fail(str(error), code=1)
+    print(format_table(stack), READY_LINE, sep="\n\n", flush=True)
+    service, code = _wait_for_crash(stack)
+    tail = stack.log_tail(service)
+    return _fail(
+        f"{service} {describe_exit(code)}; stopping everything. "
+        f"Last lines of {stack.log_path(service)}:\n{tail}",
+        code=1,
+    )
+
+
+def _wait_for_crash(stack: Stack) -> tuple[str, int]:
+    while True:
+        exits = stack.unexpected_exits()
+        if exits:
+            return next(iter(exits.items()))
+        time.sleep(WATCH_POLL_S)
+
+
+def format_table(stack: Stack) -> str:
+    header = ("service", "pid", "http", "docs", "health", "ready", "metrics", "grpc", "log")
+    rows = [header, *(_row(stack, service) for service in stack.config.services)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _row(stack: Stack, service: str) -> tuple[str, ...]:
+    url = stack.url(service)
+    return (
+        service,
+        str(stack.pid(service)),
+        url,
+        f"{url}/docs",
+        f"{url}/health",
+        f"{url}/ready",
+        f"{url}/metrics",
+        stack.grpc_target(service),
+        str(stack.log_path(service)),
+    )
+
+
+@contextmanager
+def _signals_raise_once() -> Iterator[None]:
+    """SIGINT/SIGTERM raise Interrupted once; later ones are ignored: the stop must finish."""
+    armed = True
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        nonlocal armed
+        if armed:
+            armed = False
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _fail(message: str, *, code: int) -> int:
+    print(f"orderflow up: {message}", file=sys.stderr, flush=True)
+    return code
