@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable
 
 from services.inventory.domain import Product, Reservation, ReservationStatus, ReservedLine
 from services.kernel import sqlite
@@ -39,24 +37,8 @@ CREATE TABLE IF NOT EXISTS reservation_lines (
 """
 
 
-class InventoryStore:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
-
-    @classmethod
-    def open(cls, path: Path | str) -> InventoryStore:
-        return cls(sqlite.connect(path, SCHEMA))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def is_reachable(self) -> bool:
-        return sqlite.is_reachable(self._db)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with sqlite.transaction(self._db):
-            yield
+class InventoryStore(sqlite.SqliteStore):
+    SCHEMA = SCHEMA
 
     def seed(self, products: Iterable[Product]) -> None:
         """Insert products that are missing; never touch stock that already moved."""

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar, Self
 
 
 def connect(path: Path | str, schema: str) -> sqlite3.Connection:
@@ -47,3 +48,28 @@ def is_reachable(connection: sqlite3.Connection) -> bool:
     except sqlite3.Error:
         return False
     return True
+
+
+class SqliteStore:
+    """What every service's store shares: its own database file, opened with its schema."""
+
+    SCHEMA: ClassVar[str]
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path | str) -> Self:
+        return cls(connect(path, cls.SCHEMA))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def is_reachable(self) -> bool:
+        return is_reachable(self._db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the store's writes: all of them commit, or none."""
+        with transaction(self._db):
+            yield

@@ -7,10 +7,7 @@ see how often upstream delivered twice.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Final
 
 from services.kernel import sqlite
@@ -35,24 +32,8 @@ CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_
 """
 
 
-class NotificationStore:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
-
-    @classmethod
-    def open(cls, path: Path | str) -> NotificationStore:
-        return cls(sqlite.connect(path, SCHEMA))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def is_reachable(self) -> bool:
-        return sqlite.is_reachable(self._db)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with sqlite.transaction(self._db):
-            yield
+class NotificationStore(sqlite.SqliteStore):
+    SCHEMA = SCHEMA
 
     def notification(self, order_id: str, kind: NotificationKind) -> Notification | None:
         row = self._db.execute(

@@ -8,10 +8,7 @@ every status change, so a process killed at any instant restarts knowing exactly
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from services.kernel import sqlite
 from services.order.domain import (
@@ -68,24 +65,8 @@ class LogEntry:
     at: str
 
 
-class OrderStore:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
-
-    @classmethod
-    def open(cls, path: Path | str) -> OrderStore:
-        return cls(sqlite.connect(path, SCHEMA))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def is_reachable(self) -> bool:
-        return sqlite.is_reachable(self._db)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with sqlite.transaction(self._db):
-            yield
+class OrderStore(sqlite.SqliteStore):
+    SCHEMA = SCHEMA
 
     def add(self, order: Order) -> None:
         self._db.execute(

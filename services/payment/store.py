@@ -7,10 +7,7 @@ a rule were bypassed. The token is kept only to recognise a faithful replay.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from pathlib import Path
 
 from services.kernel import sqlite
 from services.kernel.clock import now_iso
@@ -31,24 +28,8 @@ CREATE TABLE IF NOT EXISTS payments (
 """
 
 
-class PaymentStore:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
-
-    @classmethod
-    def open(cls, path: Path | str) -> PaymentStore:
-        return cls(sqlite.connect(path, SCHEMA))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def is_reachable(self) -> bool:
-        return sqlite.is_reachable(self._db)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with sqlite.transaction(self._db):
-            yield
+class PaymentStore(sqlite.SqliteStore):
+    SCHEMA = SCHEMA
 
     def payment(self, order_id: str) -> Payment | None:
         row = self._db.execute("SELECT * FROM payments WHERE order_id = ?", (order_id,)).fetchone()

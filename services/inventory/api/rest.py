@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from services.inventory.domain import Product, Reservation
 from services.inventory.handlers import InventoryHandlers
+from services.kernel.http.app import handlers_of
 from services.kernel.http.schemas import LineBody, StrictBody
 
 # UNKNOWN_SKU is the caller's input error; OUT_OF_STOCK is a conflict with current stock.
@@ -19,12 +20,7 @@ class ReserveBody(StrictBody):
     items: list[LineBody]
 
 
-def handlers(request: Request) -> InventoryHandlers:
-    found: InventoryHandlers = request.app.state.handlers
-    return found
-
-
-Handlers = Annotated[InventoryHandlers, Depends(handlers)]
+Handlers = Annotated[InventoryHandlers, Depends(handlers_of(InventoryHandlers))]
 router = APIRouter(tags=["inventory"])
 
 

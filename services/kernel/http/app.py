@@ -7,9 +7,9 @@ Common parts: `GET /health` (the process is alive), `GET /ready` (its dependenci
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -18,6 +18,20 @@ from services.kernel.http.problem import install_problem_handlers
 from services.kernel.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+H = TypeVar("H")
+
+
+def handlers_of(kind: type[H]) -> Callable[[Request], H]:
+    """A FastAPI dependency handing a route the service's use cases, set by its composition root
+    as `app.state.handlers` (so nothing is built at import time)."""
+
+    def dependency(request: Request) -> H:
+        found = request.app.state.handlers
+        if not isinstance(found, kind):
+            raise TypeError(f"app.state.handlers is {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    return dependency
 
 
 def create_http_app(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
+from services.kernel.http.app import handlers_of
 from services.kernel.http.schemas import StrictBody
 from services.notification.domain import Notification, NotificationRequest
 from services.notification.handlers import NotificationHandlers
@@ -26,12 +27,7 @@ class NotifyBody(StrictBody):
         )
 
 
-def handlers(request: Request) -> NotificationHandlers:
-    found: NotificationHandlers = request.app.state.handlers
-    return found
-
-
-Handlers = Annotated[NotificationHandlers, Depends(handlers)]
+Handlers = Annotated[NotificationHandlers, Depends(handlers_of(NotificationHandlers))]
 router = APIRouter(tags=["notification"])
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
+from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import problem
 from services.kernel.http.schemas import LineBody, StrictBody
 from services.order.domain import Order, PlaceOrder, Reason
@@ -20,12 +21,7 @@ class PlaceOrderBody(StrictBody):
     payment_token: str
 
 
-def handlers(request: Request) -> OrderHandlers:
-    found: OrderHandlers = request.app.state.handlers
-    return found
-
-
-Handlers = Annotated[OrderHandlers, Depends(handlers)]
+Handlers = Annotated[OrderHandlers, Depends(handlers_of(OrderHandlers))]
 router = APIRouter(tags=["orders"])
 
 

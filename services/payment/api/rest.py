@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
+from services.kernel.http.app import handlers_of
 from services.kernel.http.schemas import StrictBody
 from services.payment.domain import ChargeRequest, Payment
 from services.payment.handlers import PaymentHandlers
@@ -24,12 +25,7 @@ class ChargeBody(StrictBody):
         return ChargeRequest(self.order_id, self.customer_id, self.amount_cents, self.payment_token)
 
 
-def handlers(request: Request) -> PaymentHandlers:
-    found: PaymentHandlers = request.app.state.handlers
-    return found
-
-
-Handlers = Annotated[PaymentHandlers, Depends(handlers)]
+Handlers = Annotated[PaymentHandlers, Depends(handlers_of(PaymentHandlers))]
 router = APIRouter(tags=["payment"])
 
 
