@@ -16,7 +16,14 @@ from services.kernel.telemetry import Telemetry
 
 
 class JsonClient:
-    def __init__(self, service: str, base_url: str, timeout_s: float, telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        timeout_s: float,
+        telemetry: Telemetry,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.service = service
         self._telemetry = telemetry
         self._timeout_s = timeout_s
@@ -25,6 +32,7 @@ class JsonClient:
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             event_hooks={"request": [_add_correlation_id]},
+            transport=transport,  # None: real TCP; tests may pass an in-process ASGI peer
         )
 
     async def call(

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.kernel.config import ConfigError, Settings
+
+
+def test_defaults_match_the_documented_ports() -> None:
+    settings = Settings.from_env({})
+    ports = {name: address.http_port for name, address in settings.addresses.items()}
+    assert ports == {"order": 8000, "inventory": 8001, "payment": 8002, "notification": 8003}
+    assert settings.address("order").grpc_port == 50050
+    assert settings.database_path("payment") == Path(".orderflow/payment.db")
+    assert settings.address("inventory").http_url == "http://127.0.0.1:8001"
+
+
+def test_every_port_and_limit_can_be_overridden() -> None:
+    settings = Settings.from_env(
+        {
+            "ORDERFLOW_HOST": "127.0.0.2",
+            "ORDERFLOW_INVENTORY_HTTP_PORT": "9001",
+            "ORDERFLOW_CALL_TIMEOUT_S": "0.5",
+            "ORDERFLOW_MAX_BODY_BYTES": "1024",
+            "ORDERFLOW_DATA_DIR": "/tmp/x",
+        }
+    )
+    assert settings.address("inventory").http_url == "http://127.0.0.2:9001"
+    assert (settings.call_timeout_s, settings.max_body_bytes) == (0.5, 1024)
+    assert settings.database_path("order") == Path("/tmp/x/order.db")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORDERFLOW_ORDER_HTTP_PORT", "http"),
+        ("ORDERFLOW_ORDER_HTTP_PORT", "70000"),
+        ("ORDERFLOW_CALL_TIMEOUT_S", "-1"),
+        ("ORDERFLOW_CALL_TIMEOUT_S", "soon"),
+        ("ORDERFLOW_MAX_BODY_BYTES", "big"),
+        ("ORDERFLOW_LOG_LEVEL", "loud"),
+    ],
+)
+def test_a_bad_value_fails_fast_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
