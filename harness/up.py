@@ -126,29 +126,23 @@ def _wait_for_crash(stack: Stack) -> tuple[str, int]:
 
 
 def format_table(stack: Stack) -> str:
-    header = ("service", "pid", "http", "docs", "health", "ready", "metrics", "grpc", "log")
+    """Narrow enough for a projector: one line per service, the common paths said once."""
+    header = ("service", "pid", "url", "log")
     rows = [header, *(_row(stack, service) for service in stack.config.services)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         for row in rows
     ]
-    return "\n".join(line.rstrip() for line in lines)
+    first = stack.url(stack.config.services[-1])
+    paths = (
+        f"\nEvery service answers /docs (OpenAPI), /health, /ready and /metrics, e.g. {first}/docs"
+    )
+    return "\n".join(line.rstrip() for line in lines) + paths
 
 
 def _row(stack: Stack, service: str) -> tuple[str, ...]:
-    url = stack.url(service)
-    return (
-        service,
-        str(stack.pid(service)),
-        url,
-        f"{url}/docs",
-        f"{url}/health",
-        f"{url}/ready",
-        f"{url}/metrics",
-        stack.grpc_target(service),
-        str(stack.log_path(service)),
-    )
+    return (service, str(stack.pid(service)), stack.url(service), str(stack.log_path(service)))
 
 
 @contextmanager
