@@ -124,11 +124,17 @@ class Saga:
                 left = replace(order.compensation, release_stock=False)
                 order = self._save(domain.compensated(order, self._clock(), left), "release", "ok")
         except DownstreamUnavailable as error:
-            with self._store.transaction():
-                self._store.log(order.id, "compensate", "postponed", self._clock(), str(error))
-            self._steps.labels("compensate", "postponed").inc()
+            self._postponed(order, str(error))
             return None
         return order
+
+    def _postponed(self, order: Order, cause: str) -> None:
+        """Log the first of a run of failed attempts only: retries go on every few seconds for
+        as long as a service is down, and the log must not grow with the outage."""
+        self._steps.labels("compensate", "postponed").inc()
+        with self._store.transaction():
+            if self._store.last_outcome(order.id) != ("compensate", "postponed"):
+                self._store.log(order.id, "compensate", "postponed", self._clock(), cause)
 
     def _save(self, order: Order, step: str, outcome: str, detail: str | None = None) -> Order:
         with self._store.transaction():

@@ -142,6 +142,13 @@ class OrderStore(sqlite.SqliteStore):
         ).fetchall()
         return [LogEntry(r["step"], r["outcome"], r["detail"], r["at"]) for r in rows]
 
+    def last_outcome(self, order_id: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT step, outcome FROM saga_log WHERE order_id = ? ORDER BY seq DESC LIMIT 1",
+            (order_id,),
+        ).fetchone()
+        return None if row is None else (row["step"], row["outcome"])
+
     def status_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
         return {row["status"]: row["n"] for row in rows}

@@ -138,10 +138,13 @@ async def test_unreachable_inventory_rejects_and_releases_in_case_it_reserved(
 
 async def test_compensation_waits_for_inventory_then_recovery_finishes_it(world: World) -> None:
     world.payment.lose_answer_once = True
-    world.inventory.release_outage.calls = 1  # inventory is down when the saga releases
+    world.inventory.release_outage.calls = 3  # down for the saga and two recovery passes
     order, _ = await world.handlers.place_order(place())
     assert order.status.value == "CANCELLED" and order.saga is SagaState.COMPENSATING
     assert world.inventory.stock["KB-MECH"] == 98  # held until inventory answers again
+    assert await world.handlers.recover() == 1
+    assert await world.handlers.recover() == 1
+    assert (await world.handlers.get_order(order.id)).saga is SagaState.COMPENSATING
     assert await world.handlers.recover() == 1
     after = await world.handlers.get_order(order.id)
     assert after.saga is SagaState.DONE and world.inventory.stock["KB-MECH"] == 100
