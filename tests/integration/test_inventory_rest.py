@@ -168,3 +168,34 @@ async def test_correlation_id_is_echoed_or_created(client: httpx.AsyncClient) ->
     assert len(created.headers["X-Correlation-ID"]) == 36
     refused = await client.get("/products", headers={"X-Correlation-ID": "x" * 500})
     assert refused.headers["X-Correlation-ID"] != "x" * 500
+
+
+async def test_a_wrong_method_is_a_405_problem_that_says_what_is_allowed(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.delete("/products")
+    assert (answer.status_code, answer.json()["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert answer.headers["Allow"] == "GET"
+    assert answer.headers["content-type"] == PROBLEM
+
+
+async def test_openapi_documents_problems_replays_and_the_domain_limits(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    reserve = spec["paths"]["/reservations"]["post"]["responses"]
+    assert {"200", "201", "400", "409", "413", "422"} <= set(reserve)
+    assert set(reserve["409"]["content"]) == {PROBLEM}
+    line = spec["components"]["schemas"]["LineBody"]["properties"]
+    assert (line["quantity"]["minimum"], line["quantity"]["maximum"]) == (1, 1000)
+    # Documented only: the domain enforces the limit with its own message.
+    refused = await reserve_raw(
+        client, b'{"order_id": "o1", "items": [{"sku": "KB-MECH", "quantity": 1001}]}'
+    )
+    assert refused.json()["field"] == "items[0].quantity"
+
+
+async def reserve_raw(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+    return await client.post(
+        "/reservations", content=body, headers={"content-type": "application/json"}
+    )

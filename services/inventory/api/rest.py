@@ -8,16 +8,18 @@ from fastapi import APIRouter, Depends, Response, status
 
 from services.inventory.domain import Product, Reservation
 from services.inventory.handlers import InventoryHandlers
+from services.kernel.contracts import MAX_LINES
 from services.kernel.http.app import handlers_of
-from services.kernel.http.schemas import LineBody, StrictBody
+from services.kernel.http.problem import REPLAYED, problem_responses
+from services.kernel.http.schemas import LineBody, StrictBody, documented, identifier
 
 # UNKNOWN_SKU is the caller's input error; OUT_OF_STOCK is a conflict with current stock.
 PROBLEM_STATUSES = {"UNKNOWN_SKU": 422, "OUT_OF_STOCK": 409}
 
 
 class ReserveBody(StrictBody):
-    order_id: str
-    items: list[LineBody]
+    order_id: str = identifier()
+    items: list[LineBody] = documented(minItems=1, maxItems=MAX_LINES)
 
 
 Handlers = Annotated[InventoryHandlers, Depends(handlers_of(InventoryHandlers))]
@@ -29,7 +31,7 @@ async def list_products(use: Handlers) -> list[dict[str, Any]]:
     return [product_json(p) for p in await use.list_products()]
 
 
-@router.get("/products/{sku}", summary="One product")
+@router.get("/products/{sku}", summary="One product", responses=problem_responses(404))
 async def get_product(sku: str, use: Handlers) -> dict[str, Any]:
     return product_json(await use.get_product(sku))
 
@@ -38,6 +40,7 @@ async def get_product(sku: str, use: Handlers) -> dict[str, Any]:
     "/reservations",
     status_code=status.HTTP_201_CREATED,
     summary="Reserve every line of an order, or none (idempotent per order_id)",
+    responses={**REPLAYED, **problem_responses(409)},
 )
 async def reserve(body: ReserveBody, response: Response, use: Handlers) -> dict[str, Any]:
     lines = tuple(item.to_line() for item in body.items)
@@ -47,7 +50,11 @@ async def reserve(body: ReserveBody, response: Response, use: Handlers) -> dict[
     return reservation_json(reservation)
 
 
-@router.get("/reservations/{order_id}", summary="One order's reservation")
+@router.get(
+    "/reservations/{order_id}",
+    summary="One order's reservation",
+    responses=problem_responses(404),
+)
 async def get_reservation(order_id: str, use: Handlers) -> dict[str, Any]:
     return reservation_json(await use.get_reservation(order_id))
 

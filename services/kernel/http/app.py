@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.kernel.http.middleware import BodySizeLimit, CorrelationId, RequestMetrics
-from services.kernel.http.problem import install_problem_handlers
+from services.kernel.http.problem import install_problem_handlers, problem_responses
 from services.kernel.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
@@ -45,7 +45,9 @@ def create_http_app(
     problem_statuses: Mapping[str, int] | None = None,
     state: Mapping[str, Any] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1.0.0")
+    # Any route may answer these; routes add the ones particular to them (404, 409, ...).
+    common = problem_responses(400, 413, 422, 500)
+    app = FastAPI(title=title, description=description, version="1.0.0", responses=common)
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     for router in routers:
@@ -66,7 +68,11 @@ def _operations_router(telemetry: Telemetry, readiness: ReadinessCheck) -> APIRo
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": telemetry.service}
 
-    @router.get("/ready", summary="Readiness: the service's dependencies answer")
+    @router.get(
+        "/ready",
+        summary="Readiness: the service's dependencies answer",
+        responses={503: {"description": "a dependency does not answer; `checks` says which"}},
+    )
     async def ready() -> JSONResponse:
         checks = dict(await readiness())
         ok = all(checks.values())

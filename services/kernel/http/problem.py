@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.kernel.errors import (
@@ -34,6 +36,33 @@ _STATUS_BY_KIND: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (Rejected, 409),
 )
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of every service is shaped (for OpenAPI)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem+json answers with these statuses."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+        }
+        for status in statuses
+    }
+
+
+REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A replay: the record made by the first call with this key, unchanged"}
+}
 
 
 def problem(status: int, code: str, detail: str, **extensions: Any) -> JSONResponse:
@@ -77,8 +106,11 @@ def install_problem_handlers(app: FastAPI, overrides: Mapping[str, int]) -> None
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = "NOT_FOUND" if exc.status_code == 404 else f"HTTP_{exc.status_code}"
-        return problem(exc.status_code, code, str(exc.detail))
+        code = HTTPStatus(exc.status_code).name  # e.g. NOT_FOUND, METHOD_NOT_ALLOWED
+        response = problem(exc.status_code, code, str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed.
+        response.headers.update(exc.headers or {})
+        return response
 
     async def on_downstream(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DownstreamUnavailable)

@@ -6,9 +6,25 @@ Pydantic checks only shape and types (strictly: "5" is not a quantity); the busi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
-from services.kernel.contracts import Line
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.kernel.contracts import MAX_ID_LENGTH, MAX_QUANTITY, PAYMENT_TOKENS, Line
+
+
+def documented(**limits: Any) -> Any:
+    """A required field whose limits OpenAPI shows but only the domain enforces: one rule, one
+    place, and the domain's messages name the field and the limit."""
+    return Field(json_schema_extra=limits)
+
+
+def identifier() -> Any:
+    return documented(minLength=1, maxLength=MAX_ID_LENGTH)
+
+
+def payment_token() -> Any:
+    return documented(enum=sorted(PAYMENT_TOKENS))
 
 
 class StrictBody(BaseModel):
@@ -16,8 +32,8 @@ class StrictBody(BaseModel):
 
 
 class LineBody(StrictBody):
-    sku: str
-    quantity: int
+    sku: str = identifier()
+    quantity: int = documented(minimum=1, maximum=MAX_QUANTITY)
 
     def to_line(self) -> Line:
         return Line(self.sku, self.quantity)

@@ -7,17 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from services.kernel.http.app import handlers_of
-from services.kernel.http.schemas import StrictBody
-from services.notification.domain import Notification, NotificationRequest
+from services.kernel.http.problem import REPLAYED
+from services.kernel.http.schemas import StrictBody, documented, identifier
+from services.notification.domain import Notification, NotificationKind, NotificationRequest
 from services.notification.handlers import NotificationHandlers
 
 PROBLEM_STATUSES: dict[str, int] = {}
 
 
 class NotifyBody(StrictBody):
-    order_id: str
-    customer_id: str
-    kind: str
+    order_id: str = identifier()
+    customer_id: str = identifier()
+    kind: str = documented(enum=[kind.value for kind in NotificationKind])
     reason: str | None = None
     total_cents: int | None = None
 
@@ -35,6 +36,7 @@ router = APIRouter(tags=["notification"])
     "/notifications",
     status_code=status.HTTP_201_CREATED,
     summary="Record that a customer was told an order's outcome (once per order and kind)",
+    responses=REPLAYED,
 )
 async def notify(body: NotifyBody, response: Response, use: Handlers) -> dict[str, Any]:
     notification, created = await use.notify(body.to_request())

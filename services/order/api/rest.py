@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
+from services.kernel.contracts import MAX_LINES
 from services.kernel.http.app import handlers_of
-from services.kernel.http.problem import problem
-from services.kernel.http.schemas import LineBody, StrictBody
+from services.kernel.http.problem import problem, problem_responses
+from services.kernel.http.schemas import LineBody, StrictBody, documented, identifier, payment_token
 from services.order.domain import Order, PlaceOrder, Reason
 from services.order.handlers import OrderHandlers
 
@@ -16,9 +17,9 @@ PROBLEM_STATUSES = {"IDEMPOTENCY_MISMATCH": 422}
 
 
 class PlaceOrderBody(StrictBody):
-    customer_id: str
-    items: list[LineBody]
-    payment_token: str
+    customer_id: str = identifier()
+    items: list[LineBody] = documented(minItems=1, maxItems=MAX_LINES)
+    payment_token: str = payment_token()
 
 
 Handlers = Annotated[OrderHandlers, Depends(handlers_of(OrderHandlers))]
@@ -57,7 +58,7 @@ async def place_order(
     return order_json(order)
 
 
-@router.get("/orders/{order_id}", summary="One order")
+@router.get("/orders/{order_id}", summary="One order", responses=problem_responses(404))
 async def get_order(order_id: str, use: Handlers) -> dict[str, Any]:
     return order_json(await use.get_order(order_id))
 
@@ -69,7 +70,11 @@ async def list_orders(
     return {"orders": [order_json(o) for o in await use.list_orders(customer_id)]}
 
 
-@router.get("/orders/{order_id}/saga", summary="The saga log: every step this order went through")
+@router.get(
+    "/orders/{order_id}/saga",
+    summary="The saga log: every step this order went through",
+    responses=problem_responses(404),
+)
 async def saga_log(order_id: str, use: Handlers) -> dict[str, Any]:
     entries = await use.saga_log(order_id)
     return {

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from services.kernel.http.app import handlers_of
-from services.kernel.http.schemas import StrictBody
-from services.payment.domain import ChargeRequest, Payment
+from services.kernel.http.problem import REPLAYED, problem_responses
+from services.kernel.http.schemas import StrictBody, documented, identifier, payment_token
+from services.payment.domain import MAX_AMOUNT_CENTS, ChargeRequest, Payment
 from services.payment.handlers import PaymentHandlers
 
 # Both payment conflicts (CHARGE_VOIDED, IDEMPOTENCY_MISMATCH) keep the default 409.
@@ -16,10 +17,10 @@ PROBLEM_STATUSES: dict[str, int] = {}
 
 
 class ChargeBody(StrictBody):
-    order_id: str
-    customer_id: str
-    amount_cents: int
-    payment_token: str
+    order_id: str = identifier()
+    customer_id: str = identifier()
+    amount_cents: int = documented(minimum=1, maximum=MAX_AMOUNT_CENTS)
+    payment_token: str = payment_token()
 
     def to_request(self) -> ChargeRequest:
         return ChargeRequest(self.order_id, self.customer_id, self.amount_cents, self.payment_token)
@@ -33,6 +34,7 @@ router = APIRouter(tags=["payment"])
     "/charges",
     status_code=status.HTTP_201_CREATED,
     summary="Charge an order once (idempotent per order_id); a decline is recorded, not an error",
+    responses={**REPLAYED, **problem_responses(409)},
 )
 async def charge(body: ChargeBody, response: Response, use: Handlers) -> dict[str, Any]:
     payment, created = await use.charge(body.to_request())
@@ -41,7 +43,7 @@ async def charge(body: ChargeBody, response: Response, use: Handlers) -> dict[st
     return payment_json(payment)
 
 
-@router.get("/charges/{order_id}", summary="One order's payment")
+@router.get("/charges/{order_id}", summary="One order's payment", responses=problem_responses(404))
 async def get_charge(order_id: str, use: Handlers) -> dict[str, Any]:
     return payment_json(await use.get(order_id))
 
