@@ -6,6 +6,8 @@ orders racing for the last units cannot both pass the stock check.
 
 from __future__ import annotations
 
+import logging
+
 from services.inventory.domain import (
     Product,
     Reservation,
@@ -16,6 +18,8 @@ from services.inventory.domain import (
 from services.inventory.store import InventoryStore
 from services.kernel.contracts import Line, check_identifier
 from services.kernel.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 
 class InventoryHandlers:
@@ -40,6 +44,7 @@ class InventoryHandlers:
             catalog = self._store.products(line.sku for line in lines)
             reservation = plan_reservation(order_id, lines, catalog)
             self._store.add_reservation(reservation)
+        log.info("order %s: reserved %s", order_id, _describe(reservation))
         return reservation, True
 
     async def release(self, order_id: str) -> Reservation:
@@ -51,6 +56,7 @@ class InventoryHandlers:
                 self._store.add_release_marker(order_id)
             elif existing.status is ReservationStatus.RESERVED:
                 self._store.mark_released(existing)
+                log.info("order %s: released %s", order_id, _describe(existing))
             released = self._store.reservation(order_id)
         assert released is not None
         return released
@@ -66,3 +72,7 @@ class InventoryHandlers:
 
     async def is_ready(self) -> dict[str, bool]:
         return {"database": self._store.is_reachable()}
+
+
+def _describe(reservation: Reservation) -> str:
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in reservation.lines)

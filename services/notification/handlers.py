@@ -6,6 +6,7 @@ copies of one notification arriving together store it once and count the other a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from services.notification.domain import (
@@ -18,6 +19,9 @@ from services.notification.store import NotificationStore
 
 # Told each notification received and whether it was new, e.g. to count it in metrics.
 Recorder = Callable[[Notification, bool], None]
+
+
+log = logging.getLogger(__name__)
 
 
 def _ignore(notification: Notification, created: bool) -> None:
@@ -39,6 +43,8 @@ class NotificationHandlers:
             else:
                 notification = self._store.count_duplicate(existing)
         created = existing is None
+        if created:
+            log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
         self._on_recorded(notification, created)
         return notification, created
 

@@ -141,6 +141,7 @@ class Saga:
             self._store.update(order)
             self._store.log(order.id, step, outcome, order.updated_at, detail)
         self._steps.labels(step, outcome).inc()
+        log.info("order %s: %s %s -> %s", order.id, step, outcome, order.status)
         return order
 
     def _finish(self, order: Order) -> None:

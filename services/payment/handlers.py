@@ -6,6 +6,7 @@ copies of the same charge racing each other cannot both insert, and none can cha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from services.kernel.contracts import check_identifier
@@ -19,6 +20,8 @@ from services.payment.domain import (
     decide,
 )
 from services.payment.store import PaymentStore
+
+log = logging.getLogger(__name__)
 
 # Told every status a payment newly takes (never for a replay), e.g. to count it in metrics.
 Recorder = Callable[[PaymentStatus], None]
@@ -41,6 +44,7 @@ class PaymentHandlers:
             if existing is not None:
                 return check_replay(existing, request), False
             payment = self._store.add_payment(request, status)
+        log.info("order %s: %s %d cents", payment.order_id, payment.status, payment.amount_cents)
         self._on_recorded(payment.status)
         return payment, True
 
@@ -52,6 +56,7 @@ class PaymentHandlers:
             refunded = self._store.payment(order_id)
         assert refunded is not None
         if changed is not None:
+            log.info("order %s: %s", order_id, changed)
             self._on_recorded(changed)
         return refunded
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import pytest
@@ -170,3 +171,27 @@ def test_every_service_reports_health_readiness_and_metrics(
         assert http.get(f"{stack.url(service)}/openapi.json").status_code == 200
     ready = http.get(f"{stack.url('order')}/ready").json()["checks"]
     assert ready == {"database": True, "inventory": True, "payment": True}
+
+
+def test_the_callers_correlation_id_travels_to_every_service(
+    stack: Stack, http: httpx.Client
+) -> None:
+    correlation_id = f"corr-{uuid.uuid4().hex}"
+    answer = http.post(
+        f"{stack.url('order')}/orders",
+        json=order_body({"KB-MECH": 1}),
+        headers={"X-Correlation-ID": correlation_id},
+    )
+    assert answer.headers["X-Correlation-ID"] == correlation_id
+    order_id = answer.json()["id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logs = {s: stack.log_path(s).read_text() for s in ("order", "inventory", "payment")}
+        logs["notification"] = stack.log_path("notification").read_text()
+        if all(f"[{correlation_id}]" in text for text in logs.values()):
+            break
+        time.sleep(0.05)
+    for service, text in logs.items():
+        lines = [line for line in text.splitlines() if f"[{correlation_id}]" in line]
+        assert lines, f"{service} never logged {correlation_id}"
+        assert all(order_id in line for line in lines), lines
