@@ -21,11 +21,12 @@ ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
 H = TypeVar("H")
 
 
-def handlers_of(kind: type[H]) -> Callable[[Request], H]:
+def handlers_of(kind: type[H]) -> Callable[[Request], Awaitable[H]]:
     """A FastAPI dependency handing a route the service's use cases, set by its composition root
     as `app.state.handlers` (so nothing is built at import time)."""
 
-    def dependency(request: Request) -> H:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop on every request.
+    async def dependency(request: Request) -> H:
         found = request.app.state.handlers
         if not isinstance(found, kind):
             raise TypeError(f"app.state.handlers is {type(found).__name__}, not {kind.__name__}")

@@ -6,13 +6,12 @@ Each maps the other service's answers onto the saga's ports: a 2xx is a result, 
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
-
-import httpx
 
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
-from services.kernel.http.client import JsonClient
+from services.kernel.http.client import JsonClient, Reply
 from services.order.domain import Order, OrderLine
 from services.order.downstream.ports import (
     ChargeRefused,
@@ -63,7 +62,7 @@ class RestPayment:
         response = await self._client.call("charge", "POST", "/charges", json=body)
         if response.is_success:
             return ChargeResult(ChargeStatus(response.json()["status"]))
-        if response.status_code == httpx.codes.CONFLICT:
+        if response.status_code == HTTPStatus.CONFLICT:
             raise ChargeRefused(_problem_detail(response))
         raise _unexpected(self._client, "charge", response)
 
@@ -90,7 +89,7 @@ class RestNotifier:
             raise _unexpected(self._client, "notify", response)
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+def _problem(response: Reply) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -98,15 +97,15 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _problem_code(response: httpx.Response) -> str:
+def _problem_code(response: Reply) -> str:
     return str(_problem(response).get("code", ""))
 
 
-def _problem_detail(response: httpx.Response) -> str:
+def _problem_detail(response: Reply) -> str:
     return str(_problem(response).get("detail", f"HTTP {response.status_code}"))
 
 
-def _unexpected(client: JsonClient, operation: str, response: httpx.Response) -> Exception:
+def _unexpected(client: JsonClient, operation: str, response: Reply) -> Exception:
     """An answer this client does not understand: treat the outcome as unknown."""
     cause = f"HTTP {response.status_code} {_problem_code(response)}".strip()
     return DownstreamUnavailable(client.service, operation, cause)
