@@ -57,8 +57,8 @@ class Saga:
             correlation.set_current(order.id)
         while order.saga is not SagaState.DONE:
             moved = await self._step(order)
-            if moved is None:
-                return order
+            if moved is None:  # compensation must wait; part of it may have been saved
+                return self._store.get(order.id) or order
             order = moved
         self._finish(order)
         return order

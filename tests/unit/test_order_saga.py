@@ -12,7 +12,14 @@ import pytest
 from services.kernel.contracts import Line
 from services.kernel.telemetry import Telemetry
 from services.order import domain
-from services.order.domain import IdempotencyMismatch, OrderLine, PlaceOrder, Reason, SagaState
+from services.order.domain import (
+    Compensation,
+    IdempotencyMismatch,
+    OrderLine,
+    PlaceOrder,
+    Reason,
+    SagaState,
+)
 from services.order.downstream.ports import ChargeStatus, Downstream
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
@@ -141,6 +148,7 @@ async def test_compensation_waits_for_inventory_then_recovery_finishes_it(world:
     world.inventory.release_outage.calls = 3  # down for the saga and two recovery passes
     order, _ = await world.handlers.place_order(place())
     assert order.status.value == "CANCELLED" and order.saga is SagaState.COMPENSATING
+    assert order.compensation == Compensation(release_stock=True)  # the refund is done
     assert world.inventory.stock["KB-MECH"] == 98  # held until inventory answers again
     assert await world.handlers.recover() == 1
     assert await world.handlers.recover() == 1
