@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from services.inventory.api import rest
+from services.inventory.api.metrics import StockCollector
 from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
@@ -22,16 +23,19 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     store = InventoryStore.open(settings.database_path(NAME))
     resources.callback(store.close)
     store.seed(SEED)
-    app = create_app(InventoryHandlers(store), settings.max_body_bytes)
+    app = create_app(store, settings.max_body_bytes)
     return serve.RunningService(http_app=app, http_port=settings.address(NAME).http_port)
 
 
-def create_app(handlers: InventoryHandlers, max_body_bytes: int) -> FastAPI:
+def create_app(store: InventoryStore, max_body_bytes: int) -> FastAPI:
+    handlers = InventoryHandlers(store)
+    telemetry = Telemetry(NAME)
+    telemetry.registry.register(StockCollector(store))
     return create_http_app(
         title="orderflow inventory",
         description="Catalog, stock and all-or-nothing reservations.",
         routers=[rest.router],
-        telemetry=Telemetry(NAME),
+        telemetry=telemetry,
         readiness=handlers.is_ready,
         max_body_bytes=max_body_bytes,
         problem_statuses=rest.PROBLEM_STATUSES,

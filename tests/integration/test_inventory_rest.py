@@ -157,6 +157,10 @@ async def test_operations_endpoints_and_openapi(client: httpx.AsyncClient) -> No
     assert (
         'orderflow_http_requests_total{method="GET",route="/products",status="200"} 1.0' in metrics
     )
+    await reserve(client, "o1", **{"POSTER-LTD": 4})
+    metrics = (await client.get("/metrics")).text
+    assert 'orderflow_stock_units{sku="POSTER-LTD",state="available"} 6.0' in metrics
+    assert 'orderflow_stock_units{sku="POSTER-LTD",state="held"} 4.0' in metrics
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/products", "/reservations", "/reservations/{order_id}/release"} <= set(paths)
 
