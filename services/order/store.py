@@ -57,6 +57,9 @@ CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, seq);
 """
 
 
+OPEN_SAGA = tuple(state.value for state in SagaState if state is not SagaState.DONE)
+
+
 @dataclass(frozen=True)
 class LogEntry:
     step: str
@@ -134,8 +137,9 @@ class OrderStore(sqlite.SqliteStore):
         Runs every few seconds on the event loop, so it names the open states (an index search)
         rather than `!= 'DONE'` (a scan of every order ever placed)."""
         rows = self._db.execute(
-            "SELECT * FROM orders WHERE saga_state IN ('RUNNING', 'COMPENSATING')"
-            " ORDER BY created_at"
+            f"SELECT * FROM orders WHERE saga_state IN ({','.join('?' * len(OPEN_SAGA))})"
+            " ORDER BY created_at",
+            OPEN_SAGA,
         ).fetchall()
         return [self._order(row) for row in rows]
 
