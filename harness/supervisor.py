@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -124,9 +124,6 @@ class StackConfig:
         env.update(self.extra_env)
         return env
 
-    def with_services(self, *services: str) -> StackConfig:
-        return replace(self, services=services)
-
 
 def start_waves(services: Sequence[str]) -> list[tuple[str, ...]]:
     """Groups services so that each group's dependencies within `services` come earlier."""
@@ -203,9 +200,6 @@ class Stack:
 
     def url(self, service: str) -> str:
         return f"http://{connect_host(self.config.host)}:{self.config.http_port(service)}"
-
-    def grpc_target(self, service: str) -> str:
-        return f"{connect_host(self.config.host)}:{self.config.grpc_port(service)}"
 
     def log_path(self, service: str) -> Path:
         return self.config.log_path(service)
