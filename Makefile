@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e up lock clean
+.PHONY: demo test lint typecheck unit integration e2e up protos lock clean
 
 demo: $(STAMP)
 	$(BIN)/orderflow demo
@@ -27,6 +27,10 @@ unit integration e2e: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/orderflow up
+
+# Regenerate services/_generated from protos/ (a test fails while it is stale).
+protos: $(STAMP)
+	$(BIN)/python scripts/generate_protos.py
 
 # The environment, from the lock file only (hashes checked), rebuilt when the lock changes.
 $(STAMP): requirements.lock pyproject.toml

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from harness import demo, up
+from harness import broker_cli, demo, dlq, up
 from services.kernel.config import SERVICES
 
 
@@ -49,10 +49,24 @@ UP = Command(
 )
 
 DEMO = Command(
-    help="start the stack, place real orders over REST, show what happened",
+    help="start the stack, place real orders in every style, show what happened",
     description=demo.DESCRIPTION,
     add_arguments=demo.add_arguments,
     run=demo.run,
+)
+
+DLQ = Command(
+    help="list (or replay) the broker style's dead-letter queues",
+    description=dlq.DESCRIPTION,
+    add_arguments=dlq.add_arguments,
+    run=dlq.run,
+)
+
+BROKER = Command(
+    help="run a private RabbitMQ node (own ports and data) until Ctrl-C",
+    description=broker_cli.DESCRIPTION,
+    add_arguments=broker_cli.add_arguments,
+    run=broker_cli.run,
 )
 
 # Every sub-command, in `orderflow --help` order: add new ones (bench, ...) here.
@@ -60,6 +74,8 @@ COMMANDS: dict[str, Command] = {
     "up": UP,
     "demo": DEMO,
     "serve": SERVE,
+    "dlq": DLQ,
+    "broker": BROKER,
 }
 
 

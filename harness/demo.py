@@ -1,4 +1,4 @@
-"""`orderflow demo`: start the stack, place a few real orders over REST, say what happened.
+"""`orderflow demo`: start the stack, place real orders in every style, say what happened.
 
 Each scenario checks its own outcome, so the demo doubles as a smoke test: it exits 1 if any
 order did not end as the business rules say it must.
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from harness import up
+from harness import style_clients, up
 from harness.ports import PortInUse
 from harness.supervisor import Stack, StartupFailed
 from services.kernel.config import ConfigError, Settings
@@ -24,7 +24,9 @@ DESCRIPTION = """\
 Starts the four services (like `orderflow up --reset`, data in DATA_DIR, default
 .orderflow/demo), places real orders over REST and prints each outcome with its saga log:
 a confirmed order and its idempotent retry, a declined card (stock given back), an out-of-stock
-order (nothing charged), and bad input (a 4xx problem, nothing moved). Then it stops the stack.
+order (nothing charged), and bad input (a 4xx problem, nothing moved). Then it places the same
+order in each of the five styles (REST, gRPC, GraphQL, WebSocket, and the broker at
+ORDERFLOW_BROKER_URL) and shows the path each took. Then it stops the stack.
 
 With --no-start it places the same orders against a stack that is already up (`orderflow up`),
 so you can go on exploring it afterwards. Exit code 0 if every outcome is as expected."""
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 @dataclass
 class Demo:
+    settings: Settings
     order_url: str
     inventory_url: str
     payment_url: str
@@ -104,7 +107,7 @@ class Demo:
 
 def _place_orders(settings: Settings) -> int:
     url = {name: settings.address(name).http_url for name in ("order", "inventory", "payment")}
-    demo = Demo(url["order"], url["inventory"], url["payment"])
+    demo = Demo(settings, url["order"], url["inventory"], url["payment"])
     run_id = uuid.uuid4().hex[:8]
     for scenario in SCENARIOS:
         scenario(demo, run_id)
@@ -160,7 +163,34 @@ def bad_input(demo: Demo, run_id: str) -> None:
     )
 
 
-SCENARIOS: tuple[Callable[[Demo, str], None], ...] = (confirmed, declined, out_of_stock, bad_input)
+def every_style(demo: Demo, run_id: str) -> None:
+    """The same order through each of the five styles: same rules, same outcome, different
+    paths (the saga log shows the orchestrated steps, or the events of the choreography)."""
+    print("\n5. The same order in every style: a monitor, card tok_visa")
+    for style, place in style_clients.PLACERS.items():
+        try:
+            placed = place(demo.settings, style_clients.new_request("MON-27", 1))
+        except Exception as error:  # a style that cannot be reached is reported, not hidden
+            demo.expect(f"{style}: placed ({type(error).__name__}: {error})", False)
+            continue
+        log = demo.http.get(f"{demo.order_url}/orders/{placed.order_id}/saga").json()
+        path = " -> ".join(f"{s['step']} {s['outcome']}" for s in log["steps"])
+        print(
+            f"   {style:>9}: {placed.status}, total {(placed.total_cents or 0) / 100:.2f}  [{path}]"
+        )
+        demo.expect(
+            f"{style}: CONFIRMED at the catalog price, recorded as placed in {style}",
+            placed.status == "CONFIRMED" and placed.total_cents == 24999 and log["style"] == style,
+        )
+
+
+SCENARIOS: tuple[Callable[[Demo, str], None], ...] = (
+    confirmed,
+    declined,
+    out_of_stock,
+    bad_input,
+    every_style,
+)
 
 
 def _is(order: dict[str, Any], status: str, reason: str | None = None) -> bool:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterable
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 from services.kernel.config import port_variable
+
+# Below Linux's default ephemeral range (32768-60999); the private broker draws from 10000-22749.
+FREE_PORT_RANGE = range(23_000, 32_000)
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,24 @@ def check_ports(host: str, claims: Iterable[PortClaim]) -> None:
             raise PortInUse(claim, host, "is already in use")
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports that are free now, all distinct (every socket stays bound until all are picked)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with ExitStack() as held:
-        probes = [
-            held.enter_context(socket.socket(family, socket.SOCK_STREAM)) for _ in range(count)
-        ]
-        for probe in probes:
-            probe.bind((host, 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
+def free_ports(
+    count: int,
+    host: str = "127.0.0.1",
+    within: range = FREE_PORT_RANGE,
+    exclude: Iterable[int] = (),
+) -> list[int]:
+    """`count` distinct ports free now, drawn at random below the kernel's ephemeral range.
+
+    A port the kernel hands out for port 0 comes from the ephemeral range, the same range from
+    which every outgoing connection takes its source port: between this check and the server's
+    bind, a client connection (of this run or another) may take it. Ports below that range are
+    only ever taken on purpose."""
+    chosen: list[int] = []
+    taken = set(exclude)
+    for _ in range(100 * count):
+        port = random.choice(within)
+        if port not in chosen and port not in taken and is_free(host, port):
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise RuntimeError(f"found no {count} free ports in {within} on {host}")

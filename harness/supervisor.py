@@ -218,6 +218,12 @@ class Stack:
         """A crash: SIGKILL, then reap it so its pid is gone when this returns."""
         self._child(service).kill()
 
+    def terminate(self, service: str, timeout_s: float = 30.0) -> None:
+        """A graceful stop of one service (SIGTERM, as an orchestrator sends), waited for."""
+        child = self._child(service)
+        child.terminate()
+        child.wait(time.monotonic() + timeout_s)
+
     def pause(self, service: str) -> None:
         """A hang: the process keeps its sockets (connections are accepted) but answers nothing."""
         child = self._child(service)

@@ -6,14 +6,12 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Final
 
 from harness.ports import PortInUse
 from harness.process import describe_exit
+from harness.signals import Interrupted, signals_raise_once
 from harness.supervisor import START_ORDER, Stack, StackConfig, StartupFailed
 from services.kernel.config import SERVICES, ConfigError, Settings
 
@@ -31,14 +29,6 @@ ORDERFLOW_HOST, ORDERFLOW_DATA_DIR and ORDERFLOW_<SERVICE>_HTTP_PORT / _GRPC_POR
 
 Exit codes: 0 stopped on request, 1 a service failed to start or crashed, 2 a port is taken
 or the configuration is invalid."""
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM while starting or running (a BaseException, like KeyboardInterrupt)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,13 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Notification has no gRPC service: the styles are compared on the calls the saga waits for.
+GRPC_SERVICES: Final = ("order", "inventory", "payment")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = stack_config(Settings.from_env(), args.data_dir, args.only)
     except ConfigError as error:
         return _fail(f"configuration error: {error}", code=2)
     stack = Stack(config)
-    with _signals_raise_once():
+    with signals_raise_once():
         try:
             return _up(stack, reset=args.reset, timeout_s=args.timeout)
         except Interrupted as stopped:
@@ -127,7 +121,7 @@ def _wait_for_crash(stack: Stack) -> tuple[str, int]:
 
 def format_table(stack: Stack) -> str:
     """Narrow enough for a projector: one line per service, the common paths said once."""
-    header = ("service", "pid", "url", "log")
+    header = ("service", "pid", "http", "grpc", "log")
     rows = [header, *(_row(stack, service) for service in stack.config.services)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
@@ -137,31 +131,16 @@ def format_table(stack: Stack) -> str:
     first = stack.url(stack.config.services[-1])
     paths = (
         f"\nEvery service answers /docs (OpenAPI), /health, /ready and /metrics, e.g. {first}/docs"
+        "\nThe styles: REST, GraphQL (/graphql), JSON-RPC over WebSocket (/ws) on the http port;"
+        "\ngRPC on the grpc port (reflection on); the broker style over ORDERFLOW_BROKER_URL."
     )
     return "\n".join(line.rstrip() for line in lines) + paths
 
 
 def _row(stack: Stack, service: str) -> tuple[str, ...]:
-    return (service, str(stack.pid(service)), stack.url(service), str(stack.log_path(service)))
-
-
-@contextmanager
-def _signals_raise_once() -> Iterator[None]:
-    """SIGINT/SIGTERM raise Interrupted once; later ones are ignored: the stop must finish."""
-    armed = True
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        nonlocal armed
-        if armed:
-            armed = False
-            raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    grpc = str(stack.config.grpc_port(service)) if service in GRPC_SERVICES else "-"
+    log = str(stack.log_path(service))
+    return (service, str(stack.pid(service)), stack.url(service), grpc, log)
 
 
 def _fail(message: str, *, code: int) -> int:

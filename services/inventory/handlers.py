@@ -9,13 +9,19 @@ from __future__ import annotations
 import logging
 
 from services.inventory.domain import (
+    OutOfStock,
     Product,
     Reservation,
     ReservationStatus,
+    UnknownSku,
     check_replay,
     plan_reservation,
 )
 from services.inventory.store import InventoryStore
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.catalogue import data_of
+from services.kernel.broker.events import CloudEvent
+from services.kernel.broker.reactions import first_delivery, reply
 from services.kernel.contracts import Line, check_identifier
 from services.kernel.errors import NotFound
 
@@ -38,28 +44,77 @@ class InventoryHandlers:
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[Reservation, bool]:
         """Reserve every line or none. Returns the reservation and whether it is new."""
         with self._store.transaction():
-            existing = self._store.reservation(order_id)
-            if existing is not None:
-                return check_replay(existing, lines), False
-            catalog = self._store.products(line.sku for line in lines)
-            reservation = plan_reservation(order_id, lines, catalog)
-            self._store.add_reservation(reservation)
-        log.info("order %s: reserved %s", order_id, _describe(reservation))
-        return reservation, True
+            return self._reserve(order_id, lines)
 
     async def release(self, order_id: str) -> Reservation:
         """Give the stock back. Safe to repeat, and safe before the reservation ever arrived."""
         check_identifier("order_id", order_id)
         with self._store.transaction():
-            existing = self._store.reservation(order_id)
-            if existing is None:
-                self._store.add_release_marker(order_id)
-            elif existing.status is ReservationStatus.RESERVED:
-                self._store.mark_released(existing)
-                log.info("order %s: released %s", order_id, _describe(existing))
-            released = self._store.reservation(order_id)
+            return self._release(order_id)
+
+    def _release(self, order_id: str) -> Reservation:
+        """Inside the caller's transaction."""
+        existing = self._store.reservation(order_id)
+        if existing is None:
+            self._store.add_release_marker(order_id)
+        elif existing.status is ReservationStatus.RESERVED:
+            self._store.mark_released(existing)
+            log.info("order %s: released %s", order_id, _describe(existing))
+        released = self._store.reservation(order_id)
         assert released is not None
         return released
+
+    def _reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[Reservation, bool]:
+        """Inside the caller's transaction."""
+        existing = self._store.reservation(order_id)
+        if existing is not None:
+            return check_replay(existing, lines), False
+        catalog = self._store.products(line.sku for line in lines)
+        reservation = plan_reservation(order_id, lines, catalog)
+        self._store.add_reservation(reservation)
+        log.info("order %s: reserved %s", order_id, _describe(reservation))
+        return reservation, True
+
+    # Broker style: reactions to events. Each runs in one transaction with its inbox record and
+    # the events it emits (outbox), so a redelivered or duplicated event changes nothing.
+
+    async def on_order_placed(self, event: CloudEvent) -> None:
+        placed = data_of(event, ev.OrderPlaced)
+        lines = tuple(Line(item.sku, item.quantity) for item in placed.items)
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            try:
+                reservation, _ = self._reserve(placed.order_id, lines)
+            except (UnknownSku, OutOfStock) as refused:
+                refusal = {
+                    "order_id": placed.order_id,
+                    "reason": refused.code,
+                    "detail": str(refused),
+                }
+                self._store.messages.emit(reply(event, ev.INVENTORY_REJECTED, refusal))
+                return
+            data: dict[str, object] = {
+                "order_id": placed.order_id,
+                "customer_id": placed.customer_id,
+                "payment_token": placed.payment_token,
+                "items": _priced(reservation),
+                "total_cents": reservation.total_cents,
+            }
+            self._store.messages.emit(reply(event, ev.INVENTORY_RESERVED, data))
+
+    async def on_payment_declined(self, event: CloudEvent) -> None:
+        declined = data_of(event, ev.PaymentDeclined)
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            released = self._release(declined.order_id)
+            data = {
+                "order_id": declined.order_id,
+                "reason": declined.reason,
+                "items": _priced(released),
+            }
+            self._store.messages.emit(reply(event, ev.INVENTORY_RELEASED, data))
 
     async def get_reservation(self, order_id: str) -> Reservation:
         reservation = self._store.reservation(order_id)
@@ -72,6 +127,13 @@ class InventoryHandlers:
 
     async def is_ready(self) -> dict[str, bool]:
         return {"database": self._store.is_reachable()}
+
+
+def _priced(reservation: Reservation) -> list[dict[str, object]]:
+    return [
+        {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
+        for line in reservation.lines
+    ]
 
 
 def _describe(reservation: Reservation) -> str:

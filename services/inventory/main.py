@@ -6,12 +6,13 @@ from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
 
-from services.inventory.api import rest
+from services.inventory.api import amqp, graphql, grpc, rest, ws
 from services.inventory.api.metrics import StockCollector
 from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
 from services.kernel import serve
+from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
@@ -23,18 +24,37 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     store = InventoryStore.open(settings.database_path(NAME))
     resources.callback(store.close)
     store.seed(SEED)
-    app = create_app(store, settings.max_body_bytes)
-    return serve.RunningService(http_app=app, http_port=settings.address(NAME).http_port)
-
-
-def create_app(store: InventoryStore, max_body_bytes: int) -> FastAPI:
-    handlers = InventoryHandlers(store)
     telemetry = Telemetry(NAME)
+    handlers = InventoryHandlers(store)
+    address = settings.address(NAME)
+    grpc_server, _ = grpc.create_server(
+        handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
+    )
+    return serve.RunningService(
+        http_app=create_app(store, handlers, telemetry, max_body_bytes=settings.max_body_bytes),
+        http_port=address.http_port,
+        servers=[grpc_server],
+        background=broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers)),
+    )
+
+
+def create_app(
+    store: InventoryStore,
+    handlers: InventoryHandlers,
+    telemetry: Telemetry,
+    *,
+    max_body_bytes: int,
+) -> FastAPI:
+    """The service's HTTP app: REST, GraphQL and JSON-RPC over WebSocket (tests build it so)."""
     telemetry.registry.register(StockCollector(store))
     return create_http_app(
         title="orderflow inventory",
         description="Catalog, stock and all-or-nothing reservations.",
-        routers=[rest.router],
+        routers=[
+            rest.router,
+            graphql.create_router(max_body_bytes),
+            ws.create_router(max_message_bytes=max_body_bytes),
+        ],
         telemetry=telemetry,
         readiness=handlers.is_ready,
         max_body_bytes=max_body_bytes,

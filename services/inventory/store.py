@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from services.inventory.domain import Product, Reservation, ReservationStatus, ReservedLine
 from services.kernel import sqlite
+from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
 
 SCHEMA = """
@@ -38,7 +39,12 @@ CREATE TABLE IF NOT EXISTS reservation_lines (
 
 
 class InventoryStore(sqlite.SqliteStore):
-    SCHEMA = SCHEMA
+    SCHEMA = SCHEMA + outbox.SCHEMA
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        # The broker style's outbox and inbox, written in this store's transactions.
+        self.messages = outbox.Messages(connection)
 
     def seed(self, products: Iterable[Product]) -> None:
         """Insert products that are missing; never touch stock that already moved."""

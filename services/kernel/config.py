@@ -8,10 +8,13 @@ variable, rather than failing later in some adapter.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from services.kernel.styles import MATCH, ORCHESTRATED
 
 SERVICES: Final = ("order", "inventory", "payment", "notification")
 
@@ -53,6 +56,9 @@ class Settings:
     log_level: str
     downstream_style: str
     recovery_interval_s: float
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    broker_namespace: str = "orderflow"
+    broker_retry_delays_ms: tuple[int, ...] = (1000, 5000, 20000)
 
     def address(self, service: str) -> ServiceAddress:
         return self.addresses[service]
@@ -72,8 +78,15 @@ class Settings:
             notify_timeout_s=_positive_float(env, "ORDERFLOW_NOTIFY_TIMEOUT_S", 1.0),
             max_body_bytes=_port_like_int(env, "ORDERFLOW_MAX_BODY_BYTES", 65536, upper=2**31),
             log_level=_choice(env, "ORDERFLOW_LOG_LEVEL", "info", LOG_LEVELS),
-            downstream_style=env.get("ORDERFLOW_DOWNSTREAM_STYLE", "rest"),
+            downstream_style=_choice(
+                env, "ORDERFLOW_DOWNSTREAM_STYLE", MATCH, (MATCH, *ORCHESTRATED)
+            ),
             recovery_interval_s=_positive_float(env, "ORDERFLOW_RECOVERY_INTERVAL_S", 2.0),
+            broker_url=_amqp_url(env, "ORDERFLOW_BROKER_URL", cls.broker_url),
+            broker_namespace=_namespace(env, "ORDERFLOW_BROKER_NAMESPACE", cls.broker_namespace),
+            broker_retry_delays_ms=_delays(
+                env, "ORDERFLOW_BROKER_RETRY_DELAYS_MS", cls.broker_retry_delays_ms
+            ),
         )
 
 
@@ -123,3 +136,32 @@ def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, 
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _amqp_url(env: Mapping[str, str], key: str, default: str) -> str:
+    value = env.get(key, default)
+    if not value.startswith(("amqp://", "amqps://")):
+        raise ConfigError(f"{key} must be an amqp:// or amqps:// URL, got {value!r}")
+    return value
+
+
+def _namespace(env: Mapping[str, str], key: str, default: str) -> str:
+    value = env.get(key, default)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", value):
+        raise ConfigError(
+            f"{key} must be 1-63 lower-case letters, digits, '.', '_' or '-', got {value!r}"
+        )
+    return value
+
+
+def _delays(env: Mapping[str, str], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    try:
+        delays = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{key} must be comma-separated milliseconds, got {raw!r}") from None
+    if not delays or any(not 0 < d <= 3_600_000 for d in delays):
+        raise ConfigError(f"{key} must list 1..3600000 ms per retry, got {raw!r}")
+    return delays

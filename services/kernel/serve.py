@@ -16,7 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 import uvloop
@@ -29,11 +29,20 @@ log = logging.getLogger(__name__)
 GRACE_S = 5.0
 
 
+class Server(Protocol):
+    """A server that runs beside the HTTP app on the same loop (a `grpc.aio.Server` is one)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float | None) -> None: ...
+
+
 @dataclass
 class RunningService:
     http_app: ASGIApp
     http_port: int
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)
 
 
 Bootstrap = Callable[[Settings, AsyncExitStack], Awaitable[RunningService]]
@@ -55,8 +64,12 @@ def run(service: str, bootstrap: Bootstrap) -> None:
         print(f"orderflow {service}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(service, settings, bootstrap))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve(service, settings, bootstrap))
+    except ConfigError as error:  # found while building, e.g. a database of an older schema
+        print(f"orderflow {service}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None:
@@ -76,14 +89,23 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
                 log_config=None,
                 log_level=settings.log_level,
                 timeout_graceful_shutdown=int(GRACE_S),
+                # The sans-I/O implementation is websockets' maintained API. A JSON-RPC message
+                # obeys the HTTP body limit, enforced by its adapter so that it can answer an
+                # oversized message with an error and keep the socket; this hard cap (twice the
+                # limit) closes any WebSocket (JSON-RPC, graphql-transport-ws) with 1009.
+                ws="websockets-sansio",
+                ws_max_size=2 * settings.max_body_bytes,
             )
         )
+        for extra in running.servers:
+            await extra.start()
         http_task = asyncio.create_task(server.serve(), name=f"{service}-http")
         loops = [asyncio.create_task(job(), name=job.__name__) for job in running.background]
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({http_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         log.info("%s stopping", service)
         server.should_exit = True
+        await asyncio.gather(*(extra.stop(GRACE_S) for extra in running.servers))
         await _finish(http_task, loops, stopper)
     log.info("%s stopped", service)
 

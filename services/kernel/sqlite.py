@@ -15,9 +15,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar, Self
 
+from services.kernel.config import ConfigError
 
-def connect(path: Path | str, schema: str) -> sqlite3.Connection:
-    """Open (creating if needed) a database and apply its idempotent schema script."""
+
+class OutdatedDatabase(ConfigError):
+    """The file was written with another schema: refuse it rather than misread it."""
+
+
+def connect(path: Path | str, schema: str, version: int = 1) -> sqlite3.Connection:
+    """Open (creating if needed) a database and apply its idempotent schema script.
+
+    `version` is stored as the file's user_version; a file with tables and another version was
+    made by another release of orderflow, and is refused with a way out."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -26,8 +35,21 @@ def connect(path: Path | str, schema: str) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute("PRAGMA busy_timeout=5000")
+    _check_version(connection, path, version)
     connection.executescript(schema)
+    connection.execute(f"PRAGMA user_version={int(version)}")
     return connection
+
+
+def _check_version(connection: sqlite3.Connection, path: Path | str, version: int) -> None:
+    found = connection.execute("PRAGMA user_version").fetchone()[0]
+    tables = connection.execute("SELECT count(*) FROM sqlite_master WHERE type='table'")
+    if tables.fetchone()[0] and found != version:
+        connection.close()
+        raise OutdatedDatabase(
+            f"{path} holds schema version {found}, this orderflow needs {version}: "
+            "start afresh with `orderflow up --reset` (or delete the file)"
+        )
 
 
 @contextmanager
@@ -36,10 +58,13 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield connection
+        connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        # Also when COMMIT itself failed (busy, disk full): never leave the shared connection
+        # inside a transaction, or every later BEGIN would fail.
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")
 
 
 def is_reachable(connection: sqlite3.Connection) -> bool:
@@ -54,13 +79,15 @@ class SqliteStore:
     """What every service's store shares: its own database file, opened with its schema."""
 
     SCHEMA: ClassVar[str]
+    # Raise when a column changes; new tables alone (CREATE ... IF NOT EXISTS) do not need it.
+    SCHEMA_VERSION: ClassVar[int] = 1
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
 
     @classmethod
     def open(cls, path: Path | str) -> Self:
-        return cls(connect(path, cls.SCHEMA))
+        return cls(connect(path, cls.SCHEMA, cls.SCHEMA_VERSION))
 
     def close(self) -> None:
         self._db.close()

@@ -64,5 +64,5 @@ def configure_logging(service: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # One line per request from the HTTP client would drown the one line per business step.
-    for chatty in ("httpx", "httpcore"):
+    for chatty in ("httpx", "httpcore", "pika"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -9,7 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.catalogue import data_of
+from services.kernel.broker.events import CloudEvent
+from services.kernel.broker.reactions import first_delivery
 from services.notification.domain import (
+    Notice,
     Notification,
     NotificationRequest,
     check_filters,
@@ -37,16 +42,35 @@ class NotificationHandlers:
         """Record a notification once per (order, kind). Returns it and whether it is new."""
         notice = compose(request)
         with self._store.transaction():
-            existing = self._store.notification(notice.order_id, notice.kind)
-            if existing is None:
-                notification = self._store.add(notice)
-            else:
-                notification = self._store.count_duplicate(existing)
-        created = existing is None
-        if created:
-            log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
+            notification, created = self._record(notice)
         self._on_recorded(notification, created)
         return notification, created
+
+    async def on_order_finished(self, event: CloudEvent) -> None:
+        """Broker style: tell the customer how an order ended. A redelivered event is dropped
+        by the inbox, so it is not even counted as a duplicate notification."""
+        order = data_of(event, ev.OrderFinished).order
+        request = NotificationRequest(
+            order_id=order.id,
+            customer_id=order.customer_id,
+            kind=event.type,
+            reason=order.reason,
+            total_cents=order.total_cents,
+        )
+        notice = compose(request)
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            notification, created = self._record(notice)
+        self._on_recorded(notification, created)
+
+    def _record(self, notice: Notice) -> tuple[Notification, bool]:
+        """Once per (order, kind), inside the caller's transaction."""
+        existing = self._store.notification(notice.order_id, notice.kind)
+        if existing is not None:
+            return self._store.count_duplicate(existing), False
+        log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
+        return self._store.add(notice), True
 
     async def list(
         self, order_id: str | None = None, customer_id: str | None = None

@@ -7,10 +7,11 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from services.kernel import serve
+from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
-from services.notification.api import rest
+from services.notification.api import amqp, rest
 from services.notification.domain import Notification
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
@@ -18,9 +19,7 @@ from services.notification.store import NotificationStore
 NAME = "notification"
 
 
-def create_app(store: NotificationStore, *, max_body_bytes: int) -> FastAPI:
-    """The service's HTTP app over an open store (tests build it the same way)."""
-    telemetry = Telemetry(NAME)
+def create_handlers(store: NotificationStore, telemetry: Telemetry) -> NotificationHandlers:
     counted = telemetry.counter(
         "orderflow_notifications",
         "Notifications received, by kind and outcome (new or duplicate).",
@@ -30,7 +29,13 @@ def create_app(store: NotificationStore, *, max_body_bytes: int) -> FastAPI:
     def count(notification: Notification, created: bool) -> None:
         counted.labels(notification.kind.value, "new" if created else "duplicate").inc()
 
-    handlers = NotificationHandlers(store, on_recorded=count)
+    return NotificationHandlers(store, on_recorded=count)
+
+
+def create_app(
+    handlers: NotificationHandlers, telemetry: Telemetry, *, max_body_bytes: int
+) -> FastAPI:
+    """The service's HTTP app (tests build it the same way)."""
     return create_http_app(
         title="orderflow notification",
         description="Records what customers were told about their orders, once per outcome.",
@@ -46,8 +51,13 @@ def create_app(store: NotificationStore, *, max_body_bytes: int) -> FastAPI:
 async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
     store = NotificationStore.open(settings.database_path(NAME))
     resources.callback(store.close)
-    app = create_app(store, max_body_bytes=settings.max_body_bytes)
-    return serve.RunningService(http_app=app, http_port=settings.address(NAME).http_port)
+    telemetry = Telemetry(NAME)
+    handlers = create_handlers(store, telemetry)
+    app = create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes)
+    jobs = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers))
+    return serve.RunningService(
+        http_app=app, http_port=settings.address(NAME).http_port, background=jobs
+    )
 
 
 def main() -> None:

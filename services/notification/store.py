@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 from typing import Final
 
 from services.kernel import sqlite
+from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
 from services.notification.domain import Notice, Notification, NotificationKind
 
@@ -33,7 +34,12 @@ CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_
 
 
 class NotificationStore(sqlite.SqliteStore):
-    SCHEMA = SCHEMA
+    SCHEMA = SCHEMA + outbox.SCHEMA
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        # The broker style's outbox and inbox, written in this store's transactions.
+        self.messages = outbox.Messages(connection)
 
     def notification(self, order_id: str, kind: NotificationKind) -> Notification | None:
         row = self._db.execute(

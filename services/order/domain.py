@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from services.kernel.contracts import (
     Line,
@@ -17,6 +17,7 @@ from services.kernel.contracts import (
 from services.kernel.errors import Conflict, InvalidRequest
 
 MAX_IDEMPOTENCY_KEY: Final = 255
+UNKNOWN_SKU_DETAIL: Final = "the order names a SKU that the catalog does not know"
 
 
 class Status(StrEnum):
@@ -78,6 +79,7 @@ class PlaceOrder:
     lines: tuple[Line, ...]
     payment_token: str
     idempotency_key: str | None = None
+    style: str = "rest"  # the style it came in through; the saga calls downstream in the same
 
     def validate(self) -> None:
         check_identifier("customer_id", self.customer_id)
@@ -126,6 +128,7 @@ class Order:
     compensation: Compensation = Compensation()
     idempotency_key: str | None = None
     fingerprint: str = ""
+    style: str = "rest"
 
     @property
     def total_cents(self) -> int | None:
@@ -136,6 +139,12 @@ class Order:
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def names_unknown_sku(self) -> bool:
+        """Rejected for a SKU the catalog does not know: the client's mistake, not an outcome.
+        The order is recorded all the same, and every style answers it as bad input with it."""
+        return self.reason is Reason.UNKNOWN_SKU
 
 
 def new_order(order_id: str, command: PlaceOrder, now: str) -> Order:
@@ -150,6 +159,7 @@ def new_order(order_id: str, command: PlaceOrder, now: str) -> Order:
         updated_at=now,
         idempotency_key=command.idempotency_key,
         fingerprint=command.fingerprint(),
+        style=command.style,
     )
 
 
@@ -200,3 +210,20 @@ def compensated(order: Order, now: str, compensation: Compensation) -> Order:
 def _failed(order: Order, compensation: Compensation) -> Order:
     saga = SagaState.COMPENSATING if compensation.pending else SagaState.DONE
     return replace(order, saga=saga, compensation=compensation)
+
+
+def document(order: Order) -> dict[str, Any]:
+    """The shared order shape (ARCHITECTURE.md section 2), as every style shows it."""
+    return {
+        "id": order.id,
+        "customer_id": order.customer_id,
+        "status": order.status.value,
+        "reason": order.reason.value if order.reason else None,
+        "items": [
+            {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
+            for line in order.lines
+        ],
+        "total_cents": order.total_cents,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }

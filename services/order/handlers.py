@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Collection
 
 from services.kernel import correlation
 from services.kernel.clock import now_iso
-from services.kernel.errors import NotFound
+from services.kernel.errors import DownstreamUnavailable, NotFound
 from services.order import domain
 from services.order.domain import Order, PlaceOrder
+from services.order.downstream.ports import Catalog, Product
 from services.order.saga import Saga
 from services.order.store import LogEntry, OrderStore
+from services.order.updates import follow
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 100
@@ -30,14 +32,21 @@ class OrderHandlers:
         store: OrderStore,
         saga: Saga,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        catalog: Catalog | None = None,
     ) -> None:
         self._store = store
         self._saga = saga
         self._new_id = new_id
+        self._catalog = catalog
         self._in_flight: dict[str, asyncio.Task[Order]] = {}
 
-    async def place_order(self, command: PlaceOrder) -> tuple[Order, bool]:
-        """Returns the order once its saga has gone as far as it can, and whether it is new."""
+    async def place_order(
+        self, command: PlaceOrder, on_accepted: Callable[[Order], object] | None = None
+    ) -> tuple[Order, bool]:
+        """Returns the order once its saga has gone as far as it can, and whether it is new.
+
+        `on_accepted` is told the order (new or replayed) before the saga is awaited, so a
+        pushing adapter can start following it (`watch_order`) without missing a change."""
         command.validate()
         with self._store.transaction():
             key = command.idempotency_key
@@ -49,8 +58,12 @@ class OrderHandlers:
         if existing is not None:
             domain.check_replay(existing, command)
             correlation.bind_order(existing.id)
+            if on_accepted:
+                on_accepted(existing)
             return await self._join(existing), False
         correlation.bind_order(order.id)
+        if on_accepted:
+            on_accepted(order)
         return await self._drive(order), True
 
     async def get_order(self, order_id: str) -> Order:
@@ -59,8 +72,23 @@ class OrderHandlers:
             raise NotFound(f"no order with id {order_id!r}", order_id=order_id)
         return order
 
+    async def watch_order(self, order_id: str) -> AsyncIterator[Order]:
+        """The order now, then each change of its status, ending after a terminal one.
+        Raises NotFound (before yielding anything) for an unknown id."""
+        with self._saga.updates.watch(order_id) as queue:
+            # Subscribed first, read second: a change between the two is queued, not lost.
+            first = await self.get_order(order_id)
+            async for order in follow(first, queue):
+                yield order
+
     async def list_orders(self, customer_id: str) -> list[Order]:
         return self._store.for_customer(customer_id, MAX_LISTED)
+
+    async def products(self, skus: Collection[str] | None = None) -> list[Product]:
+        """The catalog (or these SKUs of it) as inventory has it now: one call to inventory."""
+        if self._catalog is None:
+            raise DownstreamUnavailable("inventory", "products", "no catalog client configured")
+        return await self._catalog.products(skus)
 
     async def saga_log(self, order_id: str) -> list[LogEntry]:
         await self.get_order(order_id)
@@ -75,6 +103,21 @@ class OrderHandlers:
             if isinstance(result, BaseException):
                 log.error("recovery of order %s failed: %r", order.id, result)
         return len(orphans)
+
+    async def stop(self, grace_s: float) -> None:
+        """At shutdown, before the downstream clients close: give running sagas `grace_s` to
+        finish, then cancel the rest where they stand. A cancelled saga keeps every step it
+        saved, and the next process's recovery resumes it, as after a crash; letting it run on
+        into closed clients would instead compensate calls that only the shutdown cut short."""
+        running = list(self._in_flight.values())
+        if not running:
+            return
+        _, left = await asyncio.wait(running, timeout=grace_s)
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        if left:
+            log.info("left %d order(s) in flight for the next start to resume", len(left))
 
     async def is_ready(self) -> dict[str, bool]:
         return {"database": self._store.is_reachable()}

@@ -10,17 +10,21 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from services.kernel import serve
+from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
 from services.kernel.http.app import ReadinessCheck, create_http_app
 from services.kernel.http.client import HealthProbe
 from services.kernel.telemetry import Telemetry
 from services.order import downstream
-from services.order.api import rest
+from services.order.api import amqp, graphql, grpc, rest, ws
+from services.order.choreography import OrderChoreography
+from services.order.downstream.graphql import connect_catalog
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
 
 NAME = "order"
+SAGA_GRACE_S = 1.0  # after the HTTP and gRPC servers' own grace for the requests in flight
 log = logging.getLogger(__name__)
 
 
@@ -28,10 +32,14 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     telemetry = Telemetry(NAME)
     store = OrderStore.open(settings.database_path(NAME))
     resources.callback(store.close)
-    clients = await downstream.connect(settings.downstream_style, settings, telemetry, resources)
+    clients = await downstream.connect(settings, telemetry, resources)
     saga = Saga(store, clients, telemetry)
     resources.push_async_callback(saga.drain_notifications)
-    handlers = OrderHandlers(store, saga)
+    # The catalog that GraphQL's `products` and `OrderLine.product` show, read from inventory.
+    catalog = connect_catalog(settings, telemetry, resources)
+    handlers = OrderHandlers(store, saga, catalog=catalog)
+    # An exit stack unwinds in reverse: the sagas stop before the clients they call close.
+    resources.push_async_callback(handlers.stop, SAGA_GRACE_S)
     probe = HealthProbe({s: settings.address(s).http_url for s in ("inventory", "payment")})
     resources.push_async_callback(probe.aclose)
 
@@ -46,8 +54,17 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
             await asyncio.sleep(settings.recovery_interval_s)
 
     app = create_app(handlers, telemetry, readiness, settings.max_body_bytes)
+    address = settings.address(NAME)
+    grpc_server, _ = grpc.create_server(
+        handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
+    )
+    choreography = OrderChoreography(store, on_saved=saga.updates.publish)
+    broker = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(choreography))
     return serve.RunningService(
-        http_app=app, http_port=settings.address(NAME).http_port, background=[recovery_loop]
+        http_app=app,
+        http_port=address.http_port,
+        background=[recovery_loop, *broker],
+        servers=[grpc_server],
     )
 
 
@@ -57,7 +74,11 @@ def create_app(
     return create_http_app(
         title="orderflow order",
         description="Places orders and runs their saga: reserve, charge, confirm or compensate.",
-        routers=[rest.router],
+        routers=[
+            rest.router,
+            graphql.create_router(max_body_bytes),
+            ws.create_router(max_message_bytes=max_body_bytes),
+        ],
         telemetry=telemetry,
         readiness=readiness,
         max_body_bytes=max_body_bytes,

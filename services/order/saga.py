@@ -26,8 +26,10 @@ from services.order.downstream.ports import (
     ChargeStatus,
     Downstream,
     ReservationRefused,
+    Routes,
 )
 from services.order.store import OrderStore
+from services.order.updates import OrderUpdates
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,15 @@ class Saga:
     def __init__(
         self,
         store: OrderStore,
-        downstream: Downstream,
+        downstream: Routes,
         telemetry: Telemetry,
         clock: Callable[[], str] = now_iso,
+        updates: OrderUpdates | None = None,
     ) -> None:
         self._store = store
         self._downstream = downstream
         self._clock = clock
+        self.updates = updates or OrderUpdates()
         self._notifications: set[asyncio.Task[None]] = set()
         self._steps = telemetry.counter(
             "orderflow_saga_steps", "Saga steps by step and outcome.", ["step", "outcome"]
@@ -78,7 +82,7 @@ class Saga:
         requested = tuple(Line(line.sku, line.quantity) for line in order.lines)
         now = self._clock()
         try:
-            priced = await self._downstream.inventory.reserve(order.id, requested)
+            priced = await self._calls(order).inventory.reserve(order.id, requested)
         except ReservationRefused as refused:
             rejected = domain.rejected(order, Reason(refused.reason), now, Compensation())
             return self._save(rejected, "reserve", "refused", str(refused))
@@ -94,7 +98,7 @@ class Saga:
         assert amount is not None, "a reserved order is priced"
         now = self._clock()
         try:
-            result = await self._downstream.payment.charge(
+            result = await self._calls(order).payment.charge(
                 order.id, order.customer_id, amount, order.payment_token
             )
         except (DownstreamUnavailable, ChargeRefused) as error:
@@ -116,17 +120,20 @@ class Saga:
         """Refund, then release; each done step is saved so a retry skips it."""
         try:
             if order.compensation.refund_payment:
-                await self._downstream.payment.refund(order.id)
+                await self._calls(order).payment.refund(order.id)
                 left = replace(order.compensation, refund_payment=False)
                 order = self._save(domain.compensated(order, self._clock(), left), "refund", "ok")
             if order.compensation.release_stock:
-                await self._downstream.inventory.release(order.id)
+                await self._calls(order).inventory.release(order.id)
                 left = replace(order.compensation, release_stock=False)
                 order = self._save(domain.compensated(order, self._clock(), left), "release", "ok")
         except DownstreamUnavailable as error:
             self._postponed(order, str(error))
             return None
         return order
+
+    def _calls(self, order: Order) -> Downstream:
+        return self._downstream.for_order(order)
 
     def _postponed(self, order: Order, cause: str) -> None:
         """Log the first of a run of failed attempts only: retries go on every few seconds for
@@ -142,6 +149,7 @@ class Saga:
             self._store.log(order.id, step, outcome, order.updated_at, detail)
         self._steps.labels(step, outcome).inc()
         log.info("order %s: %s %s -> %s", order.id, step, outcome, order.status)
+        self.updates.publish(order)
         return order
 
     def _finish(self, order: Order) -> None:
@@ -153,7 +161,7 @@ class Saga:
 
     async def _notify(self, order: Order) -> None:
         try:
-            await self._downstream.notifier.notify(order)
+            await self._calls(order).notifier.notify(order)
         except Exception as error:  # fire-and-forget: a lost notification never fails an order
             log.warning("notification for order %s not delivered: %s", order.id, error)
             self._steps.labels("notify", "lost").inc()

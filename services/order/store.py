@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from services.kernel import sqlite
+from services.kernel.broker import outbox
 from services.order.domain import (
     Compensation,
     Order,
@@ -29,6 +30,7 @@ CREATE TABLE IF NOT EXISTS orders (
     payment_token   TEXT NOT NULL,
     idempotency_key TEXT UNIQUE,
     fingerprint     TEXT NOT NULL,
+    style           TEXT NOT NULL,
     saga_state      TEXT NOT NULL,
     release_pending INTEGER NOT NULL DEFAULT 0,
     refund_pending  INTEGER NOT NULL DEFAULT 0,
@@ -54,6 +56,11 @@ CREATE TABLE IF NOT EXISTS saga_log (
     at       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, seq);
+CREATE TABLE IF NOT EXISTS broker_waiters (
+    order_id       TEXT NOT NULL REFERENCES orders (id),
+    correlation_id TEXT NOT NULL,
+    PRIMARY KEY (order_id, correlation_id)
+);
 """
 
 
@@ -69,12 +76,18 @@ class LogEntry:
 
 
 class OrderStore(sqlite.SqliteStore):
-    SCHEMA = SCHEMA
+    SCHEMA = SCHEMA + outbox.SCHEMA
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        # The broker style's outbox and inbox, written in this store's transactions.
+        self.messages = outbox.Messages(connection)
 
     def add(self, order: Order) -> None:
         self._db.execute(
             "INSERT INTO orders (id, customer_id, status, reason, payment_token, idempotency_key,"
-            " fingerprint, saga_state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " fingerprint, style, saga_state, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 order.id,
                 order.customer_id,
@@ -83,6 +96,7 @@ class OrderStore(sqlite.SqliteStore):
                 order.payment_token,
                 order.idempotency_key,
                 order.fingerprint,
+                order.style,
                 order.saga,
                 order.created_at,
                 order.updated_at,
@@ -132,13 +146,14 @@ class OrderStore(sqlite.SqliteStore):
         return [self._order(row) for row in rows]
 
     def unfinished(self) -> list[Order]:
-        """Orders whose saga is not done: what recovery must drive to an end.
+        """Orchestrated orders whose saga is not done: what recovery must drive to an end.
+        (Broker-style orders move only by the events that reach them.)
 
         Runs every few seconds on the event loop, so it names the open states (an index search)
         rather than `!= 'DONE'` (a scan of every order ever placed)."""
         rows = self._db.execute(
             f"SELECT * FROM orders WHERE saga_state IN ({','.join('?' * len(OPEN_SAGA))})"
-            " ORDER BY created_at",
+            " AND style != 'broker' ORDER BY created_at",
             OPEN_SAGA,
         ).fetchall()
         return [self._order(row) for row in rows]
@@ -156,6 +171,19 @@ class OrderStore(sqlite.SqliteStore):
             (order_id,),
         ).fetchone()
         return None if row is None else (row["step"], row["outcome"])
+
+    def add_waiter(self, order_id: str, correlation_id: str) -> None:
+        """A broker client waiting for this order's terminal event (the first, or a retry)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO broker_waiters VALUES (?, ?)", (order_id, correlation_id)
+        )
+
+    def waiters(self, order_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT correlation_id FROM broker_waiters WHERE order_id = ? ORDER BY rowid",
+            (order_id,),
+        )
+        return [row[0] for row in rows]
 
     def status_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
@@ -189,4 +217,5 @@ class OrderStore(sqlite.SqliteStore):
             compensation=Compensation(bool(row["release_pending"]), bool(row["refund_pending"])),
             idempotency_key=row["idempotency_key"],
             fingerprint=row["fingerprint"],
+            style=row["style"],
         )

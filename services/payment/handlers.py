@@ -9,6 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.catalogue import data_of
+from services.kernel.broker.events import CloudEvent
+from services.kernel.broker.reactions import first_delivery, reply
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import NotFound
 from services.payment.domain import (
@@ -38,15 +42,43 @@ class PaymentHandlers:
 
     async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
         """Charge once per order. Returns the payment and whether this call created it."""
-        status = decide(request)
         with self._store.transaction():
-            existing = self._store.payment(request.order_id)
-            if existing is not None:
-                return check_replay(existing, request), False
-            payment = self._store.add_payment(request, status)
+            payment, created = self._charge(request)
+        if created:
+            self._on_recorded(payment.status)
+        return payment, created
+
+    def _charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
+        """Inside the caller's transaction."""
+        status = decide(request)
+        existing = self._store.payment(request.order_id)
+        if existing is not None:
+            return check_replay(existing, request), False
+        payment = self._store.add_payment(request, status)
         log.info("order %s: %s %d cents", payment.order_id, payment.status, payment.amount_cents)
-        self._on_recorded(payment.status)
         return payment, True
+
+    async def on_inventory_reserved(self, event: CloudEvent) -> None:
+        """Broker style: charge for stock that was reserved, in one transaction with the inbox
+        record and the payment.charged / payment.declined event."""
+        reserved = data_of(event, ev.InventoryReserved)
+        request = ChargeRequest(
+            reserved.order_id, reserved.customer_id, reserved.total_cents, reserved.payment_token
+        )
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            payment, created = self._charge(request)
+            charged = payment.status is PaymentStatus.CHARGED
+            data = {
+                "order_id": payment.order_id,
+                "amount_cents": payment.amount_cents,
+                "items": [item.model_dump() for item in reserved.items],
+            }
+            kind = ev.PAYMENT_CHARGED if charged else ev.PAYMENT_DECLINED
+            self._store.messages.emit(reply(event, kind, data))
+        if created:
+            self._on_recorded(payment.status)
 
     async def refund(self, order_id: str) -> Payment:
         """Give the money back. Safe to repeat, and safe before the charge ever arrived."""

@@ -7,27 +7,34 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from services.kernel import serve
+from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
-from services.payment.api import rest
+from services.payment.api import amqp, graphql, grpc, rest, ws
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
 
 NAME = "payment"
 
 
-def create_app(store: PaymentStore, *, max_body_bytes: int) -> FastAPI:
-    """The service's HTTP app over an open store (tests build it the same way)."""
-    telemetry = Telemetry(NAME)
+def create_handlers(store: PaymentStore, telemetry: Telemetry) -> PaymentHandlers:
     payments = telemetry.counter(
         "orderflow_payments", "Payment states recorded (replays excluded), by status.", ["status"]
     )
-    handlers = PaymentHandlers(store, on_recorded=lambda status: payments.labels(status).inc())
+    return PaymentHandlers(store, on_recorded=lambda status: payments.labels(status).inc())
+
+
+def create_app(handlers: PaymentHandlers, telemetry: Telemetry, *, max_body_bytes: int) -> FastAPI:
+    """The service's HTTP app: REST, GraphQL and JSON-RPC over WebSocket (tests build it so)."""
     return create_http_app(
         title="orderflow payment",
         description="Charges (idempotent per order), refunds and the payment audit summary.",
-        routers=[rest.router],
+        routers=[
+            rest.router,
+            graphql.create_router(max_body_bytes),
+            ws.create_router(max_message_bytes=max_body_bytes),
+        ],
         telemetry=telemetry,
         readiness=handlers.is_ready,
         max_body_bytes=max_body_bytes,
@@ -39,8 +46,18 @@ def create_app(store: PaymentStore, *, max_body_bytes: int) -> FastAPI:
 async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
     store = PaymentStore.open(settings.database_path(NAME))
     resources.callback(store.close)
-    app = create_app(store, max_body_bytes=settings.max_body_bytes)
-    return serve.RunningService(http_app=app, http_port=settings.address(NAME).http_port)
+    telemetry = Telemetry(NAME)
+    handlers = create_handlers(store, telemetry)
+    address = settings.address(NAME)
+    grpc_server, _ = grpc.create_server(
+        handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
+    )
+    return serve.RunningService(
+        http_app=create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes),
+        http_port=address.http_port,
+        servers=[grpc_server],
+        background=broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers)),
+    )
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import asdict
 
 from services.kernel import sqlite
+from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
 from services.payment.domain import ChargeRequest, Payment, PaymentStatus
 
@@ -29,7 +30,12 @@ CREATE TABLE IF NOT EXISTS payments (
 
 
 class PaymentStore(sqlite.SqliteStore):
-    SCHEMA = SCHEMA
+    SCHEMA = SCHEMA + outbox.SCHEMA
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        # The broker style's outbox and inbox, written in this store's transactions.
+        self.messages = outbox.Messages(connection)
 
     def payment(self, order_id: str) -> Payment | None:
         row = self._db.execute("SELECT * FROM payments WHERE order_id = ?", (order_id,)).fetchone()

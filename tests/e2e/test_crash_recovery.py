@@ -106,6 +106,34 @@ def test_killed_while_reserving_ends_consistent(
     assert (charge(http, stack, final["id"]), held) == expected
 
 
+def test_a_graceful_stop_while_charging_leaves_the_order_for_the_next_start(
+    stack: Stack, http: httpx.Client, frozen: list[str]
+) -> None:
+    """SIGTERM is not a reason to give up on an order: the stopping service leaves it where it
+    stands (RESERVED), and the next start confirms it, charged once. Compensating it instead
+    would refund a customer because of a deployment."""
+    before = available(http, stack, "MON-27")
+    body = order_body({"MON-27": 2})
+    stack.pause("payment")
+    frozen.append("payment")
+    client = place_in_background(stack, body)
+    order = order_of(http, stack, body["customer_id"], "RESERVED")
+    time.sleep(0.2)  # the charge is on the wire
+    stack.terminate("order")
+    client.join(timeout=10)
+    stack.resume("payment")
+    frozen.remove("payment")
+    stack.restart("order")
+    final = wait_for(http, f"{stack.url('order')}/orders/{order['id']}", TERMINAL)
+    assert (final["status"], final["reason"]) == ("CONFIRMED", None)
+    assert (charge(http, stack, final["id"]), before - available(http, stack, "MON-27")) == (
+        "CHARGED",
+        2,
+    )
+    saga = http.get(f"{stack.url('order')}/orders/{final['id']}/saga").json()["steps"]
+    assert [s["step"] for s in saga] == ["place", "reserve", "charge", "confirm"]
+
+
 def test_no_order_is_left_unfinished_after_the_crashes(stack: Stack, http: httpx.Client) -> None:
     """Runs last in this module: every order the crashes touched has reached a final status."""
     stock = http.get(f"{stack.url('inventory')}/stock").json()

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pika.exceptions
 import pytest
 
+from harness.broker_admin import delete_topology
 from harness.supervisor import StackConfig
+from services.kernel.broker.topology import Topology
+from tests.e2e.conftest import broker_env
 
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_shows_the_three_outcomes_and_stops_the_stack(tmp_path: Path) -> None:
-    config = StackConfig.on_free_ports(tmp_path)
+def test_demo_shows_the_outcomes_in_every_style_and_stops_the_stack(tmp_path: Path) -> None:
+    broker = broker_env()  # its own namespace on the machine's broker, removed afterwards
+    config = StackConfig.on_free_ports(tmp_path, extra_env=broker)
     env = config.environment(os.environ)
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "demo", "--data-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "demo", "--data-dir", str(tmp_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        with contextlib.suppress(pika.exceptions.AMQPConnectionError):
+            namespace = Topology(broker["ORDERFLOW_BROKER_NAMESPACE"])
+            delete_topology(broker["ORDERFLOW_BROKER_URL"], namespace)
     assert done.returncode == 0, done.stdout + done.stderr
     for outcome in (
         "201 CONFIRMED",
@@ -32,5 +43,9 @@ def test_demo_shows_the_three_outcomes_and_stops_the_stack(tmp_path: Path) -> No
         "201 REJECTED (OUT_OF_STOCK)",
     ):
         assert outcome in done.stdout
+    for style in ("rest", "grpc", "graphql", "websocket", "broker"):
+        assert f"ok  {style}: CONFIRMED at the catalog price, recorded as placed in {style}" in (
+            done.stdout
+        )
     assert "FAIL" not in done.stdout and "Every outcome was as expected." in done.stdout
     assert done.stdout.rstrip().endswith("Stack stopped.")

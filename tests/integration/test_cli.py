@@ -52,9 +52,14 @@ class Cli:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """Every port a free one, so the tests run beside anything else on this machine."""
+    """Every port a free one, so the tests run beside anything else on this machine; and no
+    broker, so these stacks never touch the queues of a stack someone runs on the machine's."""
     ports = iter(free_ports(2 * len(SERVICES)))
-    environment = dict(os.environ, ORDERFLOW_DATA_DIR=str(tmp_path / "data"))
+    environment = dict(
+        os.environ,
+        ORDERFLOW_DATA_DIR=str(tmp_path / "data"),
+        ORDERFLOW_BROKER_URL="amqp://guest:guest@127.0.0.1:1/%2F",
+    )
     for service in SERVICES:
         for kind in ("http", "grpc"):
             environment[port_variable(service, kind)] = str(next(ports))

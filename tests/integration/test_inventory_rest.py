@@ -20,7 +20,11 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.from_env(
-        {"ORDERFLOW_DATA_DIR": str(tmp_path), "ORDERFLOW_MAX_BODY_BYTES": "2048"}
+        {
+            "ORDERFLOW_DATA_DIR": str(tmp_path),
+            "ORDERFLOW_MAX_BODY_BYTES": "2048",
+            "ORDERFLOW_INVENTORY_GRPC_PORT": "0",  # built, never started: any free port
+        }
     )
     async with AsyncExitStack() as resources:
         running = await bootstrap(settings, resources)

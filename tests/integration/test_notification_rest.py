@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.notification.main import create_app
+from services.kernel.telemetry import Telemetry
+from services.notification.main import create_app, create_handlers
 from services.notification.store import NotificationStore
 
 MAX_BODY_BYTES = 1024
@@ -22,7 +23,9 @@ def store(tmp_path: Path) -> Iterator[NotificationStore]:
 
 @pytest.fixture
 async def client(store: NotificationStore) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(store, max_body_bytes=MAX_BODY_BYTES)
+    telemetry = Telemetry("notification")
+    handlers = create_handlers(store, telemetry)
+    app = create_app(handlers, telemetry, max_body_bytes=MAX_BODY_BYTES)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

@@ -76,8 +76,9 @@ async def test_place_then_read_and_list(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/orders/{order['id']}")).json() == order
     listed = (await client.get("/orders", params={"customer_id": "c1"})).json()
     assert listed == {"orders": [order]}
-    saga = (await client.get(f"/orders/{order['id']}/saga")).json()["steps"]
-    assert [s["step"] for s in saga] == ["place", "reserve", "charge", "confirm"]
+    saga = (await client.get(f"/orders/{order['id']}/saga")).json()
+    assert [s["step"] for s in saga["steps"]] == ["place", "reserve", "charge", "confirm"]
+    assert saga["style"] == "rest"
 
 
 async def test_a_supplied_correlation_id_is_kept(client: httpx.AsyncClient) -> None:

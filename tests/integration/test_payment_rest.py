@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from services.kernel.contracts import TOKEN_APPROVES, TOKEN_DECLINES
-from services.payment.main import create_app
+from services.kernel.telemetry import Telemetry
+from services.payment.main import create_app, create_handlers
 from services.payment.store import PaymentStore
 
 MAX_BODY_BYTES = 1024
@@ -24,7 +25,8 @@ def store(tmp_path: Path) -> Iterator[PaymentStore]:
 
 @pytest.fixture
 async def client(store: PaymentStore) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(store, max_body_bytes=MAX_BODY_BYTES)
+    telemetry = Telemetry("payment")
+    app = create_app(create_handlers(store, telemetry), telemetry, max_body_bytes=MAX_BODY_BYTES)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

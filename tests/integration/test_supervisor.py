@@ -34,9 +34,14 @@ def available(stack: Stack, sku: str) -> int:
     return next(int(p["available"]) for p in products if p["sku"] == sku)
 
 
+# The supervisor does not care about the broker: point the services at none, so these stacks never
+# declare queues on (or consume from) the machine's RabbitMQ. They keep serving REST meanwhile.
+NO_BROKER = {"ORDERFLOW_BROKER_URL": "amqp://guest:guest@127.0.0.1:1/%2F"}
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> StackConfig:
-    return StackConfig.on_free_ports(tmp_path, services=INVENTORY)
+    return StackConfig.on_free_ports(tmp_path, services=INVENTORY, extra_env=NO_BROKER)
 
 
 @pytest.fixture
@@ -129,7 +134,7 @@ def test_reset_deletes_the_databases_so_the_catalog_is_seeded_again(config: Stac
 
 
 def test_a_child_that_exits_fails_start_up_with_its_log_tail(tmp_path: Path) -> None:
-    bad = {"ORDERFLOW_MAX_BODY_BYTES": "abc"}
+    bad = {**NO_BROKER, "ORDERFLOW_MAX_BODY_BYTES": "abc"}
     config = StackConfig.on_free_ports(tmp_path, services=INVENTORY, extra_env=bad)
     with Stack(config) as stack, pytest.raises(StartupFailed) as caught:
         stack.start()

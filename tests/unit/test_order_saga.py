@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from services.order.domain import (
     Reason,
     SagaState,
 )
-from services.order.downstream.ports import ChargeStatus, Downstream
+from services.order.downstream.ports import ChargeResult, ChargeStatus, Downstream
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
@@ -202,3 +203,39 @@ async def test_lines_keep_the_price_inventory_reserved_at(world: World) -> None:
     order, _ = await world.handlers.place_order(place(lines={"KB-MECH": 3}))
     assert order.lines == (OrderLine("KB-MECH", 3, 100),)
     assert order.total_cents == 300
+
+
+@dataclass
+class HeldPayment(FakePayment):
+    """A payment service that takes the call and does not answer until released."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    called: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def charge(
+        self, order_id: str, customer_id: str, amount_cents: int, token: str
+    ) -> ChargeResult:
+        self.called.set()
+        await self.gate.wait()
+        return await super().charge(order_id, customer_id, amount_cents, token)
+
+
+async def test_shutdown_leaves_a_saga_where_it_stands_for_the_next_start(world: World) -> None:
+    """Stopping the process must not compensate a call it cut short itself: the order stays
+    RESERVED (as after a crash), and the next start's recovery confirms it."""
+    held = HeldPayment()
+    world.payment = held
+    world.restart()
+    placing = asyncio.create_task(world.handlers.place_order(place()))
+    await held.called.wait()  # reserved, and the charge is on its way
+    await world.handlers.stop(grace_s=0.05)
+    with pytest.raises(asyncio.CancelledError):
+        await placing
+    order = world.store.unfinished()[0]
+    assert (order.status, world.payment.calls) == ("RESERVED", [])
+    assert [e.step for e in world.store.history(order.id)] == ["place", "reserve"]
+    held.gate.set()
+    world.restart()
+    assert await world.handlers.recover() == 1
+    recovered = world.store.get(order.id)
+    assert recovered is not None and recovered.status == "CONFIRMED"

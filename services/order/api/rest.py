@@ -10,7 +10,7 @@ from services.kernel.contracts import MAX_LINES
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import problem, problem_responses
 from services.kernel.http.schemas import LineBody, StrictBody, documented, identifier, payment_token
-from services.order.domain import Order, PlaceOrder, Reason
+from services.order.domain import UNKNOWN_SKU_DETAIL, PlaceOrder, document
 from services.order.handlers import OrderHandlers
 
 PROBLEM_STATUSES = {"IDEMPOTENCY_MISMATCH": 422}
@@ -49,25 +49,24 @@ async def place_order(
         idempotency_key=idempotency_key,
     )
     order, created = await use.place_order(command)
-    if order.reason is Reason.UNKNOWN_SKU:
-        detail = "the order names a SKU that the catalog does not know"
-        return problem(422, "UNKNOWN_SKU", detail, order=order_json(order))
+    if order.names_unknown_sku:
+        return problem(422, "UNKNOWN_SKU", UNKNOWN_SKU_DETAIL, order=document(order))
     response.headers["Location"] = f"/orders/{order.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return order_json(order)
+    return document(order)
 
 
 @router.get("/orders/{order_id}", summary="One order", responses=problem_responses(404))
 async def get_order(order_id: str, use: Handlers) -> dict[str, Any]:
-    return order_json(await use.get_order(order_id))
+    return document(await use.get_order(order_id))
 
 
 @router.get("/orders", summary="A customer's orders, newest first (at most 100)")
 async def list_orders(
     use: Handlers, customer_id: Annotated[str, Query(min_length=1, max_length=64)]
 ) -> dict[str, Any]:
-    return {"orders": [order_json(o) for o in await use.list_orders(customer_id)]}
+    return {"orders": [document(o) for o in await use.list_orders(customer_id)]}
 
 
 @router.get(
@@ -77,25 +76,11 @@ async def list_orders(
 )
 async def saga_log(order_id: str, use: Handlers) -> dict[str, Any]:
     entries = await use.saga_log(order_id)
+    order = await use.get_order(order_id)
     return {
         "order_id": order_id,
+        "style": order.style,  # the style it came in by, and (by default) travelled downstream
         "steps": [
             {"step": e.step, "outcome": e.outcome, "detail": e.detail, "at": e.at} for e in entries
         ],
-    }
-
-
-def order_json(order: Order) -> dict[str, Any]:
-    return {
-        "id": order.id,
-        "customer_id": order.customer_id,
-        "status": order.status.value,
-        "reason": order.reason.value if order.reason else None,
-        "items": [
-            {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
-            for line in order.lines
-        ],
-        "total_cents": order.total_cents,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
     }

@@ -1,34 +1,41 @@
-"""How the order service calls inventory, payment and notification: one client per style."""
+"""How the order service calls inventory, payment and notification: one client per style.
+
+Every orchestrated style has a `connect(settings, telemetry, resources)` that returns its
+inventory and payment clients (closed with `resources`). Notifications are fire-and-forget and
+go over REST in every style: they are not part of what the styles are compared on.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Final
 
+from services.kernel import styles
 from services.kernel.config import Settings
-from services.kernel.http.client import JsonClient
 from services.kernel.telemetry import Telemetry
-from services.order.downstream.ports import Downstream
-from services.order.downstream.rest import RestInventory, RestNotifier, RestPayment
+from services.order.downstream import graphql, grpc, rest, websocket
+from services.order.downstream.ports import Downstream, DownstreamByStyle, Inventory, Payment
 
-STYLES: Final = ("rest",)
+Connector = Callable[[Settings, Telemetry, AsyncExitStack], Awaitable[tuple[Inventory, Payment]]]
+
+CONNECTORS: dict[str, Connector] = {
+    styles.REST: rest.connect,
+    styles.GRPC: grpc.connect,
+    styles.GRAPHQL: graphql.connect,
+    styles.WEBSOCKET: websocket.connect,
+}
 
 
 async def connect(
-    style: str, settings: Settings, telemetry: Telemetry, resources: AsyncExitStack
-) -> Downstream:
-    """Build the downstream clients for `style`; they are closed with `resources`."""
-    if style not in STYLES:
-        raise ValueError(f"unknown downstream style {style!r}; choose from {', '.join(STYLES)}")
-
-    def client(service: str, timeout_s: float) -> JsonClient:
-        url = settings.address(service).http_url
-        made = JsonClient(service, url, timeout_s, telemetry)
-        resources.push_async_callback(made.aclose)
-        return made
-
-    return Downstream(
-        inventory=RestInventory(client("inventory", settings.call_timeout_s)),
-        payment=RestPayment(client("payment", settings.call_timeout_s)),
-        notifier=RestNotifier(client("notification", settings.notify_timeout_s)),
+    settings: Settings, telemetry: Telemetry, resources: AsyncExitStack
+) -> DownstreamByStyle:
+    """The clients of every style; see `DownstreamByStyle` for which one an order uses."""
+    notifier = rest.RestNotifier(
+        rest.json_client("notification", settings.notify_timeout_s, settings, telemetry, resources)
     )
+    clients = {}
+    for style, connector in CONNECTORS.items():
+        inventory, payment = await connector(settings, telemetry, resources)
+        clients[style] = Downstream(inventory, payment, notifier)
+    fixed = settings.downstream_style
+    return DownstreamByStyle(clients, fixed=None if fixed == styles.MATCH else fixed)

@@ -7,6 +7,7 @@ refused connection, server error) and the typed refusals below when the other si
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -63,7 +64,42 @@ class Notifier(Protocol):
 
 
 @dataclass(frozen=True)
+class Product:
+    """A catalog entry as inventory has it now; the order service keeps no copy."""
+
+    sku: str
+    name: str
+    price_cents: int
+    available: int
+
+
+class Catalog(Protocol):
+    async def products(self, skus: Collection[str] | None = None) -> list[Product]:
+        """The whole catalog, or only these SKUs of it (unknown ones are left out)."""
+
+
+@dataclass(frozen=True)
 class Downstream:
     inventory: Inventory
     payment: Payment
     notifier: Notifier
+
+    def for_order(self, order: Order) -> Downstream:
+        """One set of clients serves every order (see `DownstreamByStyle` for the choice)."""
+        return self
+
+
+class Routes(Protocol):
+    def for_order(self, order: Order) -> Downstream: ...
+
+
+@dataclass(frozen=True)
+class DownstreamByStyle:
+    """The clients of every style; an order is driven in the style it came in through, unless
+    the operator fixed one style for all (ORDERFLOW_DOWNSTREAM_STYLE)."""
+
+    clients: Mapping[str, Downstream]
+    fixed: str | None = None
+
+    def for_order(self, order: Order) -> Downstream:
+        return self.clients[self.fixed or order.style]

@@ -6,12 +6,15 @@ Each maps the other service's answers onto the saga's ports: a 2xx is a result, 
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from http import HTTPStatus
 from typing import Any
 
+from services.kernel.config import Settings
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient, Reply
+from services.kernel.telemetry import Telemetry
 from services.order.domain import Order, OrderLine
 from services.order.downstream.ports import (
     ChargeRefused,
@@ -20,6 +23,28 @@ from services.order.downstream.ports import (
     RefusalReason,
     ReservationRefused,
 )
+
+
+def json_client(
+    service: str,
+    timeout_s: float,
+    settings: Settings,
+    telemetry: Telemetry,
+    resources: AsyncExitStack,
+) -> JsonClient:
+    client = JsonClient(service, settings.address(service).http_url, timeout_s, telemetry)
+    resources.push_async_callback(client.aclose)
+    return client
+
+
+async def connect(
+    settings: Settings, telemetry: Telemetry, resources: AsyncExitStack
+) -> tuple[RestInventory, RestPayment]:
+    timeout_s = settings.call_timeout_s
+    return (
+        RestInventory(json_client("inventory", timeout_s, settings, telemetry, resources)),
+        RestPayment(json_client("payment", timeout_s, settings, telemetry, resources)),
+    )
 
 
 class RestInventory:

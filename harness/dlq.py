@@ -1,0 +1,76 @@
+"""`orderflow dlq`: what sits in each dead-letter queue of the broker style, and replaying it."""
+
+from __future__ import annotations
+
+import argparse
+
+import pika.exceptions
+
+from harness import broker_admin
+from services.kernel.broker.topology import Topology
+from services.kernel.config import ConfigError, Settings
+
+DESCRIPTION = """\
+Lists the messages in each service's dead-letter queue (<namespace>.<service>.dlq): their event
+type, correlation id, how many times they were tried and why they were dead-lettered. Listing
+leaves them in place. --replay SERVICE sends that service's dead letters back to its queue for
+another try (e.g. after fixing what made them fail).
+
+The broker and namespace come from ORDERFLOW_BROKER_URL and ORDERFLOW_BROKER_NAMESPACE (as for
+the services), or from --url and --namespace."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="AMQP URL (default: ORDERFLOW_BROKER_URL or the local one)")
+    parser.add_argument(
+        "--namespace", help="topology prefix (default: ORDERFLOW_BROKER_NAMESPACE or orderflow)"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="SERVICE",
+        choices=["order", "inventory", "payment", "notification"],
+        help="move SERVICE's dead letters back to its queue",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"orderflow dlq: configuration error: {error}")
+        return 2
+    url = args.url or settings.broker_url
+    topology = Topology(args.namespace or settings.broker_namespace)
+    try:
+        if args.replay:
+            moved = broker_admin.replay(url, topology, args.replay)
+            print(f"replayed {moved} message(s) from {topology.dlq(args.replay)}")
+            return 0
+        _show(broker_admin.dead_letters(url, topology))
+    except pika.exceptions.ChannelClosedByBroker as error:
+        print(f"orderflow dlq: no such topology under {topology.namespace!r}: {error.reply_text}")
+        return 1
+    except pika.exceptions.AMQPConnectionError:
+        print(f"orderflow dlq: cannot connect to the broker at {_safe(url)}")
+        return 1
+    return 0
+
+
+def _show(found: dict[str, list[broker_admin.DeadLetter]]) -> None:
+    for service, letters in found.items():
+        print(f"{service}: {len(letters)} dead letter(s)")
+        for letter in letters:
+            print(
+                f"  - {letter.type or '?'} id={letter.message_id or '-'} "
+                f"correlation={letter.correlation_id or '-'} attempts={letter.attempts}"
+            )
+            print(f"    reason: {letter.reason}")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, fit for a terminal."""
+    scheme, _, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
+    return url

@@ -1,0 +1,154 @@
+"""The event catalogue of the choreographed saga: each type, who publishes it, and its data.
+
+Every consumer validates `data` against the schema of the event's type before acting, so a
+message that does not match is dead-lettered with the reason instead of half-processed.
+
+    client ── order.place ──▶ order ── order.placed ──▶ inventory
+    inventory ── inventory.reserved ──▶ payment (and order: RESERVED)
+              └─ inventory.rejected ──▶ order ── order.rejected ──▶ notification
+    payment ── payment.charged ──▶ order ── order.confirmed ──▶ notification
+            └─ payment.declined ──▶ inventory ── inventory.released ──▶ order ── order.cancelled
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.kernel.broker.events import CloudEvent, InvalidEvent
+from services.kernel.contracts import MAX_ID_LENGTH, MAX_LINES, MAX_QUANTITY
+
+ORDER_PLACE: Final = "order.place"
+ORDER_PLACED: Final = "order.placed"
+INVENTORY_RESERVED: Final = "inventory.reserved"
+INVENTORY_REJECTED: Final = "inventory.rejected"
+PAYMENT_CHARGED: Final = "payment.charged"
+PAYMENT_DECLINED: Final = "payment.declined"
+INVENTORY_RELEASED: Final = "inventory.released"
+ORDER_CONFIRMED: Final = "order.confirmed"
+ORDER_CANCELLED: Final = "order.cancelled"
+ORDER_REJECTED: Final = "order.rejected"
+TERMINAL: Final = (ORDER_CONFIRMED, ORDER_CANCELLED, ORDER_REJECTED)
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Identifier = Field(min_length=1, max_length=MAX_ID_LENGTH)
+
+
+class Item(_Data):
+    sku: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class PricedItem(Item):
+    unit_price_cents: int = Field(ge=0)
+
+
+class PlaceOrderCommand(_Data):
+    """order.place: what a client asks for (the shared place-order shape)."""
+
+    customer_id: str
+    items: list[Item] = Field(max_length=MAX_LINES)
+    payment_token: str
+    idempotency_key: str | None = None
+
+
+class OrderPlaced(_Data):
+    order_id: str = Identifier
+    customer_id: str
+    items: list[Item] = Field(min_length=1, max_length=MAX_LINES)
+    payment_token: str
+
+
+class InventoryReserved(_Data):
+    """Carries what payment needs (event-carried state): no service queries another."""
+
+    order_id: str = Identifier
+    customer_id: str
+    payment_token: str
+    items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
+    total_cents: int = Field(ge=0)
+
+
+class InventoryRejected(_Data):
+    order_id: str = Identifier
+    reason: Literal["OUT_OF_STOCK", "UNKNOWN_SKU"]
+    detail: str
+
+
+class PaymentCharged(_Data):
+    """Carries the priced items so order can finish even if it sees this before the
+    inventory.reserved that caused it (deliveries to one queue are not ordered across
+    redeliveries)."""
+
+    order_id: str = Identifier
+    amount_cents: int = Field(ge=0)
+    items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
+
+
+class PaymentDeclined(PaymentCharged):
+    reason: Literal["PAYMENT_DECLINED"] = "PAYMENT_DECLINED"
+
+
+class InventoryReleased(_Data):
+    order_id: str = Identifier
+    reason: Literal["PAYMENT_DECLINED"]
+    items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
+
+
+class OrderItem(_Data):
+    sku: str
+    quantity: int
+    unit_price_cents: int | None
+
+
+class OrderDocument(_Data):
+    """The shared order shape (ARCHITECTURE.md section 2)."""
+
+    id: str = Identifier
+    customer_id: str
+    status: Literal["CONFIRMED", "CANCELLED", "REJECTED"]
+    reason: str | None
+    items: list[OrderItem]
+    total_cents: int | None
+    created_at: str
+    updated_at: str
+
+
+class OrderFinished(_Data):
+    """order.confirmed / order.cancelled / order.rejected: the order in its final state."""
+
+    order: OrderDocument
+
+
+D = TypeVar("D", bound=_Data)
+
+SCHEMAS: Final[dict[str, type[_Data]]] = {
+    ORDER_PLACE: PlaceOrderCommand,
+    ORDER_PLACED: OrderPlaced,
+    INVENTORY_RESERVED: InventoryReserved,
+    INVENTORY_REJECTED: InventoryRejected,
+    PAYMENT_CHARGED: PaymentCharged,
+    PAYMENT_DECLINED: PaymentDeclined,
+    INVENTORY_RELEASED: InventoryReleased,
+    ORDER_CONFIRMED: OrderFinished,
+    ORDER_CANCELLED: OrderFinished,
+    ORDER_REJECTED: OrderFinished,
+}
+
+
+def data_of(event: CloudEvent, schema: type[D]) -> D:
+    """The event's data, validated against `schema`; raises InvalidEvent naming the field."""
+    expected = SCHEMAS.get(event.type)
+    if expected is not schema:
+        raise InvalidEvent(f"event type {event.type!r} does not carry {schema.__name__}")
+    try:
+        return schema.model_validate(event.data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "data"
+        raise InvalidEvent(f"{event.type} data.{where}: {first['msg']}") from None

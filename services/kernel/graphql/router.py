@@ -1,0 +1,152 @@
+"""The `/graphql` endpoint of a service: queries and mutations over HTTP POST, subscriptions over
+graphql-transport-ws, with protocol-level mistakes answered as GraphQL errors.
+
+HTTP requests pass the app's middleware like REST ones (body size limit, correlation id,
+metrics); a WebSocket handshake adopts its X-Correlation-ID header there too, and a browser,
+which cannot set headers on a handshake, may send `{"correlationId": ...}` in connection_init.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any, Final
+
+from cross_web import HTTPException
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.types.unset import UNSET, UnsetType
+
+from services.kernel import correlation
+
+PATH: Final = "/graphql"
+# As the HTTP body limit's default (and JSON-RPC's): the server's own cap on a WebSocket message
+# is higher, so that an adapter can refuse in its protocol's terms.
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+# A client that opens a socket and says nothing is let go after this long.
+INIT_TIMEOUT: Final = timedelta(seconds=10)
+
+
+def create_graphql_router(
+    schema: BaseSchema,
+    context_getter: Callable[[HTTPConnection], Awaitable[Any]],
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> APIRouter:
+    return _Router(
+        schema,
+        max_message_bytes=max_message_bytes,
+        path=PATH,
+        context_getter=context_getter,
+        graphql_ide="graphiql",
+        # One way in for operations: POST bodies, which the body size limit bounds.
+        allow_queries_via_get=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=INIT_TIMEOUT,
+        tags=["graphql"],
+    )
+
+
+class _TransportWS(BaseGraphQLTransportWSHandler[Any, Any]):
+    async def handle_message(self, message: Any) -> None:
+        # strawberry expects well-shaped messages; an id or payload of the wrong type would
+        # crash the connection's handler instead of closing it with 4400 as the protocol asks.
+        if not _well_formed(message):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
+
+
+def _well_formed(message: dict[str, Any]) -> bool:
+    kind = message.get("type")
+    if kind not in ("subscribe", "complete"):
+        return True
+    if not isinstance(message.get("id"), str):
+        return False
+    payload = message.get("payload")
+    return kind == "complete" or (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables", None), dict | None)
+        and isinstance(payload.get("operationName", None), str | None)
+    )
+
+
+class _NotAnObject(json.JSONDecodeError):
+    """Valid JSON, but not a GraphQL request: the WebSocket transport closes with 4400 on it."""
+
+
+class _BoundedSocket(ASGIWebSocketAdapter):
+    """strawberry's reading of WebSocket messages, with a size limit: a larger message closes
+    the connection with 1009 (message too big) before it is parsed."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        assert isinstance(self.view, _Router)
+        limit = self.view.max_message_bytes
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text.encode()) > limit:
+                    await self.close(1009, f"a message may have at most {limit} bytes")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except json.JSONDecodeError as error:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from error
+        except KeyError as error:  # a binary message
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
+
+
+class _Router(GraphQLRouter[Any, None]):
+    graphql_transport_ws_handler_class = _TransportWS
+    websocket_adapter_class = _BoundedSocket
+
+    def __init__(self, *args: Any, max_message_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_message_bytes = max_message_bytes
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as error:
+            if self.is_websocket_request(request):
+                raise
+            # strawberry answers these in plain text; a GraphQL client expects `errors`.
+            body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+            return JSONResponse(body, status_code=error.status_code)
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = json.loads(data)
+        if not isinstance(decoded, dict):
+            # Batches are not enabled, and a WebSocket message is always an object.
+            raise _NotAnObject("expected a JSON object", "", 0)
+        return decoded
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except _NotAnObject:
+            raise HTTPException(400, "the request body must be a JSON object") from None
+        except json.JSONDecodeError as error:
+            raise HTTPException(400, f"the request body is not JSON: {error.msg}") from None
+
+    async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
+        params = getattr(context, "connection_params", None)
+        supplied = params.get("correlationId") if isinstance(params, dict) else None
+        if isinstance(supplied, str):
+            # This runs in the connection's task, so every operation on it inherits the id.
+            correlation.begin(supplied)
+        return UnsetType()  # the plain connection_ack

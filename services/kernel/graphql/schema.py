@@ -1,0 +1,46 @@
+"""Builds a service's strawberry schema with what every schema here has: the limits, the error
+codes, quiet logging of the client's own mistakes, and a stable SDL for the checked-in file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.printer import print_schema
+from strawberry.types.execution import ExecutionContext
+
+from services.kernel.graphql.errors import ErrorCodes, InvalidInputHandler, log_errors
+from services.kernel.graphql.limits import limit_extensions
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # strawberry logs every error with a traceback; a malformed query is not an incident.
+        log_errors(errors)
+
+
+def build_schema(
+    *,
+    query: type,
+    mutation: type | None = None,
+    subscription: type | None = None,
+    exception_handlers: Sequence[strawberry.ExceptionHandler[Any, Any]] = (),
+) -> Schema:
+    """`exception_handlers` is the service's part of the error map: domain errors that become
+    union members (InvalidRequest → InvalidInput is everyone's)."""
+    return Schema(
+        query=query,
+        mutation=mutation,
+        subscription=subscription,
+        extensions=[*limit_extensions(), ErrorCodes],
+        exception_handlers=[InvalidInputHandler(), *exception_handlers],
+    )
+
+
+def sdl(schema: strawberry.Schema) -> str:
+    """The schema as SDL, ending with a newline (the form of the checked-in file)."""
+    return print_schema(schema) + "\n"

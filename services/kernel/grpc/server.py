@@ -1,0 +1,65 @@
+"""Builds a service's `grpc.aio` server: its own services plus what every server has.
+
+Common parts: the edge interceptor (correlation ids, error map), a receive limit so an oversized
+message is refused (RESOURCE_EXHAUSTED) before any handler sees it, gRPC health checking
+(SERVING for each service and for "") and server reflection (so grpcurl needs no .proto files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.kernel.grpc.interceptor import EdgeInterceptor
+
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@dataclass(frozen=True)
+class Service:
+    """One gRPC service to serve: its full name and how to add its servicer to a server."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+
+
+class GrpcServer:
+    """A `grpc.aio` server with its health service: SERVING once it starts, NOT_SERVING as it
+    begins to stop (so a load balancer or a prober stops sending before connections close)."""
+
+    def __init__(self, server: grpc.aio.Server, health: Any, names: Sequence[str]) -> None:
+        self.server = server
+        self._health = health
+        self._names = names
+
+    async def start(self) -> None:
+        for name in ("", *self._names):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.server.start()
+
+    async def stop(self, grace: float | None) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def create_server(
+    services: Sequence[Service], host: str, port: int, *, max_message_bytes: int
+) -> tuple[GrpcServer, int]:
+    """The server, and the port it bound (`port` 0 picks a free one, as tests do)."""
+    server = grpc.aio.server(
+        interceptors=[EdgeInterceptor()],
+        options=[("grpc.max_receive_message_length", max_message_bytes)],
+    )
+    names = [service.name for service in services]
+    for service in services:
+        service.register(server)
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    return GrpcServer(server, checker, names), bound

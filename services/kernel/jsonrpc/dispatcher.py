@@ -1,0 +1,61 @@
+"""Maps one incoming message to one method call and its response (or none, for a notification).
+
+Whatever a method raises goes through the one error map (`errors.error_for`); whatever the
+message holds, the dispatcher answers with a response object instead of raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Protocol
+
+from services.kernel import correlation
+from services.kernel.jsonrpc import messages
+from services.kernel.jsonrpc.errors import METHOD_NOT_FOUND, RpcError, error_for
+from services.kernel.jsonrpc.messages import BadMessage, Request
+from services.kernel.jsonrpc.params import Params
+
+
+class Peer(Protocol):
+    """What a method may do with the connection it was called on."""
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The X-Correlation-ID of the WebSocket handshake, if the client sent one."""
+
+    async def notify(self, method: str, params: object) -> None: ...
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` in a task owned by the connection: cancelled when the socket closes."""
+
+
+Method = Callable[[Params, Peer], Awaitable[object]]
+
+
+class Dispatcher:
+    def __init__(self, methods: Mapping[str, Method], max_message_bytes: int) -> None:
+        self._methods = methods
+        self._max_message_bytes = max_message_bytes
+
+    async def answer(self, raw: str | bytes, peer: Peer) -> dict[str, Any] | None:
+        try:
+            request = messages.parse_request(raw, self._max_message_bytes)
+        except BadMessage as bad:
+            return messages.failure(bad.request_id, bad.error)
+        try:
+            value = await self._call(request, peer)
+        except Exception as exc:
+            error = error_for(exc)
+            return None if request.is_notification else messages.failure(request.id, error)
+        return None if request.is_notification else messages.result(request.id, value)
+
+    async def _call(self, request: Request, peer: Peer) -> object:
+        method = self._methods.get(request.method)
+        if method is None:
+            data = {"code": "METHOD_NOT_FOUND", "method": request.method}
+            raise RpcError(METHOD_NOT_FOUND, f"no method named {request.method!r}", data)
+        params, correlation_id = Params.of(request.params)
+        # Each request runs in a task of its own, so this binds the id to this request only.
+        correlation.begin(correlation_id or peer.correlation_id)
+        return await method(params, peer)

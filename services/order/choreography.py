@@ -1,0 +1,169 @@
+"""The order service's part in the broker style: no saga calls anyone here, it reacts.
+
+    order.place          → record the order (PENDING), emit order.placed
+    inventory.reserved   → RESERVED
+    inventory.rejected   → REJECTED, emit order.rejected
+    payment.charged      → PAID → CONFIRMED, emit order.confirmed
+    inventory.released   → CANCELLED (stock is back), emit order.cancelled
+
+Log lines keep the client's correlation id (every event of the saga carries it), so one grep
+follows an order across the four services. Each reaction is one transaction with its inbox
+record, the order's new state, its saga log entries and the events it emits. Events about one
+order can arrive out of order (a retried delivery is overtaken by a later one), so a reaction
+first catches the order up with what the event proves has happened: payment.charged carries
+the priced items, so it can reserve too.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.catalogue import data_of
+from services.kernel.broker.events import CloudEvent, new_event
+from services.kernel.broker.reactions import first_delivery, reply
+from services.kernel.clock import now_iso
+from services.kernel.contracts import Line
+from services.kernel.errors import NotFound
+from services.kernel.styles import BROKER
+from services.order import domain
+from services.order.domain import Compensation, Order, OrderLine, PlaceOrder, Reason, Status
+from services.order.store import OrderStore
+
+log = logging.getLogger(__name__)
+
+FINISHED_EVENT = {
+    Status.CONFIRMED: ev.ORDER_CONFIRMED,
+    Status.CANCELLED: ev.ORDER_CANCELLED,
+    Status.REJECTED: ev.ORDER_REJECTED,
+}
+
+
+class OrderChoreography:
+    def __init__(
+        self,
+        store: OrderStore,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        on_saved: Callable[[Order], None] = lambda order: None,
+    ) -> None:
+        self._store = store
+        self._new_id = new_id
+        self._on_saved = on_saved
+
+    async def on_place(self, event: CloudEvent) -> None:
+        request = data_of(event, ev.PlaceOrderCommand)
+        command = PlaceOrder(
+            customer_id=request.customer_id,
+            lines=tuple(Line(item.sku, item.quantity) for item in request.items),
+            payment_token=request.payment_token,
+            idempotency_key=request.idempotency_key,
+            style=BROKER,
+        )
+        command.validate()  # an invalid command is poison: dead-lettered with the reason
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            key = command.idempotency_key
+            existing = self._store.by_idempotency_key(key) if key else None
+            if existing is not None:
+                self._replay(event, domain.check_replay(existing, command))
+                return
+            order = domain.new_order(self._new_id(), command, now_iso())
+            self._store.add(order)
+            self._store.log(order.id, "place", "accepted", order.created_at)
+            self._store.add_waiter(order.id, event.correlationid)
+            self._store.messages.emit(reply(event, ev.ORDER_PLACED, _placed(order)))
+        log.info("order %s: placed (broker)", order.id)
+
+    async def on_inventory_reserved(self, event: CloudEvent) -> None:
+        data = data_of(event, ev.InventoryReserved)
+        self._react(event, data.order_id, lambda order: _reserved(order, data.items))
+
+    async def on_inventory_rejected(self, event: CloudEvent) -> None:
+        data = data_of(event, ev.InventoryRejected)
+
+        def reject(order: Order) -> Order:
+            if order.status is not Status.PENDING:
+                return order
+            return domain.rejected(order, Reason(data.reason), now_iso(), Compensation())
+
+        self._react(event, data.order_id, reject)
+
+    async def on_payment_charged(self, event: CloudEvent) -> None:
+        data = data_of(event, ev.PaymentCharged)
+
+        def confirm(order: Order) -> Order:
+            order = _reserved(order, data.items)
+            if order.status is not Status.RESERVED:
+                return order
+            return domain.confirmed(domain.paid(order, now_iso()), now_iso())
+
+        self._react(event, data.order_id, confirm)
+
+    async def on_inventory_released(self, event: CloudEvent) -> None:
+        data = data_of(event, ev.InventoryReleased)
+
+        def cancel(order: Order) -> Order:
+            order = _reserved(order, data.items)
+            if order.status is not Status.RESERVED:
+                return order
+            reason = Reason(data.reason)
+            return domain.cancelled(order, reason, now_iso(), Compensation())
+
+        self._react(event, data.order_id, cancel)
+
+    def _react(self, event: CloudEvent, order_id: str, move: Callable[[Order], Order]) -> None:
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            order = self._store.get(order_id)
+            if order is None:
+                raise NotFound(f"{event.type} for unknown order {order_id!r}", order_id=order_id)
+            moved = move(order)
+            if moved.status is order.status:
+                return  # stale: the order is already past what this event says
+            self._store.update(moved)
+            self._store.log(order_id, event.type, moved.status.lower(), moved.updated_at)
+            if moved.is_terminal:
+                for waiting in self._store.waiters(order_id):
+                    self._store.messages.emit(_finished(moved, waiting))
+        log.info("order %s: %s -> %s", order_id, event.type, moved.status)
+        self._on_saved(moved)
+
+    def _replay(self, event: CloudEvent, existing: Order) -> None:
+        """A retried command (the same idempotency key) is answered under its own correlation
+        id: at once if the order is finished, else together with the first client."""
+        if existing.is_terminal:
+            self._store.messages.emit(_finished(existing, event.correlationid))
+        else:
+            self._store.add_waiter(existing.id, event.correlationid)
+
+
+def _reserved(order: Order, items: list[ev.PricedItem]) -> Order:
+    if order.status is not Status.PENDING:
+        return order
+    priced = tuple(OrderLine(i.sku, i.quantity, i.unit_price_cents) for i in items)
+    return domain.reserved(order, priced, now_iso())
+
+
+def _placed(order: Order) -> dict[str, object]:
+    return {
+        "order_id": order.id,
+        "customer_id": order.customer_id,
+        "items": [{"sku": line.sku, "quantity": line.quantity} for line in order.lines],
+        "payment_token": order.payment_token,
+    }
+
+
+def _finished(order: Order, correlation_id: str) -> CloudEvent:
+    """The order's terminal event for one waiting client. Its id is derived from the order, so
+    every client's copy is the same event: notification's inbox keeps one, each client gets its
+    own (matched by correlation id)."""
+    kind = FINISHED_EVENT[order.status]
+    event = new_event(
+        kind, "orderflow/order", {"order": domain.document(order)}, correlation_id, order.id
+    )
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:{order.id}:{kind}"))
+    return event.model_copy(update={"id": event_id})

@@ -1,0 +1,61 @@
+"""Small helpers that talk to the running stack over gRPC, shared by the e2e tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+
+from harness.supervisor import Stack, connect_host
+from services._generated.orderflow.v1 import common_pb2, order_pb2
+
+# The order state machine (ARCHITECTURE §1), as the paths an order's statuses may follow.
+PATHS = (
+    ("PENDING", "RESERVED", "PAID", "CONFIRMED"),
+    ("PENDING", "REJECTED"),
+    ("PENDING", "RESERVED", "CANCELLED"),
+)
+TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
+
+
+@contextmanager
+def channel(stack: Stack, service: str) -> Iterator[grpc.Channel]:
+    target = f"{connect_host(stack.config.host)}:{stack.config.grpc_port(service)}"
+    with grpc.insecure_channel(target) as opened:
+        yield opened
+
+
+def place_request(
+    items: dict[str, int], token: str = "tok_visa", customer: str | None = None, key: str = ""
+) -> order_pb2.PlaceOrderRequest:
+    return order_pb2.PlaceOrderRequest(
+        customer_id=customer or f"c-{uuid.uuid4().hex[:12]}",
+        items=[common_pb2.LineItem(sku=sku, quantity=qty) for sku, qty in items.items()],
+        payment_token=token,
+        idempotency_key=key,
+    )
+
+
+def status(order: order_pb2.Order) -> tuple[str, str | None]:
+    """(status, reason) as the shared JSON shape names them (reason None when unspecified)."""
+    reason = order_pb2.Order.Reason.Name(order.reason)
+    return order_pb2.Order.Status.Name(order.status), (
+        None if order.reason == order_pb2.Order.REASON_UNSPECIFIED else reason
+    )
+
+
+def follows_the_state_machine(statuses: list[str]) -> bool:
+    """Whether the statuses appear in the order of one path of the state machine."""
+    return any(_subsequence(statuses, path) for path in PATHS)
+
+
+def _subsequence(seen: list[str], path: tuple[str, ...]) -> bool:
+    remaining = iter(path)
+    return all(status in remaining for status in seen)
+
+
+def trailing(error: grpc.RpcError) -> dict[str, str]:
+    assert isinstance(error, grpc.Call)
+    return {key: str(value) for key, value in error.trailing_metadata() or ()}

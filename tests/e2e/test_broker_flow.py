@@ -1,0 +1,221 @@
+"""The broker style end to end: real RabbitMQ (the machine's, in a namespace of this stack's own),
+four service processes reacting to each other's events, a client that publishes `order.place`
+and waits for its order's terminal event. After each test the books must balance."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+
+import httpx
+import pika
+import pytest
+
+from harness import accounting, broker_admin
+from harness.broker_client import BrokerOrderClient
+from harness.cli import main as orderflow
+from harness.supervisor import Stack
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.events import new_event
+from tests.e2e.broker_helpers import (
+    broker_url,
+    client,
+    consumed,
+    request,
+    require_broker,
+    topology,
+    urls,
+    wait_until,
+)
+
+
+@pytest.fixture
+def broker(stack: Stack) -> Iterator[BrokerOrderClient]:
+    require_broker(broker_url(stack))
+    with client(stack) as made:
+        yield made
+
+
+@pytest.fixture
+def books(stack: Stack) -> accounting.Snapshot:
+    return accounting.snapshot(urls(stack))
+
+
+def available(stack: Stack, sku: str) -> int:
+    return int(httpx.get(f"{stack.url('inventory')}/products/{sku}").json()["available"])
+
+
+def test_each_outcome_reaches_the_client_as_its_terminal_event(
+    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+) -> None:
+    stock = available(stack, "KB-MECH")
+    cases = {
+        "confirmed": (request("KB-MECH", 2), ev.ORDER_CONFIRMED, "CONFIRMED", None),
+        "declined": (
+            request("KB-MECH", 1, "tok_chargeDeclined"),
+            ev.ORDER_CANCELLED,
+            "CANCELLED",
+            "PAYMENT_DECLINED",
+        ),
+        "out of stock": (request("MUG-RETIRED"), ev.ORDER_REJECTED, "REJECTED", "OUT_OF_STOCK"),
+        "unknown sku": (request("NO-SUCH-SKU"), ev.ORDER_REJECTED, "REJECTED", "UNKNOWN_SKU"),
+    }
+    sent = {name: broker.place(case[0]) for name, case in cases.items()}
+    for name, (body, kind, status, reason) in cases.items():
+        answer = broker.wait(sent[name])
+        order = answer.data["order"]
+        assert (answer.type, order["status"], order["reason"]) == (kind, status, reason), name
+        assert answer.correlationid == sent[name]
+        assert order["customer_id"] == body["customer_id"]
+        stored = httpx.get(f"{stack.url('order')}/orders/{order['id']}").json()
+        assert stored["status"] == status
+    single = request("KB-MECH", 1)
+    confirmed = broker.wait(broker.place(single))
+    assert confirmed.data["order"]["total_cents"] == 8999  # the catalog's price, never the client's
+    assert available(stack, "KB-MECH") == stock - 3  # the declined order's unit came back
+    customers = [case[0]["customer_id"] for case in cases.values()] + [single["customer_id"]]
+    ledger = accounting.account(urls(stack), customers, books)
+    assert ledger.clean, ledger.summary()
+
+
+def test_the_same_command_delivered_twice_places_one_order(
+    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+) -> None:
+    body = request()
+    event = new_event(ev.ORDER_PLACE, "orderflow/client", body, "dup-command-1")
+    for _ in range(2):
+        broker.publish_raw(event.encode(), ev.ORDER_PLACE, event.id, event.correlationid)
+    assert broker.wait("dup-command-1").type == ev.ORDER_CONFIRMED
+    wait_until(lambda: consumed(stack, "order", ev.ORDER_PLACE) >= 2, what="both copies handled")
+    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    assert ledger.clean, ledger.summary()
+
+
+def test_a_retry_with_the_same_idempotency_key_is_answered_without_a_second_order(
+    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+) -> None:
+    body = request(idempotency_key="broker-retry-1")
+    first = broker.wait(broker.place(body))
+    again = broker.wait(broker.place(body))  # another correlation id: a client that retried
+    assert again.data["order"]["id"] == first.data["order"]["id"]
+    assert again.type == first.type == ev.ORDER_CONFIRMED
+    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    assert ledger.clean, ledger.summary()
+
+
+def test_a_duplicated_mid_saga_event_changes_nothing(
+    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+) -> None:
+    """Capture a real `inventory.reserved` and publish it twice more: payment and order must
+    drop both copies (one charge, one confirmation, one notification)."""
+    names = topology(stack)
+    with broker_admin.channel(broker_url(stack)) as spy:
+        queue = spy.queue_declare("", exclusive=True).method.queue
+        spy.queue_bind(queue, names.events, routing_key=ev.INVENTORY_RESERVED)
+        body = request()
+        answer = broker.wait(broker.place(body))
+        assert answer.type == ev.ORDER_CONFIRMED
+        captured = None
+        while captured is None or json.loads(captured[2])["subject"] != answer.data["order"]["id"]:
+            captured = spy.basic_get(queue, auto_ack=True)
+            assert captured[0] is not None, "the inventory.reserved event was not seen"
+        _, properties, raw = captured
+        handled = {s: consumed(stack, s, ev.INVENTORY_RESERVED) for s in ("payment", "order")}
+        for _ in range(2):
+            spy.basic_publish(names.events, ev.INVENTORY_RESERVED, raw, properties)
+    for service, before in handled.items():
+        wait_until(
+            functools.partial(saw_both, stack, service, before),
+            what=f"{service} to see both copies",
+        )
+    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    assert ledger.clean, ledger.summary()
+
+
+def saw_both(stack: Stack, service: str, before: float) -> bool:
+    return consumed(stack, service, ev.INVENTORY_RESERVED) >= before + 2
+
+
+def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
+    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+) -> None:
+    names = topology(stack)
+    broker.publish_raw(b"\x00 not json", ev.ORDER_PLACED, "poison-1", "poison-1")
+    bad_data = new_event(ev.INVENTORY_RESERVED, "orderflow/test", {"order_id": "x"}, "poison-2")
+    broker.publish_raw(bad_data.encode(), ev.INVENTORY_RESERVED, bad_data.id, "poison-2")
+    bad_command = request(token="tok_stolen")
+    broker.place(bad_command, correlation_id="poison-3")
+
+    def letters() -> dict[str, list[broker_admin.DeadLetter]]:
+        return broker_admin.dead_letters(broker_url(stack), names)
+
+    wait_until(lambda: sum(len(v) for v in letters().values()) >= 4, what="dead letters")
+    found = letters()
+    reasons = {(s, d.correlation_id): d.reason for s, ds in found.items() for d in ds}
+    assert "not JSON" in reasons[("inventory", "poison-1")]
+    assert "data.customer_id" in reasons[("payment", "poison-2")]  # the schema names the field
+    assert "data.customer_id" in reasons[("order", "poison-2")]
+    assert "payment_token" in reasons[("order", "poison-3")]
+    # The flow goes on for everyone else, and the poison left nothing behind.
+    body = request()
+    assert broker.wait(broker.place(body)).type == ev.ORDER_CONFIRMED
+    ledger = accounting.account(
+        urls(stack), [body["customer_id"], bad_command["customer_id"]], books
+    )
+    assert ledger.lost == 1 and ledger.problems[0].startswith(bad_command["customer_id"])
+    assert (ledger.duplicated, ledger.stuck, ledger.inconsistent) == (0, 0, 0), ledger.summary()
+
+
+def test_orderflow_dlq_lists_and_replays(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    names = topology(stack)
+    with client(stack) as broker:
+        broker.publish_raw(b"[]", ev.PAYMENT_DECLINED, "dlq-cli-1", "dlq-cli-1")
+    wait_until(
+        lambda: any(
+            d.correlation_id == "dlq-cli-1"
+            for d in broker_admin.dead_letters(broker_url(stack), names)["inventory"]
+        ),
+        what="the dead letter",
+    )
+    args = ["dlq", "--url", broker_url(stack), "--namespace", names.namespace]
+    assert orderflow(args) == 0
+    shown = capsys.readouterr().out
+    assert "correlation=dlq-cli-1" in shown and "not a JSON object" in shown
+    before = len(broker_admin.dead_letters(broker_url(stack), names)["inventory"])
+    assert orderflow([*args, "--replay", "inventory"]) == 0
+    assert f"replayed {before} message(s)" in capsys.readouterr().out
+    # Still poison: it comes back to the DLQ, with its reason, rather than vanishing.
+    wait_until(
+        lambda: len(broker_admin.dead_letters(broker_url(stack), names)["inventory"]) == before,
+        what="the replayed poison to be dead-lettered again",
+    )
+
+
+def test_orderflow_dlq_explains_an_unreachable_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    assert orderflow(["dlq", "--url", "amqp://guest:secret@127.0.0.1:1/%2F"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot connect" in out and "secret" not in out
+
+
+def test_messages_carry_cloudevents_and_amqp_properties(
+    stack: Stack, broker: BrokerOrderClient
+) -> None:
+    names = topology(stack)
+    with broker_admin.channel(broker_url(stack)) as spy:
+        queue = spy.queue_declare("", exclusive=True).method.queue
+        spy.queue_bind(queue, names.events, routing_key=ev.ORDER_PLACED)
+        correlation = broker.place(request())
+        broker.wait(correlation)
+        method, properties, raw = spy.basic_get(queue, auto_ack=True)
+    assert method is not None
+    event = json.loads(raw)
+    assert event["specversion"] == "1.0" and event["type"] == ev.ORDER_PLACED
+    assert event["correlationid"] == correlation == properties.correlation_id
+    assert properties.message_id == event["id"] and properties.type == ev.ORDER_PLACED
+    assert properties.delivery_mode == pika.DeliveryMode.Persistent.value
+
+
+def test_without_a_broker_the_broker_tests_fail_saying_what_is_missing() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"need RabbitMQ at amqp://.*:1/"):
+        require_broker("amqp://guest:guest@127.0.0.1:1/%2F")

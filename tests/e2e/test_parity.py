@@ -1,0 +1,169 @@
+"""Parity: the same scripted orders, placed through each request/response style, end in the same
+states and totals, and move the same stock and money. The business rules live once, so any
+difference here is a bug in an adapter or a client.
+
+Each style places the script for customers of its own; everything is read back the same way
+(REST), so the comparison does not depend on the style under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from harness import accounting
+from harness.supervisor import Stack
+from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
+from tests.e2e import graphql_client, grpc_client, ws_client
+
+# (items, token, idempotency key used twice?) — confirmed, declined, out of stock, unknown SKU,
+# several lines, and a retried request.
+SCRIPT: list[tuple[dict[str, int], str, bool]] = [
+    ({"KB-MECH": 2}, "tok_visa", False),
+    ({"MOUSE-WL": 1}, "tok_chargeDeclined", False),
+    ({"MUG-RETIRED": 1}, "tok_visa", False),
+    ({"NO-SUCH-SKU": 1}, "tok_visa", False),
+    ({"CABLE-USBC": 3, "HEADSET": 1}, "tok_visa", False),
+    ({"MON-27": 1}, "tok_visa", True),
+]
+
+# What a style's own answer said: (status, reason, total_cents, order id).
+Answer = tuple[str, str | None, int | None, str]
+Placer = Callable[[Stack, dict[str, int], str, str, str | None], Answer]
+
+
+def place_rest(
+    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
+) -> Answer:
+    body = {
+        "customer_id": customer,
+        "items": [{"sku": s, "quantity": q} for s, q in items.items()],
+        "payment_token": token,
+    }
+    headers = {"Idempotency-Key": key} if key else {}
+    answer = httpx.post(f"{stack.url('order')}/orders", json=body, headers=headers, timeout=30)
+    assert answer.status_code in (200, 201, 422), answer.text
+    order = answer.json().get("order", answer.json())
+    return order["status"], order["reason"], order["total_cents"], order["id"]
+
+
+def place_grpc(
+    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
+) -> Answer:
+    with grpc_client.channel(stack, "order") as channel:
+        stub = order_pb2_grpc.OrderServiceStub(channel)
+        request = grpc_client.place_request(items, token, customer, key or "")
+        try:
+            order = stub.PlaceOrder(request, timeout=30).order
+        except grpc.RpcError as error:
+            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT  # the unknown SKU
+            order_id = grpc_client.trailing(error)["orderflow-order-id"]
+            order = stub.GetOrder(order_pb2.GetOrderRequest(id=order_id), timeout=30)
+    total = order.total_cents if order.HasField("total_cents") else None
+    return (*grpc_client.status(order), total, order.id)
+
+
+def place_graphql(
+    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
+) -> Answer:
+    with httpx.Client(timeout=30) as http:
+        variables = {"input": graphql_client.place_input(items, customer, token, key)}
+        answer = graphql_client.post(
+            http, stack.url("order"), graphql_client.PLACE_ORDER, variables
+        )
+    result = answer["data"]["placeOrder"]
+    assert result["__typename"] in ("Order", "UnknownSku"), result
+    order = result.get("order", result)
+    return order["status"], order["reason"], order["totalCents"], order["id"]
+
+
+def place_websocket(
+    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
+) -> Answer:
+    extra = {"idempotency_key": key} if key else {}
+    with ws_client.rpc_socket(stack) as socket:
+        reply = socket.call("place_order", ws_client.place_params(items, token, customer, **extra))
+    if "result" in reply.response:
+        order = reply.result
+    else:
+        assert reply.error["data"]["code"] == "UNKNOWN_SKU", reply.error
+        order = reply.error["data"]["order"]
+    return order["status"], order["reason"], order["total_cents"], order["id"]
+
+
+PLACERS: dict[str, Placer] = {
+    "rest": place_rest,
+    "grpc": place_grpc,
+    "graphql": place_graphql,
+    "websocket": place_websocket,
+}
+
+
+def run_script(stack: Stack, style: str) -> tuple[list[Any], dict[str, int], dict[str, int]]:
+    """Place the script in `style`; return the orders as REST shows them, and the stock and
+    payment deltas the script caused."""
+    urls = {s: stack.url(s) for s in ("order", "inventory", "payment", "notification")}
+    before = accounting.snapshot(urls)
+    customers = []
+    for number, (items, token, retried) in enumerate(SCRIPT):
+        customer = f"parity-{style}-{number}"
+        key = f"parity-{style}-{number}" if retried else None
+        said = [PLACERS[style](stack, items, token, customer, key) for _ in range(1 + retried)]
+        stored = httpx.get(f"{urls['order']}/orders", params={"customer_id": customer}).json()
+        # The style's own answer (and its replay's) is the order as it was recorded.
+        recorded = [(o["status"], o["reason"], o["total_cents"], o["id"]) for o in stored["orders"]]
+        assert said == recorded * len(said), f"{style}: answered {said}, recorded {recorded}"
+        customers.append(customer)
+    ledger = accounting.account(urls, customers, before, grace_s=30)
+    assert ledger.clean, f"{style}: {ledger.summary()}"
+    after = accounting.snapshot(urls)
+    orders = [
+        httpx.get(f"{urls['order']}/orders", params={"customer_id": c}).json()["orders"]
+        for c in customers
+    ]
+    shapes = [
+        [(o["status"], o["reason"], o["total_cents"], o["items"]) for o in found]
+        for found in orders
+    ]
+    held = {sku: after.held[sku] - before.held.get(sku, 0) for sku in after.held}
+    paid = {k: after.payments[k] - before.payments.get(k, 0) for k in after.payments}
+    return shapes, held, paid
+
+
+@pytest.fixture(scope="module")
+def outcomes(stack: Stack) -> dict[str, tuple[list[Any], dict[str, int], dict[str, int]]]:
+    return {style: run_script(stack, style) for style in PLACERS}
+
+
+def test_the_script_has_the_expected_outcomes_over_rest(
+    outcomes: dict[str, tuple[list[Any], dict[str, int], dict[str, int]]],
+) -> None:
+    shapes, held, paid = outcomes["rest"]
+    assert [found[0][:3] for found in shapes] == [
+        ("CONFIRMED", None, 17998),
+        ("CANCELLED", "PAYMENT_DECLINED", 2999),
+        ("REJECTED", "OUT_OF_STOCK", None),
+        ("REJECTED", "UNKNOWN_SKU", None),
+        ("CONFIRMED", None, 3 * 999 + 5499),
+        ("CONFIRMED", None, 24999),
+    ]
+    assert all(len(found) == 1 for found in shapes)  # the retried request made one order
+    assert held == {
+        **dict.fromkeys(held, 0),
+        "KB-MECH": 2,
+        "CABLE-USBC": 3,
+        "HEADSET": 1,
+        "MON-27": 1,
+    }
+    assert (paid["CHARGED"], paid["DECLINED"]) == (3, 1)
+
+
+@pytest.mark.parametrize("style", ["grpc", "graphql", "websocket"])
+def test_every_style_ends_like_rest(
+    style: str, outcomes: dict[str, tuple[list[Any], dict[str, int], dict[str, int]]]
+) -> None:
+    assert outcomes[style] == outcomes["rest"]
