@@ -220,3 +220,55 @@ async def test_a_deleted_queue_is_declared_again_and_consuming_resumes() -> None
         assert got == [body]
     finally:
         delete_topology(URL, topology)
+
+
+class FreezableProxy:
+    """A TCP relay to the real broker that can stop relaying, as a hung broker would, and
+    tells when the client side of a connection is closed."""
+
+    def __init__(self) -> None:
+        self.frozen = False
+        self.client_gone = asyncio.Event()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5672)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if not self.frozen:
+                    sink.write(data)
+
+        upstream = asyncio.create_task(pump(up_reader, writer))
+        with contextlib.suppress(ConnectionError):
+            await pump(reader, up_writer)  # ends when the client closes its socket
+        self.client_gone.set()
+        upstream.cancel()
+        for end in (writer, up_writer):
+            end.close()
+
+
+async def test_a_link_closed_while_the_broker_hangs_still_releases_its_socket(
+    topology: Topology,
+) -> None:
+    """Shutting down while the broker never answers Close: the socket is dropped after the
+    wait instead of being left open for the garbage collector to find."""
+    proxy = FreezableProxy()
+    port = await proxy.start()
+    link = BrokerLink(f"amqp://guest:guest@127.0.0.1:{port}/%2F", topology, Telemetry("t"))
+    try:
+        async with running(link):
+            await asyncio.wait_for(link.connected.wait(), 10)
+            proxy.frozen = True
+        await asyncio.wait_for(proxy.client_gone.wait(), 1)
+    finally:
+        await proxy.close()

@@ -181,7 +181,8 @@ class BrokerLink:
             self._gauge.set(1)
             self._sessions.labels("opened").inc()
             log.info("broker link up (%s)", self._parameters.host)
-            cause = await closed
+            # Shielded: cancelling this task must not cancel `closed`, which _close waits on.
+            cause = await asyncio.shield(closed)
             log.warning("broker link lost: %r", cause)
         finally:
             self._down(BrokerUnavailable("the broker connection closed"))
@@ -208,6 +209,14 @@ class BrokerLink:
                 connection.close()
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
+        if connection is not None and not closed.done():
+            # The broker did not agree in time (busy, paused or gone). pika has no public
+            # abort, and a graceful close would hold the socket open until the garbage
+            # collector finds it: drop the transport as pika itself does after Close-Ok.
+            with contextlib.suppress(Exception):
+                connection._adapter_disconnect_stream()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
 
     async def _open(self, closed: asyncio.Future[BaseException]) -> Any:
         opened: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
