@@ -72,6 +72,16 @@ async def test_a_call_is_answered_with_its_result(calls: Calls) -> None:
     }
 
 
+async def test_every_endpoint_answers_the_no_op_ping(calls: Calls) -> None:
+    """rpc.ping measures the transport alone (the load harness's calibration)."""
+    assert await answer(calls, request("rpc.ping", None, 7)) == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "result": {},
+    }
+    assert calls.seen == []
+
+
 async def test_a_domain_error_keeps_its_code_and_details(calls: Calls) -> None:
     error = (await answer(calls, request("find", {"thing": "t"})))["error"]
     assert error == {

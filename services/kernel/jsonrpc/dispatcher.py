@@ -32,10 +32,18 @@ class Peer(Protocol):
 
 Method = Callable[[Params, Peer], Awaitable[object]]
 
+# A no-op every JSON-RPC endpoint answers, for measuring the transport alone (the load
+# harness's calibration). The spec reserves the `rpc.` prefix for such extensions.
+PING = "rpc.ping"
+
+
+async def _ping(params: Params, peer: Peer) -> object:
+    return {}
+
 
 class Dispatcher:
     def __init__(self, methods: Mapping[str, Method], max_message_bytes: int) -> None:
-        self._methods = methods
+        self._methods: Mapping[str, Method] = {**methods, PING: _ping}
         self._max_message_bytes = max_message_bytes
 
     async def answer(self, raw: str | bytes, peer: Peer) -> dict[str, Any] | None:
