@@ -1,0 +1,98 @@
+"""The users' options and run-time hooks on Locust's events: the target addresses, the open
+model's schedule, and (for `orderflow bench`) the sample recorder and its progress lines."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner
+
+from harness.load import targets
+from harness.load.base import Schedule
+from harness.load.pacing import OpenArrivals, process_share
+from harness.load.recorder import Recorder
+
+
+class _Run:
+    recorder: Recorder | None = None
+    ticker: Any = None
+
+
+def install() -> None:
+    events.init_command_line_parser.add_listener(_add_options)
+    events.test_start.add_listener(_on_test_start)
+    events.test_stop.add_listener(_on_test_stop)
+    events.request.add_listener(_on_request)
+
+
+def _add_options(parser: Any) -> None:
+    targets.add_arguments(parser)
+    parser.add_argument(
+        "--orderflow-rate",
+        type=float,
+        default=0.0,
+        help="open model: task arrivals per second across all users (default 0: closed model)",
+    )
+    parser.add_argument(
+        "--orderflow-samples",
+        default="",
+        include_in_web_ui=False,
+        help="folder where each process writes its raw samples (for orderflow bench)",
+    )
+    parser.add_argument(
+        "--orderflow-phase",
+        default="load",
+        choices=("load", "calibration"),
+        include_in_web_ui=False,
+        help="what the samples are of (for orderflow bench)",
+    )
+
+
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        return  # the workers run the users
+    options = environment.parsed_options
+    if options is None:
+        return  # a Locust run without a command line (a library use): nothing to set up
+    rate = float(getattr(options, "orderflow_rate", 0.0) or 0.0)
+    share = process_share(rate, _processes(options)) if rate > 0 else 0.0
+    Schedule.arrivals = OpenArrivals(share) if share > 0 else None
+    folder = getattr(options, "orderflow_samples", "")
+    if folder:
+        _Run.recorder = Recorder(Path(folder), _style(environment), options.orderflow_phase)
+        _Run.ticker = gevent.spawn(_tick, _Run.recorder)
+
+
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if _Run.ticker is not None:
+        _Run.ticker.kill()
+        _Run.ticker = None
+    if _Run.recorder is not None:
+        _Run.recorder.write()
+        _Run.recorder = None
+
+
+def _on_request(**sample: Any) -> None:
+    if _Run.recorder is not None:
+        _Run.recorder.on_request(**sample)
+
+
+def _tick(recorder: Recorder) -> None:
+    while True:
+        gevent.sleep(1.0)
+        recorder.progress()
+
+
+def _processes(options: Any) -> int:
+    processes = getattr(options, "processes", None) or 1
+    return os.cpu_count() or 1 if processes == -1 else int(processes)
+
+
+def _style(environment: Environment) -> str:
+    styles = {getattr(user, "style", "") for user in environment.user_classes}
+    return styles.pop() if len(styles) == 1 else "mixed"

@@ -1,0 +1,74 @@
+"""Keeps every sample of one Locust process and writes them for `orderflow bench`, which merges
+the processes and computes exact percentiles per operation and per second.
+
+Locust's own statistics round latencies and its per-second history holds percentiles over a
+sliding window; the bench wants the raw samples. The file format is read by
+harness/bench/results.py: {"format": 1, "style", "phase", "started_at",
+"samples": [[offset_s, operation, latency_ms, error or null], ...]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+PROGRESS_PREFIX = "orderflow-progress"
+
+
+class Recorder:
+    def __init__(self, folder: Path, style: str, phase: str) -> None:
+        self._folder = folder
+        self._style = style
+        self._phase = phase
+        self._started_at = time.time()
+        self._samples: list[list[Any]] = []
+        self._written = False
+        self._last_count = 0
+        self._last_tick = self._started_at
+
+    def on_request(
+        self,
+        name: str,
+        response_time: float,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        offset = (start_time if start_time is not None else time.time()) - self._started_at
+        error = None if exception is None else _describe(exception)
+        self._samples.append([round(offset, 4), name, round(response_time, 3), error])
+
+    def progress(self) -> None:
+        """One line a second on stderr for the bench's progress display."""
+        now = time.time()
+        count = len(self._samples)
+        rate = (count - self._last_count) / max(now - self._last_tick, 1e-6)
+        self._last_count, self._last_tick = count, now
+        line = f"{PROGRESS_PREFIX} pid={os.getpid()} elapsed={now - self._started_at:.1f} "
+        print(line + f"rps={rate:.1f} samples={count}", file=sys.stderr, flush=True)
+
+    def write(self) -> Path | None:
+        if self._written:
+            return None
+        self._written = True
+        self._folder.mkdir(parents=True, exist_ok=True)
+        path = self._folder / f"samples-{self._phase}-{os.getpid()}.json"
+        document = {
+            "format": FORMAT,
+            "style": self._style,
+            "phase": self._phase,
+            "started_at": self._started_at,
+            "samples": self._samples,
+        }
+        path.write_text(json.dumps(document, separators=(",", ":")))
+        return path
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

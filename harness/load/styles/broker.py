@@ -1,0 +1,189 @@
+"""Broker: the order is an `order.place` command published to RabbitMQ with publisher confirms
+(`place_order` is timed to the broker's confirm: the command is accepted), and it completes
+when the terminal event correlated to it comes back (`order_completed`).
+
+Each user publishes on a pika BlockingConnection of its own; each load-generator process has
+one listener for the terminal events, in a thread (a greenlet under gevent), that hands every
+event to the user waiting for its correlation id. Its queue is durable and expires only when
+unused for a while, so events that arrive while the listener reconnects wait for it.
+
+The choreography carries commands and events, not queries, so the broker user browses the
+catalog and looks orders up over HTTP (inventory's and order's REST); those rows are reported
+under the broker style so the five styles stay comparable, and the docs say so. The no-op
+(`noop`) is a round trip through the broker: publish with a confirm, consume it back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pika
+import pika.exceptions
+from locust.contrib.fasthttp import FastHttpUser
+
+from harness.load.base import StyleUser
+from harness.load.mix import OrderPlan
+from harness.load.report import Restyled
+from harness.load.styles.rest import expect_json
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.events import CONTENT_TYPE, decode, new_event
+from services.kernel.broker.topology import Topology
+
+TIMEOUT_S = 30.0
+QUEUE_EXPIRES_MS: Final = 120_000
+RECONNECT_S: Final = 1.0
+
+
+@dataclass
+class Waiter:
+    arrived: threading.Event = field(default_factory=threading.Event)
+    at: float = 0.0
+    body: bytes = b""
+
+
+class TerminalEvents:
+    """This process's listener: terminal order events (and its own pings), by correlation id."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self._parameters = pika.URLParameters(url)
+        self._topology = Topology(namespace)
+        self._queue = f"{namespace}.loadgen.{uuid.uuid4().hex[:12]}"
+        self.ping_key = f"loadgen.ping.{uuid.uuid4().hex[:12]}"
+        self._waiting: dict[str, Waiter] = {}
+        self._ready = threading.Event()
+        threading.Thread(target=self._run, name="terminal-events", daemon=True).start()
+
+    def expect(self, correlation_id: str) -> Waiter:
+        """Register before publishing, so an early answer is not missed."""
+        if not self._ready.wait(TIMEOUT_S):
+            raise TimeoutError("the terminal-event listener is not connected to the broker")
+        waiter = self._waiting[correlation_id] = Waiter()
+        return waiter
+
+    def forget(self, correlation_id: str) -> None:
+        self._waiting.pop(correlation_id, None)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._consume()
+            except (pika.exceptions.AMQPError, OSError):
+                self._ready.clear()
+                time.sleep(RECONNECT_S)
+
+    def _consume(self) -> None:
+        connection = pika.BlockingConnection(self._parameters)
+        channel = connection.channel()
+        arguments = {"x-expires": QUEUE_EXPIRES_MS}
+        channel.queue_declare(self._queue, durable=True, arguments=arguments)
+        for key in (*ev.TERMINAL, self.ping_key):
+            channel.queue_bind(self._queue, self._topology.events, routing_key=key)
+        channel.basic_consume(self._queue, self._arrived, auto_ack=True)
+        self._ready.set()
+        channel.start_consuming()
+
+    def _arrived(self, _channel: Any, _method: Any, properties: Any, body: bytes) -> None:
+        waiter = self._waiting.pop(properties.correlation_id or "", None)
+        if waiter is not None:  # otherwise another process's order, or one given up on
+            waiter.at, waiter.body = time.time(), body
+            waiter.arrived.set()
+
+
+_LISTENERS: dict[tuple[str, str], TerminalEvents] = {}
+_LISTENERS_LOCK = threading.Lock()
+
+
+def listener(url: str, namespace: str) -> TerminalEvents:
+    with _LISTENERS_LOCK:
+        if (url, namespace) not in _LISTENERS:
+            _LISTENERS[(url, namespace)] = TerminalEvents(url, namespace)
+        return _LISTENERS[(url, namespace)]
+
+
+class BrokerUser(StyleUser, FastHttpUser):
+    abstract = True
+    style = "broker"
+    network_timeout = TIMEOUT_S
+    connection_timeout = TIMEOUT_S
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.client.request_event = Restyled(environment.events.request, self.style, self._due)
+        self._events = listener(self.targets.broker_url, self.targets.namespace)
+        self._topology = Topology(self.targets.namespace)
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def _due(self) -> float | None:
+        return self.due
+
+    def on_stop(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+
+    def browse_catalog(self) -> None:
+        url = f"{self.targets.inventory_http}/products"
+        with self.client.get(url, name="browse_catalog", catch_response=True) as answer:
+            expect_json(answer, 200)
+
+    def get_order(self, order_id: str) -> None:
+        with self.client.get(
+            f"/orders/{order_id}", name="get_order", catch_response=True
+        ) as answer:
+            expect_json(answer, 200)
+
+    def place_order(self, plan: OrderPlan) -> str:
+        started, correlation_id = self.started(), str(uuid.uuid4())
+        with self.reporter.measure("place_order", started) as measured:
+            waiter = self._events.expect(correlation_id)
+            event = new_event(ev.ORDER_PLACE, "orderflow/loadgen", plan.request, correlation_id)
+            measured.length = self._publish(ev.ORDER_PLACE, event.encode(), correlation_id)
+        with self.reporter.measure("order_completed", started):
+            answer = decode(self._wait(waiter, correlation_id)).data["order"]
+            plan.check(answer["status"], answer["reason"])
+        return str(answer["id"])
+
+    def noop(self) -> None:
+        correlation_id = str(uuid.uuid4())
+        with self.reporter.measure("noop", self.started()):
+            waiter = self._events.expect(correlation_id)
+            self._publish(self._events.ping_key, b"{}", correlation_id)
+            self._wait(waiter, correlation_id)
+
+    def _publish(self, routing_key: str, body: bytes, correlation_id: str) -> int:
+        """Publish and wait for the broker's confirm (pika raises if it is refused)."""
+        properties = pika.BasicProperties(
+            content_type=CONTENT_TYPE,
+            delivery_mode=pika.DeliveryMode.Persistent,
+            correlation_id=correlation_id,
+            type=routing_key,
+        )
+        try:
+            self._open_channel().basic_publish(
+                self._topology.events, routing_key, body, properties, mandatory=True
+            )
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError, OSError):
+            self._connection = self._channel = None  # reconnect for the next task
+            raise
+        return len(body)
+
+    def _open_channel(self) -> Any:
+        if self._channel is None or not self._channel.is_open:
+            parameters = pika.URLParameters(self.targets.broker_url)
+            # Idle between tasks, a blocking connection answers no heartbeats: without them the
+            # broker would drop it after a quiet minute. A dead broker still fails the publish.
+            parameters.heartbeat = 0
+            self._connection = pika.BlockingConnection(parameters)
+            self._channel = self._connection.channel()
+            self._channel.confirm_delivery()
+        return self._channel
+
+    def _wait(self, waiter: Waiter, correlation_id: str) -> bytes:
+        if not waiter.arrived.wait(TIMEOUT_S):
+            self._events.forget(correlation_id)
+            raise TimeoutError(f"no terminal event within {TIMEOUT_S:.0f} s")
+        return waiter.body

@@ -1,0 +1,143 @@
+"""GraphQL: queries and mutations POSTed over HTTP on Locust's FastHttpUser, and the order's
+completion from an `orderUpdates` subscription over graphql-transport-ws, on one WebSocket per
+user kept open for the whole run (the `websockets` sync client, which runs under gevent)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Final
+
+from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+from locust.exception import RescheduleTask
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+from harness.load.base import StyleUser
+from harness.load.mix import OrderPlan
+from harness.load.report import Restyled
+
+TIMEOUT_S = 30.0
+PROTOCOL: Final = Subprotocol("graphql-transport-ws")
+PRODUCTS: Final = "{ products { sku name priceCents available } }"
+ORDER: Final = "query Order($id: ID!) { order(id: $id) { id status reason totalCents } }"
+NOOP: Final = "{ __typename }"
+PLACE_ORDER: Final = """
+mutation Place($input: PlaceOrderInput!) {
+  placeOrder(input: $input) {
+    __typename
+    ... on Order { id status reason }
+    ... on UnknownSku { code message }
+    ... on InvalidInput { code message }
+    ... on IdempotencyKeyReused { code message }
+  }
+}"""
+ORDER_UPDATES: Final = (
+    "subscription Follow($id: ID!) { orderUpdates(orderId: $id) { status reason } }"
+)
+TERMINAL: Final = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
+
+
+class GraphqlUser(StyleUser, FastHttpUser):
+    abstract = True
+    style = "graphql"
+    network_timeout = TIMEOUT_S
+    connection_timeout = TIMEOUT_S
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.client.request_event = Restyled(environment.events.request, self.style, self._due)
+        self._updates: ClientConnection | None = None
+
+    def _due(self) -> float | None:
+        return self.due
+
+    def on_stop(self) -> None:
+        if self._updates is not None:
+            self._updates.close()
+
+    def browse_catalog(self) -> None:
+        self._query(f"{self.targets.inventory_http}/graphql", "browse_catalog", PRODUCTS)
+
+    def place_order(self, plan: OrderPlan) -> str:
+        started = self.started()
+        data = self._query("/graphql", "place_order", PLACE_ORDER, {"input": _input(plan.request)})
+        placed = data["placeOrder"] if data else None
+        if not placed or placed["__typename"] != "Order":
+            raise RescheduleTask()  # refused: reported as place_order
+        with self.reporter.measure("order_completed", started):
+            plan.check(*self._follow_until_terminal(placed["id"]))
+        return str(placed["id"])
+
+    def get_order(self, order_id: str) -> None:
+        self._query("/graphql", "get_order", ORDER, {"id": order_id})
+
+    def noop(self) -> None:
+        self._query("/graphql", "noop", NOOP)
+
+    def _query(
+        self, url: str, name: str, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        payload = {"query": query, "variables": variables or {}}
+        with self.client.post(url, json=payload, name=name, catch_response=True) as answer:
+            return _data(answer)
+
+    def _follow_until_terminal(self, order_id: str) -> tuple[str, str | None]:
+        socket = self._updates or self._open_updates()
+        try:
+            return self._follow(socket, order_id)
+        except Exception:
+            socket.close()  # its state is unknown now: the next order opens a fresh one
+            self._updates = None
+            raise
+
+    def _follow(self, socket: ClientConnection, order_id: str) -> tuple[str, str | None]:
+        op_id = uuid.uuid4().hex
+        payload = {"query": ORDER_UPDATES, "variables": {"id": order_id}}
+        socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+        while True:
+            message = json.loads(socket.recv(timeout=TIMEOUT_S))
+            if message.get("id") != op_id:
+                continue  # the tail of an earlier subscription
+            if message["type"] != "next":
+                raise RuntimeError(f"the subscription ended early: {message}")
+            update = message["payload"]["data"]["orderUpdates"]
+            if update["status"] in TERMINAL:
+                socket.send(json.dumps({"id": op_id, "type": "complete"}))
+                return update["status"], update["reason"]
+
+    def _open_updates(self) -> ClientConnection:
+        url = "ws" + self.targets.order_http.removeprefix("http") + "/graphql"
+        socket = connect(url, subprotocols=[PROTOCOL], proxy=None, open_timeout=TIMEOUT_S)
+        socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        if json.loads(socket.recv(timeout=TIMEOUT_S)).get("type") != "connection_ack":
+            socket.close()
+            raise RuntimeError("the GraphQL WebSocket was not acknowledged")
+        self._updates = socket
+        return socket
+
+
+def _data(answer: ResponseContextManager) -> dict[str, Any] | None:
+    """`data` of a GraphQL answer; an HTTP error or GraphQL `errors` marks the call failed."""
+    if answer.status_code != 200:
+        answer.failure(f"HTTP {answer.status_code}: {(answer.text or '')[:120]}")
+        return None
+    body = answer.json()
+    if body.get("errors"):
+        answer.failure(f"GraphQL error: {body['errors'][0].get('message', '')[:120]}")
+        return None
+    # A mutation's expected failures are union members (UnknownSku, InvalidInput, ...).
+    field: Any = next(iter(body["data"].values()), None)
+    if isinstance(field, dict) and field.get("__typename") not in (None, "Order"):
+        answer.failure(f"{field['__typename']}: {field.get('message', '')[:120]}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def _input(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "customerId": request["customer_id"],
+        "items": request["items"],
+        "paymentToken": request["payment_token"],
+        "idempotencyKey": request["idempotency_key"],
+    }

@@ -1,0 +1,94 @@
+"""gRPC: HTTP/2 with the generated stubs, one channel per user and service. grpcio runs under
+gevent once `grpc.experimental.gevent.init_gevent()` has been called (locustfile.py does it
+first). The order's completion arrives on a WatchOrder stream opened with its id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from harness.load.base import StyleUser
+from harness.load.mix import OrderPlan
+from services._generated.orderflow.v1 import (
+    common_pb2,
+    inventory_pb2,
+    inventory_pb2_grpc,
+    order_pb2,
+    order_pb2_grpc,
+)
+
+DEADLINE_S = 30.0
+TERMINAL = {order_pb2.Order.CONFIRMED, order_pb2.Order.REJECTED, order_pb2.Order.CANCELLED}
+
+
+class GrpcUser(StyleUser):
+    abstract = True
+    style = "grpc"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._order_channel = grpc.insecure_channel(self.targets.order_grpc)
+        self._inventory_channel = grpc.insecure_channel(self.targets.inventory_grpc)
+        self._orders = order_pb2_grpc.OrderServiceStub(self._order_channel)
+        self._inventory = inventory_pb2_grpc.InventoryServiceStub(self._inventory_channel)
+        self._health = health_pb2_grpc.HealthStub(self._order_channel)
+
+    def on_stop(self) -> None:
+        self._order_channel.close()
+        self._inventory_channel.close()
+
+    def browse_catalog(self) -> None:
+        with self.reporter.measure("browse_catalog", self.started()) as measured:
+            answer = self._inventory.ListProducts(
+                inventory_pb2.ListProductsRequest(), timeout=DEADLINE_S
+            )
+            measured.length = answer.ByteSize()
+
+    def place_order(self, plan: OrderPlan) -> str:
+        started = self.started()
+        with self.reporter.measure("place_order", started) as measured:
+            answer = self._orders.PlaceOrder(_request(plan.request), timeout=DEADLINE_S)
+            measured.length = answer.ByteSize()
+        order_id = answer.order.id
+        with self.reporter.measure("order_completed", started):
+            final = self._watch_until_terminal(order_id)
+            plan.check(*_outcome(final))
+        return order_id
+
+    def get_order(self, order_id: str) -> None:
+        with self.reporter.measure("get_order", self.started()) as measured:
+            answer = self._orders.GetOrder(
+                order_pb2.GetOrderRequest(id=order_id), timeout=DEADLINE_S
+            )
+            measured.length = answer.ByteSize()
+
+    def noop(self) -> None:
+        with self.reporter.measure("noop", self.started()):
+            self._health.Check(health_pb2.HealthCheckRequest(), timeout=DEADLINE_S)
+
+    def _watch_until_terminal(self, order_id: str) -> Any:
+        stream = self._orders.WatchOrder(
+            order_pb2.WatchOrderRequest(id=order_id), timeout=DEADLINE_S
+        )
+        for order in stream:
+            if order.status in TERMINAL:
+                stream.cancel()
+                return order
+        raise RuntimeError(f"WatchOrder ended before order {order_id} finished")
+
+
+def _request(request: dict[str, Any]) -> order_pb2.PlaceOrderRequest:
+    return order_pb2.PlaceOrderRequest(
+        customer_id=request["customer_id"],
+        items=[common_pb2.LineItem(**item) for item in request["items"]],
+        payment_token=request["payment_token"],
+        idempotency_key=request["idempotency_key"],
+    )
+
+
+def _outcome(order: Any) -> tuple[str, str | None]:
+    reason = None if order.reason == order_pb2.Order.REASON_UNSPECIFIED else order.reason
+    status = order_pb2.Order.Status.Name(order.status)
+    return status, None if reason is None else order_pb2.Order.Reason.Name(reason)

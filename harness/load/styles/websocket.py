@@ -1,0 +1,144 @@
+"""WebSocket: JSON-RPC 2.0 on persistent sockets (one to order, one to inventory per user), with
+the `websockets` sync client, which runs under gevent (its reader thread becomes a greenlet).
+
+Placing an order, the order service pushes `order.updated` notifications on the same socket as
+the saga moves, and answers the call when the saga has gone as far as it can. `place_order` is
+timed to the answer, `order_completed` to the push of the terminal status: the push can come
+before the answer or just after it, so both are awaited."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any, Final
+
+from locust.exception import RescheduleTask
+from websockets.sync.client import ClientConnection, connect
+
+from harness.load.base import StyleUser
+from harness.load.mix import OrderPlan
+
+TIMEOUT_S = 30.0
+TERMINAL: Final = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
+
+
+class RpcError(Exception):
+    """The server answered a call with a JSON-RPC error object."""
+
+
+class RpcSocket:
+    """One JSON-RPC connection: numbered calls, and reading whatever comes next."""
+
+    def __init__(self, url: str) -> None:
+        self._socket: ClientConnection = connect(url, proxy=None, open_timeout=TIMEOUT_S)
+        self._ids = itertools.count(1)
+
+    def send(self, method: str, params: object) -> int:
+        call_id = next(self._ids)
+        message = {"jsonrpc": "2.0", "id": call_id, "method": method, "params": params}
+        self._socket.send(json.dumps(message))
+        return call_id
+
+    def receive(self, deadline: float) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(self._socket.recv(timeout=deadline - time.time()))
+        return message
+
+    def call(self, method: str, params: object) -> tuple[Any, int]:
+        """The result of one call (notifications meanwhile are skipped) and its size."""
+        call_id, deadline = self.send(method, params), time.time() + TIMEOUT_S
+        while True:
+            message = self.receive(deadline)
+            if message.get("id") == call_id:
+                return _result(message), len(json.dumps(message))
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class WebsocketUser(StyleUser):
+    abstract = True
+    style = "websocket"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._sockets: dict[str, RpcSocket] = {}
+
+    def on_stop(self) -> None:
+        for socket in self._sockets.values():
+            socket.close()
+
+    def browse_catalog(self) -> None:
+        self._call(self.targets.inventory_ws(), "browse_catalog", "list_products", {})
+
+    def get_order(self, order_id: str) -> None:
+        self._call(self.targets.order_ws(), "get_order", "get_order", {"id": order_id})
+
+    def noop(self) -> None:
+        self._call(self.targets.order_ws(), "noop", "rpc.ping", {})
+
+    def place_order(self, plan: OrderPlan) -> str:
+        started, url = self.started(), self.targets.order_ws()
+        try:
+            socket = self._socket(url)
+            call_id = socket.send("place_order", plan.request)
+            answer, answered, final, completed = _await_placing(socket, call_id)
+        except Exception as error:
+            self._drop(url)
+            self.reporter.fire("place_order", started, 0, error)
+            raise RescheduleTask() from error
+        self.reporter.fire("place_order", started, len(json.dumps(answer)), None, answered)
+        order = _result(answer)
+        try:
+            plan.check(final["status"], final["reason"])
+            self.reporter.fire("order_completed", started, 0, None, completed)
+        except Exception as error:
+            self.reporter.fire("order_completed", started, 0, error, completed)
+        return str(order["id"])
+
+    def _call(self, url: str, name: str, method: str, params: object) -> Any:
+        with self.reporter.measure(name, self.started()) as measured:
+            try:
+                result, measured.length = self._socket(url).call(method, params)
+            except RpcError:
+                raise  # an answer: the socket is fine
+            except Exception:
+                self._drop(url)
+                raise
+        return result
+
+    def _socket(self, url: str) -> RpcSocket:
+        if url not in self._sockets:
+            self._sockets[url] = RpcSocket(url)
+        return self._sockets[url]
+
+    def _drop(self, url: str) -> None:
+        socket = self._sockets.pop(url, None)
+        if socket is not None:
+            socket.close()
+
+
+def _await_placing(
+    socket: RpcSocket, call_id: int
+) -> tuple[dict[str, Any], float, dict[str, Any], float]:
+    """Read until both the answer to `call_id` and the terminal push have come; with the times
+    each arrived. An error answer ends the wait (no order to follow)."""
+    deadline = time.time() + TIMEOUT_S
+    answer: dict[str, Any] | None = None
+    answered = completed = 0.0
+    final: dict[str, Any] | None = None
+    while answer is None or final is None:
+        message = socket.receive(deadline)
+        if message.get("id") == call_id:
+            answer, answered = message, time.time()
+            _result(answer)  # raises RpcError: the order was refused
+        elif message.get("method") == "order.updated" and message["params"]["status"] in TERMINAL:
+            final, completed = message["params"], time.time()
+    return answer, answered, final, completed
+
+
+def _result(message: dict[str, Any]) -> Any:
+    if "error" in message:
+        error = message["error"]
+        raise RpcError(f"JSON-RPC {error.get('code')}: {str(error.get('message'))[:120]}")
+    return message["result"]
