@@ -1,0 +1,142 @@
+"""Plain-text tables of a results document, for the terminal at the end of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MISSING = "-"
+SIDE_BY_SIDE_HEADERS = (
+    "style",
+    "req/s",
+    "orders/s",
+    "order p50",
+    "p95",
+    "p99",
+    "max (ms)",
+    "errors %",
+    "ceiling/s",
+    "orders÷ceiling",
+    "loadgen CPU",
+)
+OPERATION_HEADERS = ("style", "operation", "count", "per_s", "p50", "p95", "p99", "max", "errors %")
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[str]], aligns: str) -> str:
+    """Columns as wide as their widest cell; aligns holds one '<' or '>' per column."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    rule = ["-" * width for width in widths]
+    lines = [headers, rule, *rows]
+    return "\n".join(_line(cells, widths, aligns) for cells in lines)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], aligns: str) -> str:
+    padded = (
+        f"{cell:{align}{width}}" for cell, width, align in zip(cells, widths, aligns, strict=True)
+    )
+    return "  ".join(padded).rstrip()
+
+
+def number(value: float | None, decimals: int = 1) -> str:
+    return MISSING if value is None else f"{value:.{decimals}f}"
+
+
+def percent(fraction: float | None) -> str:
+    return MISSING if fraction is None else f"{fraction * 100:.2f}"
+
+
+def side_by_side(document: dict[str, Any]) -> str:
+    """One row per style, in the document's order, then the load generator's warnings."""
+    styles: dict[str, Any] = document["styles"]
+    rows = [_side_by_side_row(style, result) for style, result in styles.items()]
+    table = render(SIDE_BY_SIDE_HEADERS, rows, "<" + ">" * (len(SIDE_BY_SIDE_HEADERS) - 1))
+    warnings = [
+        f"{style}{phase}: {warning}"
+        for style, result in styles.items()
+        for phase, load_generator in (
+            ("", result.get("load_generator")),
+            (" (calibration)", (result.get("calibration") or {}).get("load_generator")),
+        )
+        for warning in (load_generator or {}).get("warnings", [])
+    ]
+    return "\n".join([table, *warnings])
+
+
+def _side_by_side_row(style: str, result: dict[str, Any]) -> list[str]:
+    summary = result["summary"]
+    calibration = result.get("calibration") or {}
+    return [
+        style,
+        number(summary["requests_per_s"]),
+        number(summary["orders_per_s"]),
+        *(number(summary[f"order_{name}_ms"]) for name in ("p50", "p95", "p99", "max")),
+        percent(summary["error_rate"]),
+        number(calibration.get("per_s")),
+        number(calibration.get("order_ratio"), decimals=2),
+        _cpu(result.get("load_generator")),
+    ]
+
+
+def _cpu(load_generator: dict[str, Any] | None) -> str:
+    if not load_generator:
+        return MISSING
+    # A space where the mark would be, so the numbers of every row stay aligned.
+    mark = "!" if load_generator["saturated"] else " "
+    return f"{load_generator['cpu_cores']:.2f} cores{mark}"
+
+
+def operations_table(document: dict[str, Any]) -> str:
+    rows = [
+        _operation_row(style, operation, stats)
+        for style, result in document["styles"].items()
+        for operation, stats in result["operations"].items()
+    ]
+    return render(OPERATION_HEADERS, rows, "<<" + ">" * (len(OPERATION_HEADERS) - 2))
+
+
+def _operation_row(style: str, operation: str, stats: dict[str, Any]) -> list[str]:
+    return [
+        style,
+        operation,
+        str(stats["count"]),
+        number(stats["per_s"]),
+        *(number(stats[f"{name}_ms"]) for name in ("p50", "p95", "p99", "max")),
+        percent(stats["error_rate"]),
+    ]
+
+
+def capacity_table(document: dict[str, Any]) -> str:
+    """Each style's highest held rate, then its steps in the order they ran."""
+    capacity = document.get("capacity")
+    if capacity is None:
+        return "no capacity search in this run"
+    title = (
+        f"capacity: p99 <= {capacity['slo_p99_ms']:g} ms and errors below "
+        f"{capacity['max_error_rate'] * 100:g} %, {capacity['step_s']:g} s per step"
+    )
+    rows = [_capacity_row(style, search, capacity) for style, search in capacity["styles"].items()]
+    return title + "\n" + render(("style", "held rate/s", "steps"), rows, "<><")
+
+
+def _capacity_row(style: str, search: dict[str, Any], capacity: dict[str, Any]) -> list[str]:
+    held_rate = search["held_rate"]
+    held = "none held" if held_rate is None else f"{held_rate:g}"
+    steps = ", ".join(_step(step, capacity) for step in search["steps"])
+    return [style, held, steps]
+
+
+def _step(step: dict[str, Any], capacity: dict[str, Any]) -> str:
+    p99 = step["p99_ms"]
+    latency = "no samples" if p99 is None else f"{p99:.0f}ms"
+    return f"{step['rate']:g}/s {latency} {_verdict(step, capacity)}"
+
+
+def _verdict(step: dict[str, Any], capacity: dict[str, Any]) -> str:
+    if step["held"]:
+        return "ok"
+    reasons = []
+    if step["p99_ms"] is not None and step["p99_ms"] > capacity["slo_p99_ms"]:
+        reasons.append("over SLO")
+    if step["error_rate"] >= capacity["max_error_rate"]:
+        reasons.append(f"errors {percent(step['error_rate'])}%")
+    return " and ".join(reasons) or "not held"

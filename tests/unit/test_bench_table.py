@@ -1,0 +1,183 @@
+"""table.py: the terminal's view of a results document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.bench.table import capacity_table, operations_table, side_by_side
+
+
+def stats(count: int, per_s: float, p50: float | None, error_rate: float) -> dict[str, Any]:
+    return {
+        "count": count,
+        "failures": round(count * error_rate),
+        "error_rate": error_rate,
+        "per_s": per_s,
+        "mean_ms": p50,
+        "p50_ms": p50,
+        "p95_ms": None if p50 is None else p50 * 2,
+        "p99_ms": None if p50 is None else p50 * 3,
+        "max_ms": None if p50 is None else p50 * 4,
+        "errors": {},
+    }
+
+
+def style(
+    orders_per_s: float,
+    order_p50_ms: float | None,
+    calibration: dict[str, Any] | None,
+    *,
+    saturated: bool = False,
+    warnings: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "operations": {
+            "browse_catalog": stats(1200, 120.0, 4.2, 0.0),
+            "order_completed": stats(300, orders_per_s, order_p50_ms, 0.0125),
+        },
+        "per_second": [],
+        "summary": {
+            "requests": 3000,
+            "requests_per_s": 300.0,
+            "orders_completed": 300,
+            "orders_per_s": orders_per_s,
+            "error_rate": 0.0125,
+            "order_p50_ms": order_p50_ms,
+            "order_p95_ms": None if order_p50_ms is None else 95.5,
+            "order_p99_ms": None if order_p50_ms is None else 140.3,
+            "order_max_ms": None if order_p50_ms is None else 812.0,
+        },
+        "calibration": calibration,
+        "load_generator": {
+            "cpu_s": 8.5,
+            "cpu_cores": 0.85 if not saturated else 1.0,
+            "processes": 1,
+            "saturated": saturated,
+            "warnings": list(warnings),
+        },
+    }
+
+
+CALIBRATION = {
+    "operation": "noop",
+    "duration_s": 5.0,
+    "per_s": 2500.0,
+    "p50_ms": 0.4,
+    "p99_ms": 1.2,
+    "error_rate": 0.0,
+    "order_ratio": 0.123,
+}
+
+
+def document(capacity: dict[str, Any] | None = None) -> dict[str, Any]:
+    styles = {
+        "websocket": style(30.0, 41.3, CALIBRATION),
+        "rest": style(
+            25.5, 52.0, None, saturated=True, warnings=("load generator used 1.00 of 1 cores",)
+        ),
+        "broker": style(0.0, None, {**CALIBRATION, "order_ratio": None}),
+    }
+    found: dict[str, Any] = {"schema": "orderflow.bench/v1", "run": {}, "styles": styles}
+    if capacity is not None:
+        found["capacity"] = capacity
+    return found
+
+
+def rows(table: str) -> dict[str, list[str]]:
+    """The table's cells by first column, headers and rule left out."""
+    return {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:] if line}
+
+
+def test_side_by_side_lists_the_styles_in_the_documents_order() -> None:
+    lines = side_by_side(document()).splitlines()
+    assert lines[0].split()[0] == "style"
+    assert set(lines[1]) == {"-", " "}
+    assert [line.split()[0] for line in lines[2:5]] == ["websocket", "rest", "broker"]
+
+
+def test_side_by_side_formats_the_numbers() -> None:
+    websocket = rows(side_by_side(document()))["websocket"]
+    # req/s, orders/s, p50, p95, p99, max, errors %, ceiling, ratio, then "0.85 cores"
+    assert websocket == [
+        "300.0",
+        "30.0",
+        "41.3",
+        "95.5",
+        "140.3",
+        "812.0",
+        "1.25",
+        "2500.0",
+        "0.12",
+        "0.85",
+        "cores",
+    ]
+
+
+def test_side_by_side_shows_missing_values_as_a_dash() -> None:
+    table = rows(side_by_side(document()))
+    assert table["rest"][-4:-2] == ["-", "-"]  # no calibration: neither ceiling nor ratio
+    assert table["broker"][2:6] == ["-"] * 4  # no completed order: no order latency
+    assert table["broker"][-3] == "-"  # a ceiling but no ratio
+
+
+def test_side_by_side_marks_a_saturated_load_generator_and_lists_its_warnings() -> None:
+    table = side_by_side(document())
+    rest = next(line for line in table.splitlines() if line.startswith("rest "))
+    websocket = next(line for line in table.splitlines() if line.startswith("websocket "))
+    assert rest.endswith("1.00 cores!")
+    assert not websocket.endswith("!")
+    assert table.splitlines()[-1] == "rest: load generator used 1.00 of 1 cores"
+
+
+def test_numbers_are_right_aligned_in_fixed_width_columns() -> None:
+    lines = side_by_side(document()).splitlines()[:5]
+    header_end = lines[0].index("orders/s") + len("orders/s")
+    assert [line[header_end - 4 : header_end] for line in lines[2:]] == ["30.0", "25.5", " 0.0"]
+
+
+def test_the_operations_table_has_a_row_per_style_and_operation() -> None:
+    lines = operations_table(document()).splitlines()[2:]
+    assert [line.split()[:2] for line in lines] == [
+        [name, operation]
+        for name in ("websocket", "rest", "broker")
+        for operation in ("browse_catalog", "order_completed")
+    ]
+    assert lines[0].split()[2:] == ["1200", "120.0", "4.2", "8.4", "12.6", "16.8", "0.00"]
+    assert lines[-1].split()[2:] == ["300", "0.0", "-", "-", "-", "-", "1.25"]
+
+
+CAPACITY = {
+    "slo_p99_ms": 250.0,
+    "max_error_rate": 0.01,
+    "step_s": 30.0,
+    "styles": {
+        "grpc": {
+            "held_rate": 20.0,
+            "steps": [
+                {"rate": 10.0, "per_s": 9.9, "p99_ms": 45.2, "error_rate": 0.0, "held": True},
+                {"rate": 20.0, "per_s": 19.8, "p99_ms": 120.0, "error_rate": 0.0, "held": True},
+                {"rate": 40.0, "per_s": 31.0, "p99_ms": 310.4, "error_rate": 0.0, "held": False},
+            ],
+        },
+        "graphql": {
+            "held_rate": None,
+            "steps": [
+                {"rate": 10.0, "per_s": 7.0, "p99_ms": 90.0, "error_rate": 0.025, "held": False},
+            ],
+        },
+    },
+}
+
+
+def test_the_capacity_table_lists_held_rates_and_steps() -> None:
+    lines = capacity_table(document(CAPACITY)).splitlines()
+    assert lines[0] == "capacity: p99 <= 250 ms and errors below 1 %, 30 s per step"
+    grpc, graphql = lines[3], lines[4]
+    assert grpc.split()[:2] == ["grpc", "20"]
+    assert grpc.endswith("10/s 45ms ok, 20/s 120ms ok, 40/s 310ms over SLO")
+    assert graphql.split()[:3] == ["graphql", "none", "held"]
+    assert graphql.endswith("10/s 90ms errors 2.50%")
+
+
+def test_without_a_capacity_search_the_table_says_so() -> None:
+    assert capacity_table(document()) == "no capacity search in this run"
