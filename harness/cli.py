@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from harness import broker_cli, demo, dlq, up
+from harness.bench import command as bench
 from services.kernel.config import SERVICES
 
 
@@ -69,10 +70,18 @@ BROKER = Command(
     run=broker_cli.run,
 )
 
+BENCH = Command(
+    help="measure every style under the same load (Locust) and compare them",
+    description=bench.DESCRIPTION,
+    add_arguments=bench.add_arguments,
+    run=bench.run,
+)
+
 # Every sub-command, in `orderflow --help` order: add new ones (bench, ...) here.
 COMMANDS: dict[str, Command] = {
     "up": UP,
     "demo": DEMO,
+    "bench": BENCH,
     "serve": SERVE,
     "dlq": DLQ,
     "broker": BROKER,

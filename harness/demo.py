@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from harness import style_clients, up
+from harness.bench import command as bench
 from harness.ports import PortInUse
 from harness.supervisor import Stack, StartupFailed
 from services.kernel.config import ConfigError, Settings
@@ -26,7 +27,9 @@ Starts the four services (like `orderflow up --reset`, data in DATA_DIR, default
 a confirmed order and its idempotent retry, a declined card (stock given back), an out-of-stock
 order (nothing charged), and bad input (a 4xx problem, nothing moved). Then it places the same
 order in each of the five styles (REST, gRPC, GraphQL, WebSocket, and the broker at
-ORDERFLOW_BROKER_URL) and shows the path each took. Then it stops the stack.
+ORDERFLOW_BROKER_URL) and shows the path each took. Then it runs a short benchmark of the five
+styles (3 s each after a 2 s no-op calibration, results under DATA_DIR/bench) and prints the
+side-by-side table; --no-bench skips it. Then it stops the stack.
 
 With --no-start it places the same orders against a stack that is already up (`orderflow up`),
 so you can go on exploring it afterwards. Exit code 0 if every outcome is as expected."""
@@ -39,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-start", action="store_true", help="use the stack that `orderflow up` is running"
     )
+    parser.add_argument("--no-bench", action="store_true", help="skip the short benchmark")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,20 +51,28 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"orderflow demo: configuration error: {error}")
         return 2
-    if args.no_start:
-        return _place_orders(settings)
     data_dir = args.data_dir or settings.data_dir / "demo"
+    if args.no_start:
+        return _place_and_bench(settings, data_dir, args.no_bench)
     stack = Stack(up.stack_config(settings, data_dir, None))
     try:
         print(f"Starting the stack (data and logs in {data_dir}) ...")
         stack.start(reset=True)
-        return _place_orders(settings)
+        return _place_and_bench(settings, data_dir, args.no_bench)
     except (PortInUse, StartupFailed) as error:
         print(f"orderflow demo: {error}")
         return 2
     finally:
         stack.stop()
         print("Stack stopped.")
+
+
+def _place_and_bench(settings: Settings, data_dir: Path, no_bench: bool) -> int:
+    code = _place_orders(settings)
+    if code != 0 or no_bench:
+        return code
+    print("\n6. A short benchmark of the five styles, side by side (`orderflow bench` runs longer)")
+    return bench.short_run(settings, data_dir / "bench")
 
 
 @dataclass

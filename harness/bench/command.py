@@ -1,0 +1,246 @@
+"""`orderflow bench`: every style in turn under identical load, then one results folder and a
+side-by-side table. See DESCRIPTION (the sub-command's --help) and docs/bench.md."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import shlex
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.bench import results, table
+from harness.bench.options import STYLES, BenchPlan, InvalidArguments, add_arguments, plan
+from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_phase
+from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
+from harness.ports import PortInUse
+from harness.supervisor import StartupFailed
+from services.kernel.config import ConfigError, Settings
+
+__all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
+
+DESCRIPTION = """\
+Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
+load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's
+CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table.
+
+Load models:
+  --users N            closed model: N users, each starting its next task when one ends
+  --rate R             open model: R task arrivals per second across all users, latency counted
+                       from each task's due time (a stalled system cannot hide its stall)
+Each style first runs its no-op (--calibration, the transport's ceiling on this machine), then
+the shopping mix (browse the catalog 4, place an order 4, look one up 2) for --duration.
+
+--find-capacity raises the open-model rate from --start-rate by half again each --step, per
+style, and reports the highest rate held with p99 under --slo-p99 and errors under
+--max-error-rate.
+
+Without --target it starts its own stack (free ports, its own broker namespace on
+ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end.
+Exit codes: 0 done, 1 a style could not run or Locust failed, 2 invalid arguments."""
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        bench = plan(args)
+        settings = Settings.from_env()
+    except (InvalidArguments, ConfigError) as error:
+        print(f"orderflow bench: {error}", file=sys.stderr)
+        return 2
+    run_id = _new_run_id()
+    out = bench.out or settings.data_dir / "bench" / run_id
+    try:
+        with _target(bench, settings, out) as target:
+            document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
+    except (TargetUnavailable, LocustFailed, PortInUse, StartupFailed, ValueError) as error:
+        print(f"\norderflow bench: {error}", file=sys.stderr)
+        return 1
+    _print_tables(document, results.write_results(out, document))
+    return 0
+
+
+def short_run(settings: Settings, out: Path) -> int:
+    """A few seconds of every style against the stack at `settings` (what `orderflow demo`
+    ends with); the same as the command written into its results."""
+    bench = BenchPlan(STYLES, Load(users=5, rate=None, duration_s=3.0), 2.0, None, out, None)
+    order = settings.address("order").http_url
+    command = f"orderflow bench --target {order} --duration 3s --calibration 2s --users 5"
+    try:
+        document = _run(bench, running_target(order, settings), out, _new_run_id(), command)
+    except (TargetUnavailable, LocustFailed) as error:
+        print(f"\norderflow bench: {error}", file=sys.stderr)
+        return 1
+    path = results.write_results(out, document)
+    print(f"\n{table.side_by_side(document)}\n\nResults: {path}  (made by: {command})")
+    return 0
+
+
+def _new_run_id() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
+
+
+@contextlib.contextmanager
+def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]:
+    if bench.target:
+        yield running_target(bench.target, settings)
+        return
+    print(f"Starting the stack (data and logs in {out / 'stack'}) ...", flush=True)
+    with own_stack(out / "stack", settings) as target:
+        yield target
+
+
+def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str) -> dict[str, Any]:
+    styles: dict[str, dict[str, Any]] = {}
+    capacity: dict[str, Any] = {}
+    print(_describe(bench), flush=True)
+    for style in bench.styles:
+        preflight(target, style)  # before each style: a service may have died meanwhile
+        ceiling = _calibrate(bench, target, style, out / style)
+        if bench.capacity is None:
+            phase = run_phase(style, "load", bench.load, target, out / style)
+            load = results.load_samples(phase.samples)
+            styles[style] = _style_result(bench, load, bench.load.duration_s, phase, ceiling)
+        else:
+            styles[style], capacity[style] = _capacity_search(
+                bench, target, style, out / style, ceiling
+            )
+    meta = _run_meta(bench, target, run_id, command)
+    return results.results_document(meta, styles, _capacity_section(bench, capacity))
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A style's calibration: its no-op samples and what the load generator used for them."""
+
+    samples: list[results.Sample] | None = None
+    load_generator: dict[str, Any] | None = None
+
+
+def _calibrate(bench: BenchPlan, target: Target, style: str, folder: Path) -> Ceiling:
+    """The style's no-op, closed model, with the run's users (the open model's pool is sized
+    for its arrivals instead, so calibration then uses at most 10)."""
+    if bench.calibration_s is None:
+        return Ceiling()
+    users = bench.load.users if bench.load.rate is None else min(bench.load.users, 10)
+    load = Load(users, None, bench.calibration_s, bench.load.processes)
+    phase = run_phase(style, "calibration", load, target, folder)
+    return Ceiling(results.load_samples(phase.samples), phase.load_generator)
+
+
+def _style_result(
+    bench: BenchPlan,
+    load: list[results.Sample],
+    duration_s: float,
+    phase: PhaseRun,
+    ceiling: Ceiling,
+) -> dict[str, Any]:
+    return results.style_result(
+        load,
+        ceiling.samples,
+        duration_s,
+        bench.calibration_s,
+        phase.load_generator,
+        ceiling.load_generator,
+    )
+
+
+def _capacity_search(
+    bench: BenchPlan, target: Target, style: str, folder: Path, ceiling: Ceiling
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Raise the rate until a step misses the SLO; the style's result is its best held step."""
+    assert bench.capacity is not None
+    goal, steps, best, rate = bench.capacity, [], None, bench.capacity.start_rate
+    while rate <= goal.max_rate:
+        load = Load(open_pool(rate, None), rate, goal.step_s, bench.load.processes)
+        phase = run_phase(style, "load", load, target, folder / f"rate-{rate:g}")
+        samples = results.load_samples(phase.samples)
+        step = results.capacity_step(
+            samples, rate, goal.step_s, goal.slo_p99_ms, goal.max_error_rate
+        )
+        steps.append(step)
+        print(_step_line(style, step), flush=True)
+        if best is None or step["held"]:
+            best = _style_result(bench, samples, goal.step_s, phase, ceiling)
+        if not step["held"]:
+            break
+        rate = round(rate * goal.growth, 1)
+    held = [step["rate"] for step in steps if step["held"]]
+    assert best is not None, "the first step always runs"
+    return best, {"held_rate": max(held) if held else None, "steps": steps}
+
+
+def _step_line(style: str, step: dict[str, Any]) -> str:
+    verdict = "held" if step["held"] else "not held"
+    p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.0f}"
+    errors = f"{step['error_rate']:.2%}"
+    return f"  {style:<9} {step['rate']:8.1f}/s  p99 {p99} ms  errors {errors}  {verdict}"
+
+
+def _capacity_section(bench: BenchPlan, styles: dict[str, Any]) -> dict[str, Any] | None:
+    if bench.capacity is None:
+        return None
+    goal = bench.capacity
+    return {
+        "slo_p99_ms": goal.slo_p99_ms,
+        "max_error_rate": goal.max_error_rate,
+        "step_s": goal.step_s,
+        "styles": styles,
+    }
+
+
+def _run_meta(bench: BenchPlan, target: Target, run_id: str, command: str) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "model": bench.load.model,
+        "users": bench.load.users,
+        "rate": bench.load.rate,
+        "duration_s": bench.load.duration_s,
+        "calibration_s": bench.calibration_s,
+        "processes": bench.load.processes,
+        "target": target.description,
+        "machine": {
+            "cpus": os.cpu_count() or 1,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }
+
+
+def _describe(bench: BenchPlan) -> str:
+    load = bench.load
+    shape = (
+        f"{load.users} users"
+        if load.rate is None
+        else f"{load.rate:g}/s arrivals, pool of {load.users} users"
+    )
+    what = (
+        "capacity search"
+        if bench.capacity
+        else f"{load.model} model, {shape}, {load.duration_s:g} s"
+    )
+    calibration = (
+        "no calibration"
+        if bench.calibration_s is None
+        else f"calibration {bench.calibration_s:g} s"
+    )
+    return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}"
+
+
+def _print_tables(document: dict[str, Any], path: Path) -> None:
+    print()
+    print(table.side_by_side(document))
+    print()
+    print(table.operations_table(document))
+    if "capacity" in document:
+        print()
+        print(table.capacity_table(document))
+    print(f"\nResults: {path}  (folder: {path.parent})")

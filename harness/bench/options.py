@@ -1,0 +1,115 @@
+"""`orderflow bench`'s arguments, checked up front so a mistake is an error, not a long run."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.bench.runner import Load, open_pool
+
+STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
+
+
+class InvalidArguments(ValueError):
+    """An argument that cannot be run; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    slo_p99_ms: float
+    max_error_rate: float
+    step_s: float
+    start_rate: float
+    max_rate: float
+    growth: float
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    styles: tuple[str, ...]
+    load: Load
+    calibration_s: float | None
+    target: str | None
+    out: Path | None
+    capacity: Capacity | None
+
+
+def duration(text: str) -> float:
+    """'30s', '2m', '500ms' or plain seconds, as seconds."""
+    match = _DURATION.match(text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 2m or 500ms)")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--styles", default=",".join(STYLES), help="comma-separated, in run order (default: all)")
+    add("--users", type=int, help="closed model: this many users (default 10); open: the pool")
+    add("--rate", type=float, help="open model: task arrivals per second across all users")
+    add("--duration", type=duration, default=30.0, help="load per style (default 30s)")
+    add("--calibration", type=duration, help="no-op ceiling per style (default: up to 10s)")
+    add("--no-calibration", action="store_true", help="skip measuring the transport ceilings")
+    add("--processes", type=int, default=1, help="Locust processes (default 1)")
+    add("--target", metavar="URL", help="a running stack's order service (default: start one)")
+    add("--out", type=Path, metavar="DIR", help="results folder (default .orderflow/bench/<id>)")
+    add("--find-capacity", action="store_true", help="raise the rate step by step; see below")
+    add("--slo-p99", type=duration, default=0.25, help="capacity: p99 to stay under (250ms)")
+    add("--max-error-rate", type=float, default=0.001, help="capacity: errors below (0.001)")
+    add("--step", type=duration, default=10.0, help="capacity: seconds per rate step (10s)")
+    add("--start-rate", type=float, default=10.0, help="capacity: first rate (10/s)")
+    add("--max-rate", type=float, default=2000.0, help="capacity: give up above (2000/s)")
+
+
+def plan(args: argparse.Namespace) -> BenchPlan:
+    styles = _styles(args.styles)
+    _positive("--users", args.users)
+    _positive("--rate", args.rate)
+    _positive("--processes", args.processes)
+    if args.find_capacity:
+        capacity = _capacity(args)
+        load = Load(
+            open_pool(capacity.start_rate, args.users),
+            capacity.start_rate,
+            capacity.step_s,
+            args.processes,
+        )
+    else:
+        capacity = None
+        users = open_pool(args.rate, args.users) if args.rate else (args.users or 10)
+        load = Load(users, args.rate, args.duration, args.processes)
+    calibration = None if args.no_calibration else (args.calibration or min(10.0, args.duration))
+    return BenchPlan(styles, load, calibration, args.target, args.out, capacity)
+
+
+def _styles(text: str) -> tuple[str, ...]:
+    styles = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown or not styles:
+        raise InvalidArguments(
+            f"--styles: unknown {unknown or text!r}; choose from {','.join(STYLES)}"
+        )
+    if len(set(styles)) != len(styles):
+        raise InvalidArguments(f"--styles names a style twice: {text!r}")
+    return styles
+
+
+def _positive(flag: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise InvalidArguments(f"{flag} must be positive, not {value:g}")
+
+
+def _capacity(args: argparse.Namespace) -> Capacity:
+    _positive("--start-rate", args.start_rate)
+    _positive("--max-error-rate", args.max_error_rate)
+    if args.rate is not None:
+        raise InvalidArguments("--find-capacity chooses the rates itself: drop --rate")
+    if args.max_rate < args.start_rate:
+        raise InvalidArguments("--max-rate must not be below --start-rate")
+    return Capacity(
+        args.slo_p99 * 1000.0, args.max_error_rate, args.step, args.start_rate, args.max_rate, 1.5
+    )

@@ -1,0 +1,195 @@
+"""Runs Locust for one style and one phase, as a real subprocess (headless), and watches it:
+progress on the terminal, the load generator's CPU, Locust's own warnings.
+
+The Locust processes write raw samples (harness/load/recorder.py), Locust's CSV files and their
+per-second history; this module returns where the samples are and what the load generator
+cost, for the results."""
+
+from __future__ import annotations
+
+import math
+import resource
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import psutil
+
+import harness.load
+from harness.bench.target import Target
+from harness.load.recorder import PROGRESS_PREFIX
+
+LOCUSTFILE: Final = Path(harness.load.__file__).parent / "locustfile.py"
+USER_CLASSES: Final = {
+    "rest": "Rest",
+    "grpc": "Grpc",
+    "graphql": "Graphql",
+    "websocket": "Websocket",
+    "broker": "Broker",
+}
+STOP_TIMEOUT_S: Final = 35  # let tasks in flight finish (client timeouts are 30 s)
+SATURATED: Final = 0.9  # of one core, per load-generator process (Python uses one core each)
+
+
+class LocustFailed(RuntimeError):
+    """Locust itself failed (not the system under load): its log says why."""
+
+
+@dataclass(frozen=True)
+class Load:
+    users: int
+    rate: float | None  # open model: arrivals per second across all users; None: closed
+    duration_s: float
+    processes: int = 1
+
+    @property
+    def model(self) -> str:
+        return "closed" if self.rate is None else "open"
+
+
+@dataclass(frozen=True)
+class PhaseRun:
+    samples: list[Path]
+    load_generator: dict[str, Any]
+
+
+def open_pool(rate: float, users: int | None) -> int:
+    """Users enough to keep the schedule when answers take up to a second (the open model
+    still counts any lateness, but a pool too small would make the load generator the cause)."""
+    return users if users else max(10, math.ceil(rate))
+
+
+def run_phase(style: str, phase: str, load: Load, target: Target, folder: Path) -> PhaseRun:
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = folder / f"samples-{phase}"
+    command = _command(style, phase, load, target, folder, samples)
+    log_path = folder / f"locust-{phase}.log"
+    with log_path.open("w") as log:
+        watch = _Watch(style, phase, load.duration_s, log)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        code = watch.follow(process)
+    if code != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+        raise LocustFailed(f"locust exited {code} for {style} ({phase}); see {log_path}:\n{tail}")
+    return PhaseRun(sorted(samples.glob("*.json")), watch.load_generator(load.processes))
+
+
+def _command(
+    style: str, phase: str, load: Load, target: Target, folder: Path, samples: Path
+) -> list[str]:
+    user = USER_CLASSES[style] + ("Shopper" if phase == "load" else "Ping")
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), user,
+        "--headless", "--only-summary", "--loglevel", "WARNING",
+        "-u", str(load.users), "-r", str(load.users), "-t", f"{load.duration_s:g}s",
+        "--stop-timeout", str(STOP_TIMEOUT_S), "--exit-code-on-error", "0",
+        "--csv", str(folder / phase), "--csv-full-history",
+        "--orderflow-samples", str(samples), "--orderflow-phase", phase,
+        *target.locust_options(),
+    ]  # fmt: skip
+    if load.rate is not None:
+        command += ["--orderflow-rate", f"{load.rate:g}"]
+    if load.processes > 1:
+        command += ["--processes", str(load.processes)]
+    return command
+
+
+@dataclass
+class _Watch:
+    """Follows one Locust run: its output (to the log; progress lines to the terminal) and
+    the CPU its processes use."""
+
+    style: str
+    phase: str
+    duration_s: float
+    log: IO[str]
+    rates: dict[str, float] = field(default_factory=dict)  # latest req/s by process id
+    cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # pid: (cpu s, started)
+    warnings: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    ended: float = 0.0
+    cpu_s: float = 0.0
+
+    def follow(self, process: subprocess.Popen[str]) -> int:
+        before = _children_cpu_s()
+        reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        reader.start()
+        ticks = 0
+        while process.poll() is None:
+            self._sample_cpu(process.pid)
+            if sys.stdout.isatty():
+                print("\r" + self._status(), end="", flush=True)
+            elif ticks and ticks % 10 == 0:
+                print(self._status(), flush=True)
+            ticks += 1
+            time.sleep(1.0)
+        reader.join(timeout=5)
+        self.ended = time.time()
+        # Exact, unlike the samples: what Locust and the processes it waited for used in all.
+        self.cpu_s = _children_cpu_s() - before
+        print(("\r" if sys.stdout.isatty() else "") + self._status(final=True), flush=True)
+        return int(process.returncode)
+
+    def load_generator(self, processes: int) -> dict[str, Any]:
+        wall = max(self.ended - self.started, 1e-6)
+        cpu_s = self.cpu_s
+        busiest = max(
+            (used / max(self.ended - born, 1e-6) for used, born in self.cpu.values()), default=0.0
+        )
+        saturated = busiest >= SATURATED
+        warnings = list(dict.fromkeys(self.warnings))
+        if saturated:
+            warnings.append(
+                f"a load-generator process used {busiest:.0%} of a core: the figures may show"
+                " the load generator's limit; try --processes 2 or fewer users"
+            )
+        return {
+            "cpu_s": round(cpu_s, 2),
+            "cpu_cores": round(cpu_s / wall, 2),
+            "processes": processes,
+            "saturated": saturated,
+            "warnings": warnings,
+        }
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith(PROGRESS_PREFIX):
+                fields = dict(part.split("=", 1) for part in line.split()[1:])
+                self.rates[fields["pid"]] = float(fields["rps"])
+                continue
+            self.log.write(line)
+            if "CPU usage" in line:  # Locust's own warning that it is the bottleneck
+                self.warnings.append(line.strip().split(": ", 1)[-1])
+
+    def _sample_cpu(self, pid: int) -> None:
+        try:
+            root = psutil.Process(pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for member in family:
+            try:
+                times = member.cpu_times()
+                self.cpu[member.pid] = (times.user + times.system, member.create_time())
+            except psutil.Error:
+                continue  # it ended between listing and reading: its last reading stands
+
+    def _status(self, final: bool = False) -> str:
+        where = f"  {self.style:<9} {self.phase:<11}"
+        if final:
+            return f"{where} done in {time.time() - self.started:.0f} s" + " " * 20
+        elapsed = min(time.time() - self.started, self.duration_s)
+        rate = sum(self.rates.values())
+        return f"{where} {elapsed:5.0f}/{self.duration_s:g} s  {rate:8.1f} req/s"
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

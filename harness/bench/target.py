@@ -1,0 +1,148 @@
+"""What `orderflow bench` loads: a stack it starts itself (free ports, a broker namespace of its
+own, removed afterwards) or a running one (`--target`). Before a style runs, a preflight checks
+that what the style needs answers, so a style whose service is not up gets a clear error."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import grpc
+import httpx
+import pika
+import pika.exceptions
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from harness.broker_admin import channel, delete_topology
+from harness.load.targets import Targets
+from harness.supervisor import Stack, StackConfig
+from services.kernel.broker.topology import Topology
+from services.kernel.config import Settings
+
+PROBE_TIMEOUT_S = 3.0
+
+
+class TargetUnavailable(Exception):
+    """The stack, or the part of it a style needs, does not answer."""
+
+
+@dataclass(frozen=True)
+class Target:
+    targets: Targets
+    description: str  # for the results: "own stack (...)" or the --target URL
+
+    def locust_options(self) -> list[str]:
+        t = self.targets
+        return [
+            "--host", t.order_http,
+            "--orderflow-inventory-url", t.inventory_http,
+            "--orderflow-order-grpc", t.order_grpc,
+            "--orderflow-inventory-grpc", t.inventory_grpc,
+            "--orderflow-broker-url", t.broker_url,
+            "--orderflow-broker-namespace", t.namespace,
+        ]  # fmt: skip
+
+
+def running_target(url: str, settings: Settings) -> Target:
+    """A stack someone started (`orderflow up`): order at `url`; the other addresses from the
+    same ORDERFLOW_* environment `orderflow up` reads."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"--target must be the order service's URL, like http://host:8000: {url!r}"
+        )
+    host, inventory = parts.hostname, settings.address("inventory")
+    targets = Targets(
+        order_http=url.rstrip("/"),
+        inventory_http=f"{parts.scheme}://{host}:{inventory.http_port}",
+        order_grpc=f"{host}:{settings.address('order').grpc_port}",
+        inventory_grpc=f"{host}:{inventory.grpc_port}",
+        broker_url=settings.broker_url,
+        namespace=settings.broker_namespace,
+    )
+    return Target(targets, url)
+
+
+@contextlib.contextmanager
+def own_stack(data_dir: Path, settings: Settings) -> Iterator[Target]:
+    """Start the four services on free ports, in a broker namespace of this run's own."""
+    namespace = f"bench-{uuid.uuid4().hex[:10]}"
+    env = {"ORDERFLOW_BROKER_URL": settings.broker_url, "ORDERFLOW_BROKER_NAMESPACE": namespace}
+    stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env))
+    try:
+        stack.start(reset=True, timeout_s=60)
+        yield Target(_stack_targets(stack, settings.broker_url, namespace), "own stack")
+    finally:
+        stack.stop()
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            delete_topology(settings.broker_url, Topology(namespace))
+
+
+def _stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
+    config = stack.config
+    return Targets(
+        order_http=stack.url("order"),
+        inventory_http=stack.url("inventory"),
+        order_grpc=f"{config.host}:{config.grpc_port('order')}",
+        inventory_grpc=f"{config.host}:{config.grpc_port('inventory')}",
+        broker_url=broker_url,
+        namespace=namespace,
+    )
+
+
+def preflight(target: Target, style: str) -> None:
+    """Raise TargetUnavailable, saying what is missing, unless the style can run."""
+    t = target.targets
+    _http(f"{t.order_http}/ready", "the order service")
+    _http(f"{t.inventory_http}/ready", "the inventory service")
+    if style == "grpc":
+        _grpc(t.order_grpc, "order")
+        _grpc(t.inventory_grpc, "inventory")
+    if style == "broker":
+        _consumed(t.broker_url, Topology(t.namespace).queue("order"))
+
+
+def _http(url: str, what: str) -> None:
+    try:
+        answer = httpx.get(url, timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError as error:
+        raise TargetUnavailable(f"{what} does not answer at {url}: {error}") from None
+    if answer.status_code != 200:
+        raise TargetUnavailable(f"{what} is not ready ({url} answered {answer.status_code})")
+
+
+def _grpc(address: str, service: str) -> None:
+    with grpc.insecure_channel(address) as grpc_channel:
+        try:
+            answer = health_pb2_grpc.HealthStub(grpc_channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=PROBE_TIMEOUT_S
+            )
+        except grpc.RpcError as error:
+            raise TargetUnavailable(
+                f"{service}'s gRPC server does not answer at {address}: {error.code().name}"
+            ) from None
+    if answer.status != health_pb2.HealthCheckResponse.SERVING:
+        raise TargetUnavailable(f"{service}'s gRPC server at {address} is not serving")
+
+
+def _consumed(url: str, queue: str) -> None:
+    try:
+        with channel(url) as ch:
+            consumers = ch.queue_declare(queue, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:
+        raise TargetUnavailable(
+            f"the broker has no queue {queue}: is the stack's namespace right?"
+        ) from None
+    except (pika.exceptions.AMQPError, OSError) as error:
+        raise TargetUnavailable(f"the broker does not answer at {_safe(url)}: {error!r}") from None
+    if consumers == 0:
+        raise TargetUnavailable(f"nothing consumes {queue}: the order service is not on the broker")
+
+
+def _safe(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 5672}"
