@@ -75,7 +75,8 @@ def own_stack(data_dir: Path, settings: Settings) -> Iterator[Target]:
     stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env))
     try:
         stack.start(reset=True, timeout_s=60)
-        yield Target(_stack_targets(stack, settings.broker_url, namespace), "own stack")
+        targets = _stack_targets(stack, settings.broker_url, namespace)
+        yield Target(targets, f"own stack (broker namespace {namespace})")
     finally:
         stack.stop()
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):

@@ -19,6 +19,7 @@ from tests.e2e.conftest import broker_env
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(240)
 def test_demo_shows_the_outcomes_in_every_style_and_stops_the_stack(tmp_path: Path) -> None:
     broker = broker_env()  # its own namespace on the machine's broker, removed afterwards
     config = StackConfig.on_free_ports(tmp_path, extra_env=broker)
@@ -29,7 +30,7 @@ def test_demo_shows_the_outcomes_in_every_style_and_stops_the_stack(tmp_path: Pa
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=220,
             check=False,
         )
     finally:
@@ -48,4 +49,8 @@ def test_demo_shows_the_outcomes_in_every_style_and_stops_the_stack(tmp_path: Pa
             done.stdout
         )
     assert "FAIL" not in done.stdout and "Every outcome was as expected." in done.stdout
+    # Then the short benchmark: one row per style in the side-by-side table, and its results.
+    rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1]]
+    assert {"rest", "grpc", "graphql", "websocket", "broker"} <= {row[0] for row in rows}
+    assert (tmp_path / "bench" / "results.json").is_file()
     assert done.stdout.rstrip().endswith("Stack stopped.")

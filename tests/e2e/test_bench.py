@@ -1,0 +1,172 @@
+"""`orderflow bench` as a user runs it: short runs through every style's real protocol, the
+results folder it writes (validated against docs/results.schema.json), and its clear errors
+when a target or a style's service is not there."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pika.exceptions
+import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+from harness.bench.target import Target, TargetUnavailable, preflight
+from harness.broker_admin import channel
+from harness.load.targets import Targets
+from harness.ports import free_ports
+from harness.supervisor import Stack
+from services.kernel.broker.topology import Topology
+from tests.e2e.conftest import MACHINE_BROKER
+
+pytestmark = pytest.mark.e2e
+
+STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "results.schema.json").read_text())
+
+
+def bench(*args: str, timeout_s: float = 200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "bench", *args],
+        env={**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def results_of(folder: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((folder / "results.json").read_text())
+    errors = sorted(Draft202012Validator(SCHEMA).iter_errors(document), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    return document
+
+
+@pytest.mark.timeout(240)
+def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    done = bench("--duration", "3s", "--calibration", "2s", "--users", "4", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = results_of(out)
+    assert list(document["styles"]) == list(STYLES)
+    assert document["run"]["model"] == "closed"
+    assert document["run"]["target"].startswith("own stack (broker namespace bench-")
+    for style, result in document["styles"].items():
+        summary = result["summary"]
+        assert summary["orders_completed"] > 0, style
+        assert summary["error_rate"] == 0, (style, result["operations"])
+        assert set(result["operations"]) == {
+            "browse_catalog",
+            "place_order",
+            "get_order",
+            "order_completed",
+        }, style
+        assert result["calibration"]["per_s"] > 0 and result["calibration"]["error_rate"] == 0
+        assert result["per_second"] and result["load_generator"]["cpu_s"] > 0
+        # Locust's own CSV files with their per-second history sit beside the results.
+        assert (out / style / "load_stats_history.csv").stat().st_size > 0, style
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])
+    assert [line.split()[0] for line in lines[header + 2 : header + 7]] == list(STYLES)
+    # It ran its own stack under the results folder, and removed its broker namespace after.
+    databases = {path.name for path in (out / "stack").glob("*.db")}
+    assert databases == {"order.db", "inventory.db", "payment.db", "notification.db"}
+    namespace = document["run"]["target"].removeprefix("own stack (broker namespace ")[:-1]
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker), channel(MACHINE_BROKER) as ch:
+        ch.queue_declare(Topology(namespace).queue("order"), passive=True)
+
+
+@pytest.mark.timeout(240)
+def test_an_open_run_and_a_capacity_search(tmp_path: Path) -> None:
+    out = tmp_path / "open"
+    done = bench(
+        "--styles", "rest,broker", "--rate", "20", "--duration", "3s",
+        "--no-calibration", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = results_of(out)
+    assert document["run"]["model"] == "open" and document["run"]["rate"] == 20
+    for style in ("rest", "broker"):
+        result = document["styles"][style]
+        assert result["calibration"] is None
+        # 20 arrivals/s for 3 s in a 4:4:2 mix: about 24 orders (and their first-lookups).
+        assert 10 <= result["summary"]["orders_completed"] <= 45, result["summary"]
+        assert result["summary"]["error_rate"] == 0
+
+    out = tmp_path / "capacity"
+    done = bench(
+        "--styles", "rest", "--find-capacity", "--start-rate", "5", "--max-rate", "8",
+        "--step", "2s", "--no-calibration", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    capacity = results_of(out)["capacity"]
+    steps = capacity["styles"]["rest"]["steps"]
+    assert [step["rate"] for step in steps] == [5, 7.5]  # the next, 11.2/s, is over --max-rate
+    assert all(step["held"] for step in steps), steps
+    assert capacity["styles"]["rest"]["held_rate"] == 7.5 and capacity["slo_p99_ms"] == 250
+
+
+def test_an_unreachable_target_is_a_clear_error(tmp_path: Path) -> None:
+    [port] = free_ports(1, "127.0.0.1")
+    done = bench("--target", f"http://127.0.0.1:{port}", "--out", str(tmp_path), timeout_s=60)
+    assert done.returncode == 1
+    assert f"the order service does not answer at http://127.0.0.1:{port}/ready" in done.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_invalid_arguments_exit_2_naming_the_flag() -> None:
+    done = bench("--styles", "rest,soap", timeout_s=60)
+    assert done.returncode == 2 and "--styles: unknown ['soap']" in done.stderr
+
+
+def stack_target(stack: Stack, **changes: str) -> Target:
+    config = stack.config
+    env = config.extra_env
+    addresses = {
+        "order_http": stack.url("order"),
+        "inventory_http": stack.url("inventory"),
+        "order_grpc": f"{config.host}:{config.grpc_port('order')}",
+        "inventory_grpc": f"{config.host}:{config.grpc_port('inventory')}",
+        "broker_url": env["ORDERFLOW_BROKER_URL"],
+        "namespace": env["ORDERFLOW_BROKER_NAMESPACE"],
+    }
+    return Target(Targets(**{**addresses, **changes}), "test")
+
+
+def test_preflight_names_the_part_a_style_is_missing(stack: Stack) -> None:
+    for style in STYLES:
+        preflight(stack_target(stack), style)  # the whole stack is up: every style may run
+    [closed] = free_ports(1, "127.0.0.1")
+    no_grpc = stack_target(stack, order_grpc=f"127.0.0.1:{closed}")
+    preflight(no_grpc, "rest")  # REST does not need it
+    with pytest.raises(
+        TargetUnavailable, match=f"order's gRPC server does not answer at .*{closed}"
+    ):
+        preflight(no_grpc, "grpc")
+    with pytest.raises(
+        TargetUnavailable, match=re.escape("the broker has no queue nobody-here.order")
+    ):
+        preflight(stack_target(stack, namespace="nobody-here"), "broker")
+
+
+def test_preflight_sees_a_queue_nobody_consumes(stack: Stack) -> None:
+    topology = Topology("bench-test-orphan")
+    with channel(MACHINE_BROKER) as ch:
+        ch.queue_declare(topology.queue("order"), auto_delete=False)
+    try:
+        with pytest.raises(
+            TargetUnavailable, match=re.escape("nothing consumes bench-test-orphan.order")
+        ):
+            preflight(stack_target(stack, namespace="bench-test-orphan"), "broker")
+    finally:
+        with contextlib.suppress(pika.exceptions.AMQPError), channel(MACHINE_BROKER) as ch:
+            ch.queue_delete(topology.queue("order"))
