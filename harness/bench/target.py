@@ -55,7 +55,7 @@ def running_target(url: str, settings: Settings) -> Target:
         raise ValueError(
             f"--target must be the order service's URL, like http://host:8000: {url!r}"
         )
-    host, inventory = parts.hostname, settings.address("inventory")
+    host, inventory = _bracketed(parts.hostname), settings.address("inventory")
     targets = Targets(
         order_http=url.rstrip("/"),
         inventory_http=f"{parts.scheme}://{host}:{inventory.http_port}",
@@ -81,6 +81,11 @@ def own_stack(data_dir: Path, settings: Settings) -> Iterator[Target]:
         stack.stop()
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             delete_topology(settings.broker_url, Topology(namespace))
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 literal goes in brackets inside an address (urlsplit gives it without)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:

@@ -51,7 +51,7 @@ class Reporter:
         self._request_event.fire(
             request_type=self.style,
             name=name,
-            response_time=((ended or time.time()) - started) * 1000.0,
+            response_time=((time.time() if ended is None else ended) - started) * 1000.0,
             response_length=length,
             exception=error,
             context={},

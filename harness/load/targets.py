@@ -64,7 +64,8 @@ def default_host() -> str:
 
 
 def _grpc(http_url: str, port: int) -> str:
-    return f"{urlsplit(http_url).hostname}:{port}"
+    host = urlsplit(http_url).hostname or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _ws(http_url: str) -> str:

@@ -1,0 +1,194 @@
+"""`orderflow bench`'s arguments: what a command line plans, and what it refuses up front."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.bench.options import Capacity, InvalidArguments, add_arguments, plan
+from harness.bench.runner import Load
+
+ALL_STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_the_defaults_run_every_style_closed_with_ten_users_for_30_seconds() -> None:
+    bench = plan(parse())
+    assert bench.styles == ALL_STYLES
+    assert bench.load == Load(users=10, rate=None, duration_s=30.0, processes=1)
+    assert bench.load.model == "closed"
+    assert bench.calibration_s == 10.0
+    assert bench.capacity is None
+    assert bench.target is None
+    assert bench.out is None
+
+
+def test_the_styles_run_in_the_order_given() -> None:
+    assert plan(parse("--styles", "broker, rest,grpc")).styles == ("broker", "rest", "grpc")
+
+
+def test_the_target_and_the_results_folder_are_kept() -> None:
+    bench = plan(parse("--target", "http://10.0.0.5:8000", "--out", "runs/a"))
+    assert bench.target == "http://10.0.0.5:8000"
+    assert bench.out == Path("runs/a")
+
+
+def test_closed_model_users_duration_and_processes() -> None:
+    bench = plan(parse("--users", "25", "--duration", "2m", "--processes", "4"))
+    assert bench.load == Load(users=25, rate=None, duration_s=120.0, processes=4)
+
+
+@pytest.mark.parametrize(
+    ("duration", "calibration"), [("5s", 5.0), ("10s", 10.0), ("30s", 10.0), ("2m", 10.0)]
+)
+def test_calibration_defaults_to_the_duration_up_to_ten_seconds(
+    duration: str, calibration: float
+) -> None:
+    assert plan(parse("--duration", duration)).calibration_s == calibration
+
+
+def test_calibration_can_be_set_or_skipped() -> None:
+    assert plan(parse("--calibration", "3s")).calibration_s == 3.0
+    assert plan(parse("--no-calibration")).calibration_s is None
+    assert plan(parse("--no-calibration", "--calibration", "3s")).calibration_s is None
+
+
+@pytest.mark.parametrize("rate", [50.0, 5.0, 10.0, 12.5, 250.0])
+def test_a_rate_is_the_open_model_with_a_pool_of_at_least_ten_users(rate: float) -> None:
+    bench = plan(parse("--rate", f"{rate:g}"))
+    assert bench.load == Load(users=max(10, math.ceil(rate)), rate=rate, duration_s=30.0)
+    assert bench.load.model == "open"
+
+
+def test_a_rate_of_50_pools_50_users() -> None:
+    assert plan(parse("--rate", "50")).load.users == 50
+
+
+def test_users_given_with_a_rate_size_the_pool() -> None:
+    bench = plan(parse("--rate", "50", "--users", "7"))
+    assert (bench.load.users, bench.load.rate) == (7, 50.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30.0), ("2m", 120.0), ("500ms", 0.5), ("7", 7.0), ("1.5s", 1.5), (" 45s ", 45.0)],
+)
+def test_a_duration_in_seconds_minutes_or_milliseconds(text: str, seconds: float) -> None:
+    assert parse("--duration", text).duration == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["3x", "0s", "-1s", "0", "s", "", "1h", "2 m"])
+def test_a_duration_that_is_not_one_is_refused_by_the_parser(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse(f"--duration={text}")
+    assert exited.value.code == 2
+    assert "--duration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "styles", ["rest,soap", "grpc,REST", "", " , ", "rest,rest", "grpc,broker,grpc"]
+)
+def test_unknown_or_repeated_styles_are_refused(styles: str) -> None:
+    with pytest.raises(InvalidArguments, match="--styles"):
+        plan(parse("--styles", styles))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--users", "0"),
+        ("--users", "-3"),
+        ("--rate", "0"),
+        ("--rate", "-10"),
+        ("--processes", "0"),
+        ("--processes", "-1"),
+    ],
+)
+def test_a_count_or_rate_that_is_not_positive_is_refused(flag: str, value: str) -> None:
+    with pytest.raises(InvalidArguments, match=flag):
+        plan(parse(f"{flag}={value}"))
+
+
+def test_find_capacity_with_a_rate_is_refused() -> None:
+    with pytest.raises(InvalidArguments, match="--rate") as refused:
+        plan(parse("--find-capacity", "--rate", "100"))
+    assert "--find-capacity" in str(refused.value)
+
+
+@pytest.mark.parametrize(("start", "top"), [("100", "50"), ("10", "9.5")])
+def test_a_max_rate_below_the_start_rate_is_refused(start: str, top: str) -> None:
+    with pytest.raises(InvalidArguments, match="--max-rate"):
+        plan(parse("--find-capacity", "--start-rate", start, "--max-rate", top))
+
+
+def test_a_max_rate_equal_to_the_start_rate_is_accepted() -> None:
+    capacity = plan(parse("--find-capacity", "--start-rate", "40", "--max-rate", "40")).capacity
+    assert capacity is not None
+    assert capacity.start_rate == capacity.max_rate == 40.0
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--start-rate", "0"), ("--max-error-rate", "-0.1")])
+def test_capacity_settings_that_are_not_positive_are_refused(flag: str, value: str) -> None:
+    with pytest.raises(InvalidArguments, match=flag):
+        plan(parse("--find-capacity", f"{flag}={value}"))
+
+
+def test_find_capacity_defaults() -> None:
+    bench = plan(parse("--find-capacity"))
+    assert bench.capacity == Capacity(
+        slo_p99_ms=250.0,
+        max_error_rate=0.001,
+        step_s=10.0,
+        start_rate=10.0,
+        max_rate=2000.0,
+        growth=1.5,
+    )
+    # The first step: the open model at the start rate, for one step.
+    assert bench.load == Load(users=10, rate=10.0, duration_s=10.0, processes=1)
+
+
+def test_find_capacity_settings() -> None:
+    bench = plan(
+        parse(
+            "--find-capacity",
+            "--slo-p99", "100ms",
+            "--max-error-rate", "0.01",
+            "--step", "20s",
+            "--start-rate", "40",
+            "--max-rate", "500",
+            "--processes", "2",
+        )
+    )  # fmt: skip
+    assert bench.capacity is not None
+    assert bench.capacity.slo_p99_ms == pytest.approx(100.0)
+    assert dataclasses.replace(bench.capacity, slo_p99_ms=100.0) == Capacity(
+        slo_p99_ms=100.0,
+        max_error_rate=0.01,
+        step_s=20.0,
+        start_rate=40.0,
+        max_rate=500.0,
+        growth=1.5,
+    )
+    assert bench.load == Load(users=40, rate=40.0, duration_s=20.0, processes=2)
+
+
+def test_find_capacity_keeps_the_users_given_as_the_pool() -> None:
+    bench = plan(parse("--find-capacity", "--users", "64"))
+    assert (bench.load.users, bench.load.rate) == (64, 10.0)
+
+
+def test_an_slo_in_seconds_is_kept_in_milliseconds() -> None:
+    capacity = plan(parse("--find-capacity", "--slo-p99", "1s")).capacity
+    assert capacity is not None
+    assert capacity.slo_p99_ms == 1000.0

@@ -1,0 +1,153 @@
+"""The raw samples of one Locust process, as written for `orderflow bench` to merge."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.load.recorder import PROGRESS_PREFIX, Recorder
+
+
+def made(folder: Path, style: str = "rest", phase: str = "load") -> tuple[Recorder, float, float]:
+    """A recorder, and the clock just before and just after it started."""
+    before = time.time()
+    recorder = Recorder(folder, style, phase)
+    return recorder, before, time.time()
+
+
+def read(path: Path | None) -> dict[str, Any]:
+    assert path is not None
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def test_the_samples_are_written_with_their_offset_name_latency_and_error(tmp_path: Path) -> None:
+    folder = tmp_path / "bench" / "grpc"  # not there yet
+    recorder, before, after = made(folder, style="grpc", phase="calibration")
+    recorder.on_request(name="browse_catalog", response_time=12.5, start_time=after + 1.25)
+    recorder.on_request(
+        name="place_order",
+        response_time=250.125,
+        exception=TimeoutError("deadline exceeded"),
+        start_time=after + 2.5,
+        request_type="grpc",  # Locust's other keywords are accepted and ignored
+        response_length=0,
+        context={},
+    )
+
+    path = recorder.write()
+
+    assert path == folder / f"samples-calibration-{os.getpid()}.json"
+    document = read(path)
+    assert set(document) == {"format", "style", "phase", "started_at", "samples"}
+    assert document["format"] == 1
+    assert (document["style"], document["phase"]) == ("grpc", "calibration")
+    started_at = document["started_at"]
+    assert before <= started_at <= after
+    assert document["samples"] == [
+        [pytest.approx(after + 1.25 - started_at, abs=1e-3), "browse_catalog", 12.5, None],
+        [
+            pytest.approx(after + 2.5 - started_at, abs=1e-3),
+            "place_order",
+            250.125,
+            "deadline exceeded",
+        ],
+    ]
+
+
+def test_a_sample_without_a_start_time_is_placed_at_the_time_it_was_recorded(
+    tmp_path: Path,
+) -> None:
+    recorder, _, _ = made(tmp_path)
+    recorder.on_request(name="get_order", response_time=3.0)
+    latest = time.time()
+    document = read(recorder.write())
+    [[offset, name, latency, error]] = document["samples"]
+    assert 0.0 <= offset <= latest - document["started_at"] + 1e-3
+    assert (name, latency, error) == ("get_order", 3.0, None)
+
+
+def test_a_long_error_message_is_cut_to_200_characters(tmp_path: Path) -> None:
+    recorder, _, after = made(tmp_path)
+    long = "".join(chr(ord("a") + n % 26) for n in range(500))
+    exact = "x" * 200
+    recorder.on_request(name="a", response_time=1.0, exception=RuntimeError(long), start_time=after)
+    recorder.on_request(
+        name="b", response_time=1.0, exception=RuntimeError(exact), start_time=after
+    )
+    cut, whole = (row[3] for row in read(recorder.write())["samples"])
+    assert len(cut) == 200
+    assert cut.startswith(long[:190])
+    assert whole == exact
+
+
+def test_an_error_without_a_message_is_written_as_its_type(tmp_path: Path) -> None:
+    recorder, _, after = made(tmp_path)
+    recorder.on_request(
+        name="a", response_time=1.0, exception=ConnectionResetError(), start_time=after
+    )
+    assert read(recorder.write())["samples"][0][3] == "ConnectionResetError"
+
+
+def test_write_writes_once(tmp_path: Path) -> None:
+    recorder, _, after = made(tmp_path)
+    recorder.on_request(name="a", response_time=1.0, start_time=after)
+    path = recorder.write()
+    assert path is not None
+    written = path.read_text()
+
+    recorder.on_request(name="b", response_time=2.0, start_time=after)
+    assert recorder.write() is None
+    assert path.read_text() == written
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_no_samples_still_writes_a_document(tmp_path: Path) -> None:
+    recorder, _, _ = made(tmp_path, phase="load")
+    assert read(recorder.write())["samples"] == []
+
+
+def progress_fields(line: str) -> dict[str, str]:
+    """The key=value fields after the prefix."""
+    pairs = (part.partition("=") for part in line.split()[1:])
+    return {key: value for key, _, value in pairs}
+
+
+def test_progress_prints_one_line_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder, before, after = made(tmp_path)
+    for n in range(3):
+        recorder.on_request(name="a", response_time=1.0, start_time=after + n)
+    recorder.progress()
+    latest = time.time()
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    [line] = err.splitlines()
+    assert line.startswith(PROGRESS_PREFIX + " ")
+    fields = progress_fields(line)
+    assert set(fields) == {"pid", "elapsed", "rps", "samples"}
+    assert fields["pid"] == str(os.getpid())
+    assert fields["samples"] == "3"
+    assert 0.0 <= float(fields["elapsed"]) <= latest - before + 0.1
+    assert float(fields["rps"]) > 0.0
+
+
+def test_progress_reports_the_rate_since_the_last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder, _, after = made(tmp_path)
+    recorder.on_request(name="a", response_time=1.0, start_time=after)
+    recorder.progress()
+    recorder.progress()  # nothing new since the line before
+
+    [_, second] = capsys.readouterr().err.splitlines()
+    fields = progress_fields(second)
+    assert float(fields["rps"]) == 0.0
+    assert fields["samples"] == "1"
