@@ -3,12 +3,8 @@ the business rules promise for it."""
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +18,8 @@ from harness.load.mix import (
     plan_order,
 )
 from services.inventory.catalog import PLENTY, SEED
+from tests.unit.locust_child import json_from_child
 
-ROOT = Path(__file__).resolve().parents[2]
 DRAWS = 4000
 DECLINED_TOKEN = "tok_chargeDeclined"
 # Read from the catalog here, not from mix.py, so a wrong choice there shows.
@@ -176,16 +172,7 @@ print(json.dumps({task.__name__: weight for task, weight in SHOPPING.items()}))
 
 
 def test_the_shopping_users_run_the_tasks_with_exactly_those_weights() -> None:
-    child = subprocess.run(
-        [sys.executable, "-W", "error", "-c", SHOPPING_SCRIPT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr
-    weights: dict[str, int] = json.loads(child.stdout)
+    weights: dict[str, int] = json_from_child(SHOPPING_SCRIPT)
     assert weights == {
         "browse": TASK_WEIGHTS["browse_catalog"],
         "order": TASK_WEIGHTS["place_order"],

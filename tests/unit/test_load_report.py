@@ -12,15 +12,11 @@ tests below assert on that record.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.locust_child import json_from_child
 
 SCRIPT = r'''
 import json
@@ -115,16 +111,7 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def record() -> dict[str, Any]:
-    child = subprocess.run(
-        [sys.executable, "-W", "error", "-c", SCRIPT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr
-    recorded: dict[str, Any] = json.loads(child.stdout)
+    recorded: dict[str, Any] = json_from_child(SCRIPT)
     return recorded
 
 

@@ -23,17 +23,13 @@ from typing import Any, Final
 
 import pika
 import pika.exceptions
-from locust.contrib.fasthttp import FastHttpUser
 
-from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
-from harness.load.report import Restyled
-from harness.load.styles.rest import expect_json
+from harness.load.styles.http import TIMEOUT_S, HttpStyleUser
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CONTENT_TYPE, decode, new_event
 from services.kernel.broker.topology import Topology
 
-TIMEOUT_S = 30.0
 QUEUE_EXPIRES_MS: Final = 120_000
 RECONNECT_S: Final = 1.0
 
@@ -104,37 +100,26 @@ def listener(url: str, namespace: str) -> TerminalEvents:
         return _LISTENERS[(url, namespace)]
 
 
-class BrokerUser(StyleUser, FastHttpUser):
+class BrokerUser(HttpStyleUser):
     abstract = True
     style = "broker"
-    network_timeout = TIMEOUT_S
-    connection_timeout = TIMEOUT_S
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.client.request_event = Restyled(environment.events.request, self.style, self._due)
         self._events = listener(self.targets.broker_url, self.targets.namespace)
         self._topology = Topology(self.targets.namespace)
         self._connection: Any = None
         self._channel: Any = None
-
-    def _due(self) -> float | None:
-        return self.due
 
     def on_stop(self) -> None:
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
 
     def browse_catalog(self) -> None:
-        url = f"{self.targets.inventory_http}/products"
-        with self.client.get(url, name="browse_catalog", catch_response=True) as answer:
-            expect_json(answer, 200)
+        self.rest_browse_catalog()  # queries go over HTTP: see the module's docstring
 
     def get_order(self, order_id: str) -> None:
-        with self.client.get(
-            f"/orders/{order_id}", name="get_order", catch_response=True
-        ) as answer:
-            expect_json(answer, 200)
+        self.rest_get_order(order_id)
 
     def place_order(self, plan: OrderPlan) -> str:
         started, correlation_id = self.started(), str(uuid.uuid4())

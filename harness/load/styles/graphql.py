@@ -1,4 +1,4 @@
-"""GraphQL: queries and mutations POSTed over HTTP on Locust's FastHttpUser, and the order's
+"""GraphQL: queries and mutations POSTed over HTTP (see http.py), and the order's
 completion from an `orderUpdates` subscription over graphql-transport-ws, on one WebSocket per
 user kept open for the whole run (the `websockets` sync client, which runs under gevent)."""
 
@@ -8,16 +8,14 @@ import json
 import uuid
 from typing import Any, Final
 
-from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+from locust.contrib.fasthttp import ResponseContextManager
 from locust.exception import RescheduleTask
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
-from harness.load.report import Restyled
+from harness.load.styles.http import TIMEOUT_S, HttpStyleUser
 
-TIMEOUT_S = 30.0
 PROTOCOL: Final = Subprotocol("graphql-transport-ws")
 PRODUCTS: Final = "{ products { sku name priceCents available } }"
 ORDER: Final = "query Order($id: ID!) { order(id: $id) { id status reason totalCents } }"
@@ -38,19 +36,13 @@ ORDER_UPDATES: Final = (
 TERMINAL: Final = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
 
 
-class GraphqlUser(StyleUser, FastHttpUser):
+class GraphqlUser(HttpStyleUser):
     abstract = True
     style = "graphql"
-    network_timeout = TIMEOUT_S
-    connection_timeout = TIMEOUT_S
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.client.request_event = Restyled(environment.events.request, self.style, self._due)
         self._updates: ClientConnection | None = None
-
-    def _due(self) -> float | None:
-        return self.due
 
     def on_stop(self) -> None:
         if self._updates is not None:
