@@ -14,7 +14,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from harness.load.mix import OrderPlan
-from harness.load.styles.http import TIMEOUT_S, HttpStyleUser
+from harness.load.styles.http import TIMEOUT_S, HttpStyleUser, http_problem
 
 PROTOCOL: Final = Subprotocol("graphql-transport-ws")
 PRODUCTS: Final = "{ products { sku name priceCents available } }"
@@ -112,7 +112,7 @@ class GraphqlUser(HttpStyleUser):
 def _data(answer: ResponseContextManager) -> dict[str, Any] | None:
     """`data` of a GraphQL answer; an HTTP error or GraphQL `errors` marks the call failed."""
     if answer.status_code != 200:
-        answer.failure(f"HTTP {answer.status_code}: {(answer.text or '')[:120]}")
+        answer.failure(http_problem(answer))
         return None
     body = answer.json()
     if body.get("errors"):

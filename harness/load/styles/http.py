@@ -41,10 +41,18 @@ class HttpStyleUser(StyleUser, FastHttpUser):
 def expect_json(answer: ResponseContextManager, status: int) -> Any:
     """The decoded JSON answer if it has the expected status; otherwise marked failed (None)."""
     if answer.status_code != status:
-        answer.failure(f"HTTP {answer.status_code}: {(answer.text or '')[:120]}")
+        answer.failure(http_problem(answer))
         return None
     try:
         return answer.json()
     except ValueError:
         answer.failure("the answer is not JSON")
         return None
+
+
+def http_problem(answer: ResponseContextManager) -> str:
+    """Why a call failed: the connection's error (no HTTP status at all), or status and body."""
+    error = answer.request_meta.get("exception")
+    if not answer.status_code and error is not None:
+        return f"no answer: {error!r}"[:200]
+    return f"HTTP {answer.status_code}: {(answer.text or '')[:120]}"
