@@ -99,6 +99,7 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
 def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str) -> dict[str, Any]:
     styles: dict[str, dict[str, Any]] = {}
     capacity: dict[str, Any] = {}
+    meta = _run_meta(bench, target, run_id, command)  # now: it records when the run started
     print(_describe(bench), flush=True)
     for style in bench.styles:
         preflight(target, style)  # before each style: a service may have died meanwhile
@@ -111,7 +112,6 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, ceiling
             )
-    meta = _run_meta(bench, target, run_id, command)
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
 
 
