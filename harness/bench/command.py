@@ -74,7 +74,7 @@ def short_run(settings: Settings, out: Path) -> int:
     command = f"orderflow bench --target {order} --duration 3s --calibration 2s --users 5"
     try:
         document = _run(bench, running_target(order, settings), out, _new_run_id(), command)
-    except (TargetUnavailable, LocustFailed) as error:
+    except (TargetUnavailable, LocustFailed, ValueError) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
     path = results.write_results(out, document)
@@ -158,7 +158,7 @@ def _capacity_search(
     assert bench.capacity is not None
     goal, steps, best, rate = bench.capacity, [], None, bench.capacity.start_rate
     while rate <= goal.max_rate:
-        load = Load(open_pool(rate, None), rate, goal.step_s, bench.load.processes)
+        load = Load(open_pool(rate, goal.pool), rate, goal.step_s, bench.load.processes)
         phase = run_phase(style, "load", load, target, folder / f"rate-{rate:g}")
         samples = results.load_samples(phase.samples)
         step = results.capacity_step(

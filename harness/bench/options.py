@@ -10,8 +10,8 @@ from pathlib import Path
 from harness.bench.runner import Load, open_pool
 
 STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
+_SECONDS = re.compile(r"^(\d+)(s|m)?$")
+_LATENCY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 
 
 class InvalidArguments(ValueError):
@@ -26,6 +26,7 @@ class Capacity:
     start_rate: float
     max_rate: float
     growth: float
+    pool: int | None  # --users: the open model's pool at every step (default: by the rate)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,19 @@ class BenchPlan:
 
 
 def duration(text: str) -> float:
-    """'30s', '2m', '500ms' or plain seconds, as seconds."""
-    match = _DURATION.match(text.strip())
+    """Whole seconds, as '30s', '2m' or plain '30' (Locust runs for whole seconds)."""
+    match = _SECONDS.match(text.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s or 2m)")
+    return float(int(match.group(1)) * (60 if match.group(2) == "m" else 1))
+
+
+def latency_ms(text: str) -> float:
+    """A latency, as '250ms', '0.5s' or plain milliseconds ('250')."""
+    match = _LATENCY.match(text.strip())
     if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 2m or 500ms)")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
+        raise argparse.ArgumentTypeError(f"not a latency: {text!r} (try 250ms or 1s)")
+    return float(match.group(1)) * (1000.0 if match.group(2) == "s" else 1.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--target", metavar="URL", help="a running stack's order service (default: start one)")
     add("--out", type=Path, metavar="DIR", help="results folder (default .orderflow/bench/<id>)")
     add("--find-capacity", action="store_true", help="raise the rate step by step; see below")
-    add("--slo-p99", type=duration, default=0.25, help="capacity: p99 to stay under (250ms)")
+    add("--slo-p99", type=latency_ms, default=250.0, help="capacity: p99 to stay under (250ms)")
     add("--max-error-rate", type=float, default=0.001, help="capacity: errors below (0.001)")
     add("--step", type=duration, default=10.0, help="capacity: seconds per rate step (10s)")
     add("--start-rate", type=float, default=10.0, help="capacity: first rate (10/s)")
@@ -111,5 +120,11 @@ def _capacity(args: argparse.Namespace) -> Capacity:
     if args.max_rate < args.start_rate:
         raise InvalidArguments("--max-rate must not be below --start-rate")
     return Capacity(
-        args.slo_p99 * 1000.0, args.max_error_rate, args.step, args.start_rate, args.max_rate, 1.5
+        args.slo_p99,
+        args.max_error_rate,
+        args.step,
+        args.start_rate,
+        args.max_rate,
+        1.5,
+        args.users,
     )

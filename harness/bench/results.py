@@ -236,19 +236,22 @@ def capacity_step(
     step_s: float,
     slo_p99_ms: float,
     max_error_rate: float,
+    saturated: bool = False,
 ) -> dict[str, Any]:
-    """One step of a capacity search: did the style hold the offered rate for step_s seconds?"""
+    """One step of a capacity search: did the style hold the offered rate for step_s seconds?
+    Not if the load generator was saturated: then the generator may have set the limit."""
     ordered = sorted(sample.latency_ms for sample in samples)
     p99 = nearest_rank(ordered, 99) if ordered else None
     failures = sum(sample.failed for sample in samples)
     error_rate = failures / len(samples) if samples else 0.0
     completed = _completed_orders(samples)
-    held = p99 is not None and p99 <= slo_p99_ms and error_rate < max_error_rate
+    held = p99 is not None and p99 <= slo_p99_ms and error_rate < max_error_rate and not saturated
     return {
         "rate": rate,
         "per_s": _per_s(completed, step_s),
         "p99_ms": _ms(p99),
         "error_rate": round(error_rate, 4),
+        "load_generator_saturated": saturated,
         "held": held,
     }
 

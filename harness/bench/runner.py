@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -66,6 +67,7 @@ def open_pool(rate: float, users: int | None) -> int:
 def run_phase(style: str, phase: str, load: Load, target: Target, folder: Path) -> PhaseRun:
     folder.mkdir(parents=True, exist_ok=True)
     samples = folder / f"samples-{phase}"
+    shutil.rmtree(samples, ignore_errors=True)  # an earlier run's files must not be merged in
     command = _command(style, phase, load, target, folder, samples)
     log_path = folder / f"locust-{phase}.log"
     with log_path.open("w") as log:

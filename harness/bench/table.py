@@ -139,4 +139,6 @@ def _verdict(step: dict[str, Any], capacity: dict[str, Any]) -> str:
         reasons.append("over SLO")
     if step["error_rate"] >= capacity["max_error_rate"]:
         reasons.append(f"errors {percent(step['error_rate'])}%")
+    if step.get("load_generator_saturated"):
+        reasons.append("load generator saturated")
     return " and ".join(reasons) or "not held"

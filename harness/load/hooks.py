@@ -4,6 +4,7 @@ model's schedule, and (for `orderflow bench`) the sample recorder and its progre
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,25 @@ from harness.load.recorder import Recorder
 class _Run:
     recorder: Recorder | None = None
     ticker: Any = None
+    stopping_at: float | None = None  # when the run's time was up (users then finish a task)
+
+
+class NeverSent(Exception):
+    """An arrival of the open model that no user was free to send before the run ended."""
+
+
+class TaskCrashed(Exception):
+    """A task ended on an exception the user did not report as a request (a bug, or an answer
+    the user could not read): counted as a failure, so an error rate cannot miss it."""
 
 
 def install() -> None:
     events.init_command_line_parser.add_listener(_add_options)
     events.test_start.add_listener(_on_test_start)
+    events.test_stopping.add_listener(_on_test_stopping)
     events.test_stop.add_listener(_on_test_stop)
     events.request.add_listener(_on_request)
+    events.user_error.add_listener(_on_user_error)
 
 
 def _add_options(parser: Any) -> None:
@@ -68,13 +81,34 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         _Run.ticker = gevent.spawn(_tick, _Run.recorder)
 
 
+def _on_test_stopping(**_: Any) -> None:
+    _Run.stopping_at = time.time()
+
+
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     if _Run.ticker is not None:
         _Run.ticker.kill()
         _Run.ticker = None
     if _Run.recorder is not None:
+        _record_never_sent(_Run.recorder)
         _Run.recorder.write()
         _Run.recorder = None
+
+
+def _record_never_sent(recorder: Recorder) -> None:
+    """The open model's arrivals due before the run's time was up that no user took: failures,
+    with the latency they had reached by then (they would have waited longer still)."""
+    arrivals, end = Schedule.arrivals, _Run.stopping_at
+    if arrivals is None or end is None:
+        return
+    for due in arrivals.never_taken(end):
+        error = NeverSent("due, but every user was busy until the run ended")
+        recorder.on_request("never_sent", (end - due) * 1000.0, error, start_time=due)
+
+
+def _on_user_error(exception: BaseException, **_: Any) -> None:
+    if _Run.recorder is not None:
+        _Run.recorder.on_request("task_crashed", 0.0, TaskCrashed(repr(exception)))
 
 
 def _on_request(**sample: Any) -> None:

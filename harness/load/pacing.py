@@ -10,7 +10,7 @@ a stalled system hide its stall, since nobody sends while it stalls.
 
 from __future__ import annotations
 
-import itertools
+import math
 import threading
 import time
 
@@ -22,15 +22,22 @@ class OpenArrivals:
         if rate_per_s <= 0:
             raise ValueError(f"the arrival rate must be positive, not {rate_per_s}")
         self.rate_per_s = rate_per_s
-        self._start = time.time() if start is None else start
-        self._slots = itertools.count()
+        self.start = time.time() if start is None else start
+        self._next = 0
         self._lock = threading.Lock()  # a real lock, or a greenlet-aware one under gevent
 
     def take(self) -> float:
         """The due time (epoch seconds) of the next task on the schedule."""
         with self._lock:
-            slot = next(self._slots)
-        return self._start + slot / self.rate_per_s
+            slot, self._next = self._next, self._next + 1
+        return self.start + slot / self.rate_per_s
+
+    def never_taken(self, until: float) -> list[float]:
+        """The due times up to `until` that no user took: every user was busy. They are part
+        of the offered load, so the run must count them (as failures), not drop them."""
+        with self._lock:
+            first, last = self._next, math.floor((until - self.start) * self.rate_per_s)
+        return [self.start + slot / self.rate_per_s for slot in range(first, last + 1)]
 
 
 def process_share(rate_per_s: float, processes: int) -> float:

@@ -15,9 +15,11 @@ from locust.exception import RescheduleTask
 
 @dataclass
 class Measured:
-    """Filled in by the measured code: the size of what came back."""
+    """Filled in by the measured code: the size of what came back and, when the result came
+    before the measured block ends (a push read earlier), when it came."""
 
     length: int = 0
+    ended: float | None = None
 
 
 class Reporter:
@@ -37,7 +39,7 @@ class Reporter:
         except Exception as error:  # every failure of the system under load is a data point
             self.fire(name, started, measured.length, error)
             raise RescheduleTask() from error
-        self.fire(name, started, measured.length, None)
+        self.fire(name, started, measured.length, None, measured.ended)
 
     def fire(
         self,

@@ -1,6 +1,8 @@
-"""A one-user-class locustfile for tests/integration/test_open_model.py only: `StallProbe` sends
-one HTTP GET of `/` per task through the real hooks (options, open-model schedule, recorder), so
-the test can see how its latency is measured when the server stalls.
+"""A locustfile for tests/integration/test_open_model.py only: `StallProbe` sends one HTTP GET of
+`/` per task through the real hooks (options, open-model schedule, recorder), so the test can see
+how its latency is measured when the server stalls. `FastStallProbe` does the same on the HTTP
+base the REST, GraphQL and broker users share (Locust's FastHttpSession, whose own timing the
+users correct to the due time).
 
     locust -f tests/integration/stall_locustfile.py StallProbe --host http://127.0.0.1:PORT ...
 """
@@ -17,6 +19,7 @@ import locust  # noqa: F401
 
 from harness.load import hooks
 from harness.load.base import CALIBRATION, StyleUser
+from harness.load.styles.http import HttpStyleUser
 
 hooks.install()
 
@@ -50,3 +53,13 @@ class StallProbe(StyleUser):
 
     def on_stop(self) -> None:
         self._connection.close()
+
+
+class FastStallProbe(HttpStyleUser):
+    style = "probe"
+    tasks = CALIBRATION
+
+    def noop(self) -> None:
+        with self.client.get("/", name="noop", catch_response=True) as answer:
+            if answer.status_code != 200:
+                answer.failure(f"HTTP {answer.status_code}")

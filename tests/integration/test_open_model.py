@@ -150,14 +150,14 @@ def stalling_server() -> Iterator[StallingServer]:
         thread.join(timeout=10)
 
 
-def run_locust(samples: Path, rate: float | None) -> Run:
-    """One headless Locust run of StallProbe against a fresh stalling server."""
+def run_locust(samples: Path, rate: float | None, user: str = "StallProbe") -> Run:
+    """One headless Locust run of `user` against a fresh stalling server."""
     with stalling_server() as server:
         command = [
             str(LOCUST),
             "-f",
             str(LOCUSTFILE),
-            "StallProbe",
+            user,
             "--headless",
             "-u",
             str(USERS),
@@ -196,9 +196,11 @@ def run_locust(samples: Path, rate: float | None) -> Run:
     return Run(stall_start, stall_end, held, read)
 
 
-@pytest.fixture(scope="module")
-def open_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_locust(tmp_path_factory.mktemp("open"), RATE)
+@pytest.fixture(scope="module", params=["StallProbe", "FastStallProbe"])
+def open_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Both the plain user and the FastHttpSession-based one that REST, GraphQL and the broker
+    user build on (its own timing starts at the send: the users correct it to the due time)."""
+    return run_locust(tmp_path_factory.mktemp("open"), RATE, request.param)
 
 
 @pytest.fixture(scope="module")

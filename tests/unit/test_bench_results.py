@@ -241,7 +241,19 @@ def test_a_capacity_step_holds_within_the_slo() -> None:
     step = capacity_step(
         load_phase(), rate=5.0, step_s=10.0, slo_p99_ms=1000.0, max_error_rate=0.05
     )
-    assert step == {"rate": 5.0, "per_s": 0.8, "p99_ms": 900.0, "error_rate": 0.0339, "held": True}
+    assert step == {
+        "rate": 5.0,
+        "per_s": 0.8,
+        "p99_ms": 900.0,
+        "error_rate": 0.0339,
+        "load_generator_saturated": False,
+        "held": True,
+    }
+
+
+def test_a_step_with_a_saturated_load_generator_is_not_held() -> None:
+    step = capacity_step(load_phase(), 5.0, 10.0, 1000.0, 0.05, saturated=True)
+    assert (step["load_generator_saturated"], step["held"]) == (True, False)
 
 
 @pytest.mark.parametrize(

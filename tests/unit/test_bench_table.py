@@ -154,15 +154,43 @@ CAPACITY = {
         "grpc": {
             "held_rate": 20.0,
             "steps": [
-                {"rate": 10.0, "per_s": 9.9, "p99_ms": 45.2, "error_rate": 0.0, "held": True},
-                {"rate": 20.0, "per_s": 19.8, "p99_ms": 120.0, "error_rate": 0.0, "held": True},
-                {"rate": 40.0, "per_s": 31.0, "p99_ms": 310.4, "error_rate": 0.0, "held": False},
+                {
+                    "rate": 10.0,
+                    "per_s": 9.9,
+                    "p99_ms": 45.2,
+                    "error_rate": 0.0,
+                    "held": True,
+                    "load_generator_saturated": False,
+                },
+                {
+                    "rate": 20.0,
+                    "per_s": 19.8,
+                    "p99_ms": 120.0,
+                    "error_rate": 0.0,
+                    "held": True,
+                    "load_generator_saturated": False,
+                },
+                {
+                    "rate": 40.0,
+                    "per_s": 31.0,
+                    "p99_ms": 310.4,
+                    "error_rate": 0.0,
+                    "held": False,
+                    "load_generator_saturated": False,
+                },
             ],
         },
         "graphql": {
             "held_rate": None,
             "steps": [
-                {"rate": 10.0, "per_s": 7.0, "p99_ms": 90.0, "error_rate": 0.025, "held": False},
+                {
+                    "rate": 10.0,
+                    "per_s": 7.0,
+                    "p99_ms": 90.0,
+                    "error_rate": 0.025,
+                    "held": False,
+                    "load_generator_saturated": False,
+                },
             ],
         },
     },

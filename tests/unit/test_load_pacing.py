@@ -82,3 +82,12 @@ def test_each_process_keeps_an_even_share_of_the_rate(
 @pytest.mark.parametrize("processes", [0, -1, -8])
 def test_no_processes_counts_as_one(processes: int) -> None:
     assert process_share(50.0, processes) == 50.0
+
+
+def test_arrivals_no_user_took_are_listed_up_to_the_end() -> None:
+    arrivals = OpenArrivals(10.0, start=100.0)
+    for _ in range(3):
+        arrivals.take()  # 100.0, 100.1, 100.2 were taken
+    never = arrivals.never_taken(until=101.0)
+    assert never == pytest.approx([100.0 + k / 10 for k in range(3, 11)])
+    assert arrivals.never_taken(until=100.15) == []  # nothing due that was not taken

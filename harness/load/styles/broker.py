@@ -124,22 +124,33 @@ class BrokerUser(HttpStyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started, correlation_id = self.started(), str(uuid.uuid4())
         with self.reporter.measure("place_order", started) as measured:
-            waiter = self._events.expect(correlation_id)
             event = new_event(ev.ORDER_PLACE, "orderflow/loadgen", plan.request, correlation_id)
-            measured.length = self._publish(ev.ORDER_PLACE, event.encode(), correlation_id)
-        with self.reporter.measure("order_completed", started):
-            answer = decode(self._wait(waiter, correlation_id)).data["order"]
+            body = event.encode()
+            waiter = self._publish_expecting(ev.ORDER_PLACE, body, correlation_id)
+            measured.length = len(body)
+        with self.reporter.measure("order_completed", started) as measured:
+            measured.ended = self._wait(waiter, correlation_id)
+            answer = decode(waiter.body).data["order"]
             plan.check(answer["status"], answer["reason"])
-        return str(answer["id"])
+            return str(answer["id"])
 
     def noop(self) -> None:
         correlation_id = str(uuid.uuid4())
-        with self.reporter.measure("noop", self.started()):
-            waiter = self._events.expect(correlation_id)
-            self._publish(self._events.ping_key, b"{}", correlation_id)
-            self._wait(waiter, correlation_id)
+        with self.reporter.measure("noop", self.started()) as measured:
+            waiter = self._publish_expecting(self._events.ping_key, b"{}", correlation_id)
+            measured.ended = self._wait(waiter, correlation_id)
 
-    def _publish(self, routing_key: str, body: bytes, correlation_id: str) -> int:
+    def _publish_expecting(self, routing_key: str, body: bytes, correlation_id: str) -> Waiter:
+        """Publish, having registered for the answer first (so an early one is not missed)."""
+        waiter = self._events.expect(correlation_id)
+        try:
+            self._publish(routing_key, body, correlation_id)
+        except Exception:
+            self._events.forget(correlation_id)
+            raise
+        return waiter
+
+    def _publish(self, routing_key: str, body: bytes, correlation_id: str) -> None:
         """Publish and wait for the broker's confirm (pika raises if it is refused)."""
         properties = pika.BasicProperties(
             content_type=CONTENT_TYPE,
@@ -154,7 +165,6 @@ class BrokerUser(HttpStyleUser):
         except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError, OSError):
             self._connection = self._channel = None  # reconnect for the next task
             raise
-        return len(body)
 
     def _open_channel(self) -> Any:
         if self._channel is None or not self._channel.is_open:
@@ -167,8 +177,9 @@ class BrokerUser(HttpStyleUser):
             self._channel.confirm_delivery()
         return self._channel
 
-    def _wait(self, waiter: Waiter, correlation_id: str) -> bytes:
+    def _wait(self, waiter: Waiter, correlation_id: str) -> float:
+        """When the answer arrived (the listener notes it, before this user wakes up)."""
         if not waiter.arrived.wait(TIMEOUT_S):
             self._events.forget(correlation_id)
             raise TimeoutError(f"no terminal event within {TIMEOUT_S:.0f} s")
-        return waiter.body
+        return waiter.at

@@ -1,6 +1,7 @@
-"""GraphQL: queries and mutations POSTed over HTTP (see http.py), and the order's
-completion from an `orderUpdates` subscription over graphql-transport-ws, on one WebSocket per
-user kept open for the whole run (the `websockets` sync client, which runs under gevent)."""
+"""GraphQL: queries and mutations POSTed over HTTP (see http.py). `placeOrder` answers once the
+saga has gone as far as it can: when that is a terminal status, the answer is the completion;
+otherwise the completion comes from an `orderUpdates` subscription over graphql-transport-ws,
+on one WebSocket per user kept open (the `websockets` sync client, which runs under gevent)."""
 
 from __future__ import annotations
 
@@ -54,12 +55,15 @@ class GraphqlUser(HttpStyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
         data = self._query("/graphql", "place_order", PLACE_ORDER, {"input": _input(plan.request)})
-        placed = data["placeOrder"] if data else None
-        if not placed or placed["__typename"] != "Order":
+        placed = (data or {}).get("placeOrder")
+        if not isinstance(placed, dict) or placed.get("__typename") != "Order":
             raise RescheduleTask()  # refused: reported as place_order
         with self.reporter.measure("order_completed", started):
-            plan.check(*self._follow_until_terminal(placed["id"]))
-        return str(placed["id"])
+            outcome = (placed["status"], placed["reason"])
+            if placed["status"] not in TERMINAL:  # the saga could not finish yet: follow it
+                outcome = self._follow_until_terminal(placed["id"])
+            plan.check(*outcome)
+            return str(placed["id"])
 
     def get_order(self, order_id: str) -> None:
         self._query("/graphql", "get_order", ORDER, {"id": order_id})
@@ -114,15 +118,21 @@ def _data(answer: ResponseContextManager) -> dict[str, Any] | None:
     if answer.status_code != 200:
         answer.failure(http_problem(answer))
         return None
-    body = answer.json()
-    if body.get("errors"):
-        answer.failure(f"GraphQL error: {body['errors'][0].get('message', '')[:120]}")
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(body, dict) and body.get("errors"):
+        answer.failure(f"GraphQL error: {str(body['errors'][0])[:120]}")
+        return None
+    if not isinstance(data, dict):
+        answer.failure(f"not a GraphQL answer: {(answer.text or '')[:120]}")
         return None
     # A mutation's expected failures are union members (UnknownSku, InvalidInput, ...).
-    field: Any = next(iter(body["data"].values()), None)
+    field: Any = next(iter(data.values()), None)
     if isinstance(field, dict) and field.get("__typename") not in (None, "Order"):
-        answer.failure(f"{field['__typename']}: {field.get('message', '')[:120]}")
-    data: dict[str, Any] = body["data"]
+        answer.failure(f"{field['__typename']}: {str(field.get('message'))[:120]}")
     return data
 
 

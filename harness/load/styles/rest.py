@@ -27,8 +27,8 @@ class RestUser(HttpStyleUser):
         if order is None:
             raise RescheduleTask()  # not placed: nothing to complete (reported as place_order)
         with self.reporter.measure("order_completed", started):
-            plan.check(order["status"], order["reason"])
-        return str(order["id"])
+            plan.check(order["status"], order["reason"])  # a malformed order fails here too
+            return str(order["id"])
 
     def get_order(self, order_id: str) -> None:
         self.rest_get_order(order_id)

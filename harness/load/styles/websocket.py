@@ -3,8 +3,8 @@ the `websockets` sync client, which runs under gevent (its reader thread becomes
 
 Placing an order, the order service pushes `order.updated` notifications on the same socket as
 the saga moves, and answers the call when the saga has gone as far as it can. `place_order` is
-timed to the answer, `order_completed` to the push of the terminal status: the push can come
-before the answer or just after it, so both are awaited."""
+timed to the answer, `order_completed` to the push of the order's terminal status (matched by
+order id), which can come before the answer or after it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import json
 import time
 from typing import Any, Final
 
-from locust.exception import RescheduleTask
 from websockets.sync.client import ClientConnection, connect
 
 from harness.load.base import StyleUser
@@ -79,22 +78,23 @@ class WebsocketUser(StyleUser):
 
     def place_order(self, plan: OrderPlan) -> str:
         started, url = self.started(), self.targets.order_ws()
-        try:
+        with self.reporter.measure("place_order", started) as measured:
             socket = self._socket(url)
-            call_id = socket.send("place_order", plan.request)
-            answer, answered, final, completed = _await_placing(socket, call_id)
-        except Exception as error:
-            self._drop(url)
-            self.reporter.fire("place_order", started, 0, error)
-            raise RescheduleTask() from error
-        self.reporter.fire("place_order", started, len(json.dumps(answer)), None, answered)
-        order = _result(answer)
-        try:
+            try:
+                answer, pushed = _await_answer(socket, socket.send("place_order", plan.request))
+            except Exception:
+                self._drop(url)  # no answer: the socket's state is unknown
+                raise
+            measured.length = len(json.dumps(answer))
+            order_id = str(_result(answer)["id"])
+        with self.reporter.measure("order_completed", started) as measured:
+            try:
+                final, measured.ended = pushed.get(order_id) or _await_push(socket, order_id)
+            except Exception:
+                self._drop(url)
+                raise
             plan.check(final["status"], final["reason"])
-            self.reporter.fire("order_completed", started, 0, None, completed)
-        except Exception as error:
-            self.reporter.fire("order_completed", started, 0, error, completed)
-        return str(order["id"])
+        return order_id
 
     def _call(self, url: str, name: str, method: str, params: object) -> Any:
         with self.reporter.measure(name, self.started()) as measured:
@@ -118,23 +118,31 @@ class WebsocketUser(StyleUser):
             socket.close()
 
 
-def _await_placing(
-    socket: RpcSocket, call_id: int
-) -> tuple[dict[str, Any], float, dict[str, Any], float]:
-    """Read until both the answer to `call_id` and the terminal push have come; with the times
-    each arrived. An error answer ends the wait (no order to follow)."""
-    deadline = time.time() + TIMEOUT_S
-    answer: dict[str, Any] | None = None
-    answered = completed = 0.0
-    final: dict[str, Any] | None = None
-    while answer is None or final is None:
+Pushed = dict[str, tuple[dict[str, Any], float]]  # order id: its terminal push, and when
+
+
+def _await_answer(socket: RpcSocket, call_id: int) -> tuple[dict[str, Any], Pushed]:
+    """The answer to `call_id`, and the terminal pushes that came before it (by order id)."""
+    deadline, pushed = time.time() + TIMEOUT_S, Pushed()
+    while True:
         message = socket.receive(deadline)
         if message.get("id") == call_id:
-            answer, answered = message, time.time()
-            _result(answer)  # raises RpcError: the order was refused
-        elif message.get("method") == "order.updated" and message["params"]["status"] in TERMINAL:
-            final, completed = message["params"], time.time()
-    return answer, answered, final, completed
+            return message, pushed
+        if _is_terminal_push(message):
+            pushed[message["params"]["id"]] = (message["params"], time.time())
+
+
+def _await_push(socket: RpcSocket, order_id: str) -> tuple[dict[str, Any], float]:
+    """The terminal push of `order_id`, which can come just after the answer."""
+    deadline = time.time() + TIMEOUT_S
+    while True:
+        message = socket.receive(deadline)
+        if _is_terminal_push(message) and message["params"]["id"] == order_id:
+            return message["params"], time.time()
+
+
+def _is_terminal_push(message: dict[str, Any]) -> bool:
+    return message.get("method") == "order.updated" and message["params"]["status"] in TERMINAL
 
 
 def _result(message: dict[str, Any]) -> Any:
