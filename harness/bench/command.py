@@ -40,7 +40,8 @@ the shopping mix (browse the catalog 4, place an order 4, look one up 2) for --d
 
 --find-capacity raises the open-model rate from --start-rate by half again each --step, per
 style, and reports the highest rate held with p99 under --slo-p99 and errors under
---max-error-rate.
+--max-error-rate (arrivals never sent count as errors; a saturated load generator holds none).
+Durations are whole seconds: 30s, 2m or 30.
 
 Without --target it starts its own stack (free ports, its own broker namespace on
 ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end.
