@@ -101,9 +101,11 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
     styles: dict[str, dict[str, Any]] = {}
     capacity: dict[str, Any] = {}
     meta = _run_meta(bench, target, run_id, command)  # now: it records when the run started
+    for style in bench.styles:  # all first: a style that cannot run fails the run at once
+        preflight(target, style)
     print(_describe(bench), flush=True)
     for style in bench.styles:
-        preflight(target, style)  # before each style: a service may have died meanwhile
+        preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
             phase = run_phase(style, "load", bench.load, target, out / style)

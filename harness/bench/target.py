@@ -102,7 +102,13 @@ def _stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
 
 def preflight(target: Target, style: str) -> None:
     """Raise TargetUnavailable, saying what is missing, unless the style can run."""
-    t = target.targets
+    try:
+        _check(target.targets, style)
+    except TargetUnavailable as missing:
+        raise TargetUnavailable(f"{style} cannot run: {missing}") from None
+
+
+def _check(t: Targets, style: str) -> None:
     _http(f"{t.order_http}/ready", "the order service")
     _http(f"{t.inventory_http}/ready", "the inventory service")
     if style == "grpc":

@@ -27,6 +27,7 @@ from services.kernel.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
 GRACE_S = 5.0
+KEEP_ALIVE_S = 75  # seconds an idle HTTP keep-alive connection stays open (nginx's default)
 
 
 class Server(Protocol):
@@ -89,6 +90,11 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
                 log_config=None,
                 log_level=settings.log_level,
                 timeout_graceful_shutdown=int(GRACE_S),
+                # uvicorn closes an idle keep-alive connection after 5 s by default; a client
+                # that sends on it just then gets "connection closed" (seen under load, from
+                # Locust and from the services' own pooled clients). Idle gaps of clients that
+                # keep connections stay well under this.
+                timeout_keep_alive=KEEP_ALIVE_S,
                 # The sans-I/O implementation is websockets' maintained API. A JSON-RPC message
                 # obeys the HTTP body limit, enforced by its adapter so that it can answer an
                 # oversized message with an error and keep the socket; this hard cap (twice the

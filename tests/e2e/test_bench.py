@@ -31,10 +31,12 @@ STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "results.schema.json").read_text())
 
 
-def bench(*args: str, timeout_s: float = 200) -> subprocess.CompletedProcess[str]:
+def bench(
+    *args: str, timeout_s: float = 200, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", "bench", *args],
-        env={**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER},
+        env=env or {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER},
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -119,8 +121,21 @@ def test_an_unreachable_target_is_a_clear_error(tmp_path: Path) -> None:
     [port] = free_ports(1, "127.0.0.1")
     done = bench("--target", f"http://127.0.0.1:{port}", "--out", str(tmp_path), timeout_s=60)
     assert done.returncode == 1
-    assert f"the order service does not answer at http://127.0.0.1:{port}/ready" in done.stderr
+    refused = f"rest cannot run: the order service does not answer at http://127.0.0.1:{port}/ready"
+    assert refused in done.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_style_that_cannot_run_fails_the_run_before_any_style_runs(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The running stack's addresses, but a broker namespace nothing consumes.
+    env = stack.config.environment(os.environ) | {"ORDERFLOW_BROKER_NAMESPACE": "nobody-here"}
+    args = ("--target", stack.url("order"), "--styles", "rest,broker", "--out", str(tmp_path))
+    done = bench(*args, env=env, timeout_s=60)
+    assert done.returncode == 1
+    assert "broker cannot run: the broker has no queue nobody-here.order" in done.stderr
+    assert not (tmp_path / "rest").exists()  # REST, though it could run, did not start
 
 
 def test_invalid_arguments_exit_2_naming_the_flag() -> None:
@@ -149,11 +164,13 @@ def test_preflight_names_the_part_a_style_is_missing(stack: Stack) -> None:
     no_grpc = stack_target(stack, order_grpc=f"127.0.0.1:{closed}")
     preflight(no_grpc, "rest")  # REST does not need it
     with pytest.raises(
-        TargetUnavailable, match=f"order's gRPC server does not answer at .*{closed}"
+        TargetUnavailable,
+        match=f"grpc cannot run: order's gRPC server does not answer at .*{closed}",
     ):
         preflight(no_grpc, "grpc")
     with pytest.raises(
-        TargetUnavailable, match=re.escape("the broker has no queue nobody-here.order")
+        TargetUnavailable,
+        match=re.escape("broker cannot run: the broker has no queue nobody-here.order"),
     ):
         preflight(stack_target(stack, namespace="nobody-here"), "broker")
 
@@ -164,7 +181,8 @@ def test_preflight_sees_a_queue_nobody_consumes(stack: Stack) -> None:
         ch.queue_declare(topology.queue("order"), auto_delete=False)
     try:
         with pytest.raises(
-            TargetUnavailable, match=re.escape("nothing consumes bench-test-orphan.order")
+            TargetUnavailable,
+            match=re.escape("broker cannot run: nothing consumes bench-test-orphan.order"),
         ):
             preflight(stack_target(stack, namespace="bench-test-orphan"), "broker")
     finally:

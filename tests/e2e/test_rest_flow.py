@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -195,3 +197,19 @@ def test_the_callers_correlation_id_travels_to_every_service(
         lines = [line for line in text.splitlines() if f"[{correlation_id}]" in line]
         assert lines, f"{service} never logged {correlation_id}"
         assert all(order_id in line for line in lines), lines
+
+
+def test_an_idle_keep_alive_connection_is_still_open_after_six_seconds(stack: Stack) -> None:
+    """Load clients and the services' pooled clients reuse idle connections; a server that closed
+    them after uvicorn's default 5 s would fail the request sent just as it closes one."""
+    address = urlsplit(stack.url("inventory"))
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    try:
+        for pause in (0.0, 6.0):
+            time.sleep(pause)
+            connection.request("GET", "/health")  # on the same socket: no reconnect in between
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200
+    finally:
+        connection.close()
