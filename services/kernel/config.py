@@ -42,7 +42,8 @@ class ServiceAddress:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return f"http://{host}:{self.http_port}"
 
 
 @dataclass(frozen=True)

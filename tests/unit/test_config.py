@@ -31,6 +31,11 @@ def test_every_port_and_limit_can_be_overridden() -> None:
     assert settings.database_path("order") == Path("/tmp/x/order.db")
 
 
+def test_an_ipv6_host_is_bracketed_in_urls() -> None:
+    settings = Settings.from_env({"ORDERFLOW_HOST": "::1"})
+    assert settings.address("order").http_url == "http://[::1]:8000"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
