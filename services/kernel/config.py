@@ -26,6 +26,8 @@ DEFAULT_PORTS: Final[dict[str, tuple[int, int]]] = {
 }
 
 
+CONTROL_OFFSET: Final = 100  # default control ports: 8100-8103
+MIN_TOKEN_LENGTH: Final = 16
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 
@@ -39,6 +41,7 @@ class ServiceAddress:
     host: str
     http_port: int
     grpc_port: int
+    control_port: int = 0  # the fault-control endpoint, on 127.0.0.1 (only with a token)
 
     @property
     def http_url(self) -> str:
@@ -60,6 +63,7 @@ class Settings:
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     broker_namespace: str = "orderflow"
     broker_retry_delays_ms: tuple[int, ...] = (1000, 5000, 20000)
+    control_token: str | None = None  # the control endpoint is off without one
 
     def address(self, service: str) -> ServiceAddress:
         return self.addresses[service]
@@ -88,6 +92,7 @@ class Settings:
             broker_retry_delays_ms=_delays(
                 env, "ORDERFLOW_BROKER_RETRY_DELAYS_MS", cls.broker_retry_delays_ms
             ),
+            control_token=_token(env, "ORDERFLOW_CONTROL_TOKEN"),
         )
 
 
@@ -103,7 +108,17 @@ def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
         host=host,
         http_port=_port_like_int(env, port_variable(name, "http"), http_default, upper=65535),
         grpc_port=_port_like_int(env, port_variable(name, "grpc"), grpc_default, upper=65535),
+        control_port=_port_like_int(
+            env, port_variable(name, "control"), http_default + CONTROL_OFFSET, upper=65535
+        ),
     )
+
+
+def _token(env: Mapping[str, str], key: str) -> str | None:
+    raw = env.get(key, "")
+    if raw and len(raw) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"{key} must be at least {MIN_TOKEN_LENGTH} characters (or unset)")
+    return raw or None
 
 
 def _port_like_int(env: Mapping[str, str], key: str, default: int, *, upper: int) -> int:

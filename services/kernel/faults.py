@@ -1,0 +1,151 @@
+"""Application faults: added latency, errors or a hang on a named domain operation.
+
+They act where every style enters the domain, at the start of a use case (`payment.charge` is the
+same call whether it came over REST, gRPC, GraphQL, JSON-RPC or as a broker event), so a fault is
+the same fault for every style. They are set and cleared at run time through the control
+endpoint (services/kernel/control.py), which is off unless a token is configured.
+
+A transient error is `InjectedUnavailable`, which every edge already maps as a service that could
+not answer (503, UNAVAILABLE, JSON-RPC -32004; the broker consumer retries it). A permanent error
+is `InjectedFailure`, an internal error everywhere (the broker retries it, then dead-letters it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from prometheus_client import Counter
+
+from services.kernel.errors import DownstreamUnavailable
+from services.kernel.telemetry import Telemetry
+
+# The operations a fault can name, by service: the use cases the saga and the choreography call.
+OPERATIONS: Final[dict[str, tuple[str, ...]]] = {
+    "inventory": ("inventory.products", "inventory.reserve", "inventory.release"),
+    "payment": ("payment.charge", "payment.refund"),
+}
+ERROR_KINDS: Final = ("transient", "permanent")
+MAX_LATENCY_MS: Final = 600_000.0
+
+
+class InvalidFault(ValueError):
+    """A fault that cannot be set; the message names the field."""
+
+
+class InjectedUnavailable(DownstreamUnavailable):
+    """A transient injected error: the service answers as if it could not do the work now."""
+
+    def __init__(self, operation: str) -> None:
+        service, _, name = operation.partition(".")
+        super().__init__(service, name, "injected transient fault")
+
+
+class InjectedFailure(RuntimeError):
+    """A permanent injected error: an internal error, as a bug would be."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    latency_ms: float = 0.0  # added before the operation runs
+    jitter_ms: float = 0.0  # plus up to this much more, uniformly
+    error_rate: float = 0.0  # the share of calls that then fail
+    error: str = "transient"  # or "permanent"
+    hang: bool = False  # never answer (the caller's timeout is the only way out)
+
+    @classmethod
+    def parse(cls, data: object) -> Fault:
+        if not isinstance(data, Mapping):
+            raise InvalidFault("a fault is a JSON object")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidFault(f"unknown field(s) {unknown}")
+        return cls(
+            latency_ms=_number(data, "latency_ms", 0.0, MAX_LATENCY_MS),
+            jitter_ms=_number(data, "jitter_ms", 0.0, MAX_LATENCY_MS),
+            error_rate=_number(data, "error_rate", 0.0, 1.0),
+            error=_kind(data.get("error", "transient")),
+            hang=_flag(data.get("hang", False)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Faults:
+    """The faults a service has now, by operation; `before(operation)` applies them."""
+
+    def __init__(
+        self, operations: Iterable[str], telemetry: Telemetry | None = None, seed: int | None = None
+    ) -> None:
+        self.operations = tuple(operations)
+        self._active: dict[str, Fault] = {}
+        self._random = random.Random(seed)
+        self._injected: Counter | None = None
+        if telemetry is not None:
+            self._injected = telemetry.counter(
+                "orderflow_faults_injected", "Faults applied, by operation and kind.",
+                ["operation", "kind"],
+            )  # fmt: skip
+
+    def set(self, operation: str, fault: Fault) -> None:
+        self._known(operation)
+        self._active[operation] = fault
+
+    def clear(self, operation: str | None = None) -> None:
+        if operation is None:
+            self._active.clear()
+            return
+        self._known(operation)
+        self._active.pop(operation, None)
+
+    def active(self) -> dict[str, Fault]:
+        return dict(self._active)
+
+    async def before(self, operation: str) -> None:
+        """Delay, hang or fail as the fault on `operation` says; nothing without one."""
+        fault = self._active.get(operation)
+        if fault is None:
+            return
+        if fault.hang:
+            self._count(operation, "hang")
+            await asyncio.Event().wait()  # until the call is cancelled
+        delay_ms = fault.latency_ms + self._random.uniform(0.0, fault.jitter_ms)
+        if delay_ms > 0:
+            self._count(operation, "latency")
+            await asyncio.sleep(delay_ms / 1000.0)
+        if fault.error_rate and self._random.random() < fault.error_rate:
+            self._count(operation, fault.error)
+            if fault.error == "transient":
+                raise InjectedUnavailable(operation)
+            raise InjectedFailure(f"{operation}: injected permanent fault")
+
+    def _known(self, operation: str) -> None:
+        if operation not in self.operations:
+            raise InvalidFault(f"no operation {operation!r} here; choose from {self.operations}")
+
+    def _count(self, operation: str, kind: str) -> None:
+        if self._injected is not None:
+            self._injected.labels(operation, kind).inc()
+
+
+def _number(data: Mapping[str, object], key: str, low: float, high: float) -> float:
+    value = data.get(key, low)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidFault(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def _kind(value: object) -> str:
+    if value not in ERROR_KINDS:
+        raise InvalidFault(f"error must be one of {ERROR_KINDS}, got {value!r}")
+    return str(value)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidFault(f"hang must be true or false, got {value!r}")
+    return value
