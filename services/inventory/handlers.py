@@ -24,18 +24,22 @@ from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.reactions import first_delivery, reply
 from services.kernel.contracts import Line, check_identifier
 from services.kernel.errors import NotFound
+from services.kernel.faults import OPERATIONS, Faults
 
 log = logging.getLogger(__name__)
 
 
 class InventoryHandlers:
-    def __init__(self, store: InventoryStore) -> None:
+    def __init__(self, store: InventoryStore, faults: Faults | None = None) -> None:
         self._store = store
+        self._faults = faults or Faults(OPERATIONS["inventory"])
 
     async def list_products(self) -> list[Product]:
+        await self._faults.before("inventory.products")
         return list(self._store.products().values())
 
     async def get_product(self, sku: str) -> Product:
+        await self._faults.before("inventory.products")
         product = self._store.products([sku]).get(sku)
         if product is None:
             raise NotFound(f"no product with SKU {sku!r}", sku=sku)
@@ -43,12 +47,14 @@ class InventoryHandlers:
 
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[Reservation, bool]:
         """Reserve every line or none. Returns the reservation and whether it is new."""
+        await self._faults.before("inventory.reserve")
         with self._store.transaction():
             return self._reserve(order_id, lines)
 
     async def release(self, order_id: str) -> Reservation:
         """Give the stock back. Safe to repeat, and safe before the reservation ever arrived."""
         check_identifier("order_id", order_id)
+        await self._faults.before("inventory.release")
         with self._store.transaction():
             return self._release(order_id)
 
@@ -81,6 +87,7 @@ class InventoryHandlers:
     async def on_order_placed(self, event: CloudEvent) -> None:
         placed = data_of(event, ev.OrderPlaced)
         lines = tuple(Line(item.sku, item.quantity) for item in placed.items)
+        await self._faults.before("inventory.reserve")
         with self._store.transaction():
             if not first_delivery(self._store.messages, event):
                 return
@@ -105,6 +112,7 @@ class InventoryHandlers:
 
     async def on_payment_declined(self, event: CloudEvent) -> None:
         declined = data_of(event, ev.PaymentDeclined)
+        await self._faults.before("inventory.release")
         with self._store.transaction():
             if not first_delivery(self._store.messages, event):
                 return

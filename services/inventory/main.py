@@ -14,6 +14,8 @@ from services.inventory.store import InventoryStore
 from services.kernel import serve
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
+from services.kernel.control import control_servers
+from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
 
@@ -25,7 +27,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     resources.callback(store.close)
     store.seed(SEED)
     telemetry = Telemetry(NAME)
-    handlers = InventoryHandlers(store)
+    faults = Faults(OPERATIONS[NAME], telemetry)
+    handlers = InventoryHandlers(store, faults)
     address = settings.address(NAME)
     grpc_server, _ = grpc.create_server(
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
@@ -33,7 +36,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     return serve.RunningService(
         http_app=create_app(store, handlers, telemetry, max_body_bytes=settings.max_body_bytes),
         http_port=address.http_port,
-        servers=[grpc_server],
+        servers=[grpc_server, *control_servers(NAME, settings, faults)],
         background=broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers)),
     )
 

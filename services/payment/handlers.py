@@ -15,6 +15,7 @@ from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.reactions import first_delivery, reply
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import NotFound
+from services.kernel.faults import OPERATIONS, Faults
 from services.payment.domain import (
     ChargeRequest,
     Payment,
@@ -36,12 +37,16 @@ def _ignore(status: PaymentStatus) -> None:
 
 
 class PaymentHandlers:
-    def __init__(self, store: PaymentStore, on_recorded: Recorder = _ignore) -> None:
+    def __init__(
+        self, store: PaymentStore, on_recorded: Recorder = _ignore, faults: Faults | None = None
+    ) -> None:
         self._store = store
         self._on_recorded = on_recorded
+        self._faults = faults or Faults(OPERATIONS["payment"])
 
     async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
         """Charge once per order. Returns the payment and whether this call created it."""
+        await self._faults.before("payment.charge")
         with self._store.transaction():
             payment, created = self._charge(request)
         if created:
@@ -65,6 +70,7 @@ class PaymentHandlers:
         request = ChargeRequest(
             reserved.order_id, reserved.customer_id, reserved.total_cents, reserved.payment_token
         )
+        await self._faults.before("payment.charge")
         with self._store.transaction():
             if not first_delivery(self._store.messages, event):
                 return
@@ -83,6 +89,7 @@ class PaymentHandlers:
     async def refund(self, order_id: str) -> Payment:
         """Give the money back. Safe to repeat, and safe before the charge ever arrived."""
         check_identifier("order_id", order_id)
+        await self._faults.before("payment.refund")
         with self._store.transaction():
             changed = self._apply_refund(order_id)
             refunded = self._store.payment(order_id)

@@ -9,20 +9,29 @@ from fastapi import FastAPI
 from services.kernel import serve
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
+from services.kernel.control import control_servers
+from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
 from services.payment.api import amqp, graphql, grpc, rest, ws
+from services.payment.domain import PaymentStatus
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
 
 NAME = "payment"
 
 
-def create_handlers(store: PaymentStore, telemetry: Telemetry) -> PaymentHandlers:
+def create_handlers(
+    store: PaymentStore, telemetry: Telemetry, faults: Faults | None = None
+) -> PaymentHandlers:
     payments = telemetry.counter(
         "orderflow_payments", "Payment states recorded (replays excluded), by status.", ["status"]
     )
-    return PaymentHandlers(store, on_recorded=lambda status: payments.labels(status).inc())
+
+    def recorded(status: PaymentStatus) -> None:
+        payments.labels(status).inc()
+
+    return PaymentHandlers(store, on_recorded=recorded, faults=faults)
 
 
 def create_app(handlers: PaymentHandlers, telemetry: Telemetry, *, max_body_bytes: int) -> FastAPI:
@@ -47,7 +56,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     store = PaymentStore.open(settings.database_path(NAME))
     resources.callback(store.close)
     telemetry = Telemetry(NAME)
-    handlers = create_handlers(store, telemetry)
+    faults = Faults(OPERATIONS[NAME], telemetry)
+    handlers = create_handlers(store, telemetry, faults)
     address = settings.address(NAME)
     grpc_server, _ = grpc.create_server(
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
@@ -55,7 +65,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     return serve.RunningService(
         http_app=create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes),
         http_port=address.http_port,
-        servers=[grpc_server],
+        servers=[grpc_server, *control_servers(NAME, settings, faults)],
         background=broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers)),
     )
 

@@ -1,0 +1,119 @@
+"""Application faults on the running stack: set through the control endpoint, they act on the
+domain operation, so one fault reaches every style the same way, and clearing it ends it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.fault_control import FaultControl, FaultControlError
+from harness.ports import free_ports
+from harness.supervisor import Stack, StackConfig
+from services._generated.orderflow.v1 import order_pb2_grpc
+from tests.e2e import broker_helpers
+from tests.e2e.conftest import E2E_ENV, remove_topology, start_stack
+from tests.e2e.grpc_client import channel, place_request, status
+from tests.e2e.metrics import sample_sum
+from tests.e2e.rest_client import available, charge, order_body
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "e2e-control-token-0123456789"
+CALL_TIMEOUT_S = 1.0  # the order service's downstream timeout in this stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    inventory_port, payment_port = free_ports(2, "127.0.0.1")
+    running = start_stack(
+        tmp_path_factory.mktemp("faults"),
+        ORDERFLOW_CONTROL_TOKEN=TOKEN,
+        ORDERFLOW_INVENTORY_CONTROL_PORT=str(inventory_port),
+        ORDERFLOW_PAYMENT_CONTROL_PORT=str(payment_port),
+        ORDERFLOW_CALL_TIMEOUT_S=str(CALL_TIMEOUT_S),
+    )
+    with running:
+        yield running
+    remove_topology(running)
+
+
+def control(stack: Stack, service: str) -> FaultControl:
+    port = int(stack.config.extra_env[f"ORDERFLOW_{service.upper()}_CONTROL_PORT"])
+    return FaultControl(port, TOKEN)
+
+
+@pytest.fixture
+def http(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+    for service in ("inventory", "payment"):
+        control(stack, service).clear()
+
+
+def place_rest(http: httpx.Client, stack: Stack, **items: int) -> tuple[dict[str, object], float]:
+    started = time.monotonic()
+    answer = http.post(f"{stack.url('order')}/orders", json=order_body(items))
+    assert answer.status_code == 201, answer.text
+    return answer.json(), time.monotonic() - started
+
+
+def test_added_latency_slows_every_style_alike(stack: Stack, http: httpx.Client) -> None:
+    control(stack, "payment").set("payment.charge", latency_ms=400)
+    order, took = place_rest(http, stack, **{"KB-MECH": 1})
+    assert order["status"] == "CONFIRMED" and took >= 0.4
+    with broker_helpers.client(stack) as broker:
+        started = time.monotonic()
+        answer = broker.place_and_wait(broker_helpers.request(), timeout_s=30)
+        took = time.monotonic() - started
+    assert answer.type == "order.confirmed" and took >= 0.4
+    assert sample_sum(stack, "payment", "orderflow_faults_injected_total", kind="latency") >= 2
+
+
+def test_a_transient_error_on_charge_cancels_and_gives_everything_back(
+    stack: Stack, http: httpx.Client
+) -> None:
+    control(stack, "payment").set("payment.charge", error_rate=1.0)
+    before = available(http, stack, "HEADSET")
+    order, _ = place_rest(http, stack, HEADSET=2)
+    assert (order["status"], order["reason"]) == ("CANCELLED", "PAYMENT_FAILED")
+    assert available(http, stack, "HEADSET") == before
+    assert charge(http, stack, str(order["id"])) in (None, "VOIDED")  # nothing was charged
+    control(stack, "payment").clear("payment.charge")
+    order, _ = place_rest(http, stack, HEADSET=1)
+    assert order["status"] == "CONFIRMED"
+
+
+def test_a_hang_is_cut_by_the_callers_timeout_in_grpc_too(stack: Stack, http: httpx.Client) -> None:
+    control(stack, "inventory").set("inventory.reserve", hang=True)
+    with channel(stack, "order") as opened:
+        orders = order_pb2_grpc.OrderServiceStub(opened)
+        started = time.monotonic()
+        answer = orders.PlaceOrder(place_request({"MOUSE-WL": 1}), timeout=30)
+        took = time.monotonic() - started
+        assert status(answer.order) == ("REJECTED", "INVENTORY_UNAVAILABLE")
+        assert CALL_TIMEOUT_S <= took < 10 * CALL_TIMEOUT_S
+        control(stack, "inventory").clear()
+        answer = orders.PlaceOrder(place_request({"MOUSE-WL": 1}), timeout=30)
+        assert status(answer.order) == ("CONFIRMED", None)
+
+
+def test_the_control_endpoint_wants_its_token(stack: Stack) -> None:
+    port = int(stack.config.extra_env["ORDERFLOW_PAYMENT_CONTROL_PORT"])
+    with pytest.raises(FaultControlError, match="401"):
+        FaultControl(port, "not-the-token-at-all").set("payment.charge", hang=True)
+    with pytest.raises(FaultControlError, match="400 error_rate"):
+        control(stack, "payment").set("payment.charge", error_rate=3)
+    assert control(stack, "payment").active() == {}
+
+
+def test_without_a_token_a_service_has_no_control_endpoint(tmp_path: Path) -> None:
+    [port] = free_ports(1, "127.0.0.1")
+    env = {**E2E_ENV, "ORDERFLOW_PAYMENT_CONTROL_PORT": str(port)}  # a port, but no token
+    with Stack(StackConfig.on_free_ports(tmp_path, services=("payment",), extra_env=env)) as alone:
+        alone.start(reset=True, timeout_s=60)
+        with pytest.raises(FaultControlError, match="does not answer"):
+            FaultControl(port, TOKEN).active()
