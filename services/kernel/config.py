@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from services.kernel.resilience.policy import PROFILES, Resilience
 from services.kernel.styles import MATCH, ORCHESTRATED
 
 SERVICES: Final = ("order", "inventory", "payment", "notification")
@@ -64,6 +65,7 @@ class Settings:
     broker_namespace: str = "orderflow"
     broker_retry_delays_ms: tuple[int, ...] = (1000, 5000, 20000)
     control_token: str | None = None  # the control endpoint is off without one
+    resilience: Resilience = PROFILES["naive"]  # of the order service's downstream calls
 
     def address(self, service: str) -> ServiceAddress:
         return self.addresses[service]
@@ -75,11 +77,12 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         host = env.get("ORDERFLOW_HOST", "127.0.0.1")
+        resilience = _resilience(env)
         return cls(
             host=host,
             data_dir=Path(env.get("ORDERFLOW_DATA_DIR", ".orderflow")),
             addresses={name: _address(env, name, host) for name in SERVICES},
-            call_timeout_s=_positive_float(env, "ORDERFLOW_CALL_TIMEOUT_S", 5.0),
+            call_timeout_s=resilience.call_timeout_s,
             notify_timeout_s=_positive_float(env, "ORDERFLOW_NOTIFY_TIMEOUT_S", 1.0),
             max_body_bytes=_port_like_int(env, "ORDERFLOW_MAX_BODY_BYTES", 65536, upper=2**31),
             log_level=_choice(env, "ORDERFLOW_LOG_LEVEL", "info", LOG_LEVELS),
@@ -93,6 +96,7 @@ class Settings:
                 env, "ORDERFLOW_BROKER_RETRY_DELAYS_MS", cls.broker_retry_delays_ms
             ),
             control_token=_token(env, "ORDERFLOW_CONTROL_TOKEN"),
+            resilience=resilience,
         )
 
 
@@ -112,6 +116,58 @@ def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
             env, port_variable(name, "control"), http_default + CONTROL_OFFSET, upper=65535
         ),
     )
+
+
+def _resilience(env: Mapping[str, str]) -> Resilience:
+    """The profile's settings, each overridable by its own variable."""
+    base = PROFILES[_choice(env, "ORDERFLOW_PROFILE", "naive", tuple(PROFILES))]
+    return replace(
+        base,
+        call_timeout_s=_positive_float(env, "ORDERFLOW_CALL_TIMEOUT_S", base.call_timeout_s),
+        retry_attempts=_count(env, "ORDERFLOW_RETRY_ATTEMPTS", base.retry_attempts, low=1),
+        retry_base_s=_ms(env, "ORDERFLOW_RETRY_BASE_MS", base.retry_base_s),
+        retry_max_s=_ms(env, "ORDERFLOW_RETRY_MAX_MS", base.retry_max_s),
+        breaker_window=_count(env, "ORDERFLOW_BREAKER_WINDOW", base.breaker_window, low=0),
+        breaker_failure_rate=_share(
+            env, "ORDERFLOW_BREAKER_FAILURE_RATE", base.breaker_failure_rate
+        ),
+        breaker_reset_s=_positive_float(env, "ORDERFLOW_BREAKER_RESET_S", base.breaker_reset_s),
+        bulkhead_limit=_count(env, "ORDERFLOW_BULKHEAD_LIMIT", base.bulkhead_limit, low=0),
+        bulkhead_wait_s=_ms(env, "ORDERFLOW_BULKHEAD_WAIT_MS", base.bulkhead_wait_s, low=0.0),
+    )
+
+
+def _count(env: Mapping[str, str], key: str, default: int, *, low: int) -> int:
+    value = _port_like_int(env, key, default, upper=10_000)
+    if value < low:
+        raise ConfigError(f"{key} must be at least {low}, got {value}")
+    return value
+
+
+def _share(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number from 0 to 1, got {raw!r}") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"{key} must be above 0 and at most 1, got {value:g}")
+    return value
+
+
+def _ms(env: Mapping[str, str], key: str, default_s: float, *, low: float = 1.0) -> float:
+    raw = env.get(key)
+    if raw is None:
+        return default_s
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number of milliseconds, got {raw!r}") from None
+    if not low <= value <= 600_000:
+        raise ConfigError(f"{key} must be from {low:g} to 600000 ms, got {value:g}")
+    return value / 1000.0
 
 
 def _token(env: Mapping[str, str], key: str) -> str | None:

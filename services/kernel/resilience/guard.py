@@ -1,0 +1,138 @@
+"""One guard per downstream service: every call to it goes through the bulkhead, the breaker and
+the retries its profile sets. A call is retried only when its outcome is unknown
+(`DownstreamUnavailable`: timeout, refused connection, server error), never after an answer, and
+never when the breaker or the bulkhead refused it: that is what they are for."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from services.kernel.errors import DownstreamUnavailable
+from services.kernel.resilience.breaker import BreakerState, CircuitBreaker, CircuitOpen
+from services.kernel.resilience.bulkhead import Bulkhead, BulkheadFull
+from services.kernel.resilience.policy import Resilience
+from services.kernel.telemetry import Telemetry
+
+T = TypeVar("T")
+STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    refused_here = isinstance(error, CircuitOpen | BulkheadFull)
+    return isinstance(error, DownstreamUnavailable) and not refused_here
+
+
+def guards(services: list[str], policy: Resilience, telemetry: Telemetry) -> dict[str, Guard]:
+    """One guard per downstream service, sharing one set of metrics (labelled by target)."""
+    families = GuardMetrics(telemetry)
+    return {service: Guard(service, policy, families) for service in services}
+
+
+class Guard:
+    def __init__(self, service: str, policy: Resilience, families: GuardMetrics) -> None:
+        self.service = service
+        self._policy = policy
+        self._metrics = _Metrics(families, service)
+        self.breaker: CircuitBreaker | None = None
+        if policy.breaker_window > 0:
+            self.breaker = CircuitBreaker(
+                service,
+                policy.breaker_window,
+                policy.breaker_failure_rate,
+                policy.breaker_reset_s,
+                on_change=self._metrics.breaker_state,
+            )
+        self._bulkhead: Bulkhead | None = None
+        if policy.bulkhead_limit > 0:
+            self._bulkhead = Bulkhead(service, policy.bulkhead_limit, policy.bulkhead_wait_s)
+
+    async def call(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt` once, or again (after a back-off) while its outcome is unknown."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._policy.retry_attempts),
+            wait=wait_random_exponential(
+                multiplier=self._policy.retry_base_s, max=self._policy.retry_max_s
+            ),
+            retry=retry_if_exception(_worth_retrying),
+            before_sleep=lambda state: self._metrics.retried(operation, state),
+            reraise=True,
+        )
+        async for attempt_state in retrying:
+            with attempt_state:
+                return await self._once(operation, attempt)
+        raise AssertionError("tenacity either returns or re-raises")  # pragma: no cover
+
+    async def _once(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        async with self._slot(operation):
+            if self.breaker is not None:
+                self.breaker.before_call(operation)
+            try:
+                result = await attempt()
+            except DownstreamUnavailable:
+                if self.breaker is not None:
+                    self.breaker.failed()
+                raise
+            except Exception:  # an answer (a refusal): the service is there
+                if self.breaker is not None:
+                    self.breaker.succeeded()
+                raise
+            if self.breaker is not None:
+                self.breaker.succeeded()
+            return result
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, operation: str) -> AsyncIterator[None]:
+        if self._bulkhead is None:
+            yield
+            return
+        try:
+            async with self._bulkhead.slot(operation):
+                yield
+        except BulkheadFull:
+            self._metrics.rejected(operation)
+            raise
+
+
+class GuardMetrics:
+    """The metric families of every guard of one service's registry."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.state = telemetry.gauge(
+            "orderflow_breaker_state",
+            "Circuit breaker per downstream service: 0 closed, 1 half-open, 2 open.",
+            ["target"],
+        )
+        self.retries = telemetry.counter(
+            "orderflow_retries", "Calls retried after an unknown outcome.", ["target", "operation"]
+        )
+        self.rejections = telemetry.counter(
+            "orderflow_bulkhead_rejections",
+            "Calls refused because every bulkhead slot was taken.",
+            ["target", "operation"],
+        )
+
+
+class _Metrics:
+    def __init__(self, families: GuardMetrics, service: str) -> None:
+        self._families = families
+        self._service = service
+        families.state.labels(service).set(0)
+
+    def breaker_state(self, state: BreakerState) -> None:
+        self._families.state.labels(self._service).set(STATE_VALUE[state])
+
+    def retried(self, operation: str, _state: RetryCallState) -> None:
+        self._families.retries.labels(self._service, operation).inc()
+
+    def rejected(self, operation: str) -> None:
+        self._families.rejections.labels(self._service, operation).inc()
