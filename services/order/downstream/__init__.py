@@ -1,8 +1,10 @@
 """How the order service calls inventory, payment and notification: one client per style.
 
 Every orchestrated style has a `connect(settings, telemetry, resources)` that returns its
-inventory and payment clients (closed with `resources`). Notifications are fire-and-forget and
-go over REST in every style: they are not part of what the styles are compared on.
+inventory and payment clients (closed with `resources`). Each goes behind its service's guard
+(one per service, shared by the styles: the profile's retries, breaker and bulkhead).
+Notifications are fire-and-forget and go over REST in every style: they are not part of what the
+styles are compared on.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from contextlib import AsyncExitStack
 
 from services.kernel import styles
 from services.kernel.config import Settings
+from services.kernel.resilience.guard import guards
 from services.kernel.telemetry import Telemetry
 from services.order.downstream import graphql, grpc, rest, websocket
+from services.order.downstream.guarded import GuardedInventory, GuardedPayment
 from services.order.downstream.ports import Downstream, DownstreamByStyle, Inventory, Payment
 
 Connector = Callable[[Settings, Telemetry, AsyncExitStack], Awaitable[tuple[Inventory, Payment]]]
@@ -33,9 +37,14 @@ async def connect(
     notifier = rest.RestNotifier(
         rest.json_client("notification", settings.notify_timeout_s, settings, telemetry, resources)
     )
+    guard = guards(["inventory", "payment"], settings.resilience, telemetry)
     clients = {}
     for style, connector in CONNECTORS.items():
         inventory, payment = await connector(settings, telemetry, resources)
-        clients[style] = Downstream(inventory, payment, notifier)
+        clients[style] = Downstream(
+            GuardedInventory(inventory, guard["inventory"]),
+            GuardedPayment(payment, guard["payment"]),
+            notifier,
+        )
     fixed = settings.downstream_style
     return DownstreamByStyle(clients, fixed=None if fixed == styles.MATCH else fixed)
