@@ -12,7 +12,7 @@ import shlex
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     run_id = _new_run_id()
     out = bench.out or settings.data_dir / "bench" / run_id
+    bench = replace(bench, profile=bench.profile or settings.resilience.profile)
     try:
         with _target(bench, settings, out) as target:
             document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
 def short_run(settings: Settings, out: Path) -> int:
     """A few seconds of every style against the stack at `settings` (what `orderflow demo`
     ends with); the same as the command written into its results."""
-    bench = BenchPlan(STYLES, Load(users=5, rate=None, duration_s=3.0), 2.0, None, out, None)
+    load = Load(users=5, rate=None, duration_s=3.0)
+    bench = BenchPlan(STYLES, load, 2.0, None, out, None, settings.resilience.profile)
     order = settings.address("order").http_url
     command = f"orderflow bench --target {order} --duration 3s --calibration 2s --users 5"
     try:
@@ -92,8 +94,9 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
     if bench.target:
         yield running_target(bench.target, settings)
         return
-    print(f"Starting the stack (data and logs in {out / 'stack'}) ...", flush=True)
-    with own_stack(out / "stack", settings) as target:
+    profile = bench.profile or settings.resilience.profile
+    print(f"Starting the stack ({profile} profile; data and logs in {out / 'stack'}) ...")
+    with own_stack(out / "stack", settings, profile) as target:
         yield target
 
 
@@ -209,6 +212,7 @@ def _run_meta(bench: BenchPlan, target: Target, run_id: str, command: str) -> di
         "duration_s": bench.load.duration_s,
         "calibration_s": bench.calibration_s,
         "processes": bench.load.processes,
+        "profile": bench.profile,
         "target": target.description,
         "machine": {
             "cpus": os.cpu_count() or 1,

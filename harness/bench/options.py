@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.runner import Load, open_pool
+from services.kernel.resilience.policy import PROFILES
 
 STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
 _SECONDS = re.compile(r"^(\d+)(s|m)?$")
@@ -37,6 +38,7 @@ class BenchPlan:
     target: str | None
     out: Path | None
     capacity: Capacity | None
+    profile: str | None = None  # None: what ORDERFLOW_PROFILE says
 
 
 def duration(text: str) -> float:
@@ -64,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--calibration", type=duration, help="no-op ceiling per style (default: up to 10s)")
     add("--no-calibration", action="store_true", help="skip measuring the transport ceilings")
     add("--processes", type=int, default=1, help="Locust processes (default 1)")
+    add(
+        "--profile",
+        choices=tuple(PROFILES),
+        help="resilience profile of the stack it starts (default: ORDERFLOW_PROFILE or naive)",
+    )
     add("--target", metavar="URL", help="a running stack's order service (default: start one)")
     add("--out", type=Path, metavar="DIR", help="results folder (default .orderflow/bench/<id>)")
     add("--find-capacity", action="store_true", help="raise the rate step by step (see above)")
@@ -92,7 +99,9 @@ def plan(args: argparse.Namespace) -> BenchPlan:
         users = open_pool(args.rate, args.users) if args.rate else (args.users or 10)
         load = Load(users, args.rate, args.duration, args.processes)
     calibration = None if args.no_calibration else (args.calibration or min(10.0, args.duration))
-    return BenchPlan(styles, load, calibration, args.target, args.out, capacity)
+    if args.profile and args.target:
+        raise InvalidArguments("--profile sets the stack bench starts: a --target has its own")
+    return BenchPlan(styles, load, calibration, args.target, args.out, capacity, args.profile)
 
 
 def _styles(text: str) -> tuple[str, ...]:

@@ -68,10 +68,14 @@ def running_target(url: str, settings: Settings) -> Target:
 
 
 @contextlib.contextmanager
-def own_stack(data_dir: Path, settings: Settings) -> Iterator[Target]:
+def own_stack(data_dir: Path, settings: Settings, profile: str) -> Iterator[Target]:
     """Start the four services on free ports, in a broker namespace of this run's own."""
     namespace = f"bench-{uuid.uuid4().hex[:10]}"
-    env = {"ORDERFLOW_BROKER_URL": settings.broker_url, "ORDERFLOW_BROKER_NAMESPACE": namespace}
+    env = {
+        "ORDERFLOW_BROKER_URL": settings.broker_url,
+        "ORDERFLOW_BROKER_NAMESPACE": namespace,
+        "ORDERFLOW_PROFILE": profile,
+    }
     stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env))
     try:
         stack.start(reset=True, timeout_s=60)

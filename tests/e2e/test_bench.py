@@ -34,9 +34,10 @@ SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "results.schema.json")
 def bench(
     *args: str, timeout_s: float = 200, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    default = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "ORDERFLOW_PROFILE": "naive"}
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", "bench", *args],
-        env=env or {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER},
+        env=env or default,
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -60,7 +61,7 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     assert done.returncode == 0, done.stdout + done.stderr
     document = results_of(out)
     assert list(document["styles"]) == list(STYLES)
-    assert document["run"]["model"] == "closed"
+    assert document["run"]["model"] == "closed" and document["run"]["profile"] == "naive"
     assert document["run"]["target"].startswith("own stack (broker namespace bench-")
     for style, result in document["styles"].items():
         summary = result["summary"]
@@ -92,11 +93,13 @@ def test_an_open_run_and_a_capacity_search(tmp_path: Path) -> None:
     out = tmp_path / "open"
     done = bench(
         "--styles", "rest,broker", "--rate", "20", "--duration", "3s",
-        "--no-calibration", "--out", str(out),
+        "--no-calibration", "--profile", "resilient", "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     document = results_of(out)
     assert document["run"]["model"] == "open" and document["run"]["rate"] == 20
+    assert document["run"]["profile"] == "resilient"
+    assert "Starting the stack (resilient profile;" in done.stdout
     for style in ("rest", "broker"):
         result = document["styles"][style]
         assert result["calibration"] is None

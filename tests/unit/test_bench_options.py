@@ -197,3 +197,10 @@ def test_an_slo_is_kept_in_milliseconds_a_bare_number_being_ms(text: str, ms: fl
     capacity = plan(parse("--find-capacity", "--slo-p99", text)).capacity
     assert capacity is not None
     assert capacity.slo_p99_ms == ms
+
+
+def test_a_profile_for_the_stack_bench_starts_but_not_for_a_target() -> None:
+    assert plan(parse("--profile", "resilient")).profile == "resilient"
+    assert plan(parse()).profile is None  # then ORDERFLOW_PROFILE decides
+    with pytest.raises(InvalidArguments, match="--profile"):
+        plan(parse("--profile", "resilient", "--target", "http://127.0.0.1:8000"))

@@ -279,6 +279,7 @@ RUN = {
     "duration_s": 10.0,
     "calibration_s": 5.0,
     "processes": 1,
+    "profile": "naive",
     "target": "127.0.0.1",
     "machine": {"cpus": 8, "python": "3.11.9", "platform": "Linux-6.8-x86_64"},
 }
