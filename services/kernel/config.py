@@ -145,26 +145,18 @@ def _count(env: Mapping[str, str], key: str, default: int, *, low: int) -> int:
 
 
 def _share(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None:
+    value = _float(env, key, "a number from 0 to 1")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number from 0 to 1, got {raw!r}") from None
     if not 0 < value <= 1:
         raise ConfigError(f"{key} must be above 0 and at most 1, got {value:g}")
     return value
 
 
 def _ms(env: Mapping[str, str], key: str, default_s: float, *, low: float = 1.0) -> float:
-    raw = env.get(key)
-    if raw is None:
+    value = _float(env, key, "a number of milliseconds")
+    if value is None:
         return default_s
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number of milliseconds, got {raw!r}") from None
     if not low <= value <= 600_000:
         raise ConfigError(f"{key} must be from {low:g} to 600000 ms, got {value:g}")
     return value / 1000.0
@@ -191,16 +183,23 @@ def _port_like_int(env: Mapping[str, str], key: str, default: int, *, upper: int
 
 
 def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None:
+    value = _float(env, key, "a number of seconds")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number of seconds, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{key} must be positive, got {value}")
     return value
+
+
+def _float(env: Mapping[str, str], key: str, what: str) -> float | None:
+    """The variable as a number, None when unset; a value that is no number names the key."""
+    raw = env.get(key)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be {what}, got {raw!r}") from None
 
 
 def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
