@@ -7,6 +7,7 @@ variable, rather than failing later in some adapter.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ DEFAULT_PORTS: Final[dict[str, tuple[int, int]]] = {
 }
 
 
-CONTROL_OFFSET: Final = 100  # default control ports: 8100-8103
+CONTROL_OFFSET: Final = 100  # a control port is its service's HTTP port + 100 by default
 MIN_TOKEN_LENGTH: Final = 16
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
@@ -107,13 +108,14 @@ def port_variable(service: str, kind: str) -> str:
 
 def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
     http_default, grpc_default = DEFAULT_PORTS[name]
+    http_port = _port_like_int(env, port_variable(name, "http"), http_default, upper=65535)
     return ServiceAddress(
         name=name,
         host=host,
-        http_port=_port_like_int(env, port_variable(name, "http"), http_default, upper=65535),
+        http_port=http_port,
         grpc_port=_port_like_int(env, port_variable(name, "grpc"), grpc_default, upper=65535),
         control_port=_port_like_int(
-            env, port_variable(name, "control"), http_default + CONTROL_OFFSET, upper=65535
+            env, port_variable(name, "control"), http_port + CONTROL_OFFSET, upper=65535
         ),
     )
 
@@ -197,9 +199,12 @@ def _float(env: Mapping[str, str], key: str, what: str) -> float | None:
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigError(f"{key} must be {what}, got {raw!r}") from None
+    if not math.isfinite(value):  # "nan" and "inf" parse, and would break every comparison
+        raise ConfigError(f"{key} must be {what}, got {raw!r}")
+    return value
 
 
 def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:

@@ -83,6 +83,7 @@ class Faults:
     ) -> None:
         self.operations = tuple(operations)
         self._active: dict[str, Fault] = {}
+        self._changed: dict[str, asyncio.Event] = {}  # wakes the calls a hang holds
         self._random = random.Random(seed)
         self._injected: Counter | None = None
         if telemetry is not None:
@@ -94,13 +95,14 @@ class Faults:
     def set(self, operation: str, fault: Fault) -> None:
         self._known(operation)
         self._active[operation] = fault
+        self._wake(operation)
 
     def clear(self, operation: str | None = None) -> None:
-        if operation is None:
-            self._active.clear()
-            return
-        self._known(operation)
-        self._active.pop(operation, None)
+        if operation is not None:
+            self._known(operation)
+        for name in self.operations if operation is None else (operation,):
+            self._active.pop(name, None)
+            self._wake(name)
 
     def active(self) -> dict[str, Fault]:
         return dict(self._active)
@@ -112,7 +114,12 @@ class Faults:
             return
         if fault.hang:
             self._count(operation, "hang")
-            await asyncio.Event().wait()  # until the call is cancelled
+            # Until the fault is changed or cleared (then the call goes on, under whatever is
+            # set now), or the call is cancelled: a cleared hang must not keep what it held,
+            # e.g. a broker delivery that is never acknowledged.
+            await self._changed.setdefault(operation, asyncio.Event()).wait()
+            await self.before(operation)
+            return
         delay_ms = fault.latency_ms + self._random.uniform(0.0, fault.jitter_ms)
         if delay_ms > 0:
             self._count(operation, "latency")
@@ -122,6 +129,11 @@ class Faults:
             if fault.error == "transient":
                 raise InjectedUnavailable(operation)
             raise InjectedFailure(f"{operation}: injected permanent fault")
+
+    def _wake(self, operation: str) -> None:
+        held = self._changed.pop(operation, None)
+        if held is not None:
+            held.set()
 
     def _known(self, operation: str) -> None:
         if operation not in self.operations:

@@ -71,6 +71,9 @@ def test_added_latency_slows_every_style_alike(stack: Stack, http: httpx.Client)
         took = time.monotonic() - started
     assert answer.type == "order.confirmed" and took >= 0.4
     assert sample_sum(stack, "payment", "orderflow_faults_injected_total", kind="latency") >= 2
+    control(stack, "payment").clear()
+    order, took = place_rest(http, stack, **{"KB-MECH": 1})
+    assert order["status"] == "CONFIRMED" and took < 0.4  # cleared: back to normal
 
 
 def test_a_transient_error_on_charge_cancels_and_gives_everything_back(
@@ -85,6 +88,35 @@ def test_a_transient_error_on_charge_cancels_and_gives_everything_back(
     control(stack, "payment").clear("payment.charge")
     order, _ = place_rest(http, stack, HEADSET=1)
     assert order["status"] == "CONFIRMED"
+
+
+def test_a_permanent_error_is_an_internal_error_the_saga_compensates(
+    stack: Stack, http: httpx.Client
+) -> None:
+    control(stack, "payment").set("payment.charge", error_rate=1.0, error="permanent")
+    before = available(http, stack, "CABLE-USBC")
+    order, _ = place_rest(http, stack, **{"CABLE-USBC": 1})
+    assert (order["status"], order["reason"]) == ("CANCELLED", "PAYMENT_FAILED")
+    # A 500 ends its connection, so a compensation sent on that pooled connection may fail;
+    # the saga's recovery then finishes it (ORDERFLOW_RECOVERY_INTERVAL_S is 0.5 s here).
+    deadline = time.monotonic() + 15
+    while available(http, stack, "CABLE-USBC") != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert available(http, stack, "CABLE-USBC") == before
+    assert sample_sum(stack, "payment", "orderflow_faults_injected_total", kind="permanent") >= 1
+    assert sample_sum(stack, "payment", "orderflow_http_requests_total", status="500") >= 1
+
+
+def test_a_cleared_hang_lets_the_broker_deliveries_it_held_finish(
+    stack: Stack, http: httpx.Client
+) -> None:
+    control(stack, "inventory").set("inventory.reserve", hang=True)
+    with broker_helpers.client(stack) as broker:
+        correlation_ids = [broker.place(broker_helpers.request()) for _ in range(3)]
+        time.sleep(1.0)  # inventory holds all three deliveries, unacknowledged
+        control(stack, "inventory").clear()
+        answers = [broker.wait(cid, timeout_s=30) for cid in correlation_ids]
+    assert [answer.type for answer in answers] == ["order.confirmed"] * 3
 
 
 def test_a_hang_is_cut_by_the_callers_timeout_in_grpc_too(stack: Stack, http: httpx.Client) -> None:

@@ -82,5 +82,7 @@ def test_no_token_no_control_endpoint_and_a_short_token_is_refused(faults: Fault
     settings = Settings.from_env({"ORDERFLOW_CONTROL_TOKEN": TOKEN})
     assert len(control_servers("payment", settings, faults)) == 1
     assert settings.address("payment").control_port == 8102  # the default: HTTP port + 100
+    moved = Settings.from_env({"ORDERFLOW_PAYMENT_HTTP_PORT": "9002"})
+    assert moved.address("payment").control_port == 9102  # follows a moved HTTP port
     with pytest.raises(ConfigError, match="ORDERFLOW_CONTROL_TOKEN must be at least 16"):
         Settings.from_env({"ORDERFLOW_CONTROL_TOKEN": "short"})

@@ -94,6 +94,38 @@ async def test_a_hang_never_answers_until_cancelled() -> None:
         await asyncio.wait_for(faults.before("payment.refund"), 0.2)
 
 
+async def test_clearing_a_hang_lets_the_calls_it_held_go_on() -> None:
+    faults = Faults(OPERATIONS)
+    faults.set("payment.charge", Fault(hang=True))
+    held = [asyncio.create_task(faults.before("payment.charge")) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in held)
+    faults.clear()
+    await asyncio.wait_for(asyncio.gather(*held), 1.0)
+
+
+async def test_a_hang_replaced_by_another_fault_goes_on_under_it() -> None:
+    faults = Faults(OPERATIONS)
+    faults.set("payment.charge", Fault(hang=True))
+    held = asyncio.create_task(faults.before("payment.charge"))
+    await asyncio.sleep(0.05)
+    faults.set("payment.charge", Fault(error_rate=1.0))
+    with pytest.raises(InjectedUnavailable):
+        await asyncio.wait_for(held, 1.0)
+
+
+async def test_jitter_adds_a_random_part_up_to_its_bound() -> None:
+    faults = Faults(OPERATIONS, seed=3)
+    faults.set("payment.charge", Fault(latency_ms=10, jitter_ms=80))
+    took = []
+    for _ in range(8):
+        started = time.monotonic()
+        await faults.before("payment.charge")
+        took.append(time.monotonic() - started)
+    assert min(took) >= 0.01
+    assert max(took) - min(took) >= 0.02  # not a fixed delay
+
+
 async def test_clearing_one_or_all_and_unknown_operations() -> None:
     faults = Faults(OPERATIONS)
     faults.set("payment.charge", Fault(error_rate=1.0))

@@ -32,16 +32,21 @@ def state(breaker: CircuitBreaker) -> BreakerState:
     return breaker.state  # read through a call: each assert sees the state anew (mypy narrows)
 
 
+def call(breaker: CircuitBreaker, answered: bool) -> None:
+    """One call through the breaker, with its outcome."""
+    ticket = breaker.before_call("charge")
+    breaker.succeeded(ticket) if answered else breaker.failed(ticket)
+
+
 def test_the_breaker_opens_on_a_share_of_failures_and_fails_fast() -> None:
     clock, seen = Clock(), list[BreakerState]()
     breaker = CircuitBreaker("payment", 4, 0.5, 5.0, clock=clock, on_change=seen.append)
-    for outcome in (False, True, False):  # 2 of 3: not judged before the window is full
-        breaker.before_call("charge")
-        breaker.failed() if not outcome else breaker.succeeded()
+    for answered in (False, True, False):  # 2 of 3: not judged before the window is full
+        call(breaker, answered)
     assert state(breaker) is BreakerState.CLOSED
-    breaker.succeeded()  # 2 of the last 4 failed: the share is reached
-    assert state(breaker) is BreakerState.CLOSED  # (a success does not open it)
-    breaker.failed()  # the last 4: ok, fail, ok, fail -> 2 of 4
+    call(breaker, True)  # 2 of the last 4 failed, but a success does not open it
+    assert state(breaker) is BreakerState.CLOSED
+    call(breaker, False)  # the last 4: ok, fail, ok, fail -> 2 of 4
     assert state(breaker) is BreakerState.OPEN and seen == [BreakerState.OPEN]
     with pytest.raises(CircuitOpen) as refused:
         breaker.before_call("charge")
@@ -53,55 +58,72 @@ def test_failures_that_alternate_with_answers_still_open_it() -> None:
     """Every charge times out while every refund answers: failing, though never twice in a
     row; a count of failures in a row would never open."""
     breaker = CircuitBreaker("payment", 10, 0.5, 5.0, clock=Clock())
-    for _ in range(5):
-        breaker.failed()
-        breaker.failed()
-        breaker.failed()
-        breaker.succeeded()
-    assert state(breaker) is BreakerState.OPEN
-
-
-def test_calls_ending_while_it_is_open_change_nothing() -> None:
-    clock = Clock()
-    breaker = CircuitBreaker("payment", 1, 1.0, 5.0, clock=clock)
-    breaker.failed()
-    breaker.succeeded()  # begun before it opened: not a probe
-    assert state(breaker) is BreakerState.OPEN
-    clock.now += 4.0
-    breaker.failed()  # nor does a late failure keep it open longer
-    clock.now += 1.1
-    breaker.before_call("charge")
-    assert state(breaker) is BreakerState.HALF_OPEN
+    calls = 0
+    for answered in [False, False, False, True] * 3:
+        if state(breaker) is BreakerState.OPEN:
+            break
+        call(breaker, answered)
+        calls += 1
+    assert state(breaker) is BreakerState.OPEN and calls == 10  # judged once the window filled
 
 
 def test_a_mostly_answering_service_keeps_it_closed() -> None:
     breaker = CircuitBreaker("payment", 10, 0.5, 5.0, clock=Clock())
     for _ in range(30):
-        breaker.failed()
-        breaker.succeeded()
-        breaker.succeeded()
+        for answered in (False, True, True):
+            call(breaker, answered)
     assert state(breaker) is BreakerState.CLOSED
 
 
 def test_after_the_reset_time_one_probe_decides() -> None:
     clock = Clock()
     breaker = CircuitBreaker("payment", 1, 1.0, 5.0, clock=clock)
-    breaker.failed()
+    call(breaker, False)
     clock.now += 4.9
     with pytest.raises(CircuitOpen):
         breaker.before_call("charge")
     clock.now += 0.2
-    breaker.before_call("charge")  # the probe
+    probe = breaker.before_call("charge")
     assert state(breaker) is BreakerState.HALF_OPEN
     with pytest.raises(CircuitOpen):
         breaker.before_call("charge")  # only one probe at a time
-    breaker.failed()  # the probe failed: open again, for another reset time
+    breaker.failed(probe)  # the probe failed: open again, for another reset time
     assert state(breaker) is BreakerState.OPEN
     clock.now += 5.1
-    breaker.before_call("charge")
-    breaker.succeeded()
+    call(breaker, True)
     assert state(breaker) is BreakerState.CLOSED
     breaker.before_call("charge")
+
+
+def test_calls_let_through_before_a_change_do_not_decide_after_it() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("payment", 2, 1.0, 5.0, clock=clock)
+    early = breaker.before_call("charge")  # let through while closed, ends much later
+    call(breaker, False)
+    call(breaker, False)
+    assert state(breaker) is BreakerState.OPEN
+    breaker.succeeded(early)  # ending while open: nothing
+    assert state(breaker) is BreakerState.OPEN
+    clock.now += 5.1
+    probe = breaker.before_call("charge")
+    breaker.succeeded(early)  # nor while half-open: only the probe decides
+    breaker.failed(early)
+    assert state(breaker) is BreakerState.HALF_OPEN
+    with pytest.raises(CircuitOpen):
+        breaker.before_call("charge")  # the probe still runs
+    breaker.succeeded(probe)
+    assert state(breaker) is BreakerState.CLOSED
+
+
+def test_a_probe_that_never_finishes_lets_another_through() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("payment", 1, 1.0, 5.0, clock=clock)
+    call(breaker, False)
+    clock.now += 5.1
+    breaker.abandoned(breaker.before_call("charge"))  # cancelled, say
+    assert state(breaker) is BreakerState.HALF_OPEN
+    call(breaker, True)  # a new probe may go
+    assert state(breaker) is BreakerState.CLOSED
 
 
 async def test_the_bulkhead_refuses_a_call_when_every_slot_is_taken() -> None:
@@ -182,7 +204,7 @@ async def test_retries_stop_after_the_attempts_the_profile_allows() -> None:
 
 
 async def test_an_answer_is_never_retried_and_keeps_the_breaker_closed() -> None:
-    guard = guards(["payment"], FAST, Telemetry("order"))["payment"]
+    guard = guards(["payment"], FAST, Telemetry("order"), (ChargeRefused,))["payment"]
     refusal = Flaky(10, ChargeRefused("voided"))
     for _ in range(10):
         with pytest.raises(ChargeRefused):
@@ -212,6 +234,40 @@ async def test_the_naive_profile_calls_once_and_never_stops_calling() -> None:
         with pytest.raises(DownstreamUnavailable):
             await guard.call("charge", down)
     assert down.calls == 20 and guard.breaker is None
+
+
+async def test_an_answer_that_cannot_be_read_counts_as_a_failure() -> None:
+    policy = replace(FAST, retry_attempts=1, breaker_window=2, breaker_failure_rate=1.0)
+    guard = guards(["payment"], policy, Telemetry("order"), (ChargeRefused,))["payment"]
+    garbled = Flaky(10, KeyError("status"))
+    for _ in range(2):
+        with pytest.raises(KeyError):
+            await guard.call("charge", garbled)
+    assert garbled.calls == 2  # not retried: its outcome is not unknown, it is unreadable
+    assert guard.breaker is not None and state(guard.breaker) is BreakerState.OPEN
+
+
+async def test_a_cancelled_probe_does_not_hold_the_breaker_half_open() -> None:
+    clock = Clock()
+    policy = replace(FAST, retry_attempts=1, breaker_window=1, breaker_failure_rate=1.0)
+    guard = guards(["payment"], policy, Telemetry("order"))["payment"]
+    assert guard.breaker is not None
+    guard.breaker._clock = clock
+    with pytest.raises(DownstreamUnavailable):
+        await guard.call("charge", Flaky(1))
+    clock.now += 10
+    hanging = asyncio.create_task(guard.call("charge", _forever))
+    await asyncio.sleep(0.01)
+    hanging.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await hanging
+    assert await guard.call("charge", Flaky(0)) == "charged"  # the next probe got through
+    assert state(guard.breaker) is BreakerState.CLOSED
+
+
+async def _forever() -> str:
+    await asyncio.Event().wait()
+    return "never"
 
 
 def test_profiles_and_their_overrides_come_from_the_environment() -> None:
@@ -246,6 +302,8 @@ def test_profiles_and_their_overrides_come_from_the_environment() -> None:
         ("ORDERFLOW_RETRY_BASE_MS", "soon", "ORDERFLOW_RETRY_BASE_MS must be a number"),
         ("ORDERFLOW_BULKHEAD_LIMIT", "-1", "ORDERFLOW_BULKHEAD_LIMIT must be between"),
         ("ORDERFLOW_BREAKER_FAILURE_RATE", "0", "ORDERFLOW_BREAKER_FAILURE_RATE must be above 0"),
+        ("ORDERFLOW_BREAKER_RESET_S", "nan", "ORDERFLOW_BREAKER_RESET_S must be a number"),
+        ("ORDERFLOW_CALL_TIMEOUT_S", "inf", "ORDERFLOW_CALL_TIMEOUT_S must be a number"),
     ],
 )
 def test_a_bad_resilience_variable_is_named(key: str, value: str, says: str) -> None:

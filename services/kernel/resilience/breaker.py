@@ -53,9 +53,10 @@ class CircuitBreaker:
         self._outcomes: deque[bool] = deque(maxlen=window)  # True: an answer
         self._opened_at = 0.0
         self._probing = False
+        self._generation = 0  # bumped by every change of state
 
-    def before_call(self, operation: str) -> None:
-        """Raise CircuitOpen unless this call may go ahead."""
+    def before_call(self, operation: str) -> int:
+        """Raise CircuitOpen unless this call may go ahead; else a ticket for its outcome."""
         if self.state is BreakerState.OPEN:
             if self._clock() - self._opened_at < self._reset_s:
                 raise CircuitOpen(self.service, operation)
@@ -64,18 +65,22 @@ class CircuitBreaker:
             if self._probing:
                 raise CircuitOpen(self.service, operation)
             self._probing = True
+        return self._generation
 
-    def succeeded(self) -> None:
-        self._probing = False
+    # A ticket from before the last change of state is stale: a call let through while closed
+    # that ends while half-open must neither close the breaker nor open it again.
+
+    def succeeded(self, ticket: int) -> None:
+        if ticket != self._generation:
+            return
         if self.state is BreakerState.CLOSED:
             self._outcomes.append(True)
         elif self.state is BreakerState.HALF_OPEN:  # the probe answered
-            self._outcomes.clear()
             self._become(BreakerState.CLOSED)
-        # Open: a call begun before it opened and ending now changes nothing.
 
-    def failed(self) -> None:
-        self._probing = False
+    def failed(self, ticket: int) -> None:
+        if ticket != self._generation:
+            return
         if self.state is BreakerState.HALF_OPEN:
             self._open()
         elif self.state is BreakerState.CLOSED:
@@ -84,12 +89,19 @@ class CircuitBreaker:
             if full and self._outcomes.count(False) >= self._failure_rate * len(self._outcomes):
                 self._open()
 
+    def abandoned(self, ticket: int) -> None:
+        """The call ended with no outcome (cancelled, or refused by the bulkhead): a probe
+        that never finished must not keep the breaker half-open for good."""
+        if ticket == self._generation and self.state is BreakerState.HALF_OPEN:
+            self._probing = False
+
     def _open(self) -> None:
         self._opened_at = self._clock()
-        self._outcomes.clear()
-        if self.state is not BreakerState.OPEN:
-            self._become(BreakerState.OPEN)
+        self._become(BreakerState.OPEN)
 
     def _become(self, state: BreakerState) -> None:
         self.state = state
+        self._generation += 1
+        self._probing = False
+        self._outcomes.clear()
         self._on_change(state)

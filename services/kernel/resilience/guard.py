@@ -32,16 +32,29 @@ def _worth_retrying(error: BaseException) -> bool:
     return isinstance(error, DownstreamUnavailable) and not refused_here
 
 
-def guards(services: list[str], policy: Resilience, telemetry: Telemetry) -> dict[str, Guard]:
-    """One guard per downstream service, sharing one set of metrics (labelled by target)."""
+def guards(
+    services: list[str],
+    policy: Resilience,
+    telemetry: Telemetry,
+    answers: tuple[type[Exception], ...] = (),
+) -> dict[str, Guard]:
+    """One guard per downstream service, sharing one set of metrics (labelled by target).
+    `answers` are the errors that are the other side's answer (a refusal), not a failure."""
     families = GuardMetrics(telemetry)
-    return {service: Guard(service, policy, families) for service in services}
+    return {service: Guard(service, policy, families, answers) for service in services}
 
 
 class Guard:
-    def __init__(self, service: str, policy: Resilience, families: GuardMetrics) -> None:
+    def __init__(
+        self,
+        service: str,
+        policy: Resilience,
+        families: GuardMetrics,
+        answers: tuple[type[Exception], ...] = (),
+    ) -> None:
         self.service = service
         self._policy = policy
+        self._answers = answers
         self._metrics = _Metrics(families, service)
         self.breaker: CircuitBreaker | None = None
         if policy.breaker_window > 0:
@@ -73,22 +86,32 @@ class Guard:
         raise AssertionError("tenacity either returns or re-raises")  # pragma: no cover
 
     async def _once(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        async with self._slot(operation):
-            if self.breaker is not None:
-                self.breaker.before_call(operation)
-            try:
-                result = await attempt()
-            except DownstreamUnavailable:
-                if self.breaker is not None:
-                    self.breaker.failed()
-                raise
-            except Exception:  # an answer (a refusal): the service is there
-                if self.breaker is not None:
-                    self.breaker.succeeded()
-                raise
-            if self.breaker is not None:
-                self.breaker.succeeded()
-            return result
+        ticket = self.breaker.before_call(operation) if self.breaker is not None else 0
+        answered: bool | None = None  # None: no outcome (cancelled, or no bulkhead slot)
+        try:
+            async with self._slot(operation):
+                try:
+                    result = await attempt()
+                except self._answers:  # a refusal is an answer: the service is there
+                    answered = True
+                    raise
+                except Exception:  # no answer, or one that could not be read
+                    answered = False
+                    raise
+                answered = True
+                return result
+        finally:
+            self._judge(ticket, answered)
+
+    def _judge(self, ticket: int, answered: bool | None) -> None:
+        if self.breaker is None:
+            return
+        if answered is None:
+            self.breaker.abandoned(ticket)
+        elif answered:
+            self.breaker.succeeded(ticket)
+        else:
+            self.breaker.failed(ticket)
 
     @contextlib.asynccontextmanager
     async def _slot(self, operation: str) -> AsyncIterator[None]:

@@ -14,11 +14,22 @@ from contextlib import AsyncExitStack
 
 from services.kernel import styles
 from services.kernel.config import Settings
+from services.kernel.errors import DomainError
 from services.kernel.resilience.guard import guards
 from services.kernel.telemetry import Telemetry
 from services.order.downstream import graphql, grpc, rest, websocket
 from services.order.downstream.guarded import GuardedInventory, GuardedPayment
-from services.order.downstream.ports import Downstream, DownstreamByStyle, Inventory, Payment
+from services.order.downstream.ports import (
+    ChargeRefused,
+    Downstream,
+    DownstreamByStyle,
+    Inventory,
+    Payment,
+    ReservationRefused,
+)
+
+# What inventory and payment answer when they say no: answers, not failures, for the breaker.
+ANSWERS: tuple[type[Exception], ...] = (ReservationRefused, ChargeRefused, DomainError)
 
 Connector = Callable[[Settings, Telemetry, AsyncExitStack], Awaitable[tuple[Inventory, Payment]]]
 
@@ -37,7 +48,7 @@ async def connect(
     notifier = rest.RestNotifier(
         rest.json_client("notification", settings.notify_timeout_s, settings, telemetry, resources)
     )
-    guard = guards(["inventory", "payment"], settings.resilience, telemetry)
+    guard = guards(["inventory", "payment"], settings.resilience, telemetry, ANSWERS)
     clients = {}
     for style, connector in CONNECTORS.items():
         inventory, payment = await connector(settings, telemetry, resources)
