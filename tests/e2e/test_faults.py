@@ -15,7 +15,7 @@ from harness.ports import free_ports
 from harness.supervisor import Stack, StackConfig
 from services._generated.orderflow.v1 import order_pb2_grpc
 from tests.e2e import broker_helpers
-from tests.e2e.conftest import E2E_ENV, remove_topology, start_stack
+from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology, start_stack
 from tests.e2e.grpc_client import channel, place_request, status
 from tests.e2e.metrics import sample_sum
 from tests.e2e.rest_client import available, charge, order_body
@@ -144,8 +144,13 @@ def test_the_control_endpoint_wants_its_token(stack: Stack) -> None:
 
 def test_without_a_token_a_service_has_no_control_endpoint(tmp_path: Path) -> None:
     [port] = free_ports(1, "127.0.0.1")
-    env = {**E2E_ENV, "ORDERFLOW_PAYMENT_CONTROL_PORT": str(port)}  # a port, but no token
-    with Stack(StackConfig.on_free_ports(tmp_path, services=("payment",), extra_env=env)) as alone:
+    # A port, but no token; and a broker namespace of its own, removed afterwards.
+    env = {**E2E_ENV, **broker_env(), "ORDERFLOW_PAYMENT_CONTROL_PORT": str(port)}
+    alone = Stack(StackConfig.on_free_ports(tmp_path, services=("payment",), extra_env=env))
+    try:
         alone.start(reset=True, timeout_s=60)
         with pytest.raises(FaultControlError, match="does not answer"):
             FaultControl(port, TOKEN).active()
+    finally:
+        alone.stop()
+        remove_topology(alone)
