@@ -21,7 +21,7 @@ from harness.broker_admin import channel, delete_topology
 from harness.load.targets import Targets
 from harness.supervisor import Stack, StackConfig
 from services.kernel.broker.topology import Topology
-from services.kernel.config import Settings
+from services.kernel.config import Settings, bracketed
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -55,7 +55,7 @@ def running_target(url: str, settings: Settings) -> Target:
         raise ValueError(
             f"--target must be the order service's URL, like http://host:8000: {url!r}"
         )
-    host, inventory = _bracketed(parts.hostname), settings.address("inventory")
+    host, inventory = bracketed(parts.hostname), settings.address("inventory")
     targets = Targets(
         order_http=url.rstrip("/"),
         inventory_http=f"{parts.scheme}://{host}:{inventory.http_port}",
@@ -85,11 +85,6 @@ def own_stack(data_dir: Path, settings: Settings, profile: str) -> Iterator[Targ
         stack.stop()
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             delete_topology(settings.broker_url, Topology(namespace))
-
-
-def _bracketed(host: str) -> str:
-    """An IPv6 literal goes in brackets inside an address (urlsplit gives it without)."""
-    return f"[{host}]" if ":" in host else host
 
 
 def _stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.kernel.config import Settings
+from services.kernel.config import Settings, bracketed
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ def default_host() -> str:
 
 
 def _grpc(http_url: str, port: int) -> str:
-    host = urlsplit(http_url).hostname or ""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{bracketed(urlsplit(http_url).hostname or '')}:{port}"
 
 
 def _ws(http_url: str) -> str:

@@ -47,8 +47,7 @@ class ServiceAddress:
 
     @property
     def http_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
-        return f"http://{host}:{self.http_port}"
+        return f"http://{bracketed(self.host)}:{self.http_port}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,11 @@ class Settings:
             control_token=_token(env, "ORDERFLOW_CONTROL_TOKEN"),
             resilience=resilience,
         )
+
+
+def bracketed(host: str) -> str:
+    """A host as it stands before `:port`: an IPv6 literal goes in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def port_variable(service: str, kind: str) -> str:
