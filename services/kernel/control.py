@@ -14,11 +14,9 @@ styles can reach it, whatever the service's own address is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
 
 import uvicorn
 from starlette.applications import Starlette
@@ -28,6 +26,7 @@ from starlette.routing import Route
 
 from services.kernel.config import Settings
 from services.kernel.faults import Fault, Faults, InvalidFault
+from services.kernel.serve import SignalFreeServer
 
 LOOPBACK = "127.0.0.1"
 log = logging.getLogger(__name__)
@@ -86,12 +85,6 @@ async def _json(request: Request) -> object:
         raise InvalidFault("the body is not JSON") from None
 
 
-class _Quiet(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the service process owns its signals
-        yield
-
-
 class ControlServer:
     """The control endpoint as one of a service's servers (started and stopped with it)."""
 
@@ -104,7 +97,7 @@ class ControlServer:
             access_log=False,
             log_config=None,
         )
-        self._server = _Quiet(config)
+        self._server = SignalFreeServer(config)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -49,7 +49,7 @@ class RunningService:
 Bootstrap = Callable[[Settings, AsyncExitStack], Awaitable[RunningService]]
 
 
-class _Server(uvicorn.Server):
+class SignalFreeServer(uvicorn.Server):
     """uvicorn without its own signal handling: the process has more than one adapter to stop."""
 
     @contextlib.contextmanager
@@ -80,7 +80,7 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
         loop.add_signal_handler(signum, stop.set)
     async with AsyncExitStack() as resources:
         running = await bootstrap(settings, resources)
-        server = _Server(
+        server = SignalFreeServer(
             uvicorn.Config(
                 running.http_app,
                 host=settings.host,
