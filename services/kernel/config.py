@@ -55,7 +55,6 @@ class Settings:
     host: str
     data_dir: Path
     addresses: Mapping[str, ServiceAddress]
-    call_timeout_s: float
     notify_timeout_s: float
     max_body_bytes: int
     log_level: str
@@ -66,6 +65,11 @@ class Settings:
     broker_retry_delays_ms: tuple[int, ...] = (1000, 5000, 20000)
     control_token: str | None = None  # the control endpoint is off without one
     resilience: Resilience = PROFILES["naive"]  # of the order service's downstream calls
+
+    @property
+    def call_timeout_s(self) -> float:
+        """Each attempt of a call from order to inventory and payment (the profile's)."""
+        return self.resilience.call_timeout_s
 
     def address(self, service: str) -> ServiceAddress:
         return self.addresses[service]
@@ -82,7 +86,6 @@ class Settings:
             host=host,
             data_dir=Path(env.get("ORDERFLOW_DATA_DIR", ".orderflow")),
             addresses={name: _address(env, name, host) for name in SERVICES},
-            call_timeout_s=resilience.call_timeout_s,
             notify_timeout_s=_positive_float(env, "ORDERFLOW_NOTIFY_TIMEOUT_S", 1.0),
             max_body_bytes=_port_like_int(env, "ORDERFLOW_MAX_BODY_BYTES", 65536, upper=2**31),
             log_level=_choice(env, "ORDERFLOW_LOG_LEVEL", "info", LOG_LEVELS),
