@@ -71,6 +71,8 @@ class Guard:
 
     async def call(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """`attempt` once, or again (after a back-off) while its outcome is unknown."""
+        if self._policy.retry_attempts == 1:  # nothing to retry: no retry machinery per call
+            return await self._once(operation, attempt)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._policy.retry_attempts),
             wait=wait_random_exponential(
