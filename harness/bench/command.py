@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     run_id = _new_run_id()
     out = bench.out or settings.data_dir / "bench" / run_id
-    bench = replace(bench, profile=bench.profile or settings.resilience.profile)
+    profile = bench.profile or settings.resilience.profile
+    bench = replace(bench, profile=profile)
     try:
-        with _target(bench, settings, out) as target:
+        with _target(bench.target, settings, out, profile) as target:
             document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
     except (TargetUnavailable, LocustFailed, PortInUse, StartupFailed, ValueError) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
@@ -90,11 +91,10 @@ def _new_run_id() -> str:
 
 
 @contextlib.contextmanager
-def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]:
-    if bench.target:
-        yield running_target(bench.target, settings)
+def _target(url: str | None, settings: Settings, out: Path, profile: str) -> Iterator[Target]:
+    if url:
+        yield running_target(url, settings)
         return
-    profile = bench.profile or settings.resilience.profile
     print(f"Starting the stack ({profile} profile; data and logs in {out / 'stack'}) ...")
     with own_stack(out / "stack", settings, profile) as target:
         yield target
