@@ -79,7 +79,7 @@ def own_stack(data_dir: Path, settings: Settings, profile: str) -> Iterator[Targ
     stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env))
     try:
         stack.start(reset=True, timeout_s=60)
-        targets = _stack_targets(stack, settings.broker_url, namespace)
+        targets = stack_targets(stack, settings.broker_url, namespace)
         yield Target(targets, f"own stack (broker namespace {namespace})")
     finally:
         stack.stop()
@@ -87,7 +87,8 @@ def own_stack(data_dir: Path, settings: Settings, profile: str) -> Iterator[Targ
             delete_topology(settings.broker_url, Topology(namespace))
 
 
-def _stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
+def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
+    """The addresses of a stack the harness started."""
     config = stack.config
     return Targets(
         order_http=stack.url("order"),

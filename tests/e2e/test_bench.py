@@ -5,6 +5,7 @@ when a target or a style's service is not there."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -17,9 +18,8 @@ import pika.exceptions
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from harness.bench.target import Target, TargetUnavailable, preflight
+from harness.bench.target import Target, TargetUnavailable, preflight, stack_targets
 from harness.broker_admin import channel
-from harness.load.targets import Targets
 from harness.ports import free_ports
 from harness.supervisor import Stack
 from services.kernel.broker.topology import Topology
@@ -147,17 +147,9 @@ def test_invalid_arguments_exit_2_naming_the_flag() -> None:
 
 
 def stack_target(stack: Stack, **changes: str) -> Target:
-    config = stack.config
-    env = config.extra_env
-    addresses = {
-        "order_http": stack.url("order"),
-        "inventory_http": stack.url("inventory"),
-        "order_grpc": f"{config.host}:{config.grpc_port('order')}",
-        "inventory_grpc": f"{config.host}:{config.grpc_port('inventory')}",
-        "broker_url": env["ORDERFLOW_BROKER_URL"],
-        "namespace": env["ORDERFLOW_BROKER_NAMESPACE"],
-    }
-    return Target(Targets(**{**addresses, **changes}), "test")
+    env = stack.config.extra_env
+    targets = stack_targets(stack, env["ORDERFLOW_BROKER_URL"], env["ORDERFLOW_BROKER_NAMESPACE"])
+    return Target(dataclasses.replace(targets, **changes), "test")
 
 
 def test_preflight_names_the_part_a_style_is_missing(stack: Stack) -> None:
