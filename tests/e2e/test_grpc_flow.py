@@ -27,6 +27,7 @@ from tests.e2e.grpc_client import (
     status,
     trailing,
 )
+from tests.e2e.logs import assert_every_line_names_the_order
 from tests.e2e.metrics import downstream_calls
 from tests.e2e.rest_client import charge, payment_summary
 
@@ -252,13 +253,4 @@ def test_the_callers_correlation_id_travels_to_every_service(
     )
     assert dict(call.trailing_metadata() or ())["x-correlation-id"] == correlation_id
     services = ("order", "inventory", "payment")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        logs = {s: stack.log_path(s).read_text() for s in services}
-        if all(f"[{correlation_id}]" in text for text in logs.values()):
-            break
-        time.sleep(0.05)
-    for service, text in logs.items():
-        lines = [line for line in text.splitlines() if f"[{correlation_id}]" in line]
-        assert lines, f"{service} never logged {correlation_id}"
-        assert all(placed.order.id in line for line in lines), lines
+    assert_every_line_names_the_order(stack, correlation_id, placed.order.id, services)

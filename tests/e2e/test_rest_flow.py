@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from harness.supervisor import Stack
+from tests.e2e.logs import assert_every_line_names_the_order
 from tests.e2e.rest_client import available, charge, order_body, payment_summary
 
 pytestmark = pytest.mark.e2e
@@ -186,17 +187,9 @@ def test_the_callers_correlation_id_travels_to_every_service(
     )
     assert answer.headers["X-Correlation-ID"] == correlation_id
     order_id = answer.json()["id"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        logs = {s: stack.log_path(s).read_text() for s in ("order", "inventory", "payment")}
-        logs["notification"] = stack.log_path("notification").read_text()
-        if all(f"[{correlation_id}]" in text for text in logs.values()):
-            break
-        time.sleep(0.05)
-    for service, text in logs.items():
-        lines = [line for line in text.splitlines() if f"[{correlation_id}]" in line]
-        assert lines, f"{service} never logged {correlation_id}"
-        assert all(order_id in line for line in lines), lines
+    assert_every_line_names_the_order(
+        stack, correlation_id, order_id, ("order", "inventory", "payment", "notification")
+    )
 
 
 def test_an_idle_keep_alive_connection_is_still_open_after_six_seconds(stack: Stack) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from harness.supervisor import Stack
+from tests.e2e.logs import assert_every_line_names_the_order
 from tests.e2e.metrics import downstream_calls
 from tests.e2e.rest_client import available, charge, payment_summary
 from tests.e2e.ws_client import place_params, rpc_socket
@@ -243,13 +243,4 @@ def test_the_callers_correlation_id_travels_to_every_service(stack: Stack) -> No
     with rpc_socket(stack) as rpc:
         order_id = rpc.call("place_order", params).result["id"]
     services = ("order", "inventory", "payment", "notification")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        logs = {s: stack.log_path(s).read_text() for s in services}
-        if all(f"[{correlation_id}]" in text for text in logs.values()):
-            break
-        time.sleep(0.05)
-    for service, text in logs.items():
-        lines = [line for line in text.splitlines() if f"[{correlation_id}]" in line]
-        assert lines, f"{service} never logged {correlation_id}"
-        assert all(order_id in line for line in lines), lines
+    assert_every_line_names_the_order(stack, correlation_id, order_id, services)
