@@ -28,8 +28,15 @@ class DeadLetter:
 
 
 @contextlib.contextmanager
-def channel(url: str) -> Iterator[Any]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+def channel(url: str, timeout_s: float | None = None) -> Iterator[Any]:
+    """A channel on a connection of its own; with `timeout_s`, one try at connecting and that
+    long for the socket and the handshake (a watcher polling a broker that may be down)."""
+    parameters = pika.URLParameters(url)
+    if timeout_s is not None:
+        parameters.socket_timeout = timeout_s
+        parameters.blocked_connection_timeout = timeout_s
+        parameters.connection_attempts = 1
+    connection = pika.BlockingConnection(parameters)
     try:
         yield connection.channel()
     finally:

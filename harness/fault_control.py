@@ -3,9 +3,13 @@ application faults of one service, as the fault scenarios and the tests do."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
+
+from harness.ports import free_ports
+from services.kernel.config import SERVICES
 
 TIMEOUT_S = 5.0
 
@@ -42,3 +46,27 @@ class FaultControl:
             detail = answer.json().get("error", answer.text) if answer.content else ""
             raise FaultControlError(f"{method} {url}: {answer.status_code} {detail}")
         return answer
+
+
+def control_environment(token: str, services: Iterable[str] = SERVICES) -> dict[str, str]:
+    """What a stack needs for every service's control endpoint on a free port of its own (the
+    defaults, HTTP port + 100, would clash between stacks side by side)."""
+    chosen = list(services)
+    ports = free_ports(len(chosen), "127.0.0.1")
+    env = {"ORDERFLOW_CONTROL_TOKEN": token}
+    env.update({control_variable(s): str(port) for s, port in zip(chosen, ports, strict=True)})
+    return env
+
+
+def control_variable(service: str) -> str:
+    return f"ORDERFLOW_{service.upper()}_CONTROL_PORT"
+
+
+def controls(env: Mapping[str, str]) -> dict[str, FaultControl]:
+    """A client per service whose control port `env` (from control_environment) names."""
+    token = env["ORDERFLOW_CONTROL_TOKEN"]
+    return {
+        service: FaultControl(int(env[variable]), token)
+        for service in SERVICES
+        if (variable := control_variable(service)) in env
+    }

@@ -11,7 +11,7 @@ import atexit
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -76,9 +76,11 @@ class StackConfig:
         host: str = "127.0.0.1",
         services: tuple[str, ...] = START_ORDER,
         extra_env: Mapping[str, str] | None = None,
+        exclude: Collection[int] = (),
     ) -> StackConfig:
-        """Every port of every service (started or not) a free one: for tests side by side."""
-        ports = free_ports(2 * len(SERVICES), host)
+        """Every port of every service (started or not) a free one: for tests side by side.
+        `exclude`: ports promised to something else (free now, but not for long)."""
+        ports = free_ports(2 * len(SERVICES), host, exclude=exclude)
         return cls(
             data_dir=data_dir,
             host=host,
@@ -182,8 +184,11 @@ class Stack:
         finally:
             _LIVE.discard(self)
 
-    def restart(self, service: str, timeout_s: float = 30.0) -> None:
-        """Starts one service again (after kill(), or stopping it first) and waits until ready."""
+    def restart(
+        self, service: str, timeout_s: float = 30.0, extra_env: Mapping[str, str] | None = None
+    ) -> None:
+        """Starts one service again (after kill(), or stopping it first) and waits until ready;
+        `extra_env` adds to its environment for this start only (a fault such as a slow start)."""
         self._require_configured(service)
         previous = self._children.get(service)
         if previous is not None:
@@ -191,7 +196,7 @@ class Stack:
             previous.wait(time.monotonic() + timeout_s)
         check_ports(self.config.host, self.config.port_claims([service]))
         _LIVE.add(self)
-        child = self._spawn(service)
+        child = self._spawn(service, extra_env)
         try:
             self._wait_ready(service, time.monotonic() + timeout_s, timeout_s, watch=[child])
         except BaseException:
@@ -249,8 +254,8 @@ class Stack:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def _spawn(self, service: str) -> Child:
-        env = self.config.environment(os.environ)
+    def _spawn(self, service: str, extra_env: Mapping[str, str] | None = None) -> Child:
+        env = {**self.config.environment(os.environ), **(extra_env or {})}
         child = Child.spawn(service, env, self.config.log_path(service))
         self._children[service] = child
         return child

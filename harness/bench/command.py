@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import os
-import platform
 import shlex
 import sys
 import uuid
@@ -16,11 +14,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from harness.bench import results, table
-from harness.bench.options import STYLES, BenchPlan, InvalidArguments, add_arguments, plan
+from harness.bench.options import (
+    STYLES,
+    BenchPlan,
+    InvalidArguments,
+    add_arguments,
+    plan,
+    scenario_styles,
+)
 from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_phase
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
+from harness.broker import BrokerError
 from harness.ports import PortInUse
+from harness.scenarios import audit
+from harness.scenarios import run as scenarios
+from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.supervisor import StartupFailed
 from services.kernel.config import ConfigError, Settings
 
@@ -45,10 +56,21 @@ Durations are whole seconds: 30s, 2m or 30.
 
 Without --target it starts its own stack (free ports, its own broker namespace on
 ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end.
-Exit codes: 0 done, 1 a style could not run or Locust failed, 2 invalid arguments."""
+
+With a scenario file (orderflow bench scenarios/payment-outage.yaml) the file sets the load, the
+profile and a timeline of faults; each style runs on a fresh stack of its own (and a private
+RabbitMQ node when a fault stops the broker), and after the load an audit checks that no order
+was lost or stuck, nobody was charged twice or kept charged, and stock was conserved. The
+results then hold each phase (before / during / after the faults), the blast radius, the
+recovery time, the queues and the audit. --styles, --profile, --out and --processes still apply.
+Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
+not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
+are named), 3 a scenario's expectation not met, 130 interrupted."""
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scenario is not None:
+        return run_scenario_file(args)
     try:
         bench = plan(args)
         settings = Settings.from_env()
@@ -69,6 +91,64 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_scenario_file(args: argparse.Namespace) -> int:
+    """`orderflow bench SCENARIO.yaml`: see harness/scenarios/run.py and docs/scenarios.md."""
+    try:
+        scenario = load_scenario(args.scenario)
+        styles = scenario_styles(args, scenario.styles)
+        settings = Settings.from_env()
+    except (ScenarioError, InvalidArguments, ConfigError) as error:
+        print(f"orderflow bench: {error}", file=sys.stderr)
+        return 2
+    scenario = replace(scenario, styles=styles)
+    run_id = _new_run_id()
+    out = args.out or settings.data_dir / "bench" / f"{scenario.name}-{run_id}"
+    profile = args.profile or scenario.profile or settings.resilience.profile
+    command = shlex.join(["orderflow", *sys.argv[1:]])
+    try:
+        document = scenarios.run_scenario(
+            scenario, settings.broker_url, profile, out, run_id, command, args.processes
+        )
+    except BrokerError as error:  # the private broker would not start: nothing ran
+        print(f"\norderflow bench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # every stack, fault and private broker is stopped on the way out
+        print(
+            "\norderflow bench: interrupted; the styles run so far were not written",
+            file=sys.stderr,
+        )
+        return 130
+    return _scenario_outcome(document, out)
+
+
+def _scenario_outcome(document: dict[str, Any], out: Path) -> int:
+    """Write and show what ran; the exit code says whether all of it went as planned."""
+    stopped = document["scenario"].get("stopped")
+    if document["styles"]:
+        path = results.write_results(out, document)
+        _print_tables(document, path)
+        print()
+        print(table.scenario_table(document))
+    if stopped:
+        print(
+            f"\norderflow bench: {stopped['style']} could not run: {stopped['error']}",
+            file=sys.stderr,
+        )
+        return 1
+    if failed := scenarios.faults_failed(document):
+        print(
+            "\norderflow bench: a fault did not happen as planned:",
+            *failed,
+            sep="\n  ",
+            file=sys.stderr,
+        )
+        return 1
+    if not scenarios.expectations_met(document):
+        print("\norderflow bench: some expectations of the scenario were not met (see above)")
+        return scenarios.EXPECTATIONS_NOT_MET
+    return 0
+
+
 def short_run(settings: Settings, out: Path) -> int:
     """A few seconds of every style against the stack at `settings` (what `orderflow demo`
     ends with); the same as the command written into its results."""
@@ -82,7 +162,8 @@ def short_run(settings: Settings, out: Path) -> int:
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
     path = results.write_results(out, document)
-    print(f"\n{table.side_by_side(document)}\n\nResults: {path}  (made by: {command})")
+    print(f"\n{table.side_by_side(document)}\n\n{table.audit_table(document)}")
+    print(f"\nResults: {path}  (made by: {command})")
     return 0
 
 
@@ -118,7 +199,19 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, ceiling
             )
+        styles[style]["audit"] = _audit(target, style, out / style)
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
+
+
+def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:
+    """The audit of this style's orders (every load phase of it, capacity steps included); the
+    stack may hold other styles' and other runs' orders too, so it is scoped to this style."""
+    accepted = results.load_accepted(sorted(folder.rglob("samples-load/*.json")))
+    print(f"  {style:<9} audit ...", flush=True)
+    try:
+        return audit.audit_run(target.services, style, accepted, shared=True)
+    except httpx.HTTPError as error:  # the measurements stand without it: say so, keep them
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 @dataclass(frozen=True)
@@ -202,24 +295,19 @@ def _capacity_section(bench: BenchPlan, styles: dict[str, Any]) -> dict[str, Any
 
 
 def _run_meta(bench: BenchPlan, target: Target, run_id: str, command: str) -> dict[str, Any]:
-    return {
-        "id": run_id,
-        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "model": bench.load.model,
-        "users": bench.load.users,
-        "rate": bench.load.rate,
-        "duration_s": bench.load.duration_s,
-        "calibration_s": bench.calibration_s,
-        "processes": bench.load.processes,
-        "profile": bench.profile,
-        "target": target.description,
-        "machine": {
-            "cpus": os.cpu_count() or 1,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-    }
+    load = bench.load
+    return results.run_meta(
+        run_id,
+        command,
+        target.description,
+        bench.profile,
+        model=load.model,
+        users=load.users,
+        rate=load.rate,
+        duration_s=load.duration_s,
+        calibration_s=bench.calibration_s,
+        processes=load.processes,
+    )
 
 
 def _describe(bench: BenchPlan) -> str:
@@ -250,4 +338,9 @@ def _print_tables(document: dict[str, Any], path: Path) -> None:
     if "capacity" in document:
         print()
         print(table.capacity_table(document))
+    print()
+    print(table.audit_table(document))
+    for style, result in document["styles"].items():
+        if error := result.get("audit", {}).get("error"):
+            print(f"{style}: the audit could not read the books: {error}")
     print(f"\nResults: {path}  (folder: {path.parent})")

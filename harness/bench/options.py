@@ -6,11 +6,13 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from harness.bench.runner import Load, open_pool
 from services.kernel.resilience.policy import PROFILES
 
 STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
+DEFAULT_DURATION_S: Final = 30.0
 _SECONDS = re.compile(r"^(\d+)(s|m)?$")
 _LATENCY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 
@@ -59,17 +61,25 @@ def latency_ms(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--styles", default=",".join(STYLES), help="comma-separated, in run order (default: all)")
+    add(
+        "scenario",
+        nargs="?",
+        type=Path,
+        metavar="SCENARIO.yaml",
+        help="run a fault scenario (scenarios/*.yaml, see docs/scenarios.md) instead",
+    )
+    add("--styles", help="comma-separated, in run order (default: all)")
     add("--users", type=int, help="closed model: this many users (default 10); open: the pool")
     add("--rate", type=float, help="open model: task arrivals per second across all users")
-    add("--duration", type=duration, default=30.0, help="load per style (default 30s)")
+    add("--duration", type=duration, help="load per style (default 30s)")
     add("--calibration", type=duration, help="no-op ceiling per style (default: up to 10s)")
     add("--no-calibration", action="store_true", help="skip measuring the transport ceilings")
     add("--processes", type=int, default=1, help="Locust processes (default 1)")
     add(
         "--profile",
         choices=tuple(PROFILES),
-        help="resilience profile of the stack it starts (default: ORDERFLOW_PROFILE or naive)",
+        help="resilience profile of the stack it starts (default: the scenario file's, else"
+        " ORDERFLOW_PROFILE, else naive)",
     )
     add("--target", metavar="URL", help="a running stack's order service (default: start one)")
     add("--out", type=Path, metavar="DIR", help="results folder (default .orderflow/bench/<id>)")
@@ -82,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plan(args: argparse.Namespace) -> BenchPlan:
-    styles = _styles(args.styles)
+    styles = _styles(",".join(STYLES) if args.styles is None else args.styles)
+    duration_s = args.duration or DEFAULT_DURATION_S
     _positive("--users", args.users)
     _positive("--rate", args.rate)
     _positive("--processes", args.processes)
@@ -97,11 +108,41 @@ def plan(args: argparse.Namespace) -> BenchPlan:
     else:
         capacity = None
         users = open_pool(args.rate, args.users) if args.rate else (args.users or 10)
-        load = Load(users, args.rate, args.duration, args.processes)
-    calibration = None if args.no_calibration else (args.calibration or min(10.0, args.duration))
+        load = Load(users, args.rate, duration_s, args.processes)
+    calibration = None if args.no_calibration else (args.calibration or min(10.0, duration_s))
     if args.profile and args.target:
         raise InvalidArguments("--profile sets the stack bench starts: a --target has its own")
     return BenchPlan(styles, load, calibration, args.target, args.out, capacity, args.profile)
+
+
+# What a scenario file sets itself, so a flag for it would be ignored: refused instead.
+SCENARIO_SETS: Final = {
+    "users": "--users",
+    "rate": "--rate",
+    "duration": "--duration",
+    "calibration": "--calibration",
+    "no_calibration": "--no-calibration",
+    "target": "--target",
+    "find_capacity": "--find-capacity",
+}
+
+
+def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[str, ...]:
+    """The styles to run a scenario for: --styles (a subset of the file's), or the file's.
+    Flags whose setting the file owns are refused, naming the flag."""
+    given = [flag for name, flag in SCENARIO_SETS.items() if getattr(args, name, None)]
+    if given:
+        raise InvalidArguments(
+            f"{', '.join(given)}: the scenario file sets the load and starts its own stacks;"
+            " edit the file (or copy it) instead"
+        )
+    if args.styles is None:
+        return listed
+    chosen = _styles(args.styles)
+    outside = [style for style in chosen if style not in listed]
+    if outside:
+        raise InvalidArguments(f"--styles: {outside} not in the scenario's styles {list(listed)}")
+    return chosen
 
 
 def _styles(text: str) -> tuple[str, ...]:

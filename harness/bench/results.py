@@ -7,8 +7,11 @@ every process gives exact nearest-rank percentiles over the whole run.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import os
+import platform
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +44,11 @@ def load_samples(paths: Iterable[Path]) -> list[Sample]:
     samples = [sample for path in paths for sample in _samples_of(path)]
     samples.sort(key=lambda sample: sample.at)
     return samples
+
+
+def load_accepted(paths: Iterable[Path]) -> list[str]:
+    """The idempotency keys of the orders the system accepted, from every process's file."""
+    return [str(key) for path in paths for key in json.loads(path.read_text()).get("accepted", [])]
 
 
 def _samples_of(path: Path) -> list[Sample]:
@@ -253,6 +261,26 @@ def capacity_step(
         "error_rate": round(error_rate, 4),
         "load_generator_saturated": saturated,
         "held": held,
+    }
+
+
+def run_meta(
+    run_id: str, command: str, target: str, profile: str | None, **load: Any
+) -> dict[str, Any]:
+    """The `run` section: how the run was made. `load`: model, users, rate, duration_s,
+    calibration_s and processes, as the schema names them."""
+    return {
+        "id": run_id,
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        **load,
+        "profile": profile,
+        "target": target,
+        "machine": {
+            "cpus": os.cpu_count() or 1,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
     }
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -22,7 +23,8 @@ import psutil
 
 import harness.load
 from harness.bench.target import Target
-from harness.load.recorder import PROGRESS_PREFIX
+from harness.load.pacing import Surge
+from harness.load.recorder import PROGRESS_PREFIX, STARTED_PREFIX
 
 LOCUSTFILE: Final = Path(harness.load.__file__).parent / "locustfile.py"
 USER_CLASSES: Final = {
@@ -33,6 +35,7 @@ USER_CLASSES: Final = {
     "broker": "Broker",
 }
 STOP_TIMEOUT_S: Final = 35  # let tasks in flight finish (client timeouts are 30 s)
+STOP_WAIT_S: Final = 10.0  # for Locust to stop when the bench itself is stopped
 SATURATED: Final = 0.9  # of one core, per load-generator process (Python uses one core each)
 
 
@@ -46,6 +49,7 @@ class Load:
     rate: float | None  # open model: arrivals per second across all users; None: closed
     duration_s: float
     processes: int = 1
+    surge: Surge | None = None  # open model only: a window of the run at a multiple of the rate
 
     @property
     def model(self) -> str:
@@ -64,18 +68,31 @@ def open_pool(rate: float, users: int | None) -> int:
     return users if users else max(10, math.ceil(rate))
 
 
-def run_phase(style: str, phase: str, load: Load, target: Target, folder: Path) -> PhaseRun:
+def run_phase(
+    style: str,
+    phase: str,
+    load: Load,
+    target: Target,
+    folder: Path,
+    on_start: Callable[[float], None] | None = None,
+) -> PhaseRun:
+    """Run Locust to the end; `on_start` is called (on another thread) with the epoch at which
+    the load started, as soon as the first load-generator process says so."""
     folder.mkdir(parents=True, exist_ok=True)
     samples = folder / f"samples-{phase}"
     shutil.rmtree(samples, ignore_errors=True)  # an earlier run's files must not be merged in
     command = _command(style, phase, load, target, folder, samples)
     log_path = folder / f"locust-{phase}.log"
     with log_path.open("w") as log:
-        watch = _Watch(style, phase, load.duration_s, log)
+        watch = _Watch(style, phase, load.duration_s, log, on_start)
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
-        code = watch.follow(process)
+        try:
+            code = watch.follow(process)
+        except BaseException:  # Ctrl-C or a failure here: Locust must not run on without us
+            _stop(process)
+            raise
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
         raise LocustFailed(f"locust exited {code} for {style} ({phase}); see {log_path}:\n{tail}")
@@ -97,6 +114,9 @@ def _command(
     ]  # fmt: skip
     if load.rate is not None:
         command += ["--orderflow-rate", f"{load.rate:g}"]
+    if load.surge is not None:
+        surge = load.surge
+        command += ["--orderflow-surge", f"{surge.at_s:g},{surge.duration_s:g},{surge.factor:g}"]
     if load.processes > 1:
         command += ["--processes", str(load.processes)]
     return command
@@ -111,6 +131,7 @@ class _Watch:
     phase: str
     duration_s: float
     log: IO[str]
+    on_start: Callable[[float], None] | None = None
     rates: dict[str, float] = field(default_factory=dict)  # latest req/s by process id
     cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # pid: (cpu s, started)
     warnings: list[str] = field(default_factory=list)
@@ -162,6 +183,9 @@ class _Watch:
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
+            if line.startswith(STARTED_PREFIX):
+                self._started(line)
+                continue
             if line.startswith(PROGRESS_PREFIX):
                 fields = dict(part.split("=", 1) for part in line.split()[1:])
                 self.rates[fields["pid"]] = float(fields["rps"])
@@ -169,6 +193,16 @@ class _Watch:
             self.log.write(line)
             if "CPU usage" in line:  # Locust's own warning that it is the bottleneck
                 self.warnings.append(line.strip().split(": ", 1)[-1])
+
+    def _started(self, line: str) -> None:
+        on_start, self.on_start = self.on_start, None  # the first process to start is the start
+        if on_start is None:
+            return
+        try:
+            on_start(float(line.split("at=", 1)[1]))
+        except Exception as error:  # this thread must go on reading Locust's output
+            self.log.write(f"orderflow: what starts with the load failed: {error!r}\n")
+            self.warnings.append(f"what starts with the load failed: {error!r}")
 
     def _sample_cpu(self, pid: int) -> None:
         try:
@@ -190,6 +224,15 @@ class _Watch:
         elapsed = min(time.time() - self.started, self.duration_s)
         rate = sum(self.rates.values())
         return f"{where} {elapsed:5.0f}/{self.duration_s:g} s  {rate:8.1f} req/s"
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _children_cpu_s() -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from harness.scenarios.spec import AUDIT_COUNTS, PHASES
+
 MISSING = "-"
 SIDE_BY_SIDE_HEADERS = (
     "style",
@@ -142,3 +144,93 @@ def _verdict(step: dict[str, Any], capacity: dict[str, Any]) -> str:
     if step.get("load_generator_saturated"):
         reasons.append("load generator saturated")
     return " and ".join(reasons) or "not held"
+
+
+ISOLATION_HEADERS = (
+    "style",
+    "orders ok % before/during/after",
+    "order p99 ms before/during/after",
+    "p99 inflation",
+    "spared ops ok % during",
+    "recovery s",
+    "max queue",
+    "dead-lettered",
+)
+AUDIT_HEADERS = (
+    "style",
+    "lost",
+    "stuck",
+    "double",
+    "unrefunded",
+    "unpaid",
+    "stock",
+    "dup. notif.",
+    "expect",
+)
+# Repeats that reached the notification service were recognised, not sent again: redelivery at
+# work, not a broken invariant, so they are not marked.
+NOT_MARKED = frozenset({"duplicate_notifications"})
+
+
+def audit_table(document: dict[str, Any]) -> str:
+    """The audit of each style's run; a count that breaks an invariant is marked with `!`, a
+    scenario's expectation not met with FAILED."""
+    rows = [_audit_row(style, result) for style, result in document["styles"].items()]
+    return render(AUDIT_HEADERS, rows, "<" + ">" * (len(AUDIT_HEADERS) - 2) + "<")
+
+
+def scenario_table(document: dict[str, Any]) -> str:
+    """A scenario's failure isolation, one row per style, and what did not go as planned."""
+    section, styles = document["scenario"], document["styles"]
+    isolation = [_isolation_row(style, result["scenario"]) for style, result in styles.items()]
+    faults = "; ".join(section["faults"]) or "no faults"
+    failed = [
+        f"{style}: {fault['description']}: {error}"
+        for style, result in styles.items()
+        for fault in result["scenario"]["faults"]
+        for error in fault["errors"]
+    ]
+    stopped = section.get("stopped")
+    return "\n".join(
+        [
+            f"Scenario {section['name']}: {faults}",
+            "",
+            render(ISOLATION_HEADERS, isolation, "<" + ">" * (len(ISOLATION_HEADERS) - 1)),
+            *(f"fault not as planned! {line}" for line in failed),
+            *([f"stopped at {stopped['style']}: {stopped['error']}"] if stopped else []),
+        ]
+    )
+
+
+def _isolation_row(style: str, scenario: dict[str, Any]) -> list[str]:
+    phases = scenario["phases"]
+    orders = [phases.get(p, {}).get("operations", {}).get("order_completed", {}) for p in PHASES]
+    ok = [phases.get(p, {}).get("order_success_ratio") for p in PHASES]
+    spared = scenario["blast_radius"]["operations"].values()
+    worst = min((op["success_ratio_during"] for op in spared), default=None)
+    broker = scenario["broker"]
+    dead = broker["dead_lettered"]
+    return [
+        style,
+        "/".join(percent(ratio) for ratio in ok),
+        "/".join(number(o.get("p99_ms"), 0) for o in orders),
+        number(scenario["p99_inflation"].get("order_completed")),
+        percent(worst),
+        number(scenario["recovery_s"], 0),
+        str(max(broker["max_depth"].values(), default=0)),
+        MISSING if dead is None else str(sum(dead.values())),
+    ]
+
+
+def _audit_row(style: str, result: dict[str, Any]) -> list[str]:
+    audit = result.get("audit") or {}
+    if "counts" not in audit:  # the audit could not read the books
+        return [style, *(MISSING for _ in AUDIT_COUNTS), MISSING]
+    counts = audit["counts"]
+    checks = result.get("scenario", {}).get("expectations", [])
+    verdict = "FAILED" if any(not c["passed"] for c in checks) else ("met" if checks else MISSING)
+    cells = [
+        f"{counts[name]}{'!' if counts[name] and name not in NOT_MARKED else ''}"
+        for name in AUDIT_COUNTS
+    ]
+    return [style, *cells, verdict]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from harness.broker_admin import channel, delete_topology
 from harness.load.targets import Targets
 from harness.supervisor import Stack, StackConfig
 from services.kernel.broker.topology import Topology
-from services.kernel.config import Settings, bracketed
+from services.kernel.config import SERVICES, Settings, bracketed
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -34,6 +34,8 @@ class TargetUnavailable(Exception):
 class Target:
     targets: Targets
     description: str  # for the results: "own stack (...)" or the --target URL
+    # Each service's HTTP address: where the audit reads the books.
+    services: Mapping[str, str] = field(default_factory=dict)
 
     def locust_options(self) -> list[str]:
         t = self.targets
@@ -56,6 +58,8 @@ def running_target(url: str, settings: Settings) -> Target:
             f"--target must be the order service's URL, like http://host:8000: {url!r}"
         )
     host, inventory = bracketed(parts.hostname), settings.address("inventory")
+    services = {s: f"{parts.scheme}://{host}:{settings.address(s).http_port}" for s in SERVICES}
+    services["order"] = url.rstrip("/")
     targets = Targets(
         order_http=url.rstrip("/"),
         inventory_http=f"{parts.scheme}://{host}:{inventory.http_port}",
@@ -64,27 +68,43 @@ def running_target(url: str, settings: Settings) -> Target:
         broker_url=settings.broker_url,
         namespace=settings.broker_namespace,
     )
-    return Target(targets, url)
+    return Target(targets, url, services)
 
 
 @contextlib.contextmanager
 def own_stack(data_dir: Path, settings: Settings, profile: str) -> Iterator[Target]:
     """Start the four services on free ports, in a broker namespace of this run's own."""
+    with started_stack(data_dir, settings.broker_url, profile) as (_, target):
+        yield target
+
+
+@contextlib.contextmanager
+def started_stack(
+    data_dir: Path,
+    broker_url: str,
+    profile: str,
+    extra_env: Mapping[str, str] | None = None,
+    taken: Collection[int] = (),
+) -> Iterator[tuple[Stack, Target]]:
+    """The four services on free ports with a fresh store, in a broker namespace of their own
+    (removed afterwards); `extra_env` adds to their environment, and its ports are `taken`."""
     namespace = f"bench-{uuid.uuid4().hex[:10]}"
     env = {
-        "ORDERFLOW_BROKER_URL": settings.broker_url,
+        "ORDERFLOW_BROKER_URL": broker_url,
         "ORDERFLOW_BROKER_NAMESPACE": namespace,
         "ORDERFLOW_PROFILE": profile,
+        **(extra_env or {}),
     }
-    stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env))
+    stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env, exclude=taken))
     try:
         stack.start(reset=True, timeout_s=60)
-        targets = stack_targets(stack, settings.broker_url, namespace)
-        yield Target(targets, f"own stack (broker namespace {namespace})")
+        targets = stack_targets(stack, broker_url, namespace)
+        services = {service: stack.url(service) for service in SERVICES}
+        yield stack, Target(targets, f"own stack (broker namespace {namespace})", services)
     finally:
         stack.stop()
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-            delete_topology(settings.broker_url, Topology(namespace))
+            delete_topology(broker_url, Topology(namespace))
 
 
 def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:

@@ -15,7 +15,7 @@ from locust.runners import MasterRunner
 
 from harness.load import targets
 from harness.load.base import Schedule
-from harness.load.pacing import OpenArrivals, process_share
+from harness.load.pacing import OpenArrivals, Surge, process_share
 from harness.load.recorder import Recorder
 
 
@@ -52,6 +52,12 @@ def _add_options(parser: Any) -> None:
         help="open model: task arrivals per second across all users (default 0: closed model)",
     )
     parser.add_argument(
+        "--orderflow-surge",
+        default="",
+        help="open model: AT,DURATION,FACTOR multiplies the rate by FACTOR for DURATION seconds"
+        " from AT seconds after the start (a traffic spike)",
+    )
+    parser.add_argument(
         "--orderflow-samples",
         default="",
         include_in_web_ui=False,
@@ -74,10 +80,13 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         return  # a Locust run without a command line (a library use): nothing to set up
     rate = float(getattr(options, "orderflow_rate", 0.0) or 0.0)
     share = process_share(rate, _processes(options)) if rate > 0 else 0.0
-    Schedule.arrivals = OpenArrivals(share) if share > 0 else None
+    surge_option = getattr(options, "orderflow_surge", "")
+    surge = Surge.parse(surge_option) if surge_option else None
+    Schedule.arrivals = OpenArrivals(share, surge=surge) if share > 0 else None
     folder = getattr(options, "orderflow_samples", "")
     if folder:
         _Run.recorder = Recorder(Path(folder), _style(environment), options.orderflow_phase)
+        _Run.recorder.announce()
         _Run.ticker = gevent.spawn(_tick, _Run.recorder)
 
 

@@ -31,6 +31,12 @@ class OrderPlan:
     status: str  # the terminal status the rules promise
     reason: str | None
 
+    @property
+    def accepted(self) -> dict[str, str]:
+        """What `order_completed` reports with: its key, so the audit after a run can tell an
+        accepted request that left no order (a lost one) by the key the client sent."""
+        return {"idempotency_key": self.request["idempotency_key"]}
+
     def check(self, status: str, reason: str | None) -> None:
         if (status, reason) != (self.status, self.reason):
             promised = f"{self.status}/{self.reason}" if self.reason else self.status

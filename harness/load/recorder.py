@@ -4,7 +4,11 @@ the processes and computes exact percentiles per operation and per second.
 Locust's own statistics round latencies and its per-second history holds percentiles over a
 sliding window; the bench wants the raw samples. The file format is read by
 harness/bench/results.py: {"format": 1, "style", "phase", "started_at",
-"samples": [[offset_s, operation, latency_ms, error or null], ...]}.
+"samples": [[offset_s, operation, latency_ms, error or null], ...], "accepted": [key, ...]}.
+
+`accepted` holds the idempotency key of every order the system accepted (each `order_completed`
+report, failed or not, follows an accepted place): the audit after a run looks for each in the
+order store, and one it cannot find is a lost order.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 FORMAT = 1
 PROGRESS_PREFIX = "orderflow-progress"
+STARTED_PREFIX = "orderflow-started"
 
 
 class Recorder:
@@ -27,6 +32,7 @@ class Recorder:
         self._phase = phase
         self._started_at = time.time()
         self._samples: list[list[Any]] = []
+        self._accepted: list[str] = []
         self._written = False
         self._last_count = 0
         self._last_tick = self._started_at
@@ -37,11 +43,20 @@ class Recorder:
         response_time: float,
         exception: BaseException | None = None,
         start_time: float | None = None,
+        context: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         offset = (start_time if start_time is not None else time.time()) - self._started_at
         error = None if exception is None else _describe(exception)
         self._samples.append([round(offset, 4), name, round(response_time, 3), error])
+        key = (context or {}).get("idempotency_key")
+        if isinstance(key, str):
+            self._accepted.append(key)
+
+    def announce(self) -> None:
+        """One line on stderr when the load starts: a fault timeline runs from this moment."""
+        line = f"{STARTED_PREFIX} pid={os.getpid()} at={self._started_at:.6f}"
+        print(line, file=sys.stderr, flush=True)
 
     def progress(self) -> None:
         """One line a second on stderr for the bench's progress display."""
@@ -64,6 +79,7 @@ class Recorder:
             "phase": self._phase,
             "started_at": self._started_at,
             "samples": self._samples,
+            "accepted": self._accepted,
         }
         path.write_text(json.dumps(document, separators=(",", ":")))
         return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,18 +28,21 @@ class Reporter:
         self.style = style
 
     @contextlib.contextmanager
-    def measure(self, name: str, started: float) -> Iterator[Measured]:
+    def measure(
+        self, name: str, started: float, context: Mapping[str, str] | None = None
+    ) -> Iterator[Measured]:
         """Report `name`, timed from `started` (epoch seconds). A failure is reported, then
-        ends the task (RescheduleTask): the rest of the task made no sense without it."""
+        ends the task (RescheduleTask): the rest of the task made no sense without it.
+        `context` goes with the report, to the listeners of Locust's request event."""
         measured = Measured()
         try:
             yield measured
         except RescheduleTask:
             raise
         except Exception as error:  # every failure of the system under load is a data point
-            self.fire(name, started, measured.length, error)
+            self.fire(name, started, measured.length, error, context=context)
             raise RescheduleTask() from error
-        self.fire(name, started, measured.length, None, measured.ended)
+        self.fire(name, started, measured.length, None, measured.ended, context)
 
     def fire(
         self,
@@ -48,6 +51,7 @@ class Reporter:
         length: int,
         error: BaseException | None,
         ended: float | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> None:
         """Report one operation; `ended` defaults to now (pass it when the end was earlier)."""
         self._request_event.fire(
@@ -56,7 +60,7 @@ class Reporter:
             response_time=((time.time() if ended is None else ended) - started) * 1000.0,
             response_length=length,
             exception=error,
-            context={},
+            context=dict(context or {}),
             start_time=started,
             url=None,
             response=None,

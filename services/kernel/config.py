@@ -31,6 +31,7 @@ DEFAULT_PORTS: Final[dict[str, tuple[int, int]]] = {
 CONTROL_OFFSET: Final = 100  # a control port is its service's HTTP port + 100 by default
 MIN_TOKEN_LENGTH: Final = 16
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+MAX_START_DELAY_S: Final = 600.0
 
 
 class ConfigError(ValueError):
@@ -65,6 +66,7 @@ class Settings:
     broker_retry_delays_ms: tuple[int, ...] = (1000, 5000, 20000)
     control_token: str | None = None  # the control endpoint is off without one
     resilience: Resilience = PROFILES["naive"]  # of the order service's downstream calls
+    start_delay_s: float = 0.0  # a fault hook: wait this long before building or binding anything
 
     @property
     def call_timeout_s(self) -> float:
@@ -100,6 +102,7 @@ class Settings:
             ),
             control_token=_token(env, "ORDERFLOW_CONTROL_TOKEN"),
             resilience=resilience,
+            start_delay_s=_seconds_within(env, "ORDERFLOW_START_DELAY_S", 0.0, MAX_START_DELAY_S),
         )
 
 
@@ -197,6 +200,15 @@ def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
         return default
     if value <= 0:
         raise ConfigError(f"{key} must be positive, got {value}")
+    return value
+
+
+def _seconds_within(env: Mapping[str, str], key: str, default: float, high: float) -> float:
+    value = _float(env, key, "a number of seconds")
+    if value is None:
+        return default
+    if not 0 <= value <= high:
+        raise ConfigError(f"{key} must be from 0 to {high:g} seconds, got {value:g}")
     return value
 
 

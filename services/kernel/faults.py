@@ -23,10 +23,13 @@ from prometheus_client import Counter
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
 
-# The operations a fault can name, by service: the use cases the saga and the choreography call.
+# The operations a fault can name, by service: where a place-order request enters, the use cases
+# the saga and the choreography call, and the notification every order ends with.
 OPERATIONS: Final[dict[str, tuple[str, ...]]] = {
+    "order": ("order.place",),
     "inventory": ("inventory.products", "inventory.reserve", "inventory.release"),
     "payment": ("payment.charge", "payment.refund"),
+    "notification": ("notification.record",),
 }
 ERROR_KINDS: Final = ("transient", "permanent")
 MAX_LATENCY_MS: Final = 600_000.0

@@ -78,6 +78,8 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if not await _delayed_start(service, settings.start_delay_s, stop):
+        return
     async with AsyncExitStack() as resources:
         running = await bootstrap(settings, resources)
         server = SignalFreeServer(
@@ -114,6 +116,20 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
         await asyncio.gather(*(extra.stop(GRACE_S) for extra in running.servers))
         await _finish(http_task, loops, stopper)
     log.info("%s stopped", service)
+
+
+async def _delayed_start(service: str, delay_s: float, stop: asyncio.Event) -> bool:
+    """Wait `delay_s` before building anything, as a slow-booting process would (its ports refuse
+    connections meanwhile). False when a signal came first: then the process starts nothing."""
+    if delay_s <= 0:
+        return True
+    log.warning("%s: delaying start-up by %gs (ORDERFLOW_START_DELAY_S)", service, delay_s)
+    try:
+        await asyncio.wait_for(stop.wait(), delay_s)
+    except TimeoutError:
+        return True
+    log.info("%s stopped before it started", service)
+    return False
 
 
 async def _finish(

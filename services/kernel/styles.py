@@ -13,5 +13,7 @@ BROKER: Final = "broker"
 # Orchestrated by the order service's saga; the broker style is choreographed instead.
 ORCHESTRATED: Final = (REST, GRPC, GRAPHQL, WEBSOCKET)
 
+ALL: Final = (*ORCHESTRATED, BROKER)
+
 # ORDERFLOW_DOWNSTREAM_STYLE's default: each order calls downstream in the style it came in by.
 MATCH: Final = "match"

@@ -13,6 +13,7 @@ from services.kernel.broker import catalogue as ev
 from services.kernel.broker.catalogue import data_of
 from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.reactions import first_delivery
+from services.kernel.faults import OPERATIONS, Faults
 from services.notification.domain import (
     Notice,
     Notification,
@@ -34,12 +35,19 @@ def _ignore(notification: Notification, created: bool) -> None:
 
 
 class NotificationHandlers:
-    def __init__(self, store: NotificationStore, on_recorded: Recorder = _ignore) -> None:
+    def __init__(
+        self,
+        store: NotificationStore,
+        on_recorded: Recorder = _ignore,
+        faults: Faults | None = None,
+    ) -> None:
         self._store = store
         self._on_recorded = on_recorded
+        self._faults = faults or Faults(OPERATIONS["notification"])
 
     async def notify(self, request: NotificationRequest) -> tuple[Notification, bool]:
         """Record a notification once per (order, kind). Returns it and whether it is new."""
+        await self._faults.before("notification.record")
         notice = compose(request)
         with self._store.transaction():
             notification, created = self._record(notice)
@@ -57,6 +65,7 @@ class NotificationHandlers:
             reason=order.reason,
             total_cents=order.total_cents,
         )
+        await self._faults.before("notification.record")
         notice = compose(request)
         with self._store.transaction():
             if not first_delivery(self._store.messages, event):

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from services.kernel import serve
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
+from services.kernel.control import control_servers
+from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
 from services.notification.api import amqp, rest
@@ -19,7 +21,9 @@ from services.notification.store import NotificationStore
 NAME = "notification"
 
 
-def create_handlers(store: NotificationStore, telemetry: Telemetry) -> NotificationHandlers:
+def create_handlers(
+    store: NotificationStore, telemetry: Telemetry, faults: Faults | None = None
+) -> NotificationHandlers:
     counted = telemetry.counter(
         "orderflow_notifications",
         "Notifications received, by kind and outcome (new or duplicate).",
@@ -29,7 +33,7 @@ def create_handlers(store: NotificationStore, telemetry: Telemetry) -> Notificat
     def count(notification: Notification, created: bool) -> None:
         counted.labels(notification.kind.value, "new" if created else "duplicate").inc()
 
-    return NotificationHandlers(store, on_recorded=count)
+    return NotificationHandlers(store, on_recorded=count, faults=faults)
 
 
 def create_app(
@@ -52,11 +56,16 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     store = NotificationStore.open(settings.database_path(NAME))
     resources.callback(store.close)
     telemetry = Telemetry(NAME)
-    handlers = create_handlers(store, telemetry)
+    faults = Faults(OPERATIONS[NAME], telemetry)
+    handlers = create_handlers(store, telemetry, faults)
     app = create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes)
     jobs = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers))
+    servers: list[serve.Server] = [*control_servers(NAME, settings, faults)]
     return serve.RunningService(
-        http_app=app, http_port=settings.address(NAME).http_port, background=jobs
+        http_app=app,
+        http_port=settings.address(NAME).http_port,
+        background=jobs,
+        servers=servers,
     )
 
 

@@ -27,6 +27,7 @@ from services.kernel.broker.reactions import first_delivery, reply
 from services.kernel.clock import now_iso
 from services.kernel.contracts import Line
 from services.kernel.errors import NotFound
+from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.styles import BROKER
 from services.order import domain
 from services.order.domain import Compensation, Order, OrderLine, PlaceOrder, Reason, Status
@@ -47,13 +48,17 @@ class OrderChoreography:
         store: OrderStore,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_saved: Callable[[Order], None] = lambda order: None,
+        faults: Faults | None = None,
     ) -> None:
         self._store = store
         self._new_id = new_id
         self._on_saved = on_saved
+        # Shared with OrderHandlers: the broker's command is the same `order.place` entry.
+        self._faults = faults or Faults(OPERATIONS["order"])
 
     async def on_place(self, event: CloudEvent) -> None:
         request = data_of(event, ev.PlaceOrderCommand)
+        await self._faults.before("order.place")
         command = PlaceOrder(
             customer_id=request.customer_id,
             lines=tuple(Line(item.sku, item.quantity) for item in request.items),

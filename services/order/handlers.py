@@ -11,19 +11,33 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass
 
-from services.kernel import correlation
+from services.kernel import correlation, styles
 from services.kernel.clock import now_iso
-from services.kernel.errors import DownstreamUnavailable, NotFound
+from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
+from services.kernel.faults import OPERATIONS, Faults
 from services.order import domain
 from services.order.domain import Order, PlaceOrder
 from services.order.downstream.ports import Catalog, Product
 from services.order.saga import Saga
-from services.order.store import LogEntry, OrderStore
+from services.order.store import AuditedOrder, LogEntry, OrderStore
 from services.order.updates import follow
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 100
+# Sagas that recovery drives at once. It shares the downstream services (and, in the resilient
+# profile, their bulkheads) with live orders: after an outage thousands may wait, and driving
+# them all at once would crowd live orders out, and the bulkhead turn most of them away again.
+RECOVERY_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class OrderAudit:
+    """What a check across the services' stores reads of orders (after a run, not under load)."""
+
+    orders: list[AuditedOrder]
+    confirmed_units: dict[str, int]  # per SKU, over the lines of CONFIRMED orders
 
 
 class OrderHandlers:
@@ -33,11 +47,13 @@ class OrderHandlers:
         saga: Saga,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         catalog: Catalog | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self._store = store
         self._saga = saga
         self._new_id = new_id
         self._catalog = catalog
+        self._faults = faults or Faults(OPERATIONS["order"])
         self._in_flight: dict[str, asyncio.Task[Order]] = {}
 
     async def place_order(
@@ -47,6 +63,7 @@ class OrderHandlers:
 
         `on_accepted` is told the order (new or replayed) before the saga is awaited, so a
         pushing adapter can start following it (`watch_order`) without missing a change."""
+        await self._faults.before("order.place")
         command.validate()
         with self._store.transaction():
             key = command.idempotency_key
@@ -94,11 +111,24 @@ class OrderHandlers:
         await self.get_order(order_id)
         return self._store.history(order_id)
 
+    async def audit(self, style: str | None = None) -> OrderAudit:
+        """Every order, or those that came in by one style, and the units they confirmed."""
+        if style is not None and style not in styles.ALL:
+            raise InvalidRequest(f"style must be one of {', '.join(styles.ALL)}", field="style")
+        # Both reads with no await between: one consistent picture.
+        return OrderAudit(self._store.audited(style), self._store.confirmed_units(style))
+
     async def recover(self) -> int:
         """Drive every unfinished saga that no task of this process is driving (after a crash,
         or when a compensation had to wait for a service to come back). Returns how many."""
         orphans = [o for o in self._store.unfinished() if o.id not in self._in_flight]
-        results = await asyncio.gather(*(self._drive(o) for o in orphans), return_exceptions=True)
+        room = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def drive(order: Order) -> Order:
+            async with room:
+                return await self._drive(order)
+
+        results = await asyncio.gather(*(drive(o) for o in orphans), return_exceptions=True)
         for order, result in zip(orphans, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("recovery of order %s failed: %r", order.id, result)

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from services.kernel import serve
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
+from services.kernel.control import control_servers
+from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.http.app import ReadinessCheck, create_http_app
 from services.kernel.http.client import HealthProbe
 from services.kernel.telemetry import Telemetry
@@ -37,7 +39,10 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     resources.push_async_callback(saga.drain_notifications)
     # The catalog that GraphQL's `products` and `OrderLine.product` show, read from inventory.
     catalog = connect_catalog(settings, telemetry, resources)
-    handlers = OrderHandlers(store, saga, catalog=catalog)
+    # One set of faults for both entries of `order.place`: the orchestrated styles' handler and
+    # the broker command's reaction; each place request passes exactly one of them.
+    faults = Faults(OPERATIONS[NAME], telemetry)
+    handlers = OrderHandlers(store, saga, catalog=catalog, faults=faults)
     # An exit stack unwinds in reverse: the sagas stop before the clients they call close.
     resources.push_async_callback(handlers.stop, SAGA_GRACE_S)
     probe = HealthProbe({s: settings.address(s).http_url for s in ("inventory", "payment")})
@@ -58,13 +63,13 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     grpc_server, _ = grpc.create_server(
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
     )
-    choreography = OrderChoreography(store, on_saved=saga.updates.publish)
+    choreography = OrderChoreography(store, on_saved=saga.updates.publish, faults=faults)
     broker = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(choreography))
     return serve.RunningService(
         http_app=app,
         http_port=address.http_port,
         background=[recovery_loop, *broker],
-        servers=[grpc_server],
+        servers=[grpc_server, *control_servers(NAME, settings, faults)],
     )
 
 

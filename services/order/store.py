@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.kernel import sqlite
 from services.kernel.broker import outbox
@@ -73,6 +74,17 @@ class LogEntry:
     outcome: str
     detail: str | None
     at: str
+
+
+class AuditedOrder(NamedTuple):
+    """One order as the audit lists it: the key is the client's, as it sent it (or None)."""
+
+    id: str
+    status: str
+    reason: str | None
+    style: str
+    idempotency_key: str | None
+    saga_state: str  # DONE once nothing is left to give back: a CANCELLED order may still owe
 
 
 class OrderStore(sqlite.SqliteStore):
@@ -188,6 +200,25 @@ class OrderStore(sqlite.SqliteStore):
     def status_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
         return {row["status"]: row["n"] for row in rows}
+
+    def audited(self, style: str | None) -> list[AuditedOrder]:
+        """Every order (of one style, or all), by id: one query, not one per order."""
+        rows = self._db.execute(
+            "SELECT id, status, reason, style, idempotency_key, saga_state FROM orders"
+            " WHERE ?1 IS NULL OR style = ?1 ORDER BY id",
+            (style,),
+        )
+        return [AuditedOrder(*row) for row in rows]
+
+    def confirmed_units(self, style: str | None) -> dict[str, int]:
+        """Units per SKU over the lines of CONFIRMED orders (of one style, or all)."""
+        rows = self._db.execute(
+            "SELECT l.sku, SUM(l.quantity) FROM order_lines AS l"
+            " JOIN orders AS o ON o.id = l.order_id WHERE o.status = ?1"
+            " AND (?2 IS NULL OR o.style = ?2) GROUP BY l.sku ORDER BY l.sku",
+            (Status.CONFIRMED.value, style),
+        )
+        return {sku: int(units) for sku, units in rows}
 
     def _write_lines(self, order: Order) -> None:
         self._db.executemany(

@@ -120,5 +120,9 @@ class PaymentHandlers:
     async def summary(self) -> dict[str, int]:
         return self._store.summary()
 
+    async def audit(self) -> list[tuple[str, str, int]]:
+        """Every payment row as (order_id, status, amount_cents), by order id."""
+        return self._store.audited()
+
     async def is_ready(self) -> dict[str, bool]:
         return {"database": self._store.is_reachable()}

@@ -79,6 +79,13 @@ class PaymentStore(sqlite.SqliteStore):
             (status.value, now_iso(), order_id),
         )
 
+    def audited(self) -> list[tuple[str, str, int]]:
+        """(order_id, status, amount_cents) of every payment row, VOIDED markers too, by order."""
+        rows = self._db.execute(
+            "SELECT order_id, status, amount_cents FROM payments ORDER BY order_id"
+        )
+        return [(order_id, status, cents) for order_id, status, cents in rows]
+
     def summary(self) -> dict[str, int]:
         """Payments per status and the cents currently charged: what the money audit reads."""
         counts: dict[str, int] = {status.value: 0 for status in PaymentStatus}

@@ -77,6 +77,11 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
         assert result["per_second"] and result["load_generator"]["cpu_s"] > 0
         # Locust's own CSV files with their per-second history sit beside the results.
         assert (out / style / "load_stats_history.csv").stat().st_size > 0, style
+        # The audit after its load: every order it placed is there, finished, and the books
+        # (this style's orders and payments, the shared stock) add up.
+        audit = result["audit"]
+        assert audit["accepted"] == summary["orders_completed"], style
+        assert set(audit["counts"].values()) == {0}, (style, audit)
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])
     assert [line.split()[0] for line in lines[header + 2 : header + 7]] == list(STYLES)

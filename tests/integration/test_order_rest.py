@@ -9,7 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.events import new_event
+from services.kernel.contracts import Line
 from services.kernel.telemetry import Telemetry
+from services.order.choreography import OrderChoreography
+from services.order.domain import PlaceOrder
 from services.order.downstream.ports import Downstream
 from services.order.handlers import OrderHandlers
 from services.order.main import create_app
@@ -201,3 +206,51 @@ async def test_downstream_outage_is_visible_in_the_order_not_a_crash(
         "INVENTORY_UNAVAILABLE",
     )
     assert stack.inventory.stock["KB-MECH"] == 100
+
+
+async def test_audit_lists_orders_with_style_and_key_and_the_confirmed_units(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    assert (await client.get("/audit")).json() == {"orders": [], "confirmed_units": {}}
+    rest = await client.post("/orders", json=order_body(), headers={"Idempotency-Key": "k rest/1"})
+    rejected = await client.post("/orders", json=order_body(sku="MUG-RETIRED"))
+    declined = await client.post("/orders", json=order_body(token="tok_chargeDeclined"))
+    grpc, _ = await stack.handlers.place_order(
+        PlaceOrder("c2", (Line("KB-MECH", 3),), "tok_visa", "k-grpc", style="grpc")
+    )
+    broker = OrderChoreography(stack.store, new_id=lambda: "o-broker")
+    command = {**order_body(), "idempotency_key": "k-broker"}
+    await broker.on_place(new_event(ev.ORDER_PLACE, "orderflow/test", command, "corr-1"))
+
+    expected = [
+        [rest.json()["id"], "CONFIRMED", None, "rest", "k rest/1", "DONE"],  # the key as sent
+        [rejected.json()["id"], "REJECTED", "OUT_OF_STOCK", "rest", None, "DONE"],
+        [declined.json()["id"], "CANCELLED", "PAYMENT_DECLINED", "rest", None, "DONE"],
+        [grpc.id, "CONFIRMED", None, "grpc", "k-grpc", "DONE"],
+        ["o-broker", "PENDING", None, "broker", "k-broker", "RUNNING"],
+    ]
+    audit = await client.get("/audit")
+    assert audit.status_code == 200
+    assert audit.json() == {
+        "orders": sorted(expected),
+        "confirmed_units": {"KB-MECH": 5},  # CONFIRMED orders only: 2 over REST, 3 over gRPC
+    }
+    rest_only = {"orders": sorted(expected[:3]), "confirmed_units": {"KB-MECH": 2}}
+    assert await audit_of(client, "rest") == rest_only
+    grpc_only = {"orders": [expected[3]], "confirmed_units": {"KB-MECH": 3}}
+    assert await audit_of(client, "grpc") == grpc_only
+    assert await audit_of(client, "broker") == {"orders": [expected[4]], "confirmed_units": {}}
+    assert await audit_of(client, "websocket") == {"orders": [], "confirmed_units": {}}
+
+
+async def audit_of(client: httpx.AsyncClient, style: str) -> dict[str, Any]:
+    answer = await client.get("/audit", params={"style": style})
+    assert answer.status_code == 200
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+async def test_audit_of_an_unknown_style_is_refused(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/audit", params={"style": "carrier-pigeon"})
+    assert answer.status_code == 422 and answer.headers["content-type"] == PROBLEM
+    assert answer.json()["code"] == "INVALID_REQUEST" and answer.json()["field"] == "style"

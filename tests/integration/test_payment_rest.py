@@ -218,3 +218,22 @@ async def test_not_ready_when_the_database_is_gone(
     ready = await client.get("/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": False}
+
+
+async def test_audit_lists_every_payment_row_by_order_id(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/audit")).json() == {"payments": []}
+    await client.post("/charges", json=charge_body("ord-3", 1500))
+    await client.post("/charges", json=charge_body("ord-1", 2500, token=TOKEN_DECLINES))
+    await client.post("/charges", json=charge_body("ord-2", 3500))
+    await client.post("/charges/ord-2/refund")
+    await client.post("/charges/ord-0/refund")  # before any charge: a VOIDED marker of 0 cents
+    answer = await client.get("/audit")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "payments": [
+            ["ord-0", "VOIDED", 0],
+            ["ord-1", "DECLINED", 2500],
+            ["ord-2", "REFUNDED", 3500],
+            ["ord-3", "CHARGED", 1500],
+        ]
+    }

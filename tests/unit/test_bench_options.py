@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.options import Capacity, InvalidArguments, add_arguments, plan
+from harness.bench.options import (
+    Capacity,
+    InvalidArguments,
+    add_arguments,
+    plan,
+    scenario_styles,
+)
 from harness.bench.runner import Load
 
 ALL_STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
@@ -204,3 +210,41 @@ def test_a_profile_for_the_stack_bench_starts_but_not_for_a_target() -> None:
     assert plan(parse()).profile is None  # then ORDERFLOW_PROFILE decides
     with pytest.raises(InvalidArguments, match="--profile"):
         plan(parse("--profile", "resilient", "--target", "http://127.0.0.1:8000"))
+
+
+def test_a_scenario_file_is_the_optional_first_argument() -> None:
+    assert parse("scenarios/baseline.yaml").scenario == Path("scenarios/baseline.yaml")
+    assert parse().scenario is None
+
+
+def test_a_scenario_runs_its_own_styles_or_the_subset_asked_for() -> None:
+    listed = ("rest", "grpc", "broker")
+    assert scenario_styles(parse("x.yaml"), listed) == listed
+    assert scenario_styles(parse("x.yaml", "--styles", "broker,rest"), listed) == (
+        "broker",
+        "rest",
+    )
+    with pytest.raises(InvalidArguments, match=r"--styles: \['graphql'\] not in the scenario"):
+        scenario_styles(parse("x.yaml", "--styles", "graphql"), listed)
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--users", "3"],
+        ["--rate", "5"],
+        ["--duration", "10s"],
+        ["--calibration", "5s"],
+        ["--no-calibration"],
+        ["--target", "http://127.0.0.1:8000"],
+        ["--find-capacity"],
+    ],
+)
+def test_what_a_scenario_file_sets_cannot_also_be_a_flag(flag: list[str]) -> None:
+    with pytest.raises(InvalidArguments, match=f"{flag[0]}: the scenario file sets the load"):
+        scenario_styles(parse("x.yaml", *flag), ("rest",))
+
+
+def test_without_a_scenario_the_defaults_stand() -> None:
+    bench = plan(parse())
+    assert bench.load.duration_s == 30.0 and len(bench.styles) == 5

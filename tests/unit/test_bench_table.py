@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.bench.table import capacity_table, operations_table, side_by_side
+from harness.bench.table import (
+    audit_table,
+    capacity_table,
+    operations_table,
+    scenario_table,
+    side_by_side,
+)
+from harness.scenarios.spec import AUDIT_COUNTS
 
 
 def stats(count: int, per_s: float, p50: float | None, error_rate: float) -> dict[str, Any]:
@@ -209,3 +216,60 @@ def test_the_capacity_table_lists_held_rates_and_steps() -> None:
 
 def test_without_a_capacity_search_the_table_says_so() -> None:
     assert capacity_table(document()) == "no capacity search in this run"
+
+
+def scenario_result(counts: dict[str, int], errors: list[str], passed: bool) -> dict[str, Any]:
+    order = {"count": 10, "success_ratio": 1.0, "p50_ms": 5.0, "p99_ms": 9.0}
+    phase = {"order_success_ratio": 1.0, "operations": {"order_completed": order}}
+    return {
+        "audit": {"counts": counts},
+        "scenario": {
+            "faults": [{"description": "payment crash at 15s for 15s", "errors": errors}],
+            "phases": {"before": phase, "during": phase, "after": phase},
+            "p99_inflation": {"order_completed": 1.0},
+            "blast_radius": {"faulted": ["payment"], "operations": {}},
+            "recovery_s": 2.0,
+            "broker": {"max_depth": {"payment": 7}, "dead_lettered": {"order": 3}},
+            "expectations": [{"check": "lost == 0", "seen": 0, "passed": passed}],
+        },
+    }
+
+
+def test_the_scenario_table_marks_broken_invariants_failed_checks_and_faults_not_as_planned() -> (
+    None
+):
+    zero = dict.fromkeys(AUDIT_COUNTS, 0)
+    document = {
+        "scenario": {
+            "name": "payment-outage",
+            "faults": ["payment crash at 15s for 15s"],
+            "stopped": {"style": "grpc", "error": "StartupFailed: order did not start"},
+        },
+        "styles": {
+            "rest": scenario_result(zero, [], passed=True),
+            "broker": scenario_result(
+                {**zero, "stuck": 2, "duplicate_notifications": 4},
+                ["end: payment was not ready within 60s"],
+                passed=False,
+            ),
+        },
+    }
+    lines = [*audit_table(document).splitlines(), *scenario_table(document).splitlines()]
+    assert "Scenario payment-outage: payment crash at 15s for 15s" in lines
+    rest = next(line for line in lines if line.startswith("rest") and "met" in line)
+    broker = next(line for line in lines if line.startswith("broker") and "FAILED" in line)
+    assert "!" not in rest
+    assert "2!" in broker and " 4 " in f"{broker} " and "4!" not in broker  # repeats: no mark
+    isolation = next(line for line in lines if line.startswith("rest ") and "/" in line)
+    assert "100.00/100.00/100.00" in isolation and isolation.split()[-2:] == ["7", "3"]
+    assert lines[-2] == (
+        "fault not as planned! broker: payment crash at 15s for 15s:"
+        " end: payment was not ready within 60s"
+    )
+    assert lines[-1] == "stopped at grpc: StartupFailed: order did not start"
+
+
+def test_the_audit_table_shows_a_dash_for_books_that_could_not_be_read() -> None:
+    document = {"styles": {"rest": {"audit": {"error": "ConnectError: refused"}}}}
+    row = audit_table(document).splitlines()[-1]
+    assert row.split() == ["rest", *["-"] * (len(AUDIT_COUNTS) + 1)]

@@ -38,6 +38,12 @@ def test_the_host_comes_from_the_url_and_the_ports_from_the_settings(settings: S
         namespace="bench-7",
     )
     assert target.description == "http://shop.example:9100"
+    assert target.services == {  # where the audit reads each service's books
+        "order": "http://shop.example:9100",
+        "inventory": "http://shop.example:9101",
+        "payment": "http://shop.example:8002",  # not set: the default ports
+        "notification": "http://shop.example:8003",
+    }
 
 
 def test_an_ipv6_host_keeps_its_brackets_in_every_address(settings: Settings) -> None:

@@ -50,3 +50,22 @@ def test_an_ipv6_host_is_bracketed_in_urls() -> None:
 def test_a_bad_value_fails_fast_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({variable: value})
+
+
+def test_the_start_delay_is_off_by_default_and_takes_seconds_up_to_600() -> None:
+    assert Settings.from_env({}).start_delay_s == 0.0
+    for raw, seconds in (("1.5", 1.5), ("0", 0.0), ("600", 600.0)):
+        assert Settings.from_env({"ORDERFLOW_START_DELAY_S": raw}).start_delay_s == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "600.5", "soon", "", "nan", "inf"])
+def test_a_bad_start_delay_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="ORDERFLOW_START_DELAY_S"):
+        Settings.from_env({"ORDERFLOW_START_DELAY_S": value})
+
+
+def test_every_service_has_a_control_port_at_its_http_port_plus_100() -> None:
+    ports = {name: a.control_port for name, a in Settings.from_env({}).addresses.items()}
+    assert ports == {"order": 8100, "inventory": 8101, "payment": 8102, "notification": 8103}
+    moved = Settings.from_env({"ORDERFLOW_NOTIFICATION_CONTROL_PORT": "9999"})
+    assert moved.address("notification").control_port == 9999

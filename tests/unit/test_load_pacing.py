@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.load.pacing import OpenArrivals, process_share
+from harness.load.pacing import OpenArrivals, Surge, process_share
 
 START = 1_700_000_000.0  # a fixed epoch start, so the due times are known exactly
 
@@ -91,3 +91,25 @@ def test_arrivals_no_user_took_are_listed_up_to_the_end() -> None:
     never = arrivals.never_taken(until=101.0)
     assert never == pytest.approx([100.0 + k / 10 for k in range(3, 11)])
     assert arrivals.never_taken(until=100.15) == []  # nothing due that was not taken
+
+
+def test_a_surge_multiplies_the_arrivals_inside_its_window_only() -> None:
+    surge = Surge(at_s=2.0, duration_s=1.0, factor=4.0)
+    arrivals = OpenArrivals(2.0, start=0.0, surge=surge)
+    taken = [arrivals.take() for _ in range(11)]
+    # 2/s before, 8/s from 2 s to 3 s, 2/s again after: 4 + 8 + the rest.
+    assert taken == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.125, 2.25, 2.375, 2.5, 2.625, 2.75])
+    later = [arrivals.take() for _ in range(4)]
+    assert later == pytest.approx([2.875, 3.0, 3.5, 4.0])
+
+
+def test_a_surge_counts_the_arrivals_never_taken_at_its_own_rate() -> None:
+    arrivals = OpenArrivals(2.0, start=0.0, surge=Surge(2.0, 1.0, 4.0))
+    assert len(arrivals.never_taken(until=3.0)) == 4 + 8 + 1  # slots 0..12 are due by 3 s
+    assert len(arrivals.never_taken(until=4.0)) == 4 + 8 + 3
+
+
+def test_a_surge_is_read_from_the_locust_option() -> None:
+    assert Surge.parse("15,10,4") == Surge(15.0, 10.0, 4.0)
+    with pytest.raises(ValueError, match="AT,DURATION,FACTOR"):
+        Surge.parse("15s,10")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.load.recorder import PROGRESS_PREFIX, Recorder
+from harness.load.recorder import PROGRESS_PREFIX, STARTED_PREFIX, Recorder
 
 
 def made(folder: Path, style: str = "rest", phase: str = "load") -> tuple[Recorder, float, float]:
@@ -44,7 +44,7 @@ def test_the_samples_are_written_with_their_offset_name_latency_and_error(tmp_pa
 
     assert path == folder / f"samples-calibration-{os.getpid()}.json"
     document = read(path)
-    assert set(document) == {"format", "style", "phase", "started_at", "samples"}
+    assert set(document) == {"format", "style", "phase", "started_at", "samples", "accepted"}
     assert document["format"] == 1
     assert (document["style"], document["phase"]) == ("grpc", "calibration")
     started_at = document["started_at"]
@@ -151,3 +151,32 @@ def test_progress_reports_the_rate_since_the_last_line(
     fields = progress_fields(second)
     assert float(fields["rps"]) == 0.0
     assert fields["samples"] == "1"
+
+
+def test_the_keys_of_accepted_orders_are_kept_for_the_audit(tmp_path: Path) -> None:
+    recorder, _, after = made(tmp_path, style="broker", phase="load")
+    accepted = {"idempotency_key": "load-1"}
+    recorder.on_request(name="place_order", response_time=3.0, start_time=after, context={})
+    recorder.on_request(
+        name="order_completed", response_time=9.0, start_time=after, context=accepted
+    )
+    timed_out = {"idempotency_key": "load-2"}  # accepted, then never completed: still accepted
+    recorder.on_request(
+        name="order_completed",
+        response_time=30_000.0,
+        exception=TimeoutError("no terminal event"),
+        start_time=after,
+        context=timed_out,
+    )
+    assert read(recorder.write())["accepted"] == ["load-1", "load-2"]
+
+
+def test_the_start_is_announced_with_the_epoch_the_offsets_count_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder, _, _ = made(tmp_path, style="rest", phase="load")
+    recorder.announce()
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"{STARTED_PREFIX} pid={os.getpid()} at=")
+    announced = float(line.rsplit("=", 1)[1])
+    assert announced == pytest.approx(read(recorder.write())["started_at"], abs=1e-5)

@@ -72,6 +72,14 @@ def measured_reschedule(hook):
         raise RescheduleTask("the task gave up on its own")
 
 
+def measured_with_context(hook):
+    key = {"idempotency_key": "load-7"}
+    with Reporter(hook, "broker").measure("order_completed", time.time(), key):
+        pass
+    with Reporter(hook, "broker").measure("order_completed", time.time(), key):
+        raise TimeoutError("no terminal event")
+
+
 def fired_with_end(hook):
     Reporter(hook, "broker").fire("order_completed", 1000.0, 5, None, ended=1000.25)
 
@@ -103,6 +111,7 @@ print(json.dumps({
     "measured_failure": run(measured_failure),
     "measured_reschedule": run(measured_reschedule),
     "fired_with_end": run(fired_with_end),
+    "measured_with_context": run(measured_with_context),
     "restyled_late": run(restyled_late),
     "restyled_closed": run(restyled_closed),
 }))
@@ -190,3 +199,10 @@ def test_restyled_without_a_due_time_changes_only_the_request_type(
 ) -> None:
     event = only_event(record["restyled_closed"])
     assert event == {**record["meta"], "request_type": "websocket"}
+
+
+def test_the_context_given_goes_with_success_and_failure_alike(record: dict[str, Any]) -> None:
+    events = record["measured_with_context"]["events"]
+    assert [event["context"] for event in events] == [{"idempotency_key": "load-7"}] * 2
+    assert events[1]["exception"]["type"] == "TimeoutError"
+    assert only_event(record["fired_with_end"])["context"] == {}  # none given: an empty one

@@ -22,7 +22,7 @@ from services.order.domain import (
     SagaState,
 )
 from services.order.downstream.ports import ChargeResult, ChargeStatus, Downstream
-from services.order.handlers import OrderHandlers
+from services.order.handlers import RECOVERY_CONCURRENCY, OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
 from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment
@@ -239,3 +239,31 @@ async def test_shutdown_leaves_a_saga_where_it_stands_for_the_next_start(world: 
     assert await world.handlers.recover() == 1
     recovered = world.store.get(order.id)
     assert recovered is not None and recovered.status == "CONFIRMED"
+
+
+async def test_recovery_drives_a_few_sagas_at_a_time_and_finishes_them_all(world: World) -> None:
+    # 30 orders left reserved by a crash: recovery must not call payment 30 times at once.
+    for n in range(30):
+        order = domain.new_order(f"o-left-{n}", place(), "t0")
+        with world.store.transaction():
+            world.store.add(order)
+        priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 1),))
+        with world.store.transaction():
+            world.store.update(domain.reserved(order, priced, "t1"))
+    charge, running, most = world.payment.charge, 0, 0
+
+    async def counted(*args: object, **kwargs: object) -> ChargeResult:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.01)
+            return await charge(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            running -= 1
+
+    world.restart()
+    world.payment.charge = counted  # type: ignore[method-assign]
+    assert await world.handlers.recover() == 30
+    assert most == RECOVERY_CONCURRENCY
+    assert len(world.payment.charged()) == 30 and await world.handlers.recover() == 0

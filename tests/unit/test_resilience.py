@@ -213,7 +213,9 @@ async def test_an_answer_is_never_retried_and_keeps_the_breaker_closed() -> None
     assert guard.breaker is not None and state(guard.breaker) is BreakerState.CLOSED
 
 
-async def test_an_open_breaker_stops_calling_and_is_not_retried() -> None:
+async def test_an_open_breaker_stops_calling_and_is_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     telemetry = Telemetry("order")
     policy = replace(FAST, retry_attempts=1, breaker_window=2, breaker_failure_rate=1.0)
     guard = guards(["payment"], policy, telemetry)["payment"]
@@ -225,6 +227,7 @@ async def test_an_open_breaker_stops_calling_and_is_not_retried() -> None:
         await guard.call("charge", down)
     assert down.calls == 2  # the third never reached the service
     assert metric(telemetry, "orderflow_breaker_state", target="payment") == 2
+    assert "circuit breaker for payment is now open" in caplog.messages
 
 
 async def test_the_naive_profile_calls_once_and_never_stops_calling() -> None:

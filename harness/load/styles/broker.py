@@ -128,7 +128,7 @@ class BrokerUser(HttpStyleUser):
             body = event.encode()
             waiter = self._publish_expecting(ev.ORDER_PLACE, body, correlation_id)
             measured.length = len(body)
-        with self.reporter.measure("order_completed", started) as measured:
+        with self.reporter.measure("order_completed", started, plan.accepted) as measured:
             measured.ended = self._wait(waiter, correlation_id)
             answer = decode(waiter.body).data["order"]
             plan.check(answer["status"], answer["reason"])

@@ -58,7 +58,7 @@ class GraphqlUser(HttpStyleUser):
         placed = (data or {}).get("placeOrder")
         if not isinstance(placed, dict) or placed.get("__typename") != "Order":
             raise RescheduleTask()  # refused: reported as place_order
-        with self.reporter.measure("order_completed", started):
+        with self.reporter.measure("order_completed", started, plan.accepted):
             outcome = (placed["status"], placed["reason"])
             if placed["status"] not in TERMINAL:  # the saga could not finish yet: follow it
                 outcome = self._follow_until_terminal(placed["id"])

@@ -53,7 +53,7 @@ class GrpcUser(StyleUser):
             answer = self._orders.PlaceOrder(_request(plan.request), timeout=DEADLINE_S)
             measured.length = answer.ByteSize()
         order_id = answer.order.id
-        with self.reporter.measure("order_completed", started):
+        with self.reporter.measure("order_completed", started, plan.accepted):
             final = answer.order
             if final.status not in TERMINAL:  # the saga could not finish yet: follow it
                 final = self._watch_until_terminal(order_id)

@@ -26,7 +26,7 @@ class RestUser(HttpStyleUser):
             order = expect_json(answer, 201)
         if order is None:
             raise RescheduleTask()  # not placed: nothing to complete (reported as place_order)
-        with self.reporter.measure("order_completed", started):
+        with self.reporter.measure("order_completed", started, plan.accepted):
             plan.check(order["status"], order["reason"])  # a malformed order fails here too
             return str(order["id"])
 

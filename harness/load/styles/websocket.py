@@ -87,7 +87,7 @@ class WebsocketUser(StyleUser):
                 raise
             measured.length = len(json.dumps(answer))
             order_id = str(_result(answer)["id"])
-        with self.reporter.measure("order_completed", started) as measured:
+        with self.reporter.measure("order_completed", started, plan.accepted) as measured:
             try:
                 final, measured.ended = pushed.get(order_id) or _await_push(socket, order_id)
             except Exception:

@@ -13,7 +13,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.kernel.http.middleware import BodySizeLimit, CorrelationId, RequestMetrics
+from services.kernel.http.middleware import (
+    BodySizeLimit,
+    CorrelationId,
+    RequestMetrics,
+    UnexpectedErrors,
+)
 from services.kernel.http.problem import install_problem_handlers, problem_responses
 from services.kernel.telemetry import Telemetry
 
@@ -55,7 +60,9 @@ def create_http_app(
         app.include_router(router)
     app.include_router(_operations_router(telemetry, readiness))
     install_problem_handlers(app, problem_statuses or {})
-    # Outermost last: metrics see every request, including refused ones.
+    # Outermost last: metrics see every request, including refused ones. Innermost first:
+    # an unexpected error is answered before Starlette's own handler would close the connection.
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     app.add_middleware(CorrelationId)
     app.add_middleware(RequestMetrics, telemetry=telemetry)

@@ -6,14 +6,17 @@ untouched and the cost per request stays small.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kernel import correlation
-from services.kernel.http.problem import problem
+from services.kernel.http.problem import internal_error, problem
 from services.kernel.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
 
 
 class BodySizeLimit:
@@ -126,3 +129,34 @@ class RequestMetrics:
             method = scope["method"]
             self.telemetry.http_requests.labels(method, route, str(status)).inc()
             self.telemetry.http_latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+class UnexpectedErrors:
+    """An unexpected exception becomes a 500 problem here, inside the app.
+
+    Left to Starlette, the outermost ServerErrorMiddleware answers it and then re-raises, and
+    uvicorn closes the connection: a client reusing it right after fails too (the order
+    service's pooled connection, sending the compensation for the call that just failed).
+    Answered here, the connection stays open like after any other answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            if started:
+                raise  # half an answer is out: only closing the connection ends it cleanly
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await internal_error()(scope, receive, send)

@@ -65,6 +65,10 @@ REPLAYED: dict[int | str, dict[str, Any]] = {
 }
 
 
+def internal_error() -> JSONResponse:
+    return problem(500, "INTERNAL_ERROR", "an unexpected error occurred; see the service log")
+
+
 def problem(status: int, code: str, detail: str, **extensions: Any) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:orderflow:problem:{code.lower().replace('_', '-')}",
@@ -117,8 +121,9 @@ def install_problem_handlers(app: FastAPI, overrides: Mapping[str, int]) -> None
         return problem(503, "DOWNSTREAM_UNAVAILABLE", str(exc), service=exc.service)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Only what escapes the middleware reaches here (see middleware.UnexpectedErrors).
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "INTERNAL_ERROR", "an unexpected error occurred; see the service log")
+        return internal_error()
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -6,6 +6,7 @@ never when the breaker or the bulkhead refused it: that is what they are for."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -22,6 +23,8 @@ from services.kernel.resilience.breaker import BreakerState, CircuitBreaker, Cir
 from services.kernel.resilience.bulkhead import Bulkhead, BulkheadFull
 from services.kernel.resilience.policy import Resilience
 from services.kernel.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
@@ -155,6 +158,8 @@ class _Metrics:
 
     def breaker_state(self, state: BreakerState) -> None:
         self._families.state.labels(self._service).set(STATE_VALUE[state])
+        # In the log too: a workshop watches the breaker open and close in `orderflow up`'s logs.
+        log.warning("circuit breaker for %s is now %s", self._service, state.value)
 
     def retried(self, operation: str, _state: RetryCallState) -> None:
         self._families.retries.labels(self._service, operation).inc()

@@ -1,4 +1,4 @@
-"""Orders over REST: place (with Idempotency-Key), read, list, and explain (saga log)."""
+"""Orders over REST: place (with Idempotency-Key), read, list, explain (saga log) and audit."""
 
 from __future__ import annotations
 
@@ -84,3 +84,20 @@ async def saga_log(order_id: str, use: Handlers) -> dict[str, Any]:
             {"step": e.step, "outcome": e.outcome, "detail": e.detail, "at": e.at} for e in entries
         ],
     }
+
+
+@router.get(
+    "/audit",
+    summary="Every order's outcome, style and idempotency key, and the units confirmed per SKU"
+    " (for audits)",
+    description=(
+        "`orders` rows are `[id, status, reason, style, idempotency_key, saga_state]`, by id; the "
+        "key is the client's as it sent it (null without one); saga_state is DONE once nothing "
+        "is left to give back (RUNNING, COMPENSATING before). `confirmed_units` sums the lines of "
+        "CONFIRMED orders per SKU. `style` keeps only the orders that came in by that style."
+    ),
+    responses=problem_responses(422),
+)
+async def audit(use: Handlers, style: str | None = None) -> dict[str, Any]:
+    found = await use.audit(style)
+    return {"orders": [list(row) for row in found.orders], "confirmed_units": found.confirmed_units}

@@ -1,4 +1,4 @@
-"""Payment over REST: charges, refunds and the audit summary. Parse, call one handler, map."""
+"""Payment over REST: charges, refunds and the audit reads. Parse, call one handler, map."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ async def refund(order_id: str, use: Handlers) -> dict[str, Any]:
 @router.get("/payments/summary", summary="Payments per status and cents charged (for audits)")
 async def summary(use: Handlers) -> dict[str, int]:
     return await use.summary()
+
+
+@router.get(
+    "/audit",
+    summary="Every payment's order, status and amount (for audits)",
+    description=(
+        "`payments` rows are `[order_id, status, amount_cents]`, by order id; status is one of "
+        "CHARGED, DECLINED, REFUNDED or VOIDED (a refund that came before any charge, 0 cents)."
+    ),
+)
+async def audit(use: Handlers) -> dict[str, list[list[Any]]]:
+    return {"payments": [list(row) for row in await use.audit()]}
 
 
 def payment_json(payment: Payment) -> dict[str, Any]:

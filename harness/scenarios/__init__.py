@@ -1,0 +1,33 @@
+"""Scenario files: a load, a fault timeline and expectations (docs/scenarios.md)."""
+
+from __future__ import annotations
+
+from harness.scenarios.spec import (
+    APP_KINDS,
+    AUDIT_COUNTS,
+    BROKER_KINDS,
+    PHASES,
+    PROCESS_KINDS,
+    Expectation,
+    FaultSpec,
+    LoadSpec,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+)
+
+__all__ = [
+    "APP_KINDS",
+    "AUDIT_COUNTS",
+    "BROKER_KINDS",
+    "PHASES",
+    "PROCESS_KINDS",
+    "Expectation",
+    "FaultSpec",
+    "LoadSpec",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_scenario",
+]

@@ -1,0 +1,212 @@
+"""`orderflow bench scenarios/<name>.yaml`: one scenario, every style it lists, one after the
+other, each on a stack of its own started fresh (so the audit of one style's run sees only its
+own orders), with the scenario's faults on time and an audit once the load stops.
+
+For each style: start the stack (a private broker too when a fault stops the broker), start
+Locust, run the fault timeline from the moment the load starts while watching the broker's
+queues, wait for Locust, end any fault still on, settle and audit, then compute the phases.
+The results folder holds what `orderflow bench` writes, plus each style's `scenario` section
+(the faults as they happened, phases, blast radius, recovery, queues, audit, expectations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from harness.bench import results
+from harness.bench.runner import Load, open_pool, run_phase
+from harness.bench.target import preflight, started_stack
+from harness.broker import PrivateBroker
+from harness.fault_control import control_environment, controls
+from harness.load.pacing import Surge
+from harness.scenarios import audit
+from harness.scenarios.injector import Injector
+from harness.scenarios.phases import isolation
+from harness.scenarios.queues import QueueWatch
+from harness.scenarios.spec import Expectation, Scenario
+from harness.scenarios.timeline import Timeline
+
+EXPECTATIONS_NOT_MET: Final = 3
+
+
+@dataclass(frozen=True)
+class Broker:
+    url: str
+    private: PrivateBroker | None
+
+
+def run_scenario(
+    scenario: Scenario,
+    broker_url: str,
+    profile: str,
+    out: Path,
+    run_id: str,
+    command: str,
+    processes: int = 1,
+) -> dict[str, Any]:
+    """Run every style of the scenario; the results document (the caller writes it).
+
+    A style that cannot run (or fails halfway) stops the scenario, but the styles already run
+    keep their results: `scenario.stopped` then says which style failed and why."""
+    meta = _meta(scenario, profile, run_id, command, processes)
+    styles: dict[str, dict[str, Any]] = {}
+    section = _scenario_section(scenario)
+    with _broker(scenario, broker_url, out) as broker:
+        for style in scenario.styles:
+            print(f"orderflow bench: {scenario.name} / {style} ({profile} profile)", flush=True)
+            try:
+                _require_broker(broker)
+                styles[style] = _run_style(scenario, style, broker, profile, out / style, processes)
+            except Exception as error:  # the results so far are kept, and the error shown
+                section["stopped"] = {"style": style, "error": f"{type(error).__name__}: {error}"}
+                break
+    document = results.results_document(meta, styles)
+    document["scenario"] = section
+    return document
+
+
+def expectations_met(document: Mapping[str, Any]) -> bool:
+    return all(
+        check["passed"]
+        for result in document["styles"].values()
+        for check in result["scenario"]["expectations"]
+    )
+
+
+def faults_failed(document: Mapping[str, Any]) -> list[str]:
+    """`style: fault: error` for each fault that did not begin or end as planned."""
+    return [
+        f"{style}: {fault['description']}: {error}"
+        for style, result in document["styles"].items()
+        for fault in result["scenario"]["faults"]
+        for error in fault["errors"]
+    ]
+
+
+def _require_broker(broker: Broker) -> None:
+    """A private broker that did not come back from an earlier style's outage would fail every
+    later style in a less clear way: start it again, or say so."""
+    if broker.private is not None and not broker.private.is_running():
+        print("The private broker is not running (after an outage?): starting it again ...")
+        broker.private.start()
+
+
+@contextlib.contextmanager
+def _broker(scenario: Scenario, broker_url: str, out: Path) -> Iterator[Broker]:
+    """The machine's broker (each stack has a namespace of its own), or, when a fault stops
+    the broker, a private node of the scenario's own, stopped at the end."""
+    if not scenario.needs_private_broker():
+        yield Broker(broker_url, None)
+        return
+    private = PrivateBroker(out / "broker")
+    print(f"Starting a private RabbitMQ node for the broker faults ({private.data_dir}) ...")
+    private.start()
+    try:
+        yield Broker(private.amqp_url, private)
+    finally:
+        private.stop()
+
+
+def _run_style(
+    scenario: Scenario, style: str, broker: Broker, profile: str, folder: Path, processes: int
+) -> dict[str, Any]:
+    env = control_environment(secrets.token_urlsafe(24))  # a token of this run's alone
+    taken = {int(port) for name, port in env.items() if name.endswith("_CONTROL_PORT")}
+    with started_stack(folder / "stack", broker.url, profile, env, taken) as (stack, target):
+        namespace = target.targets.namespace
+        injector = Injector(stack, controls(env), broker.url, namespace, broker.private)
+        timeline = Timeline(scenario.faults, injector)
+        queues = QueueWatch(broker.url, namespace)
+        started: list[float] = []
+
+        def on_start(zero: float) -> None:
+            started.append(zero)
+            timeline.start(zero)
+            queues.start(zero)
+
+        preflight(target, style)
+        try:
+            try:
+                load = _load(scenario, processes)
+                phase = run_phase(style, "load", load, target, folder, on_start)
+            finally:
+                timeline.finish()  # every fault ended, a crashed service restarted
+            accepted = results.load_accepted(phase.samples)
+            found = audit.audit_run(target.services, style, accepted, scenario.grace_s)
+        finally:
+            queues.stop()  # after the settling, so the queues are seen draining
+        broker_queues = queues.summary()  # the dead-letter queues, before the stack goes
+        samples = results.load_samples(phase.samples)
+    zero = started[0] if started else min((s.at for s in samples), default=0.0)
+    spec = scenario.load
+    result = results.style_result(samples, None, spec.duration_s, None, phase.load_generator)
+    result["audit"] = found
+    result["scenario"] = {
+        "faults": [happened.to_json() for happened in timeline.happened],
+        **isolation(style, samples, zero, timeline.windows(), spec.warmup_s, spec.duration_s),
+        "broker": {**broker_queues, "poison_published": injector.poison_published},
+    }
+    result["scenario"]["expectations"] = _expectations(scenario.expect, style, result)
+    return result
+
+
+def _load(scenario: Scenario, processes: int = 1) -> Load:
+    spec = scenario.load
+    spike = next((f for f in scenario.faults if f.kind == "spike"), None)  # one at most (spec)
+    surge = None
+    if spike is not None:
+        surge = Surge(spike.at_s, spike.duration_s, float(spike.params["factor"]))
+    if spec.rate is None:
+        return Load(spec.users or 10, None, spec.duration_s, processes)
+    peak = spec.rate * (surge.factor if surge else 1.0)
+    return Load(open_pool(peak, spec.users), spec.rate, spec.duration_s, processes, surge)
+
+
+def _expectations(
+    expect: tuple[Expectation, ...], style: str, result: dict[str, Any]
+) -> list[dict[str, Any]]:
+    scenario = result["scenario"]
+    checks = []
+    for expectation in (e for e in expect if style in e.styles):
+        for count in expectation.zero:
+            seen = result["audit"]["counts"][count]
+            checks.append({"check": f"{count} == 0", "seen": seen, "passed": seen == 0})
+        for phase, least in expectation.min_success_ratio.items():
+            ratio = scenario["phases"].get(phase, {}).get("success_ratio")
+            ok = ratio is not None and ratio >= least
+            checks.append({"check": f"{phase} success >= {least:g}", "seen": ratio, "passed": ok})
+    return checks
+
+
+def _scenario_section(scenario: Scenario) -> dict[str, Any]:
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "file": str(scenario.path),
+        "warmup_s": scenario.load.warmup_s,
+        "grace_s": scenario.grace_s,
+        "faults": [fault.describe() for fault in scenario.faults],
+    }
+
+
+def _meta(
+    scenario: Scenario, profile: str, run_id: str, command: str, processes: int
+) -> dict[str, Any]:
+    load = _load(scenario, processes)
+    return results.run_meta(
+        run_id,
+        command,
+        "own stack per style (fresh stores, broker namespace of its own)",
+        profile,
+        model=load.model,
+        users=load.users,
+        rate=load.rate,
+        duration_s=load.duration_s,
+        calibration_s=None,
+        processes=processes,
+    )

@@ -1,0 +1,209 @@
+"""Fault scenarios as a user runs them (`orderflow bench <file>.yaml`), in short forms: the broker
+style loses nothing when payment crashes or when the broker itself is down; REST under the
+resilient profile fails fast with its breaker open and leaves nothing stuck; every other fault
+kind demonstrably happens and is cleared; a scenario file with a mistake is refused.
+
+Each run goes through the real stack on a fresh store, real Locust load, real process signals and
+a private RabbitMQ node for the outage, then the audit across the services' stores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.scenarios.spec import AUDIT_COUNTS
+from tests.e2e.test_bench import bench, results_of
+
+pytestmark = pytest.mark.e2e
+
+# Every count but the repeats that reached notification (redelivery at work, not a fault).
+ZERO = [count for count in AUDIT_COUNTS if count != "duplicate_notifications"]
+
+
+def scenario(folder: Path, name: str, body: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(f"name: {name}\ndescription: a short form for the tests\n{body}")
+    return path
+
+
+def run(path: Path, out: Path, *args: str, timeout_s: float = 300) -> dict[str, Any]:
+    done = bench(str(path), "--out", str(out), *args, timeout_s=timeout_s)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return results_of(out)  # valid against docs/results.schema.json
+
+
+def audit_counts(result: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = result["audit"]["counts"]
+    return counts
+
+
+def in_window(result: dict[str, Any], operation: str, start_s: float, end_s: float) -> list[int]:
+    """The sample counts of each second of [start_s, end_s) for one operation."""
+    seconds = result["per_second"][int(start_s) : int(end_s)]
+    return [s["operations"].get(operation, {}).get("count", 0) for s in seconds]
+
+
+def starts_in_log(out: Path, style: str, service: str) -> int:
+    log = (out / style / "stack" / "logs" / f"{service}.log").read_text()
+    return log.count(f"orderflow supervisor: starting {service}")
+
+
+@pytest.mark.timeout(300)
+def test_the_broker_style_loses_nothing_when_payment_crashes(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "payment-outage",
+        """load: {model: closed, users: 5, duration: 18s, warmup: 2s}
+styles: [broker]
+faults:
+  - {at: 5s, duration: 5s, target: payment, kind: crash}
+expect:
+  - zero: [lost, stuck, double_charges, unrefunded_charges, unpaid_confirmed, stock_not_conserved]
+""",
+    )
+    out = tmp_path / "out"
+    document = run(path, out)
+    result = document["styles"]["broker"]
+    fault = result["scenario"]["faults"][0]
+    assert fault["began_s"] == pytest.approx(5.0, abs=1.0) and fault["ended_s"] >= 10.0
+    assert fault["errors"] == []
+    assert starts_in_log(out, "broker", "payment") == 2  # gone, and back
+    assert set(audit_counts(result).values()) == {0}, result["audit"]
+    assert result["audit"]["accepted"] > 0
+    assert all(check["passed"] for check in result["scenario"]["expectations"])
+    # The commands for payment waited in its queue while it was down, then were served.
+    assert result["scenario"]["broker"]["max_depth"]["payment"] > 0
+    assert result["scenario"]["phases"]["after"]["operations"]["order_completed"][
+        "success_ratio"
+    ] == pytest.approx(1.0, abs=0.01)
+    assert document["scenario"]["name"] == "payment-outage"
+
+
+@pytest.mark.timeout(300)
+def test_the_broker_style_loses_nothing_when_the_broker_is_down(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "broker-outage",
+        """load: {model: closed, users: 5, duration: 20s, warmup: 2s}
+styles: [broker]
+faults:
+  - {at: 5s, duration: 5s, target: broker, kind: outage}
+expect:
+  - zero: [lost, stuck, double_charges, unrefunded_charges, unpaid_confirmed, stock_not_conserved]
+""",
+    )
+    out = tmp_path / "out"
+    result = run(path, out)["styles"]["broker"]
+    fault = result["scenario"]["faults"][0]
+    assert (fault["errors"], fault["params"]) == ([], {"how": "kill"})
+    assert fault["ended_s"] >= 10.0
+    broker = result["scenario"]["broker"]
+    assert broker["unreachable_s"] >= 3  # down: the watcher could not reach it ...
+    assert broker["series"][-1]["depths"] is not None  # ... and up again
+    node_log = (out / "broker" / "logs" / "broker.log").read_text()
+    assert node_log.count("orderflow: starting") == 2  # the private node, killed and restarted
+    assert set(audit_counts(result).values()) == {0}, result["audit"]
+    assert result["audit"]["accepted"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_rest_under_the_resilient_profile_fails_fast_with_the_breaker_open(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "payment-outage",
+        """load: {model: closed, users: 5, duration: 18s, warmup: 2s}
+styles: [rest]
+profile: resilient
+faults:
+  - {at: 5s, duration: 6s, target: payment, kind: crash}
+""",
+    )
+    out = tmp_path / "out"
+    document = run(path, out)
+    assert document["run"]["profile"] == "resilient"
+    result = document["styles"]["rest"]
+    during = result["scenario"]["phases"]["during"]["operations"]["order_completed"]
+    assert during["success_ratio"] < 0.5  # payment is down: the orders fail ...
+    assert during["p99_ms"] < 1000.0  # ... fast, none waiting out a timeout
+    order_log = (out / "rest" / "stack" / "logs" / "order.log").read_text()
+    assert "circuit breaker for payment is now open" in order_log
+    assert "circuit breaker for payment is now closed" in order_log  # and a probe closed it
+    counts = audit_counts(result)
+    assert {name: counts[name] for name in ZERO} == dict.fromkeys(ZERO, 0), result["scenario"]
+    # Browsing the catalog never needed payment: the outage did not reach it.
+    spared = result["scenario"]["blast_radius"]["operations"]["browse_catalog"]
+    assert spared["success_ratio_during"] == 1.0
+
+
+@pytest.mark.timeout(300)
+def test_every_other_fault_kind_happens_and_is_cleared(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "fault-kinds",
+        """load: {model: open, rate: 30, duration: 24s, warmup: 2s}
+styles: [broker]
+faults:
+  - {at: 3s, duration: 3s, target: payment, kind: latency, operation: payment.charge,
+     latency_ms: 400}
+  - {at: 3s, duration: 3s, target: broker, kind: poison, rate: 10}
+  - {at: 3s, duration: 6s, target: notification, kind: slow-consumer, latency_ms: 5000}
+  - {at: 10s, duration: 3s, target: load, kind: spike, factor: 3}
+  - {at: 14s, duration: 2s, target: inventory, kind: pause}
+  - {at: 17s, duration: 3s, target: order, kind: slow-start}
+""",
+    )
+    out = tmp_path / "out"
+    result = run(path, out)["styles"]["broker"]
+    section = result["scenario"]
+    assert [f["errors"] for f in section["faults"]] == [[]] * 6
+    samples = result["per_second"]
+    # latency: orders due while payment.charge was slowed took 400 ms more; not after.
+    slowed = [s["operations"]["order_completed"]["p50_ms"] for s in samples[3:6]]
+    assert min(slowed) >= 400.0
+    assert samples[8]["operations"]["order_completed"]["p50_ms"] < 400.0
+    # poison: every malformed message published ended in the order service's DLQ.
+    published = section["broker"]["poison_published"]
+    assert published >= 20 and section["broker"]["dead_lettered"]["order"] == published
+    # slow consumer: notification's queue grew while it was slowed, and drained. (The depth is
+    # what waits beyond the 32 deliveries a consumer holds: ~12 orders/s x 5 s is more.)
+    assert section["broker"]["max_depth"]["notification"] >= 10
+    assert section["broker"]["series"][-1]["depths"]["notification"] == 0
+    # spike: three times the arrivals in its window.
+    tasks = ("browse_catalog", "place_order", "get_order")
+    base = sum(sum(in_window(result, op, 6, 9)) for op in tasks)
+    spike = sum(sum(in_window(result, op, 10, 13)) for op in tasks)
+    assert spike >= 2.5 * base
+    # pause: browsing (inventory) hung until it was resumed, then answered again.
+    browse = [s["operations"]["browse_catalog"] for s in samples[14:16]]
+    assert max(b["max_ms"] for b in browse) >= 1000.0
+    assert samples[16]["operations"]["browse_catalog"]["max_ms"] < 1000.0
+    # slow start: the order service took its 3 s to boot before the fault ended.
+    slow_start = section["faults"][5]
+    assert slow_start["ended_s"] - slow_start["began_s"] >= 3.0
+    order_log = (out / "broker" / "stack" / "logs" / "order.log").read_text()
+    assert "delaying start-up by 3s" in order_log
+    counts = audit_counts(result)
+    assert (counts["lost"], counts["stuck"]) == (0, 0), result["audit"]
+
+
+def test_a_scenario_file_with_a_mistake_is_refused_with_its_line_and_field(
+    tmp_path: Path,
+) -> None:
+    path = scenario(
+        tmp_path,
+        "broken",
+        """load:
+  model: closed
+  users: many
+  duration: 20s
+""",
+    )
+    done = bench(str(path), timeout_s=60)
+    assert done.returncode == 2
+    assert f"{path}:5: load.users:" in done.stderr and "many" in done.stderr
+    fine = scenario(tmp_path, "fine", "load: {model: closed, users: 2, duration: 5s}\n")
+    flagged = bench(str(fine), "--users", "3", timeout_s=60)
+    assert flagged.returncode == 2 and "--users: the scenario file sets the load" in flagged.stderr
