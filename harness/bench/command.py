@@ -31,6 +31,7 @@ from harness.broker import BrokerError
 from harness.ports import PortInUse
 from harness.scenarios import audit
 from harness.scenarios import run as scenarios
+from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.supervisor import StartupFailed
 from services.kernel.config import ConfigError, Settings
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 def run_scenario_file(args: argparse.Namespace) -> int:
     """`orderflow bench SCENARIO.yaml`: see harness/scenarios/run.py and docs/scenarios.md."""
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = scaled(load_scenario(args.scenario), args.time_scale or 1.0)
         styles = scenario_styles(args, scenario.styles)
         settings = Settings.from_env()
     except (ScenarioError, InvalidArguments, ConfigError) as error:

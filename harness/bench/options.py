@@ -13,6 +13,8 @@ from services.kernel.resilience.policy import PROFILES
 
 STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
 DEFAULT_DURATION_S: Final = 30.0
+MIN_FACTOR: Final = 0.01  # of --time-scale
+MAX_FACTOR: Final = 10.0
 _SECONDS = re.compile(r"^(\d+)(s|m)?$")
 _LATENCY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 
@@ -59,6 +61,19 @@ def latency_ms(text: str) -> float:
     return float(match.group(1)) * (1000.0 if match.group(2) == "s" else 1.0)
 
 
+def time_scale(text: str) -> float:
+    """A factor for a scenario's timeline: 0.25 runs it in a quarter of the time."""
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = 0.0
+    if not MIN_FACTOR <= factor <= MAX_FACTOR:
+        raise argparse.ArgumentTypeError(
+            f"not a time scale: {text!r} (from {MIN_FACTOR:g} to {MAX_FACTOR:g}, e.g. 0.25)"
+        )
+    return factor
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add(
@@ -75,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--calibration", type=duration, help="no-op ceiling per style (default: up to 10s)")
     add("--no-calibration", action="store_true", help="skip measuring the transport ceilings")
     add("--processes", type=int, default=1, help="Locust processes (default 1)")
+    add(
+        "--time-scale",
+        type=time_scale,
+        metavar="F",
+        help="scenario: multiply every time in the file by F (0.25: a quarter as long)",
+    )
     add(
         "--profile",
         choices=tuple(PROFILES),
@@ -97,6 +118,8 @@ def plan(args: argparse.Namespace) -> BenchPlan:
     _positive("--users", args.users)
     _positive("--rate", args.rate)
     _positive("--processes", args.processes)
+    if getattr(args, "time_scale", None) is not None:
+        raise InvalidArguments("--time-scale shrinks a scenario file's timeline: give --duration")
     if args.find_capacity:
         capacity = _capacity(args)
         load = Load(

@@ -58,7 +58,10 @@ def run_scenario(
     section = _scenario_section(scenario)
     with _broker(scenario, broker_url, out) as broker:
         for style in scenario.styles:
-            print(f"orderflow bench: {scenario.name} / {style} ({profile} profile)", flush=True)
+            scale = f", times x{scenario.time_scale:g}" if scenario.time_scale != 1.0 else ""
+            print(
+                f"orderflow bench: {scenario.name} / {style} ({profile} profile{scale})", flush=True
+            )
             try:
                 _require_broker(broker)
                 styles[style] = _run_style(scenario, style, broker, profile, out / style, processes)
@@ -188,6 +191,7 @@ def _scenario_section(scenario: Scenario) -> dict[str, Any]:
         "name": scenario.name,
         "description": scenario.description,
         "file": str(scenario.path),
+        "time_scale": scenario.time_scale,
         "warmup_s": scenario.load.warmup_s,
         "grace_s": scenario.grace_s,
         "faults": [fault.describe() for fault in scenario.faults],

@@ -113,6 +113,7 @@ class Scenario:
     faults: tuple[FaultSpec, ...]  # by start time
     expect: tuple[Expectation, ...]
     path: Path
+    time_scale: float = 1.0  # the file's times were multiplied by this (see scale.py)
 
     def needs_private_broker(self) -> bool:
         """An outage stops a broker: it must be one only this run uses."""
