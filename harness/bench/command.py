@@ -63,7 +63,8 @@ profile and a timeline of faults; each style runs on a fresh stack of its own (a
 RabbitMQ node when a fault stops the broker), and after the load an audit checks that no order
 was lost or stuck, nobody was charged twice or kept charged, and stock was conserved. The
 results then hold each phase (before / during / after the faults), the blast radius, the
-recovery time, the queues and the audit. --styles, --profile, --out and --processes still apply.
+recovery time, the queues and the audit. --styles, --profile, --out and --processes still apply;
+--time-scale 0.25 runs the file's whole timeline in a quarter of the time (a workshop's laptop).
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
 are named), 3 a scenario's expectation not met, 130 interrupted."""
