@@ -20,7 +20,7 @@ import httpx
 
 from harness.ports import PortClaim, PortInUse, check_ports, free_ports
 from harness.process import Child, describe_exit
-from services.kernel.config import DEFAULT_PORTS, SERVICES, port_variable
+from services.kernel.config import DEFAULT_PORTS, SERVICES, bracketed, host_variable, port_variable
 
 __all__ = ["START_ORDER", "PortInUse", "Stack", "StackConfig", "StartupFailed"]
 
@@ -120,6 +120,9 @@ class StackConfig:
         env["ORDERFLOW_HOST"] = self.host
         env["ORDERFLOW_DATA_DIR"] = str(self.data_dir)
         for service in SERVICES:  # every child gets every address: order calls the others
+            # Every service is here, on one host: a per-service host inherited from the caller's
+            # environment (a container's, say) would send the calls elsewhere.
+            env[host_variable(service)] = reach_host(self.host)
             env[port_variable(service, "http")] = str(self.http_port(service))
             env[port_variable(service, "grpc")] = str(self.grpc_port(service))
         env["PYTHONUNBUFFERED"] = "1"  # log lines reach the file (and a StartupFailed) at once
@@ -139,10 +142,14 @@ def start_waves(services: Sequence[str]) -> list[tuple[str, ...]]:
     return waves
 
 
+def reach_host(host: str) -> str:
+    """The host to reach a server bound to `host` at (a wildcard is reached on loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
 def connect_host(host: str) -> str:
-    """The address to reach a server bound to `host` (a wildcard is reached on loopback)."""
-    loopback = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"[{loopback}]" if ":" in loopback else loopback
+    """`reach_host`, ready to stand before `:port` in a URL."""
+    return bracketed(reach_host(host))
 
 
 class Stack:

@@ -50,25 +50,35 @@ class Target:
 
 
 def running_target(url: str, settings: Settings) -> Target:
-    """A stack someone started (`orderflow up`): order at `url`; the other addresses from the
-    same ORDERFLOW_* environment `orderflow up` reads."""
+    """A stack someone started (`orderflow up`, compose): order at `url`; the other addresses
+    from the same ORDERFLOW_* environment `orderflow up` reads (on the URL's host, unless a
+    service's own ORDERFLOW_<SERVICE>_HOST names another)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"--target must be the order service's URL, like http://host:8000: {url!r}"
         )
-    host, inventory = bracketed(parts.hostname), settings.address("inventory")
-    services = {s: f"{parts.scheme}://{host}:{settings.address(s).http_port}" for s in SERVICES}
+    host = {s: _host(s, parts.hostname, settings) for s in SERVICES}
+    services = {s: f"{parts.scheme}://{host[s]}:{settings.address(s).http_port}" for s in SERVICES}
     services["order"] = url.rstrip("/")
+    inventory = settings.address("inventory")
     targets = Targets(
         order_http=url.rstrip("/"),
-        inventory_http=f"{parts.scheme}://{host}:{inventory.http_port}",
-        order_grpc=f"{host}:{settings.address('order').grpc_port}",
-        inventory_grpc=f"{host}:{inventory.grpc_port}",
+        inventory_http=services["inventory"],
+        order_grpc=f"{host['order']}:{settings.address('order').grpc_port}",
+        inventory_grpc=f"{host['inventory']}:{inventory.grpc_port}",
         broker_url=settings.broker_url,
         namespace=settings.broker_namespace,
     )
     return Target(targets, url, services)
+
+
+def _host(service: str, url_host: str, settings: Settings) -> str:
+    """The service's host as it stands before `:port`. Order's is the URL's; another service's
+    is the URL's too unless its own variable moved it (in compose each service is a host)."""
+    own = settings.address(service).host
+    moved = service != "order" and own != settings.host
+    return bracketed(own if moved else url_host)
 
 
 @contextlib.contextmanager

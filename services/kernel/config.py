@@ -7,6 +7,7 @@ variable, rather than failing later in some adapter.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -41,7 +42,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ServiceAddress:
     name: str
-    host: str
+    host: str  # where the others reach it; it binds ORDERFLOW_HOST (Settings.host)
     http_port: int
     grpc_port: int
     control_port: int = 0  # the fault-control endpoint, on 127.0.0.1 (only with a token)
@@ -53,7 +54,7 @@ class ServiceAddress:
 
 @dataclass(frozen=True)
 class Settings:
-    host: str
+    host: str  # what every service binds (0.0.0.0 in a container)
     data_dir: Path
     addresses: Mapping[str, ServiceAddress]
     notify_timeout_s: float
@@ -116,18 +117,50 @@ def port_variable(service: str, kind: str) -> str:
     return f"ORDERFLOW_{service.upper()}_{kind.upper()}_PORT"
 
 
+def host_variable(service: str) -> str:
+    """The environment variable naming the host the others reach a service at, e.g.
+    ORDERFLOW_INVENTORY_HOST=inventory when each service is a container of its own."""
+    return f"ORDERFLOW_{service.upper()}_HOST"
+
+
 def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
     http_default, grpc_default = DEFAULT_PORTS[name]
     http_port = _port_like_int(env, port_variable(name, "http"), http_default, upper=65535)
     return ServiceAddress(
         name=name,
-        host=host,
+        host=_host(env, host_variable(name), host),
         http_port=http_port,
         grpc_port=_port_like_int(env, port_variable(name, "grpc"), grpc_default, upper=65535),
         control_port=_port_like_int(
             env, port_variable(name, "control"), http_port + CONTROL_OFFSET, upper=65535
         ),
     )
+
+
+# A DNS name or IPv4 address (underscores too: Docker resolves service names that have them).
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+
+
+def _host(env: Mapping[str, str], key: str, default: str) -> str:
+    """A bare host, as it goes into URLs and gRPC targets (an IPv6 literal without brackets:
+    the URLs add them). A scheme or port would make every address built from it wrong."""
+    value = env.get(key)
+    if value is None:
+        return default
+    if _HOST_NAME.fullmatch(value) or _is_ipv6(value):
+        return value
+    raise ConfigError(
+        f"{key} must be a host name or IP address (no scheme, port, brackets or spaces),"
+        f" got {value!r}"
+    )
+
+
+def _is_ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return "%" not in value  # a zone id would need escaping in every URL: not worth supporting
 
 
 def _resilience(env: Mapping[str, str]) -> Resilience:

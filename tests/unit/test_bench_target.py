@@ -111,3 +111,14 @@ def test_the_users_read_the_options_back_to_the_same_addresses(settings: Setting
     add_target_arguments(parser)  # the users' options, as the locustfile registers them
     options = parser.parse_args(Target(targets, "a stack").locust_options())
     assert from_options(options.host, options) == targets
+
+
+def test_a_service_moved_by_its_own_host_variable_is_reached_there() -> None:
+    # Compose: each service is a host of its own; order is where --target says.
+    env = {f"ORDERFLOW_{s.upper()}_HOST": s for s in ("inventory", "payment", "notification")}
+    target = running_target("http://order:8000", Settings.from_env(env))
+    assert target.targets.inventory_http == "http://inventory:8001"
+    assert target.targets.inventory_grpc == "inventory:50051"
+    assert target.targets.order_grpc == "order:50050"
+    assert target.services["payment"] == "http://payment:8002"
+    assert target.services["notification"] == "http://notification:8003"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kernel.config import ConfigError, Settings
+from services.kernel.config import SERVICES, ConfigError, Settings, host_variable
 
 
 def test_defaults_match_the_documented_ports() -> None:
@@ -69,3 +69,51 @@ def test_every_service_has_a_control_port_at_its_http_port_plus_100() -> None:
     assert ports == {"order": 8100, "inventory": 8101, "payment": 8102, "notification": 8103}
     moved = Settings.from_env({"ORDERFLOW_NOTIFICATION_CONTROL_PORT": "9999"})
     assert moved.address("notification").control_port == 9999
+
+
+def test_a_service_is_reached_at_the_bind_host_unless_its_own_host_is_set() -> None:
+    settings = Settings.from_env(
+        {"ORDERFLOW_HOST": "0.0.0.0", "ORDERFLOW_INVENTORY_HOST": "inventory"}
+    )
+    assert settings.host == "0.0.0.0"  # what every service binds, unchanged
+    assert settings.address("inventory").http_url == "http://inventory:8001"
+    assert settings.address("payment").host == "0.0.0.0"  # not set: ORDERFLOW_HOST, as before
+
+
+@pytest.mark.parametrize("host", ["payment", "payment_1", "10.0.0.7", "::1", "pay.example.com"])
+def test_a_service_host_is_a_name_or_an_address(host: str) -> None:
+    settings = Settings.from_env({host_variable("payment"): host})
+    assert settings.address("payment").host == host
+    assert settings.address("order").host == "127.0.0.1"
+
+
+def test_an_ipv6_service_host_is_bracketed_in_its_url() -> None:
+    settings = Settings.from_env({"ORDERFLOW_ORDER_HOST": "fd00::7"})
+    assert settings.address("order").http_url == "http://[fd00::7]:8000"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        " ",
+        "pay ment",
+        "http://payment",
+        "payment:8002",
+        "[::1]",
+        "payment/",
+        "-payment",
+        "fe80::1%eth0",
+    ],
+)
+def test_a_bad_service_host_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="ORDERFLOW_NOTIFICATION_HOST"):
+        Settings.from_env({"ORDERFLOW_NOTIFICATION_HOST": value})
+
+
+def test_every_service_has_its_own_host_variable() -> None:
+    names = {service: host_variable(service) for service in SERVICES}
+    assert names["inventory"] == "ORDERFLOW_INVENTORY_HOST"
+    env = {name: f"host-of-{service}" for service, name in names.items()}
+    settings = Settings.from_env(env)
+    assert {s: settings.address(s).host for s in SERVICES} == {s: f"host-of-{s}" for s in SERVICES}

@@ -69,14 +69,23 @@ def test_children_get_every_address_as_the_services_read_them(tmp_path: Path) ->
     config = StackConfig.on_free_ports(
         tmp_path, services=("inventory",), extra_env={"ORDERFLOW_CALL_TIMEOUT_S": "0.5"}
     )
-    env = config.environment({"PATH": "/bin", "ORDERFLOW_INVENTORY_HTTP_PORT": "1"})
+    inherited = {"PATH": "/bin", "ORDERFLOW_INVENTORY_HTTP_PORT": "1"}
+    env = config.environment({**inherited, "ORDERFLOW_INVENTORY_HOST": "inventory"})
     settings = Settings.from_env(env)
     assert env["PATH"] == "/bin"
     assert settings.data_dir == tmp_path.absolute()
     assert settings.call_timeout_s == 0.5
     for service in SERVICES:
+        assert settings.address(service).host == config.host  # not a container's host
         assert settings.address(service).http_port == config.http_port(service)
         assert settings.address(service).grpc_port == config.grpc_port(service)
+
+
+def test_children_bound_to_a_wildcard_reach_each_other_on_loopback(tmp_path: Path) -> None:
+    env = StackConfig(data_dir=tmp_path, host="0.0.0.0").environment({})
+    settings = Settings.from_env(env)
+    assert settings.host == "0.0.0.0"
+    assert settings.address("inventory").http_url == "http://127.0.0.1:8001"
 
 
 def test_relative_data_dir_is_made_absolute() -> None:

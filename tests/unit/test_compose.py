@@ -1,0 +1,401 @@
+"""compose.yaml and the Dockerfile, checked without Docker: every command is one the CLI (or
+Locust) accepts, every ORDERFLOW_* variable is one the code reads and leads where compose says,
+the ports are the documented ones, and the start order is `orderflow up`'s."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from harness.cli import COMMANDS, build_parser
+from harness.scenarios.spec import load_scenario
+from harness.supervisor import DEPENDENCIES
+from harness.up import GRPC_SERVICES
+from services.kernel.config import CONTROL_OFFSET, DEFAULT_PORTS, SERVICES, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+CONTAINERS: dict[str, dict[str, Any]] = COMPOSE["services"]
+IMAGE_SHARERS = (*SERVICES, "locust")  # one image: the four services and Locust's web UI
+LONG_RUNNING = sorted(name for name, spec in CONTAINERS.items() if "profiles" not in spec)
+WITH_ENVIRONMENT = sorted(name for name, spec in CONTAINERS.items() if "environment" in spec)
+DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")  # compose's ${VAR:-default}
+
+
+def environment(container: str) -> dict[str, str]:
+    """The container's environment as compose sets it (a mapping or a list of KEY=VALUE)."""
+    given = CONTAINERS[container].get("environment", {})
+    pairs = given.items() if isinstance(given, dict) else (i.split("=", 1) for i in given)
+    return {str(key): str(value) for key, value in pairs}
+
+
+def published(container: str) -> dict[int, int]:
+    """Container port -> host port, from the short syntax HOST:CONTAINER."""
+    ports: dict[int, int] = {}
+    for entry in CONTAINERS[container].get("ports", []):
+        host, _, inside = str(entry).rpartition(":")  # HOST may be IP:PORT
+        ports[int(inside)] = int(host.rpartition(":")[2] or inside)
+    return ports
+
+
+def command(container: str) -> list[str]:
+    given = CONTAINERS[container]["command"]
+    return shlex.split(given) if isinstance(given, str) else [str(part) for part in given]
+
+
+def with_defaults(text: str) -> str:
+    """Compose's interpolation with every variable unset: ${VAR:-default} becomes default."""
+    return DEFAULTED.sub(lambda match: match.group(2), text)
+
+
+def bind_mounts(container: str) -> dict[str, str]:
+    """Container path -> host path, for the volumes that are host folders (./...)."""
+    mounts = {}
+    for entry in CONTAINERS[container].get("volumes", []):
+        source, target, *_ = str(entry).split(":")
+        if source.startswith((".", "/")):
+            mounts[target] = source
+    return mounts
+
+
+def named_volumes(container: str) -> dict[str, str]:
+    """Container path -> volume name, for the named volumes."""
+    mounts = {}
+    for entry in CONTAINERS[container].get("volumes", []):
+        source, target, *_ = str(entry).split(":")
+        if not source.startswith((".", "/")):
+            mounts[target] = source
+    return mounts
+
+
+def depends_on(container: str) -> dict[str, Any]:
+    given = CONTAINERS[container].get("depends_on", {})
+    return {name: {} for name in given} if isinstance(given, list) else dict(given)
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Each stage's text by its name (FROM ... AS name), continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: dict[str, str] = {}
+    name = ""
+    for line in text.splitlines():
+        start = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line.strip(), re.IGNORECASE)
+        if start:
+            name = start.group(1)
+            stages[name] = ""
+        if name:
+            stages[name] += line + "\n"
+    return stages
+
+
+def pip_installs(text: str) -> list[list[str]]:
+    """The arguments after `pip install` of each install command in a Makefile or Dockerfile."""
+    joined = text.replace("\\\n", " ")
+    return [
+        shlex.split(line.split("pip install", 1)[1])
+        for line in joined.splitlines()
+        if "pip install" in line and not line.lstrip().startswith("#")
+    ]
+
+
+# --- the file itself ---------------------------------------------------------------------
+
+
+def test_the_file_is_a_compose_specification_file_without_the_obsolete_version() -> None:
+    assert "version" not in COMPOSE
+    allowed = {"name", "services", "volumes", "networks", "configs", "secrets", "include"}
+    assert all(key in allowed or key.startswith("x-") for key in COMPOSE)
+    assert set(IMAGE_SHARERS) | {"rabbitmq", "bench"} <= set(CONTAINERS)
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("container", [*SERVICES, "bench"])
+def test_every_orderflow_command_is_one_the_cli_accepts(container: str) -> None:
+    argv = [with_defaults(part) for part in command(container)]
+    assert argv[0] == "orderflow"
+    args = build_parser().parse_args(argv[1:])  # a removed sub-command or option exits here
+    assert args.command in COMMANDS
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_container_serves_that_service(service: str) -> None:
+    argv = command(service)
+    assert argv[:2] == ["orderflow", "serve"]
+    assert build_parser().parse_args(argv[1:]).service == service
+
+
+def test_locust_serves_its_web_ui_with_the_class_picker_on_the_order_service() -> None:
+    argv = command("locust")
+    assert argv[0] == "locust"
+    assert (ROOT / argv[argv.index("-f") + 1]).is_file()
+    assert "--class-picker" in argv
+    order = Settings.from_env(environment("locust")).address("order").http_url
+    assert argv[argv.index("--host") + 1] == order
+    assert published("locust") == {8089: 8089}
+
+
+LOCUST_CHILD = """
+import json, sys
+import harness.load.locustfile
+from locust.argument_parser import get_parser
+from harness.load.targets import from_options
+options = get_parser().parse_args(sys.argv[1:])
+targets = from_options(options.host, options)
+print(json.dumps({"class_picker": options.class_picker, "targets": vars(targets)}))
+"""
+
+
+def test_the_locust_users_reach_order_and_inventory_over_every_protocol_and_the_broker() -> None:
+    """Locust's own parser, with the locustfile's options, in the container's environment: the
+    users' targets are the compose services (importing Locust patches the standard library for
+    gevent, so this runs in a child process)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERFLOW_", "LOCUST_"))}
+    child = subprocess.run(
+        [sys.executable, "-c", LOCUST_CHILD, *command("locust")[1:]],
+        cwd=ROOT,
+        env={**inherited, **environment("locust")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    answer = json.loads(child.stdout.splitlines()[-1])
+    assert answer["class_picker"] is True
+    hosts = {
+        name: urlsplit(url if "://" in url else f"//{url}").hostname
+        for name, url in answer["targets"].items()
+        if name != "namespace"
+    }
+    assert hosts == {
+        "order_http": "order",
+        "order_grpc": "order",
+        "inventory_http": "inventory",
+        "inventory_grpc": "inventory",
+        "broker_url": "rabbitmq",
+    }
+
+
+# --- environment --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("container", "variable"),
+    [
+        (container, variable)
+        for container in WITH_ENVIRONMENT
+        for variable in environment(container)
+        if variable.startswith("ORDERFLOW_")
+    ],
+)
+def test_every_orderflow_variable_compose_sets_changes_the_settings(
+    container: str, variable: str
+) -> None:
+    """A misspelt or retired variable would be ignored silently: each must make a difference."""
+    env = environment(container)
+    without = {key: value for key, value in env.items() if key != variable}
+    assert Settings.from_env(env) != Settings.from_env(without), f"{variable} has no effect"
+
+
+@pytest.mark.parametrize("container", [*IMAGE_SHARERS])
+def test_every_container_reaches_the_others_at_their_compose_names(container: str) -> None:
+    settings = Settings.from_env(environment(container))
+    for service in SERVICES:
+        assert settings.address(service).host == service
+        assert service in CONTAINERS
+    assert_broker_is_the_rabbitmq_container(settings)
+
+
+def test_the_bench_container_uses_the_rabbitmq_container() -> None:
+    assert_broker_is_the_rabbitmq_container(Settings.from_env(environment("bench")))
+
+
+def assert_broker_is_the_rabbitmq_container(settings: Settings) -> None:
+    broker = urlsplit(settings.broker_url)
+    assert broker.hostname == "rabbitmq"
+    assert (broker.port or 5672) in published("rabbitmq")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_binds_every_interface_and_keeps_its_data_in_a_volume_of_its_own(
+    service: str,
+) -> None:
+    settings = Settings.from_env(environment(service))
+    assert settings.host == "0.0.0.0"  # reachable from the other containers
+    volume = named_volumes(service)[str(settings.data_dir)]
+    assert volume in COMPOSE["volumes"]
+    others = {named_volumes(other).get(str(settings.data_dir)) for other in SERVICES}
+    assert len(others) == len(SERVICES)  # no two services share a volume
+
+
+# --- ports --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_published_ports_are_the_documented_ones(service: str) -> None:
+    address = Settings.from_env(environment(service)).address(service)
+    http, grpc = DEFAULT_PORTS[service]
+    expected = {address.http_port: http}
+    if service in GRPC_SERVICES:
+        expected[address.grpc_port] = grpc
+    assert published(service) == expected
+
+
+def test_rabbitmq_publishes_amqp_and_its_management_ui() -> None:
+    assert published("rabbitmq") == {5672: 5672, 15672: 15672}
+    assert re.fullmatch(r"rabbitmq:[34]\.\d+\.\d+-management", CONTAINERS["rabbitmq"]["image"])
+
+
+def test_no_fault_control_port_is_published() -> None:
+    """The control endpoint listens on 127.0.0.1 by design: faults run in the bench profile."""
+    control = {port + CONTROL_OFFSET for port, _ in DEFAULT_PORTS.values()}
+    for container in CONTAINERS:
+        assert not control & set(published(container)), container
+        assert "ORDERFLOW_CONTROL_TOKEN" not in environment(container)
+
+
+# --- images, health, start order ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("container", sorted(CONTAINERS))
+def test_every_container_has_an_image_or_a_build(container: str) -> None:
+    assert "image" in CONTAINERS[container] or "build" in CONTAINERS[container]
+
+
+def test_the_four_services_and_locust_share_one_build_of_the_dockerfile() -> None:
+    builds = {json.dumps(CONTAINERS[c].get("build"), sort_keys=True) for c in IMAGE_SHARERS}
+    images = {CONTAINERS[c].get("image") for c in IMAGE_SHARERS}
+    assert len(builds) == 1
+    assert len(images) == 1
+
+
+@pytest.mark.parametrize("container", sorted(c for c in CONTAINERS if "build" in CONTAINERS[c]))
+def test_every_build_targets_a_stage_of_the_dockerfile(container: str) -> None:
+    build = CONTAINERS[container]["build"]
+    assert build.get("context", ".") == "."
+    assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
+    assert build["target"] in dockerfile_stages()
+
+
+@pytest.mark.parametrize("container", LONG_RUNNING)
+def test_every_long_running_container_has_a_healthcheck(container: str) -> None:
+    test = CONTAINERS[container]["healthcheck"]["test"]
+    assert isinstance(test, list)
+    assert test[0] == "CMD"
+
+
+@pytest.mark.parametrize("container", [*IMAGE_SHARERS])
+def test_a_healthcheck_asks_the_containers_own_http_port_with_python(container: str) -> None:
+    """The slim image has no curl: Python's urllib, which fails on a 503 from /ready."""
+    test = CONTAINERS[container]["healthcheck"]["test"]
+    assert test[1:3] == ["python", "-c"]
+    code = test[3]
+    compile(code, f"{container} healthcheck", "exec")
+    url = urlsplit(re.findall(r"'(http://[^']+)'", code)[0])
+    assert url.hostname == "127.0.0.1"
+    if container == "locust":
+        assert url.port == 8089
+    else:
+        assert url.port == Settings.from_env(environment(container)).address(container).http_port
+        assert url.path in ("/ready", "/health")
+
+
+@pytest.mark.parametrize("container", sorted(CONTAINERS))
+def test_dependencies_wait_until_healthy(container: str) -> None:
+    for dependency, spec in depends_on(container).items():
+        assert dependency in CONTAINERS
+        assert spec.get("condition") == "service_healthy", f"{container} -> {dependency}"
+        assert "healthcheck" in CONTAINERS[dependency]
+
+
+def start_order() -> list[str]:
+    """The containers in an order compose may start them (dependencies first)."""
+    started: list[str] = []
+    pending = [c for c in CONTAINERS if "profiles" not in CONTAINERS[c]]
+    while pending:
+        ready = [c for c in pending if set(depends_on(c)) <= set(started)]
+        assert ready, f"a dependency cycle among {pending}"
+        started.extend(sorted(ready))
+        pending = [c for c in pending if c not in ready]
+    return started
+
+
+def test_rabbitmq_starts_first_and_order_last_of_the_four_as_orderflow_up_does() -> None:
+    order = start_order()
+    assert order[0] == "rabbitmq"
+    four = [c for c in order if c in SERVICES]
+    assert four[-1] == "order"
+    for service in SERVICES:
+        assert "rabbitmq" in depends_on(service)
+        assert set(DEPENDENCIES.get(service, ())) <= set(depends_on(service))
+    assert {"order", "rabbitmq"} <= set(depends_on("locust"))
+
+
+# --- the Dockerfile -----------------------------------------------------------------------
+
+
+def test_the_image_is_installed_from_the_lock_exactly_as_the_makefile_does() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = dockerfile_stages()["base"]
+    assert re.search(r"^COPY\s+requirements\.lock\s", base, re.MULTILINE)
+    assert re.match(r"FROM python:3\.11\.\d+-slim", base)  # a pinned patch release
+    makefile = pip_installs((ROOT / "Makefile").read_text())
+    assert makefile  # the Makefile still installs with pip
+    assert pip_installs(dockerfile) == makefile
+
+
+def test_the_service_stage_runs_as_a_user_that_owns_the_data_folder() -> None:
+    stage = dockerfile_stages()["service"]
+    user = re.findall(r"^USER\s+(\S+)", stage, re.MULTILINE)
+    assert user
+    assert user[-1] not in ("root", "0")
+    data = {str(Settings.from_env(environment(s)).data_dir) for s in SERVICES}
+    assert all(f"chown {user[-1]} {folder}" in stage for folder in data)
+
+
+def test_the_bench_stage_has_rabbitmq_for_scenarios_that_stop_the_broker() -> None:
+    scenarios = [load_scenario(path) for path in sorted((ROOT / "scenarios").glob("*.yaml"))]
+    assert any(scenario.needs_private_broker() for scenario in scenarios)
+    assert CONTAINERS["bench"]["build"]["target"] == "bench"
+    assert re.search(r"apt-get install .*\brabbitmq-server\b", dockerfile_stages()["bench"])
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".orderflow", "results"} <= ignored
+
+
+# --- the bench profile --------------------------------------------------------------------
+
+
+def test_the_bench_profile_runs_a_scenario_file_that_exists() -> None:
+    bench = CONTAINERS["bench"]
+    assert bench["profiles"] == ["bench"]
+    argv = command("bench")
+    args = build_parser().parse_args([with_defaults(part) for part in argv[1:]])
+    assert (ROOT / args.scenario).is_file()
+    load_scenario(ROOT / args.scenario)
+    pattern = DEFAULTED.sub("*", next(part for part in argv if "scenarios/" in part))
+    assert len(list(ROOT.glob(pattern))) > 1  # SCENARIO=<name> picks among them
+
+
+def test_the_bench_profile_writes_its_results_into_a_host_folder() -> None:
+    args = build_parser().parse_args([with_defaults(part) for part in command("bench")[1:]])
+    settings = Settings.from_env(environment("bench"))
+    out = Path(args.out) if args.out else settings.data_dir / "bench"  # as `orderflow bench`
+    mounts = bind_mounts("bench")
+    assert any(out.is_relative_to(target) for target in mounts), f"{out} is not in {mounts}"
+    scenarios = {target: source for target, source in mounts.items() if "scenarios" in target}
+    assert all((ROOT / source).is_dir() for source in scenarios.values())
