@@ -25,9 +25,10 @@ PROFILES: Final[dict[str, Resilience]] = {
     "naive": Resilience("naive", 30.0, 1, 0.05, 1.0, 0, 0.5, 5.0, 0, 0.0),
     # Fail fast and contain the damage: short timeouts, a few retries (every call carries the
     # order id as its idempotency key, so a retry never does the work twice), a breaker and a
-    # bulkhead per downstream service. The breaker judges the last 50 calls: over 10, a service
-    # failing 30% of its calls (what retries are for) opened it by chance every few seconds
-    # (P(5 of 10) = 15%), and the open breaker then failed every order (payment-errors: 6% of
-    # orders went through, against 71% without a breaker); P(25 of 50) is 0.2%.
-    "resilient": Resilience("resilient", 1.0, 3, 0.05, 0.5, 50, 0.5, 5.0, 32, 0.05),
+    # bulkhead per downstream service. The breaker judges the last 100 calls: a service failing
+    # 30% of its calls (what retries are for) opened a breaker over 10 calls within a second
+    # (P(5 of 10) = 15%, and hundreds of calls a second slide the window), and over 50 within
+    # five seconds; open, it failed every order (payment-errors: 6% and 33% of orders went
+    # through, against 71% with no breaker at all). P(50 of 100) is 2e-5.
+    "resilient": Resilience("resilient", 1.0, 3, 0.05, 0.5, 100, 0.5, 5.0, 32, 0.05),
 }
