@@ -7,12 +7,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e up protos lock clean
+.PHONY: demo test lint typecheck unit integration e2e up protos lock clean browser
 
 demo: $(STAMP)
 	$(BIN)/orderflow demo
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -24,6 +24,17 @@ typecheck: $(STAMP)
 
 unit integration e2e: $(STAMP)
 	$(BIN)/pytest tests/$@
+
+e2e: browser
+
+# The report's end-to-end test renders report.html in headless Chromium (a screenshot and the
+# DOM), and fails when it is missing: install Debian's when it is not there (as root on CI, with
+# sudo elsewhere): Debian's package, so nothing but apt-get fetches it.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y --no-install-recommends chromium; }
 
 up: $(STAMP)
 	$(BIN)/orderflow up

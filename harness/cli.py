@@ -10,6 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from harness import broker_cli, demo, dlq, up
 from harness.bench import command as bench
+from harness.report import command as report
+from harness.report import compare_command as compare
 from services.kernel.config import SERVICES
 
 
@@ -77,11 +79,27 @@ BENCH = Command(
     run=bench.run,
 )
 
+REPORT = Command(
+    help="write a results folder's report: report.html (charts) and report.md",
+    description=report.DESCRIPTION,
+    add_arguments=report.add_arguments,
+    run=report.run,
+)
+
+COMPARE = Command(
+    help="what changed between two results folders (e.g. naive vs resilient profile)",
+    description=compare.DESCRIPTION,
+    add_arguments=compare.add_arguments,
+    run=compare.run,
+)
+
 # Every sub-command, in `orderflow --help` order: add new ones (bench, ...) here.
 COMMANDS: dict[str, Command] = {
     "up": UP,
     "demo": DEMO,
     "bench": BENCH,
+    "report": REPORT,
+    "compare": COMPARE,
     "serve": SERVE,
     "dlq": DLQ,
     "broker": BROKER,

@@ -29,6 +29,7 @@ from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_ph
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
 from harness.broker import BrokerError
 from harness.ports import PortInUse
+from harness.report import ReportError, write_report
 from harness.scenarios import audit
 from harness.scenarios import run as scenarios
 from harness.scenarios.scale import scaled
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
     _print_tables(document, results.write_results(out, document))
+    _write_report(out)
     return 0
 
 
@@ -131,6 +133,7 @@ def _scenario_outcome(document: dict[str, Any], out: Path) -> int:
         _print_tables(document, path)
         print()
         print(table.scenario_table(document))
+        _write_report(out)
     if stopped:
         print(
             f"\norderflow bench: {stopped['style']} could not run: {stopped['error']}",
@@ -166,6 +169,7 @@ def short_run(settings: Settings, out: Path) -> int:
     path = results.write_results(out, document)
     print(f"\n{table.side_by_side(document)}\n\n{table.audit_table(document)}")
     print(f"\nResults: {path}  (made by: {command})")
+    _write_report(out)
     return 0
 
 
@@ -346,3 +350,13 @@ def _print_tables(document: dict[str, Any], path: Path) -> None:
         if error := result.get("audit", {}).get("error"):
             print(f"{style}: the audit could not read the books: {error}")
     print(f"\nResults: {path}  (folder: {path.parent})")
+
+
+def _write_report(folder: Path) -> None:
+    """report.html and report.md beside results.json (docs/report.md): the run's last words."""
+    try:
+        written = write_report(folder)
+    except ReportError as error:  # the results stand without it: say so, keep the exit code
+        print(f"orderflow bench: no report: {error}", file=sys.stderr)
+        return
+    print(f"Report: {written.html}\n        {written.markdown}")

@@ -50,9 +50,14 @@ def percent(fraction: float | None) -> str:
 def side_by_side(document: dict[str, Any]) -> str:
     """One row per style, in the document's order, then the load generator's warnings."""
     styles: dict[str, Any] = document["styles"]
-    rows = [_side_by_side_row(style, result) for style, result in styles.items()]
+    rows = [side_by_side_row(style, result) for style, result in styles.items()]
     table = render(SIDE_BY_SIDE_HEADERS, rows, "<" + ">" * (len(SIDE_BY_SIDE_HEADERS) - 1))
-    warnings = [
+    return "\n".join([table, *load_generator_warnings(styles)])
+
+
+def load_generator_warnings(styles: dict[str, Any]) -> list[str]:
+    """Each style's load-generator warnings (saturation, Locust's own), calibration included."""
+    return [
         f"{style}{phase}: {warning}"
         for style, result in styles.items()
         for phase, load_generator in (
@@ -61,10 +66,9 @@ def side_by_side(document: dict[str, Any]) -> str:
         )
         for warning in (load_generator or {}).get("warnings", [])
     ]
-    return "\n".join([table, *warnings])
 
 
-def _side_by_side_row(style: str, result: dict[str, Any]) -> list[str]:
+def side_by_side_row(style: str, result: dict[str, Any]) -> list[str]:
     summary = result["summary"]
     calibration = result.get("calibration") or {}
     return [
@@ -89,14 +93,14 @@ def _cpu(load_generator: dict[str, Any] | None) -> str:
 
 def operations_table(document: dict[str, Any]) -> str:
     rows = [
-        _operation_row(style, operation, stats)
+        operation_row(style, operation, stats)
         for style, result in document["styles"].items()
         for operation, stats in result["operations"].items()
     ]
     return render(OPERATION_HEADERS, rows, "<<" + ">" * (len(OPERATION_HEADERS) - 2))
 
 
-def _operation_row(style: str, operation: str, stats: dict[str, Any]) -> list[str]:
+def operation_row(style: str, operation: str, stats: dict[str, Any]) -> list[str]:
     return [
         style,
         operation,
@@ -116,11 +120,11 @@ def capacity_table(document: dict[str, Any]) -> str:
         f"capacity: p99 <= {capacity['slo_p99_ms']:g} ms and errors below "
         f"{capacity['max_error_rate'] * 100:g} %, {capacity['step_s']:g} s per step"
     )
-    rows = [_capacity_row(style, search, capacity) for style, search in capacity["styles"].items()]
+    rows = [capacity_row(style, search, capacity) for style, search in capacity["styles"].items()]
     return title + "\n" + render(("style", "held rate/s", "steps"), rows, "<><")
 
 
-def _capacity_row(style: str, search: dict[str, Any], capacity: dict[str, Any]) -> list[str]:
+def capacity_row(style: str, search: dict[str, Any], capacity: dict[str, Any]) -> list[str]:
     held_rate = search["held_rate"]
     held = "none held" if held_rate is None else f"{held_rate:g}"
     steps = ", ".join(_step(step, capacity) for step in search["steps"])
@@ -175,14 +179,14 @@ NOT_MARKED = frozenset({"duplicate_notifications"})
 def audit_table(document: dict[str, Any]) -> str:
     """The audit of each style's run; a count that breaks an invariant is marked with `!`, a
     scenario's expectation not met with FAILED."""
-    rows = [_audit_row(style, result) for style, result in document["styles"].items()]
+    rows = [audit_row(style, result) for style, result in document["styles"].items()]
     return render(AUDIT_HEADERS, rows, "<" + ">" * (len(AUDIT_HEADERS) - 2) + "<")
 
 
 def scenario_table(document: dict[str, Any]) -> str:
     """A scenario's failure isolation, one row per style, and what did not go as planned."""
     section, styles = document["scenario"], document["styles"]
-    isolation = [_isolation_row(style, result["scenario"]) for style, result in styles.items()]
+    isolation = [isolation_row(style, result["scenario"]) for style, result in styles.items()]
     faults = "; ".join(section["faults"]) or "no faults"
     failed = [
         f"{style}: {fault['description']}: {error}"
@@ -202,7 +206,7 @@ def scenario_table(document: dict[str, Any]) -> str:
     )
 
 
-def _isolation_row(style: str, scenario: dict[str, Any]) -> list[str]:
+def isolation_row(style: str, scenario: dict[str, Any]) -> list[str]:
     phases = scenario["phases"]
     orders = [phases.get(p, {}).get("operations", {}).get("order_completed", {}) for p in PHASES]
     ok = [phases.get(p, {}).get("order_success_ratio") for p in PHASES]
@@ -222,7 +226,7 @@ def _isolation_row(style: str, scenario: dict[str, Any]) -> list[str]:
     ]
 
 
-def _audit_row(style: str, result: dict[str, Any]) -> list[str]:
+def audit_row(style: str, result: dict[str, Any]) -> list[str]:
     audit = result.get("audit") or {}
     if "counts" not in audit:  # the audit could not read the books
         return [style, *(MISSING for _ in AUDIT_COUNTS), MISSING]

@@ -85,6 +85,11 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])
     assert [line.split()[0] for line in lines[header + 2 : header + 7]] == list(STYLES)
+    # Its last words name the report it wrote beside the results (docs/report.md).
+    assert lines[-2:] == [f"Report: {out / 'report.html'}", f"        {out / 'report.md'}"]
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == 1 + len(STYLES) and '<section id="audit">' in page
+    assert (out / "report.md").read_text().startswith("# orderflow report: plain bench\n")
     # It ran its own stack under the results folder, and removed its broker namespace after.
     databases = {path.name for path in (out / "stack").glob("*.db")}
     assert databases == {"order.db", "inventory.db", "payment.db", "notification.db"}

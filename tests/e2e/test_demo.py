@@ -53,4 +53,6 @@ def test_demo_shows_the_outcomes_in_every_style_and_stops_the_stack(tmp_path: Pa
     rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1]]
     assert {"rest", "grpc", "graphql", "websocket", "broker"} <= {row[0] for row in rows}
     assert (tmp_path / "bench" / "results.json").is_file()
+    assert f"Report: {tmp_path / 'bench' / 'report.html'}" in done.stdout
+    assert (tmp_path / "bench" / "report.md").is_file()
     assert done.stdout.rstrip().endswith("Stack stopped.")

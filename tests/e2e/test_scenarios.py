@@ -9,6 +9,7 @@ a private RabbitMQ node for the outage, then the audit across the services' stor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,9 @@ expect:
         "success_ratio"
     ] == pytest.approx(1.0, abs=0.01)
     assert document["scenario"]["name"] == "payment-outage"
+    # The report shades the crash where it really was, in each panel of broker's chart.
+    page = (out / "report.html").read_text()
+    assert len(re.findall(r'<g id="fault-broker-\d-0">', page)) == 3  # latency, load, queues
 
 
 @pytest.mark.timeout(300)

@@ -1,0 +1,198 @@
+"""What changed between two runs (A, then B), style by style: the change is B/A for rates and
+latencies, the difference in points for success and error percentages, and the difference
+for counts and seconds. A change that matters is marked better or worse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from harness.bench.table import MISSING, NOT_MARKED, number, percent
+from harness.report.cells import BAD, GOOD, Cell, Table, plain
+from harness.report.model import Run
+from harness.report.report import describe_load, describe_machine
+from harness.scenarios.spec import AUDIT_COUNTS
+
+RATIO: Final = "ratio"
+POINTS: Final = "points"
+DIFFERENCE: Final = "difference"
+# Below these a change is noise of a short run, not news: not marked better or worse.
+NOTICEABLE_RATIO: Final = 1.10
+NOTICEABLE_POINTS: Final = 1.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    change: str  # RATIO, POINTS or DIFFERENCE
+    better: int  # +1: higher is better, -1: lower is better, 0: neither
+    value: Callable[[dict[str, Any]], float | None]  # from one style's result
+    show: Callable[[float | None], str] = number
+
+
+def _summary(field: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda result: result["summary"][field]
+
+
+def _count(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda result: (result.get("audit") or {}).get("counts", {}).get(name)
+
+
+def _during(result: dict[str, Any]) -> float | None:
+    during = result["scenario"]["phases"].get("during", {})
+    ratio: float | None = during.get("order_success_ratio")
+    return ratio
+
+
+def _inflation(result: dict[str, Any]) -> float | None:
+    inflation: float | None = result["scenario"]["p99_inflation"].get("order_completed")
+    return inflation
+
+
+def _recovery(result: dict[str, Any]) -> float | None:
+    recovery: float | None = result["scenario"]["recovery_s"]
+    return recovery
+
+
+def _whole(value: float | None) -> str:
+    return MISSING if value is None else f"{value:g}"
+
+
+LOAD_METRICS: Final = (
+    Metric("orders/s", RATIO, +1, _summary("orders_per_s")),
+    Metric("order p50 ms", RATIO, -1, _summary("order_p50_ms")),
+    Metric("order p99 ms", RATIO, -1, _summary("order_p99_ms")),
+    Metric("errors %", POINTS, -1, _summary("error_rate"), percent),
+)
+# Counts the audit does not mark (repeats recognised, not sent twice): to see, not to judge.
+AUDIT_METRICS: Final = tuple(
+    Metric(name, DIFFERENCE, 0 if name in NOT_MARKED else -1, _count(name), _whole)
+    for name in AUDIT_COUNTS
+)
+SCENARIO_METRICS: Final = (
+    Metric("orders ok % during", POINTS, +1, _during, percent),
+    Metric("order p99 inflation", RATIO, -1, _inflation),
+    Metric("recovery s", DIFFERENCE, -1, _recovery, _whole),
+)
+CHANGE_HEADERS: Final = ("style", "metric", "A", "B", "change")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Run
+    b: Run
+    styles: list[str]  # run in both, in A's order
+    warnings: list[str]
+    runs: Table
+    changes: Table
+
+
+def compare(a: Run, b: Run) -> Comparison:
+    styles = [style for style in a.styles if style in b.styles]
+    metrics = [*LOAD_METRICS, *AUDIT_METRICS]
+    if a.scenario and b.scenario:
+        metrics += SCENARIO_METRICS
+    rows = tuple(
+        _change_row(style, metric, a.styles[style], b.styles[style])
+        for style in styles
+        for metric in metrics
+    )
+    changes = Table(
+        "changes",
+        "What changed, style by style",
+        "A is the first run named, B the second. change: B/A for rates and latencies (x2 is "
+        "twice as many orders, or twice as slow), the difference in percentage points for "
+        "success and errors, the difference for counts and seconds. Green is better, red "
+        f"worse; changes under {NOTICEABLE_RATIO:g}x or {NOTICEABLE_POINTS:g} point are left "
+        "unmarked (a short run's noise).",
+        CHANGE_HEADERS,
+        rows,
+        "<<>>>",
+    )
+    return Comparison(a, b, styles, differences(a, b), runs_table(a, b), changes)
+
+
+def _change_row(
+    style: str, metric: Metric, a: dict[str, Any], b: dict[str, Any]
+) -> tuple[Cell, ...]:
+    before, after = metric.value(a), metric.value(b)
+    text, delta = change(metric.change, before, after)
+    return (
+        *plain([style, metric.name, metric.show(before), metric.show(after)]),
+        Cell(text, _mark(metric, delta)),
+    )
+
+
+def change(kind: str, a: float | None, b: float | None) -> tuple[str, float | None]:
+    """The change from a to b as text, and as a number (None when there is none)."""
+    if a is None or b is None:
+        return MISSING, None
+    if kind == RATIO:
+        return (f"x{b / a:.2f}", b / a) if a else (MISSING, None)
+    if kind == POINTS:
+        points = (b - a) * 100
+        return f"{points:+.2f} pts", points
+    return (f"{b - a:+g}" if b != a else "0"), b - a
+
+
+def _mark(metric: Metric, delta: float | None) -> str:
+    if delta is None or metric.better == 0 or not _noticeable(metric.change, delta):
+        return ""
+    up = delta > 1 if metric.change == RATIO else delta > 0
+    return GOOD if up == (metric.better > 0) else BAD
+
+
+def _noticeable(kind: str, delta: float) -> bool:
+    if kind == RATIO:
+        return delta >= NOTICEABLE_RATIO or delta <= 1 / NOTICEABLE_RATIO
+    if kind == POINTS:
+        return abs(delta) >= NOTICEABLE_POINTS
+    return delta != 0
+
+
+def differences(a: Run, b: Run) -> list[str]:
+    """What makes the two runs less comparable than they look, one warning line each."""
+    found = []
+    if a.kind != b.kind:
+        found.append(f"the runs differ in kind: A is a {a.kind} run, B a {b.kind} run")
+    if describe_load(a.meta) != describe_load(b.meta):
+        found.append(f"the load differs: A {describe_load(a.meta)}; B {describe_load(b.meta)}")
+    if _time_scale(a) != _time_scale(b):
+        found.append(
+            f"the scenario's times were scaled x{_time_scale(a):g} in A, x{_time_scale(b):g} in B"
+        )
+    if a.meta["machine"] != b.meta["machine"]:
+        found.append("the runs were made on different machines (see the runs' table)")
+    for name, run, other in (("A", a, b), ("B", b, a)):
+        alone = [style for style in run.styles if style not in other.styles]
+        if alone:
+            found.append(f"only {name} ran {', '.join(alone)}: not compared")
+    return found
+
+
+def _time_scale(run: Run) -> float:
+    scale: float = (run.scenario or {}).get("time_scale", 1.0)
+    return scale
+
+
+def runs_table(a: Run, b: Run) -> Table:
+    fields = (
+        ("folder", lambda run: str(run.folder)),
+        ("kind", lambda run: run.kind),
+        ("command", lambda run: run.meta["command"]),
+        ("started", lambda run: run.meta["started_at"]),
+        ("load", lambda run: describe_load(run.meta)),
+        ("profile", lambda run: run.meta["profile"]),
+        ("machine", lambda run: describe_machine(run.meta["machine"])),
+    )
+    rows = tuple(plain([name, read(a), read(b)]) for name, read in fields)
+    return Table(
+        "runs",
+        "The two runs",
+        "What each run was. The comparison means most when only one thing differs between "
+        "them, such as the resilience profile under the same scenario.",
+        ("", "A", "B"),
+        rows,
+        "<<<",
+    )

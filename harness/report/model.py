@@ -1,0 +1,80 @@
+"""A results folder as the report reads it: results.json, checked enough to be drawn.
+
+The report does not validate against docs/results.schema.json (jsonschema is a development
+dependency); it checks what it relies on, so a wrong folder fails with one clear line naming
+the path rather than a traceback halfway through drawing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.bench.results import SCHEMA
+
+RESULTS = "results.json"
+
+
+class ReportError(Exception):
+    """A results folder that cannot be reported on; the message names the path."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One results folder: one plain bench run or one scenario run."""
+
+    folder: Path
+    document: dict[str, Any]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = self.document["run"]
+        return meta
+
+    @property
+    def styles(self) -> dict[str, dict[str, Any]]:
+        styles: dict[str, dict[str, Any]] = self.document["styles"]
+        return styles
+
+    @property
+    def scenario(self) -> dict[str, Any] | None:
+        scenario: dict[str, Any] | None = self.document.get("scenario")
+        return scenario
+
+    @property
+    def kind(self) -> str:
+        """`scenario <name>` or `plain bench`: what a reader calls the run."""
+        return f"scenario {self.scenario['name']}" if self.scenario else "plain bench"
+
+    @property
+    def name(self) -> str:
+        return self.scenario["name"] if self.scenario else "bench"
+
+
+def load_run(folder: Path) -> Run:
+    """The run in `folder`, or a ReportError saying what is wrong with which path."""
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such results folder")
+    path = folder / RESULTS
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: missing (is {folder} a results folder?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportError(f"{path}: not readable JSON ({error})") from None
+    _check(path, document)
+    return Run(folder, document)
+
+
+def _check(path: Path, document: Any) -> None:
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise ReportError(f"{path}: not an orderflow results document (schema {SCHEMA})")
+    if not isinstance(document.get("run"), dict):
+        raise ReportError(f"{path}: has no `run` section")
+    styles = document.get("styles")
+    if not isinstance(styles, dict) or not styles:
+        raise ReportError(f"{path}: has no style results")
+    if not all(isinstance(result, dict) for result in styles.values()):
+        raise ReportError(f"{path}: a style's result is not an object")

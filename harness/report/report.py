@@ -1,0 +1,139 @@
+"""What one run's report says, before it is rendered as Markdown or HTML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.bench import table as terminal
+from harness.report import run_tables, scenario_tables
+from harness.report.cells import Table
+from harness.report.model import Run
+from harness.scenarios.spec import AUDIT_COUNTS
+
+TIMELINES_HOW_TO_READ = (
+    "Each style's load second by second: the order's p50, p95 and p99 latency on top (a log "
+    "scale when the worst seconds dwarf the typical ones), requests, completed orders and "
+    "failures per second below, and the broker's queue depths when anything queued. Grey is "
+    "the warm-up; red bands are the faults, from when they really began to when they ended."
+)
+BARS_HOW_TO_READ = (
+    "The same numbers as the table, drawn: taller is better on the left, shorter on the right."
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    run: Run
+    title: str
+    facts: list[tuple[str, str]]  # what was run, as (what, value)
+    warnings: list[str]
+    verdict: str  # the audit in one line
+    verdict_ok: bool
+    side_by_side: Table
+    audit: Table
+    problems: list[str]  # the audit's examples
+    scenario: list[Table]
+    operations: Table
+    capacity: Table | None
+    errors: Table | None
+
+
+def report(run: Run) -> Report:
+    verdict, verdict_ok = audit_verdict(run)
+    return Report(
+        run=run,
+        title=f"orderflow report: {run.kind}",
+        facts=facts(run),
+        warnings=run_tables.warnings(run),
+        verdict=verdict,
+        verdict_ok=verdict_ok,
+        side_by_side=run_tables.side_by_side(run),
+        audit=run_tables.audit(run),
+        problems=run_tables.audit_problems(run),
+        scenario=scenario_tables.tables(run) if run.scenario else [],
+        operations=run_tables.operations(run),
+        capacity=run_tables.capacity(run),
+        errors=run_tables.errors(run),
+    )
+
+
+def facts(run: Run) -> list[tuple[str, str]]:
+    meta = run.meta
+    found = [
+        ("command", meta["command"]),
+        ("started", f"{meta['started_at']} (run {meta['id']})"),
+        ("styles", ", ".join(run.styles)),
+        ("load", describe_load(meta)),
+        ("profile", f"{meta['profile']} (the order service's timeouts, retries and breaker)"),
+        ("stack", meta["target"]),
+        ("machine", describe_machine(meta["machine"])),
+    ]
+    if run.scenario:
+        found[1:1] = _scenario_facts(run.scenario)
+    return found
+
+
+def describe_load(meta: dict[str, Any]) -> str:
+    """The load in words: `closed model, 5 users, 3 s per style after a 2 s calibration, ...`"""
+    shape = (
+        f"{meta['users']} users"
+        if meta["model"] == "closed"
+        else f"{meta['rate']:g} arrivals/s over {meta['users']} users"
+    )
+    calibration = (
+        "no calibration"
+        if meta["calibration_s"] is None
+        else f"after a {meta['calibration_s']:g} s no-op calibration"
+    )
+    processes = meta["processes"]
+    generator = f"{processes} Locust process{'es' if processes > 1 else ''}"
+    duration = f"{meta['duration_s']:g} s per style,"
+    return f"{meta['model']} model, {shape}, {duration} {calibration}, {generator}"
+
+
+def describe_machine(machine: dict[str, Any]) -> str:
+    return f"{machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}"
+
+
+def _scenario_facts(scenario: dict[str, Any]) -> list[tuple[str, str]]:
+    scale = scenario.get("time_scale", 1.0)
+    return [
+        ("scenario", f"{scenario['name']} ({scenario['file']})"),
+        ("what happens", scenario["description"].strip()),
+        ("faults", "; ".join(scenario["faults"]) or "none"),
+        (
+            "timing",
+            f"warm-up {scenario['warmup_s']:g} s, audit waited up to {scenario['grace_s']:g} s"
+            + (f", times scaled x{scale:g}" if scale != 1.0 else ""),
+        ),
+    ]
+
+
+def audit_verdict(run: Run) -> tuple[str, bool]:
+    """The audit in one line, and whether it is good news."""
+    broken = []
+    for style, result in run.styles.items():
+        audit = result.get("audit") or {}
+        if "counts" not in audit:
+            broken.append(f"{style}: the books could not be read")
+            continue
+        counts = audit["counts"]
+        found = [f"{name} {counts[name]}" for name in AUDIT_COUNTS if _breaks(name, counts)]
+        if found:
+            broken.append(f"{style}: {', '.join(found)}")
+    failed = [style for style, r in run.styles.items() if _expectation_failed(r)]
+    if failed:
+        broken.append(f"expectations not met: {', '.join(failed)}")
+    if not broken:
+        return "Every invariant held in every style: nothing lost, stuck or charged wrongly.", True
+    return "The audit found problems: " + "; ".join(broken) + ".", False
+
+
+def _breaks(name: str, counts: dict[str, int]) -> bool:
+    return bool(counts[name]) and name not in terminal.NOT_MARKED
+
+
+def _expectation_failed(result: dict[str, Any]) -> bool:
+    checks = (result.get("scenario") or {}).get("expectations", [])
+    return any(not check["passed"] for check in checks)

@@ -1,0 +1,112 @@
+"""Each style's load second by second, and its fault windows, as the charts draw them.
+
+results.json holds every second's p50 and p99 and counts. The p95 comes from the raw samples
+(each style's samples-load/*.json beside it), bucketed as results.per_second buckets them;
+without them the charts draw p50 and p99 only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.bench.results import ORDER_COMPLETED, Sample, load_samples, nearest_rank
+
+
+@dataclass(frozen=True)
+class Window:
+    """A band to shade: seconds from the start of the style's load."""
+
+    start_s: float
+    end_s: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """One style's load, one value per whole second (None: no order in that second)."""
+
+    style: str
+    p50: list[float | None]
+    p95: list[float | None] | None  # None: the raw samples are not in the folder
+    p99: list[float | None]
+    orders: list[int]  # orders that reached their final status without error
+    requests: list[int]
+    failures: list[int]  # failed samples of any operation
+    faults: list[Window]
+    warmup_s: float
+    queues: dict[str, list[tuple[float, int]]]  # the broker's queue depths: (t, depth)
+
+    @property
+    def seconds(self) -> int:
+        return len(self.orders)
+
+
+def series(folder: Path, style: str, result: dict[str, Any], warmup_s: float) -> Series:
+    seconds = result["per_second"]
+    orders = [second["operations"].get(ORDER_COMPLETED, {}) for second in seconds]
+    scenario = result.get("scenario") or {}
+    return Series(
+        style=style,
+        p50=[order.get("p50_ms") for order in orders],
+        p95=_p95(sorted((folder / style).glob("samples-load/*.json")), len(seconds)),
+        p99=[order.get("p99_ms") for order in orders],
+        orders=[order.get("count", 0) - order.get("failures", 0) for order in orders],
+        requests=[_requests(second["operations"]) for second in seconds],
+        failures=[sum(op["failures"] for op in s["operations"].values()) for s in seconds],
+        faults=fault_windows(scenario.get("faults", []), len(seconds)),
+        warmup_s=warmup_s,
+        queues=_queues(scenario.get("broker", {}).get("series", [])),
+    )
+
+
+def _requests(operations: dict[str, dict[str, Any]]) -> int:
+    return sum(stats["count"] for name, stats in operations.items() if name != ORDER_COMPLETED)
+
+
+def fault_windows(faults: Sequence[dict[str, Any]], end_s: float) -> list[Window]:
+    """When each fault really was on; one that never began is not drawn, one that never
+    ended lasts to the end of the load (as the phases count it)."""
+    return [_window(fault, end_s) for fault in faults if fault["began_s"] is not None]
+
+
+def _window(fault: dict[str, Any], end_s: float) -> Window:
+    ended = fault["ended_s"]
+    return Window(fault["began_s"], end_s if ended is None else ended, fault["description"])
+
+
+def _queues(points: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, int]]]:
+    """Each queue's depth over time; only queues that ever held a message (an empty chart
+    says nothing), and no point while the broker did not answer."""
+    found: dict[str, list[tuple[float, int]]] = {}
+    for point in points:
+        for queue, depth in (point["depths"] or {}).items():
+            found.setdefault(queue, []).append((point["t"], depth))
+    return {queue: depths for queue, depths in found.items() if any(d for _, d in depths)}
+
+
+def _p95(paths: list[Path], seconds: int) -> list[float | None] | None:
+    if not paths or seconds <= 0:
+        return None
+    try:
+        samples = load_samples(paths)
+    except (OSError, ValueError):  # unreadable samples: draw the two percentiles we have
+        return None
+    buckets: list[list[float]] = [[] for _ in range(seconds)]
+    for second, latency_ms in _orders_by_second(samples, seconds):
+        buckets[second].append(latency_ms)
+    return [nearest_rank(sorted(bucket), 95) if bucket else None for bucket in buckets]
+
+
+def _orders_by_second(samples: Sequence[Sample], seconds: int) -> list[tuple[int, float]]:
+    """(second, latency) of each order, placed as results.per_second places it: from the
+    first sample of any operation, the early ones in the first second, the late in the last."""
+    t0 = min((sample.at for sample in samples), default=0.0)
+    return [
+        (min(max(math.floor(sample.at - t0), 0), seconds - 1), sample.latency_ms)
+        for sample in samples
+        if sample.operation == ORDER_COMPLETED
+    ]
