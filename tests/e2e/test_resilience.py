@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 TOKEN = "e2e-resilience-token-0123456789"
 TIMEOUT_S = 0.5  # each attempt
 RESET_S = 2.0  # the breaker's open time
+WINDOW = 10  # the last calls the breaker judges by
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ORDERFLOW_PROFILE="resilient",
         ORDERFLOW_CALL_TIMEOUT_S=str(TIMEOUT_S),
         ORDERFLOW_BREAKER_RESET_S=str(RESET_S),
+        # The profile's window (100 calls) would take a minute of hung calls to fill here.
+        ORDERFLOW_BREAKER_WINDOW=str(WINDOW),
         **control_environment(TOKEN),
     )
     with running:
