@@ -39,7 +39,10 @@ SERVE = Command(
     description=(
         "Runs one service in this process until SIGINT or SIGTERM, then exits 0. It is configured\n"
         "only through the environment (ORDERFLOW_HOST, ORDERFLOW_DATA_DIR,\n"
-        "ORDERFLOW_<SERVICE>_HTTP_PORT / _GRPC_PORT, ...); a bad value exits 2 naming the variable."
+        "ORDERFLOW_<SERVICE>_HTTP_PORT / _GRPC_PORT, ...); a bad value exits 2 naming the\n"
+        "variable. Each service binds ORDERFLOW_HOST (0.0.0.0 in a container) and reaches the\n"
+        "others at ORDERFLOW_<SERVICE>_HOST (default: ORDERFLOW_HOST), e.g.\n"
+        "ORDERFLOW_INVENTORY_HOST=inventory."
     ),
     add_arguments=_serve_arguments,
     run=_serve,
