@@ -50,11 +50,12 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
     assert scenario.path == path
 
 
-def test_the_nine_scenarios_are_shipped() -> None:
+def test_the_ten_scenarios_are_shipped() -> None:
     assert {p.stem for p in SHIPPED} == {
         "baseline",
         "payment-latency",
         "payment-errors",
+        "payment-hang",
         "payment-outage",
         "inventory-blackhole",
         "broker-outage",
