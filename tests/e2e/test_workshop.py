@@ -1,0 +1,189 @@
+"""Every command the workshop guide gives (docs/workshop/*.md, the `shell` blocks) runs as written.
+
+Commands run in the guide's order, one test per page, from a folder of their own that holds the
+repository's `.venv`, `scenarios` and `harness` (so the guide's relative paths work) on a stack of
+free ports and a broker namespace of the test's own. Scenario runs get `--time-scale 0.2`, the
+option the guide offers a room short of time, so that the whole guide fits in a test. What the
+guide tells the room to open (`<out>/report.html`) is checked to be there.
+
+Two kinds of command are not run here, and the tests say where they are checked instead:
+`make demo` (tests/e2e/test_demo.py runs `orderflow demo`, all the Makefile's target runs once
+installed) and `docker compose ...` (no Docker engine here: checked against compose.yaml).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pika.exceptions
+import pytest
+import yaml
+
+from harness.broker_admin import delete_topology
+from harness.ports import free_ports
+from harness.supervisor import StackConfig
+from services.kernel.broker.topology import Topology
+from tests.e2e.conftest import MACHINE_BROKER
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKSHOP = ROOT / "docs" / "workshop"
+PAGES = sorted(WORKSHOP.glob("*.md"))
+SHELL_BLOCK = re.compile(r"^```shell\n(.*?)^```", re.MULTILINE | re.DOTALL)
+TIME_SCALE = "0.2"
+ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+LONG_RUNNING = ("orderflow up", "--class-picker")  # they run until Ctrl-C
+
+
+def commands(page: Path) -> list[str]:
+    blocks = SHELL_BLOCK.findall(page.read_text(encoding="utf-8"))
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+class Room:
+    """The folder and environment the guide's commands run in."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        for shared in (".venv", "scenarios", "harness"):
+            (folder / shared).symlink_to(ROOT / shared)
+        self.namespace = f"workshop-{uuid.uuid4().hex[:12]}"
+        broker = {
+            "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
+            "ORDERFLOW_BROKER_NAMESPACE": self.namespace,
+        }
+        self.config = StackConfig.on_free_ports(folder / ".orderflow", extra_env=broker)
+        [locust_port] = free_ports(1, "127.0.0.1", exclude=self.config.http_ports.values())
+        self.locust_url = f"http://127.0.0.1:{locust_port}"
+        # Locust reads any option from LOCUST_<OPTION>: the guide's command stays as written.
+        self.env = {**self.config.environment(os.environ), "LOCUST_WEB_PORT": str(locust_port)}
+
+    def order_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.http_port('order')}"
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
+    here = Room(tmp_path_factory.mktemp("workshop"))
+    yield here
+    with contextlib.suppress(pika.exceptions.AMQPConnectionError):
+        delete_topology(MACHINE_BROKER, Topology(here.namespace))
+
+
+def test_every_page_of_the_plan_exists_and_has_commands() -> None:
+    plan = (WORKSHOP / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((\d\d-[a-z-]+\.md)\)", plan))
+    assert linked == {page.name for page in PAGES if page.name != "README.md"}
+    assert all(commands(page) for page in PAGES if page.name not in ("07-choosing-a-style.md",))
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
+def test_the_commands_of_the_page_run(page: Path, room: Room) -> None:
+    with contextlib.ExitStack() as running:
+        for command in commands(page):
+            if any(marker in command for marker in LONG_RUNNING):
+                running.enter_context(_until_ctrl_c(command, room))
+            else:
+                _run(command, room)
+
+
+def _run(command: str, room: Room) -> None:
+    argv = shlex.split(command)
+    assigned = {}
+    while argv and ASSIGNMENT.match(argv[0]):  # VAR=value before a command: its environment
+        name, value = argv.pop(0).split("=", 1)
+        assigned[name] = value
+    if "SCENARIO" in assigned:  # compose's bench runs scenarios/${SCENARIO}.yaml
+        assert (ROOT / "scenarios" / f"{assigned['SCENARIO']}.yaml").is_file(), command
+    if argv[:2] == ["make", "demo"]:
+        _checked_by_test_demo()
+    elif argv[:2] == ["docker", "compose"]:
+        _checked_against_compose(argv[2:])
+    else:
+        _run_orderflow(command, argv, room)
+
+
+def _run_orderflow(command: str, argv: list[str], room: Room) -> None:
+    assert argv[0] == ".venv/bin/orderflow", f"no test knows how to run: {command}"
+    if argv[1] == "bench" and len(argv) > 2 and argv[2].startswith("scenarios/"):
+        argv += ["--time-scale", TIME_SCALE]
+    done = subprocess.run(
+        argv, cwd=room.folder, env=room.env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    if "--out" in argv:
+        out = room.folder / argv[argv.index("--out") + 1]
+        assert (out / "results.json").is_file() and (out / "report.html").is_file(), command
+
+
+@contextlib.contextmanager
+def _until_ctrl_c(command: str, room: Room) -> Iterator[None]:
+    """Started, seen to serve, then stopped with Ctrl-C (SIGINT), as the guide says."""
+    log = (room.folder / f"{uuid.uuid4().hex[:8]}.log").open("wb")
+    process = subprocess.Popen(
+        shlex.split(command), cwd=room.folder, env=room.env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        if "--class-picker" in command:
+            _serving(f"{room.locust_url}/", process, expect="RestShopper")
+        else:
+            _serving(f"{room.order_url()}/ready", process, expect="")
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+        log.close()
+    assert code == 0, f"{command} exited {code} on Ctrl-C"
+
+
+def _serving(url: str, process: subprocess.Popen[bytes], *, expect: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"exited before serving {url}"
+        with contextlib.suppress(httpx.HTTPError):
+            answer = httpx.get(url, timeout=2)
+            if answer.status_code == 200 and expect in answer.text:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing served {url}")
+
+
+def _checked_by_test_demo() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^demo: .*\n\t(.+)$", makefile, re.MULTILINE)
+    assert recipe and recipe.group(1) == "$(BIN)/orderflow demo", (
+        "make demo runs more than the demo"
+    )
+    assert "def test_demo" in (ROOT / "tests" / "e2e" / "test_demo.py").read_text(encoding="utf-8")
+
+
+def _checked_against_compose(argv: list[str]) -> None:
+    """`docker compose [--profile P] up|run [options] [SERVICE]`: P and SERVICE exist."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    services: dict[str, dict[str, object]] = compose["services"]
+    profiles = {str(p) for service in services.values() for p in _listed(service, "profiles")}
+    words = iter(argv)
+    for word in words:
+        if word == "--profile":
+            assert next(words) in profiles, f"no compose profile in: docker compose {argv}"
+        elif not word.startswith("-"):
+            assert word in ("up", "run", "down", "logs", "ps"), f"docker compose {argv}"
+            named = [rest for rest in words if not rest.startswith("-")]
+            assert all(name in services for name in named), f"no such service: {named}"
+
+
+def _listed(mapping: Mapping[str, object], key: str) -> list[object]:
+    value = mapping.get(key, [])
+    return list(value) if isinstance(value, list) else []
