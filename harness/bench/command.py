@@ -29,7 +29,7 @@ from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_ph
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
 from harness.broker import BrokerError
 from harness.ports import PortInUse
-from harness.report import ReportError, write_report
+from harness.report import write_report
 from harness.scenarios import audit
 from harness.scenarios import run as scenarios
 from harness.scenarios.scale import scaled
@@ -42,7 +42,8 @@ __all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
 DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
 load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's
-CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table.
+CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table,
+then writes the run's report beside results.json: report.html and report.md (orderflow report).
 
 Load models:
   --users N            closed model: N users, each starting its next task when one ends
@@ -356,7 +357,9 @@ def _write_report(folder: Path) -> None:
     """report.html and report.md beside results.json (docs/report.md): the run's last words."""
     try:
         written = write_report(folder)
-    except ReportError as error:  # the results stand without it: say so, keep the exit code
+    # The results stand without a report: whatever went wrong drawing it (a ReportError, or a
+    # plotting library's own error), say so and keep the run's exit code.
+    except Exception as error:
         print(f"orderflow bench: no report: {error}", file=sys.stderr)
         return
     print(f"Report: {written.html}\n        {written.markdown}")

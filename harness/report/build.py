@@ -8,7 +8,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from harness.report import charts, html, markdown
-from harness.report.model import Run, load_run
+from harness.report.model import Run, load_run, reported_as_errors
 from harness.report.report import BARS_HOW_TO_READ, TIMELINES_HOW_TO_READ, report
 from harness.report.series import series
 
@@ -26,6 +26,11 @@ def write_report(folder: Path) -> Written:
     """Read folder/results.json and write the report beside it; ReportError when the folder
     is not a results folder (the message names the path)."""
     run = load_run(folder)
+    with reported_as_errors(folder):
+        return _write(run, folder)
+
+
+def _write(run: Run, folder: Path) -> Written:
     found = report(run)
     written = Written(folder / HTML_NAME, folder / MARKDOWN_NAME)
     written.markdown.write_text(markdown.report(found), encoding="utf-8")

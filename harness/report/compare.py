@@ -4,6 +4,7 @@ for counts and seconds. A change that matters is marked better or worse."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,6 +21,7 @@ DIFFERENCE: Final = "difference"
 # Below these a change is noise of a short run, not news: not marked better or worse.
 NOTICEABLE_RATIO: Final = 1.10
 NOTICEABLE_POINTS: Final = 1.0
+NEVER: Final = math.inf  # a recovery that did not happen before the run ended
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,17 @@ def _inflation(result: dict[str, Any]) -> float | None:
 
 
 def _recovery(result: dict[str, Any]) -> float | None:
+    """Seconds to recover; NEVER when a run with faults did not recover before it ended (the
+    worst value there is, so that a change to it is marked, not shown as a blank)."""
     recovery: float | None = result["scenario"]["recovery_s"]
+    if recovery is None and "during" in result["scenario"]["phases"]:
+        return NEVER
     return recovery
 
 
 def _whole(value: float | None) -> str:
+    if value == NEVER:
+        return "never"
     return MISSING if value is None else f"{value:g}"
 
 
@@ -128,6 +136,10 @@ def change(kind: str, a: float | None, b: float | None) -> tuple[str, float | No
     """The change from a to b as text, and as a number (None when there is none)."""
     if a is None or b is None:
         return MISSING, None
+    if NEVER in (a, b):  # recovered in one run only, or in neither
+        if a == b:
+            return "0", 0.0
+        return ("never recovered", NEVER) if b == NEVER else ("recovered", -NEVER)
     if kind == RATIO:
         return (f"x{b / a:.2f}", b / a) if a else (MISSING, None)
     if kind == POINTS:

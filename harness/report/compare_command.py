@@ -13,7 +13,7 @@ from harness.bench.table import render
 from harness.report import charts, html, markdown
 from harness.report.build import Written
 from harness.report.compare import Comparison, compare
-from harness.report.model import ReportError, Run, load_run
+from harness.report.model import ReportError, Run, load_run, reported_as_errors
 
 HTML_NAME = "compare.html"
 MARKDOWN_NAME = "compare.md"
@@ -58,25 +58,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         a, b = load_run(args.a), load_run(args.b)
+        with reported_as_errors(a.folder, b.folder):
+            return _compared(a, b, args.out or default_out(a, b))
     except ReportError as error:
         print(f"orderflow compare: {error}", file=sys.stderr)
         return 2
+
+
+def _compared(a: Run, b: Run, out: Path) -> int:
     found = compare(a, b)
     if not found.styles:
-        print(
-            f"orderflow compare: no style ran in both runs "
-            f"(A: {', '.join(a.styles)}; B: {', '.join(b.styles)})",
-            file=sys.stderr,
+        raise ReportError(
+            f"no style ran in both runs (A: {', '.join(a.styles)}; B: {', '.join(b.styles)})"
         )
-        return 2
     print(terminal(found))
-    written = write_comparison(found, args.out or default_out(a, b))
+    written = write_comparison(found, out)
     print(f"\nComparison: {written.html}\n            {written.markdown}")
     return 0
 
 
 def default_out(a: Run, b: Run) -> Path:
-    return b.folder.parent / f"compare-{a.folder.resolve().name}-vs-{b.folder.resolve().name}"
+    """Beside B (resolved first: for B = ".", beside the current folder, not inside it)."""
+    a_name, b_folder = a.folder.resolve().name, b.folder.resolve()
+    return b_folder.parent / f"compare-{a_name}-vs-{b_folder.name}"
 
 
 def terminal(found: Comparison) -> str:

@@ -7,7 +7,9 @@ the path rather than a traceback halfway through drawing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,23 @@ RESULTS = "results.json"
 
 class ReportError(Exception):
     """A results folder that cannot be reported on; the message names the path."""
+
+
+@contextlib.contextmanager
+def reported_as_errors(*folders: Path) -> Iterator[None]:
+    """Reading deeper than `load_run` checks, or writing the files: what goes wrong becomes a
+    ReportError naming the folder, not a traceback (a results.json of another version, a folder
+    the user cannot write to, as a container's root-owned ./results)."""
+    where = " / ".join(str(folder) for folder in folders)
+    try:
+        yield
+    except OSError as error:
+        raise ReportError(f"{where}: cannot write: {error}") from error
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise ReportError(
+            f"{where}: {RESULTS} lacks or garbles what the report reads ({error!r});"
+            " was it written by another version of orderflow?"
+        ) from error
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,27 @@ def test_a_different_profile_is_no_warning_but_shows_in_the_runs_table(tmp_path:
     assert found.warnings == []
     profile = next(cells for cells in found.runs.rows if cells[0].text == "profile")
     assert [cell.text for cell in profile] == ["profile", "naive", "resilient"]
+
+
+def test_a_run_that_never_recovered_is_marked_worse(tmp_path: Path) -> None:
+    a = scenario_document()
+    a["styles"]["rest"]["scenario"]["recovery_s"] = 0.0
+    b = copy.deepcopy(a)
+    b["styles"]["rest"]["scenario"]["recovery_s"] = None  # faults, and no recovery by the end
+    assert row(compared(tmp_path / "1", a, b), "rest", "recovery s") == (
+        "0",
+        "never",
+        "never recovered",
+        Cell("never recovered", BAD),
+    )
+    back = row(compared(tmp_path / "2", b, a), "rest", "recovery s")
+    assert back[3] == Cell("recovered", GOOD)
+    assert row(compared(tmp_path / "3", b, b), "rest", "recovery s")[2] == "0"
+
+
+def test_without_faults_no_recovery_is_nothing_to_compare(tmp_path: Path) -> None:
+    a = scenario_document()
+    for result in a["styles"].values():
+        result["scenario"]["recovery_s"] = None
+        result["scenario"]["phases"].pop("during")
+    assert row(compared(tmp_path, a, a), "rest", "recovery s")[:3] == ("-", "-", "-")

@@ -3,6 +3,7 @@ wrote, and one clear line and exit 2 for a folder that is not a results folder."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,10 @@ def test_report_writes_both_files_and_prints_their_paths(
 def test_report_of_a_folder_that_is_not_a_results_folder_exits_2(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    setup: object,
+    setup: Callable[[Path], Path],
     message: str,
 ) -> None:
-    folder = setup(tmp_path)  # type: ignore[operator]
+    folder = setup(tmp_path)
     assert main(["report", str(folder)]) == 2
     captured = capsys.readouterr()
     assert captured.err == f"orderflow report: {message.format(folder=tmp_path)}\n"
@@ -50,6 +51,37 @@ def test_report_of_invalid_results_exits_2_naming_the_file(
     err = capsys.readouterr().err
     assert err.startswith(f"orderflow report: {tmp_path / 'results.json'}: not readable JSON")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_report_of_results_without_what_it_reads_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = plain_document()
+    del document["run"]["command"]  # passes the first checks, fails deep in the drawing
+    write_folder(tmp_path, document)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"orderflow report: {tmp_path}: results.json lacks or garbles")
+    assert "'command'" in err and err.count("\n") == 1
+
+
+def test_report_it_cannot_write_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_folder(tmp_path, plain_document())
+    (tmp_path / "report.html").mkdir()  # in the way even of root, unlike a read-only folder
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"orderflow report: {tmp_path}: cannot write")
+    assert err.count("\n") == 1
+
+
+def test_compare_it_cannot_write_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_folder(tmp_path / "a", scenario_document())
+    b = write_folder(tmp_path / "b", scenario_document())
+    (tmp_path / "taken").write_text("a file where the folder should go")
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "taken")]) == 2
+    assert "cannot write" in capsys.readouterr().err
 
 
 def test_compare_prints_the_changes_and_writes_both_files(
