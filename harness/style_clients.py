@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from harness.broker_client import BrokerOrderClient
 from services._generated.orderflow.v1 import common_pb2, order_pb2, order_pb2_grpc
-from services.kernel.config import Settings
+from services.kernel.config import Settings, bracketed
 
 TIMEOUT_S = 30.0
 
@@ -46,7 +46,7 @@ def place_rest(settings: Settings, request: Request) -> Placed:
 
 def place_grpc(settings: Settings, request: Request) -> Placed:
     address = settings.address("order")
-    with grpc.insecure_channel(f"{address.host}:{address.grpc_port}") as channel:
+    with grpc.insecure_channel(f"{bracketed(address.host)}:{address.grpc_port}") as channel:
         stub = order_pb2_grpc.OrderServiceStub(channel)
         message = order_pb2.PlaceOrderRequest(
             customer_id=request["customer_id"],

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.broker_admin import channel, delete_topology
 from harness.load.targets import Targets
-from harness.supervisor import Stack, StackConfig
+from harness.supervisor import Stack, StackConfig, connect_host
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
 
@@ -123,8 +123,8 @@ def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
     return Targets(
         order_http=stack.url("order"),
         inventory_http=stack.url("inventory"),
-        order_grpc=f"{config.host}:{config.grpc_port('order')}",
-        inventory_grpc=f"{config.host}:{config.grpc_port('inventory')}",
+        order_grpc=f"{connect_host(config.host)}:{config.grpc_port('order')}",
+        inventory_grpc=f"{connect_host(config.host)}:{config.grpc_port('inventory')}",
         broker_url=broker_url,
         namespace=namespace,
     )

@@ -49,9 +49,13 @@ class Clients:
         )
 
 
-def settings_for(ports: dict[str, int], timeout_s: float = 5.0) -> Settings:
+def settings_for(
+    ports: dict[str, int], timeout_s: float = 5.0, host: str = "127.0.0.1"
+) -> Settings:
     env = {f"ORDERFLOW_{s.upper()}_GRPC_PORT": str(p) for s, p in ports.items()}
-    return Settings.from_env({**env, "ORDERFLOW_CALL_TIMEOUT_S": str(timeout_s)})
+    return Settings.from_env(
+        {**env, "ORDERFLOW_HOST": host, "ORDERFLOW_CALL_TIMEOUT_S": str(timeout_s)}
+    )
 
 
 async def connect(settings: Settings, resources: AsyncExitStack) -> Clients:
@@ -63,27 +67,43 @@ async def connect(settings: Settings, resources: AsyncExitStack) -> Clients:
 @pytest.fixture
 async def clients(tmp_path: Path) -> AsyncIterator[Clients]:
     async with AsyncExitStack() as resources:
-        stock = InventoryStore.open(tmp_path / "inventory.db")
-        resources.callback(stock.close)
-        stock.seed(SEED)
-        payments = PaymentStore.open(tmp_path / "payment.db")
-        resources.callback(payments.close)
-        servers = {
-            "inventory": inventory_grpc.create_server(
-                InventoryHandlers(stock), "127.0.0.1", 0, max_message_bytes=65536
-            ),
-            "payment": payment_grpc.create_server(
-                create_handlers(payments, Telemetry("payment")),
-                "127.0.0.1",
-                0,
-                max_message_bytes=65536,
-            ),
-        }
-        for server, _ in servers.values():
-            await server.start()
-            resources.push_async_callback(server.stop, None)
-        ports = {name: port for name, (_, port) in servers.items()}
-        yield await connect(settings_for(ports), resources)
+        yield await serve(tmp_path, "127.0.0.1", resources)
+
+
+async def serve(tmp_path: Path, host: str, resources: AsyncExitStack) -> Clients:
+    """Inventory and payment's gRPC servers on `host`, and order's clients connected to them."""
+    stock = InventoryStore.open(tmp_path / "inventory.db")
+    resources.callback(stock.close)
+    stock.seed(SEED)
+    payments = PaymentStore.open(tmp_path / "payment.db")
+    resources.callback(payments.close)
+    servers = {
+        "inventory": inventory_grpc.create_server(
+            InventoryHandlers(stock), host, 0, max_message_bytes=65536
+        ),
+        "payment": payment_grpc.create_server(
+            create_handlers(payments, Telemetry("payment")),
+            host,
+            0,
+            max_message_bytes=65536,
+        ),
+    }
+    for server, _ in servers.values():
+        await server.start()
+        resources.push_async_callback(server.stop, None)
+    ports = {name: port for name, (_, port) in servers.items()}
+    return await connect(settings_for(ports, host=host), resources)
+
+
+async def test_the_clients_reach_servers_at_an_ipv6_address(tmp_path: Path) -> None:
+    # An IPv6 literal must stand in brackets before ":port" in a gRPC target (or it reads as
+    # more address), on the server's side and on the client's.
+    async with AsyncExitStack() as resources:
+        clients = await serve(tmp_path, "::1", resources)
+        priced = await clients.inventory.reserve("o9", (Line("KB-MECH", 1),))
+        charged = await clients.payment.charge("o9", "c1", 8999, TOKEN_APPROVES)
+    assert priced == (OrderLine("KB-MECH", 1, 8999),)
+    assert charged.status is ChargeStatus.CHARGED
 
 
 async def test_reserve_is_priced_by_the_catalog_and_release_gives_it_back(

@@ -19,7 +19,7 @@ import grpc
 from google.protobuf.message import Message
 
 from services.kernel import correlation
-from services.kernel.config import ServiceAddress
+from services.kernel.config import ServiceAddress, bracketed
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.grpc.errors import CODE_KEY, CORRELATION_KEY
 from services.kernel.telemetry import Telemetry
@@ -119,7 +119,7 @@ def open_caller(
     address: ServiceAddress, timeout_s: float, telemetry: Telemetry, resources: AsyncExitStack
 ) -> GrpcCaller:
     """One channel to the service's gRPC port, reused by every call and closed with `resources`."""
-    target = f"{address.host}:{address.grpc_port}"
+    target = f"{bracketed(address.host)}:{address.grpc_port}"
     channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
     resources.push_async_callback(channel.close)
     return GrpcCaller(address.name, channel, timeout_s, telemetry)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import Any
 
-from services.kernel.config import Settings
+from services.kernel.config import Settings, bracketed
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.jsonrpc.client import RpcClient
@@ -31,7 +31,7 @@ def rpc_client(
     service: str, settings: Settings, telemetry: Telemetry, resources: AsyncExitStack
 ) -> RpcClient:
     address = settings.address(service)
-    url = f"ws://{address.host}:{address.http_port}/ws"
+    url = f"ws://{bracketed(address.host)}:{address.http_port}/ws"
     client = RpcClient(service, url, settings.call_timeout_s, telemetry)
     resources.push_async_callback(client.aclose)
     return client
