@@ -40,6 +40,9 @@ RC: Final[dict[RcKeyType, Any]] = {
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
+    # Titles and legends carry folder names and fault descriptions: a `$` in one is text, not
+    # the start of a formula for matplotlib's math parser (which raises on what it cannot parse).
+    "text.parse_math": False,
 }
 AUTOMATIC_ID: Final = re.compile(r'id="([a-z][a-z0-9.]*_\d+)"')
 LOG_SCALE_SPREAD: Final = 20.0  # a p99 this many times the typical p50 flattens a linear axis

@@ -3,6 +3,7 @@ really were, and each style's percentiles second by second as results.json bucke
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,11 @@ def test_bars_label_each_value_and_a_missing_one_with_a_dash() -> None:
     svg = charts.bars("A vs B", ["rest", "grpc"], panels, "compare-bars")
     labels = re.findall(r">([^<>]+)</text>", svg)
     assert {"12.5", "-", "10", "30", "A", "B", "rest", "grpc"} <= set(labels)
+
+
+def test_dollars_in_a_label_are_drawn_as_text(tmp_path: Path) -> None:
+    found = rest_series(tmp_path)
+    # A formula to matplotlib's math parser, which would raise on it: here it is just text.
+    priced = dataclasses.replace(found.faults[0], label=r"$\frac$ x")
+    svg = charts.timeline(dataclasses.replace(found, faults=[priced]))
+    assert r"fault: $\frac$ x" in svg
