@@ -132,14 +132,19 @@ def per_second(samples: Sequence[Sample], t0: float, duration_s: float) -> list[
     Samples before t0 count in the first second and samples past the end in the last, so the
     seconds add up to the whole phase: no sample is dropped for a clock's jitter.
     """
-    seconds = math.ceil(duration_s)
+    buckets = by_second(samples, t0, math.ceil(duration_s))
+    return [{"second": i, "operations": _second_stats(bucket)} for i, bucket in enumerate(buckets)]
+
+
+def by_second(samples: Iterable[Sample], t0: float, seconds: int) -> list[list[Sample]]:
+    """The samples in `seconds` whole seconds from t0: early ones in the first, late ones in
+    the last (the report's p95 per second buckets them the same way as results.json)."""
     if seconds <= 0:
         return []
     buckets: list[list[Sample]] = [[] for _ in range(seconds)]
     for sample in samples:
-        second = min(max(math.floor(sample.at - t0), 0), seconds - 1)
-        buckets[second].append(sample)
-    return [{"second": i, "operations": _second_stats(bucket)} for i, bucket in enumerate(buckets)]
+        buckets[min(max(math.floor(sample.at - t0), 0), seconds - 1)].append(sample)
+    return buckets
 
 
 def _second_stats(bucket: Sequence[Sample]) -> dict[str, dict[str, Any]]:

@@ -7,13 +7,12 @@ without them the charts draw p50 and p99 only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bench.results import ORDER_COMPLETED, Sample, load_samples, nearest_rank
+from harness.bench.results import ORDER_COMPLETED, by_second, load_samples, nearest_rank
 
 
 @dataclass(frozen=True)
@@ -95,18 +94,10 @@ def _p95(paths: list[Path], seconds: int) -> list[float | None] | None:
         samples = load_samples(paths)
     except (OSError, ValueError):  # unreadable samples: draw the two percentiles we have
         return None
-    buckets: list[list[float]] = [[] for _ in range(seconds)]
-    for second, latency_ms in _orders_by_second(samples, seconds):
-        buckets[second].append(latency_ms)
-    return [nearest_rank(sorted(bucket), 95) if bucket else None for bucket in buckets]
-
-
-def _orders_by_second(samples: Sequence[Sample], seconds: int) -> list[tuple[int, float]]:
-    """(second, latency) of each order, placed as results.per_second places it: from the
-    first sample of any operation, the early ones in the first second, the late in the last."""
+    # From the first sample of any operation, as results.json's per-second figures count.
     t0 = min((sample.at for sample in samples), default=0.0)
+    orders = (sample for sample in samples if sample.operation == ORDER_COMPLETED)
     return [
-        (min(max(math.floor(sample.at - t0), 0), seconds - 1), sample.latency_ms)
-        for sample in samples
-        if sample.operation == ORDER_COMPLETED
+        nearest_rank(sorted(s.latency_ms for s in bucket), 95) if bucket else None
+        for bucket in by_second(orders, t0, seconds)
     ]
