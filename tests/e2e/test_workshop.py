@@ -59,11 +59,16 @@ class Room:
         for shared in (".venv", "scenarios", "harness"):
             (folder / shared).symlink_to(ROOT / shared)
         self.namespace = f"workshop-{uuid.uuid4().hex[:12]}"
-        broker = {
+        self.broker = {
             "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
             "ORDERFLOW_BROKER_NAMESPACE": self.namespace,
         }
-        self.config = StackConfig.on_free_ports(folder / ".orderflow", extra_env=broker)
+        self.take_ports()
+
+    def take_ports(self) -> None:
+        """Free ports for `orderflow up` and Locust's UI, taken just before they start (ports
+        found free minutes earlier, before the benchmarks between, may not be any more)."""
+        self.config = StackConfig.on_free_ports(self.folder / ".orderflow", extra_env=self.broker)
         [locust_port] = free_ports(1, "127.0.0.1", exclude=self.config.http_ports.values())
         self.locust_url = f"http://127.0.0.1:{locust_port}"
         # Locust reads any option from LOCUST_<OPTION>: the guide's command stays as written.
@@ -92,8 +97,12 @@ def test_every_page_of_the_plan_exists_and_has_commands() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
 def test_the_commands_of_the_page_run(page: Path, room: Room) -> None:
     with contextlib.ExitStack() as running:
+        serving = False
         for command in commands(page):
             if any(marker in command for marker in LONG_RUNNING):
+                if not serving:  # the first of those the page starts: fresh ports for them
+                    room.take_ports()
+                    serving = True
                 running.enter_context(_until_ctrl_c(command, room))
             else:
                 _run(command, room)
@@ -112,19 +121,17 @@ def _run(command: str, room: Room) -> None:
     elif argv[:2] == ["docker", "compose"]:
         _checked_against_compose(argv[2:])
     else:
-        _run_orderflow(command, argv, room)
+        _run_orderflow(command, argv, {**room.env, **assigned}, room.folder)
 
 
-def _run_orderflow(command: str, argv: list[str], room: Room) -> None:
+def _run_orderflow(command: str, argv: list[str], env: dict[str, str], folder: Path) -> None:
     assert argv[0] == ".venv/bin/orderflow", f"no test knows how to run: {command}"
     if argv[1] == "bench" and len(argv) > 2 and argv[2].startswith("scenarios/"):
         argv += ["--time-scale", TIME_SCALE]
-    done = subprocess.run(
-        argv, cwd=room.folder, env=room.env, capture_output=True, text=True, timeout=600
-    )
+    done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     if "--out" in argv:
-        out = room.folder / argv[argv.index("--out") + 1]
+        out = folder / argv[argv.index("--out") + 1]
         assert (out / "results.json").is_file() and (out / "report.html").is_file(), command
 
 
@@ -143,7 +150,11 @@ def _until_ctrl_c(command: str, room: Room) -> Iterator[None]:
         yield
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # not left running after the test, whatever it says
+            code = process.wait()
         log.close()
     assert code == 0, f"{command} exited {code} on Ctrl-C"
 
@@ -181,7 +192,10 @@ def _checked_against_compose(argv: list[str]) -> None:
         elif not word.startswith("-"):
             assert word in ("up", "run", "down", "logs", "ps"), f"docker compose {argv}"
             named = [rest for rest in words if not rest.startswith("-")]
-            assert all(name in services for name in named), f"no such service: {named}"
+            # `run SERVICE [COMMAND ...]` names one service; `up` and the others, any number.
+            assert all(name in services for name in named[: 1 if word == "run" else None]), (
+                f"no such service: {named}"
+            )
 
 
 def _listed(mapping: Mapping[str, object], key: str) -> list[object]:
