@@ -140,7 +140,12 @@ def _until_ctrl_c(command: str, room: Room) -> Iterator[None]:
     """Started, seen to serve, then stopped with Ctrl-C (SIGINT), as the guide says."""
     log = (room.folder / f"{uuid.uuid4().hex[:8]}.log").open("wb")
     process = subprocess.Popen(
-        shlex.split(command), cwd=room.folder, env=room.env, stdout=log, stderr=subprocess.STDOUT
+        shlex.split(command),
+        cwd=room.folder,
+        env=room.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         if "--class-picker" in command:
@@ -157,6 +162,13 @@ def _until_ctrl_c(command: str, room: Room) -> Iterator[None]:
             code = process.wait()
         log.close()
     assert code == 0, f"{command} exited {code} on Ctrl-C"
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C works in the room's terminal: SIGINT is not ignored there. A test run started in
+    the background inherits an ignored SIGINT, and a Python program that starts with SIGINT
+    ignored (Locust) never turns it into KeyboardInterrupt; so undo that for the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _serving(url: str, process: subprocess.Popen[bytes], *, expect: str) -> None:
