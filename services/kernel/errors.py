@@ -49,3 +49,11 @@ class DownstreamUnavailable(Exception):
         self.service = service
         self.operation = operation
         self.cause = cause
+
+
+class NotSent(DownstreamUnavailable):
+    """Refused on this side before the call left (an open breaker, a full bulkhead).
+
+    Unlike its parent, the outcome is known: the other side never saw this call. It says nothing
+    of earlier calls for the same thing; the caller must know whether there were any.
+    """

@@ -11,7 +11,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.kernel.config import ConfigError, Settings
-from services.kernel.errors import DownstreamUnavailable
+from services.kernel.errors import DownstreamUnavailable, NotSent
 from services.kernel.resilience.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from services.kernel.resilience.bulkhead import Bulkhead, BulkheadFull
 from services.kernel.resilience.guard import guards
@@ -228,6 +228,31 @@ async def test_an_open_breaker_stops_calling_and_is_not_retried(
     assert down.calls == 2  # the third never reached the service
     assert metric(telemetry, "orderflow_breaker_state", target="payment") == 2
     assert "circuit breaker for payment is now open" in caplog.messages
+
+
+async def test_a_refusal_on_the_first_try_says_the_call_never_left() -> None:
+    policy = replace(FAST, breaker_window=2, breaker_failure_rate=1.0)
+    guard = guards(["payment"], policy, Telemetry("order"))["payment"]
+    assert guard.breaker is not None
+    for ticket in (guard.breaker.before_call("charge") for _ in range(2)):
+        guard.breaker.failed(ticket)
+    never_called = Flaky(0)
+    with pytest.raises(NotSent):
+        await guard.call("charge", never_called)
+    assert never_called.calls == 0
+
+
+async def test_a_retry_refused_after_an_unknown_outcome_is_an_unknown_outcome() -> None:
+    """The first try timed out and opened the breaker, which refused the retry. The first try
+    may have charged: the caller must hear "unknown", not "never sent"."""
+    policy = replace(FAST, retry_attempts=3, breaker_window=1, breaker_failure_rate=1.0)
+    guard = guards(["payment"], policy, Telemetry("order"))["payment"]
+    timing_out = Flaky(10)
+    with pytest.raises(DownstreamUnavailable) as raised:
+        await guard.call("charge", timing_out)
+    assert not isinstance(raised.value, NotSent)
+    assert "circuit breaker open on try 2" in str(raised.value)
+    assert timing_out.calls == 1
 
 
 async def test_the_naive_profile_calls_once_and_never_stops_calling() -> None:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 
-from services.kernel.errors import DownstreamUnavailable
+from services.kernel.errors import NotSent
 
 
 class BreakerState(StrEnum):
@@ -26,7 +26,7 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
-class CircuitOpen(DownstreamUnavailable):
+class CircuitOpen(NotSent):
     """Refused without calling: the breaker of that downstream service is open."""
 
     def __init__(self, service: str, operation: str) -> None:

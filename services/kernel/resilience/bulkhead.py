@@ -8,10 +8,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from services.kernel.errors import DownstreamUnavailable
+from services.kernel.errors import NotSent
 
 
-class BulkheadFull(DownstreamUnavailable):
+class BulkheadFull(NotSent):
     """Refused without calling: every slot for that downstream service is taken."""
 
     def __init__(self, service: str, operation: str) -> None:

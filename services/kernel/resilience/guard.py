@@ -1,7 +1,11 @@
 """One guard per downstream service: every call to it goes through the bulkhead, the breaker and
 the retries its profile sets. A call is retried only when its outcome is unknown
 (`DownstreamUnavailable`: timeout, refused connection, server error), never after an answer, and
-never when the breaker or the bulkhead refused it: that is what they are for."""
+never when the breaker or the bulkhead refused it: that is what they are for.
+
+Their refusal is `NotSent`: the service never saw the call, so there is nothing to undo. Only the
+first attempt's refusal says so of the whole call; a retry refused after an attempt whose outcome
+is unknown is reported as that unknown outcome."""
 
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from services.kernel.errors import DownstreamUnavailable
-from services.kernel.resilience.breaker import BreakerState, CircuitBreaker, CircuitOpen
+from services.kernel.errors import DownstreamUnavailable, NotSent
+from services.kernel.resilience.breaker import BreakerState, CircuitBreaker
 from services.kernel.resilience.bulkhead import Bulkhead, BulkheadFull
 from services.kernel.resilience.policy import Resilience
 from services.kernel.telemetry import Telemetry
@@ -31,8 +35,7 @@ STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.O
 
 
 def _worth_retrying(error: BaseException) -> bool:
-    refused_here = isinstance(error, CircuitOpen | BulkheadFull)
-    return isinstance(error, DownstreamUnavailable) and not refused_here
+    return isinstance(error, DownstreamUnavailable) and not isinstance(error, NotSent)
 
 
 def guards(
@@ -85,9 +88,18 @@ class Guard:
             before_sleep=lambda state: self._metrics.retried(operation, state),
             reraise=True,
         )
-        async for attempt_state in retrying:
-            with attempt_state:
-                return await self._once(operation, attempt)
+        tries = 0
+        try:
+            async for attempt_state in retrying:
+                with attempt_state:
+                    tries += 1
+                    return await self._once(operation, attempt)
+        except NotSent as refused:
+            if tries == 1:
+                raise
+            # An earlier try may have reached the service: what it did is unknown, not nothing.
+            cause = f"{refused.cause} on try {tries}, after tries whose outcome is unknown"
+            raise DownstreamUnavailable(self.service, operation, cause) from refused
         raise AssertionError("tenacity either returns or re-raises")  # pragma: no cover
 
     async def _once(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
