@@ -81,7 +81,7 @@ class OrderHandlers:
         correlation.bind_order(order.id)
         if on_accepted:
             on_accepted(order)
-        return await self._drive(order), True
+        return await self._drive(order, first_run=True), True
 
     async def get_order(self, order_id: str) -> Order:
         order = self._store.get(order_id)
@@ -156,10 +156,11 @@ class OrderHandlers:
         task = self._in_flight.get(existing.id)
         return existing if task is None else await asyncio.shield(task)
 
-    async def _drive(self, order: Order) -> Order:
+    async def _drive(self, order: Order, first_run: bool = False) -> Order:
         task = self._in_flight.get(order.id)
         if task is None:
-            task = asyncio.create_task(self._saga.advance(order), name=f"saga-{order.id}")
+            saga = self._saga.advance(order, first_run=first_run)
+            task = asyncio.create_task(saga, name=f"saga-{order.id}")
             self._in_flight[order.id] = task
             task.add_done_callback(lambda _: self._in_flight.pop(order.id, None))
         return await asyncio.shield(task)

@@ -5,6 +5,12 @@ one transaction. Because every downstream call is idempotent (keyed by the order
 saga's position is durable, `advance` can be called again on any unfinished order after a crash:
 it repeats at most the one call whose answer was lost, and the other side answers it from its
 record instead of doing it twice.
+
+A call whose outcome is unknown is compensated as if it happened (a refund of a charge that never
+happened voids it). The one exception: on the order's first run, a call refused before it left
+(`NotSent`: an open breaker, a full bulkhead) certainly did not happen, and there is no earlier
+try it could hide, so there is nothing to undo. While a breaker is open, that saves a refund or
+a release per refused order: calls that would otherwise queue up for the service's return.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import replace
 from services.kernel import correlation
 from services.kernel.clock import now_iso
 from services.kernel.contracts import Line
-from services.kernel.errors import DownstreamUnavailable
+from services.kernel.errors import DownstreamUnavailable, NotSent
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import Compensation, Order, Reason, SagaState, Status
@@ -55,30 +61,33 @@ class Saga:
             "orderflow_orders_finished", "Orders that reached a final status.", ["status", "reason"]
         )
 
-    async def advance(self, order: Order) -> Order:
-        """Drive an order as far as it can go now: to DONE, or until compensation must wait."""
+    async def advance(self, order: Order, *, first_run: bool = False) -> Order:
+        """Drive an order as far as it can go now: to DONE, or until compensation must wait.
+
+        `first_run`: this process has just placed the order, so none of its steps has been tried
+        before. Recovery (after a crash, or for a compensation that had to wait) leaves it False."""
         if correlation.current() is None:
             correlation.set_current(order.id)
         while order.saga is not SagaState.DONE:
-            moved = await self._step(order)
+            moved = await self._step(order, first_run)
             if moved is None:  # compensation must wait; part of it may have been saved
                 return self._store.get(order.id) or order
             order = moved
         self._finish(order)
         return order
 
-    async def _step(self, order: Order) -> Order | None:
+    async def _step(self, order: Order, first_run: bool) -> Order | None:
         if order.saga is SagaState.COMPENSATING:
             return await self._compensate(order)
         if order.status is Status.PENDING:
-            return await self._reserve(order)
+            return await self._reserve(order, first_run)
         if order.status is Status.RESERVED:
-            return await self._charge(order)
+            return await self._charge(order, first_run)
         if order.status is Status.PAID:
             return self._save(domain.confirmed(order, self._clock()), "confirm", "ok")
         raise domain.IllegalTransition(f"order {order.id} is {order.status} with an open saga")
 
-    async def _reserve(self, order: Order) -> Order:
+    async def _reserve(self, order: Order, first_run: bool) -> Order:
         requested = tuple(Line(line.sku, line.quantity) for line in order.lines)
         now = self._clock()
         try:
@@ -88,12 +97,14 @@ class Saga:
             return self._save(rejected, "reserve", "refused", str(refused))
         except DownstreamUnavailable as error:
             # The reservation may have happened: release it (a no-op if it did not).
-            undo = Compensation(release_stock=True)
+            never_sent = _never_sent(error, first_run)
+            undo = Compensation(release_stock=not never_sent)
             rejected = domain.rejected(order, Reason.INVENTORY_UNAVAILABLE, now, undo)
-            return self._save(rejected, "reserve", "unavailable", str(error))
+            outcome = "not_sent" if never_sent else "unavailable"
+            return self._save(rejected, "reserve", outcome, str(error))
         return self._save(domain.reserved(order, priced, now), "reserve", "ok")
 
-    async def _charge(self, order: Order) -> Order:
+    async def _charge(self, order: Order, first_run: bool) -> Order:
         amount = order.total_cents
         assert amount is not None, "a reserved order is priced"
         now = self._clock()
@@ -103,9 +114,10 @@ class Saga:
             )
         except (DownstreamUnavailable, ChargeRefused) as error:
             # Money may have moved: refund (or void) it, and release the stock.
-            undo = Compensation(release_stock=True, refund_payment=True)
+            never_sent = _never_sent(error, first_run)
+            undo = Compensation(release_stock=True, refund_payment=not never_sent)
             failed = domain.cancelled(order, Reason.PAYMENT_FAILED, now, undo)
-            return self._save(failed, "charge", "failed", str(error))
+            return self._save(failed, "charge", "not_sent" if never_sent else "failed", str(error))
         if result.status is ChargeStatus.CHARGED:
             return self._save(domain.paid(order, now), "charge", "ok")
         reason = (
@@ -172,3 +184,8 @@ class Saga:
         """Let notifications already on their way finish (used at shutdown and in tests)."""
         if self._notifications:
             await asyncio.gather(*self._notifications, return_exceptions=True)
+
+
+def _never_sent(error: Exception, first_run: bool) -> bool:
+    """Whether a failed step certainly did not happen, so that there is nothing to undo."""
+    return first_run and isinstance(error, NotSent)

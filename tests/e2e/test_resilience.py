@@ -112,3 +112,12 @@ def test_a_hanging_payment_opens_the_breaker_and_orders_fail_fast(stack: Stack) 
         while not settled() and time.monotonic() < deadline:
             time.sleep(0.25)
         assert settled(), [charge(http, stack, str(order["id"])) for order in orders]
+
+        # The order the open breaker refused: its charge never left, so there was nothing to
+        # refund, and payment has never heard of it (a refund would have left a VOIDED record).
+        steps = http.get(f"{stack.url('order')}/orders/{fast['id']}/saga").json()["steps"]
+        assert [(s["step"], s["outcome"]) for s in steps][2:] == [
+            ("charge", "not_sent"),
+            ("release", "ok"),
+        ]
+        assert charge(http, stack, str(fast["id"])) is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.kernel.contracts import TOKEN_APPROVES, Line
-from services.kernel.errors import DownstreamUnavailable
+from services.kernel.errors import DownstreamUnavailable, NotSent
 from services.order.domain import Order, OrderLine
 from services.order.downstream.ports import (
     ChargeRefused,
@@ -22,15 +22,21 @@ from services.order.downstream.ports import (
 
 @dataclass
 class Outage:
-    """Makes the next `calls` calls fail as if the service were unreachable."""
+    """Makes the next `calls` calls fail as if the service were unreachable, or, with
+    `never_sent`, as if the caller's breaker or bulkhead had refused them before they left."""
 
     calls: int = 0
+    never_sent: bool = False
 
     def trip(self) -> bool:
         if self.calls <= 0:
             return False
         self.calls -= 1
         return True
+
+    def error(self, service: str, operation: str) -> DownstreamUnavailable:
+        kind = NotSent if self.never_sent else DownstreamUnavailable
+        return kind(service, operation, "fake outage")
 
 
 @dataclass
@@ -47,7 +53,7 @@ class FakeInventory:
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[OrderLine, ...]:
         self.calls.append(f"reserve:{order_id}")
         if self.outage.trip():
-            raise DownstreamUnavailable("inventory", "reserve", "fake outage")
+            raise self.outage.error("inventory", "reserve")
         if order_id in self.released:
             raise DownstreamUnavailable("inventory", "reserve", "HTTP 409 RESERVATION_RELEASED")
         if order_id not in self.reserved:
@@ -93,7 +99,7 @@ class FakePayment:
     ) -> ChargeResult:
         self.calls.append(f"charge:{order_id}:{amount_cents}")
         if self.outage.trip():
-            raise DownstreamUnavailable("payment", "charge", "fake outage")
+            raise self.outage.error("payment", "charge")
         if order_id in self.voided:
             raise ChargeRefused("voided")
         if order_id not in self.charges:
@@ -107,7 +113,7 @@ class FakePayment:
     async def refund(self, order_id: str) -> None:
         self.calls.append(f"refund:{order_id}")
         if self.outage.trip():
-            raise DownstreamUnavailable("payment", "refund", "fake outage")
+            raise self.outage.error("payment", "refund")
         if self.charges.get(order_id) is ChargeStatus.CHARGED:
             self.charges[order_id] = ChargeStatus.REFUNDED
         elif order_id not in self.charges:

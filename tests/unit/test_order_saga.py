@@ -25,7 +25,7 @@ from services.order.downstream.ports import ChargeResult, ChargeStatus, Downstre
 from services.order.handlers import RECOVERY_CONCURRENCY, OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
-from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment
+from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment, Outage
 
 PRICES = {"KB-MECH": 8999, "POSTER-LTD": 4999, "MUG-RETIRED": 1299}
 
@@ -142,6 +142,51 @@ async def test_unreachable_inventory_rejects_and_releases_in_case_it_reserved(
     order, _ = await world.handlers.place_order(place())
     assert (order.status.value, order.reason) == ("REJECTED", Reason.INVENTORY_UNAVAILABLE)
     assert world.inventory.stock["KB-MECH"] == 100 and world.payment.calls == []
+
+
+async def test_a_charge_refused_before_it_left_is_not_refunded(world: World) -> None:
+    """The payment breaker was open: no charge exists, so the saga only gives the stock back
+    instead of leaving a refund that must wait for payment to come back."""
+    world.payment.outage = Outage(calls=1, never_sent=True)
+    order, _ = await world.handlers.place_order(place())
+    assert (order.status.value, order.reason) == ("CANCELLED", Reason.PAYMENT_FAILED)
+    assert order.saga is SagaState.DONE and world.inventory.stock["KB-MECH"] == 100
+    assert f"refund:{order.id}" not in world.payment.calls
+    steps = [(e.step, e.outcome) for e in world.store.history(order.id)]
+    assert steps == [
+        ("place", "accepted"),
+        ("reserve", "ok"),
+        ("charge", "not_sent"),
+        ("release", "ok"),
+    ]
+
+
+async def test_a_reservation_refused_before_it_left_is_not_released(world: World) -> None:
+    world.inventory.outage = Outage(calls=1, never_sent=True)
+    order, _ = await world.handlers.place_order(place())
+    assert (order.status.value, order.reason) == ("REJECTED", Reason.INVENTORY_UNAVAILABLE)
+    assert order.saga is SagaState.DONE
+    assert world.inventory.calls == [f"reserve:{order.id}"] and world.payment.calls == []
+
+
+async def test_after_a_restart_a_refused_charge_is_still_refunded(world: World) -> None:
+    """The previous process may have sent the charge before it died: a refusal now says nothing
+    of that one, so the money is given back."""
+    order = domain.new_order("o-crash", place(), "t0")
+    with world.store.transaction():
+        world.store.add(order)
+    priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))
+    with world.store.transaction():
+        world.store.update(domain.reserved(order, priced, "t1"))
+    await world.payment.charge(order.id, "c1", 2 * PRICES["KB-MECH"], "tok_visa")
+
+    world.restart()
+    world.payment.outage = Outage(calls=1, never_sent=True)
+    assert await world.handlers.recover() == 1
+    recovered = await world.handlers.get_order("o-crash")
+    assert (recovered.status.value, recovered.saga) == ("CANCELLED", SagaState.DONE)
+    assert world.payment.charges["o-crash"] is ChargeStatus.REFUNDED
+    assert world.inventory.stock["KB-MECH"] == 100
 
 
 async def test_compensation_waits_for_inventory_then_recovery_finishes_it(world: World) -> None:
