@@ -67,6 +67,17 @@ def place(
     return PlaceOrder("c1", tuple(Line(s, q) for s, q in wanted.items()), token, key)
 
 
+async def crash_after_charging(world: World, order_id: str) -> None:
+    """What a process leaves that reserved, sent the charge (payment took it), then died."""
+    order = domain.new_order(order_id, place(), "t0")
+    with world.store.transaction():
+        world.store.add(order)
+    priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))
+    with world.store.transaction():
+        world.store.update(domain.reserved(order, priced, "t1"))
+    await world.payment.charge(order.id, "c1", 2 * PRICES["KB-MECH"], "tok_visa")
+
+
 async def test_confirmed_order_is_priced_by_inventory_charged_once_and_notified(
     world: World,
 ) -> None:
@@ -172,13 +183,7 @@ async def test_a_reservation_refused_before_it_left_is_not_released(world: World
 async def test_after_a_restart_a_refused_charge_is_still_refunded(world: World) -> None:
     """The previous process may have sent the charge before it died: a refusal now says nothing
     of that one, so the money is given back."""
-    order = domain.new_order("o-crash", place(), "t0")
-    with world.store.transaction():
-        world.store.add(order)
-    priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))
-    with world.store.transaction():
-        world.store.update(domain.reserved(order, priced, "t1"))
-    await world.payment.charge(order.id, "c1", 2 * PRICES["KB-MECH"], "tok_visa")
+    await crash_after_charging(world, "o-crash")
 
     world.restart()
     world.payment.outage = Outage(calls=1, never_sent=True)
@@ -208,14 +213,7 @@ async def test_compensation_waits_for_inventory_then_recovery_finishes_it(world:
 
 
 async def test_restart_with_a_reserved_order_charges_once_and_confirms(world: World) -> None:
-    # The previous process reserved, sent the charge (payment took it), then died.
-    order = domain.new_order("o-crash", place(), "t0")
-    with world.store.transaction():
-        world.store.add(order)
-    priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))
-    with world.store.transaction():
-        world.store.update(domain.reserved(order, priced, "t1"))
-    await world.payment.charge(order.id, "c1", 2 * PRICES["KB-MECH"], "tok_visa")
+    await crash_after_charging(world, "o-crash")
 
     world.restart()
     assert await world.handlers.recover() == 1
