@@ -30,7 +30,7 @@ from services.kernel.config import Settings
 from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES
 from services.kernel.telemetry import Telemetry
 from services.order.downstream import websocket
-from services.order.downstream.ports import Downstream
+from services.order.downstream.ports import ChargeStatus, Downstream
 from services.order.handlers import OrderHandlers
 from services.order.main import create_app as order_app
 from services.order.saga import Saga
@@ -50,10 +50,10 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def served(app: Any) -> AsyncIterator[int]:
+async def served(app: Any, host: str = "127.0.0.1") -> AsyncIterator[int]:
     """Serve `app` as services/kernel/serve.py does, on a free port; yields the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.bind((host, 0))
     config = uvicorn.Config(
         app,
         lifespan="off",
@@ -166,6 +166,25 @@ async def order_handlers(
     inventory, payment = await websocket.connect(settings, telemetry, stack)
     saga = Saga(store, Downstream(inventory, payment, FakeNotifier()), telemetry)
     return OrderHandlers(store, saga)
+
+
+async def test_the_clients_reach_a_server_at_an_ipv6_address(tmp_path: Path) -> None:
+    # An IPv6 literal must stand in brackets before ":port" in a ws:// URL (or it reads as more
+    # address): ORDERFLOW_HOST=::1 must give ws://[::1]:port/ws.
+    async with AsyncExitStack() as stack:
+        payment_store = PaymentStore.open(tmp_path / "payment.db")
+        stack.callback(payment_store.close)
+        telemetry = Telemetry("payment")
+        app = payment_app(
+            create_handlers(payment_store, telemetry), telemetry, max_body_bytes=LIMIT
+        )
+        port = await stack.enter_async_context(served(app, host="::1"))
+        settings = Settings.from_env(
+            {"ORDERFLOW_HOST": "::1", "ORDERFLOW_PAYMENT_HTTP_PORT": str(port)}
+        )
+        _, payment = await websocket.connect(settings, Telemetry("order"), stack)
+        charged = await payment.charge("o-v6", "c1", 999, "tok_visa")
+    assert charged.status is ChargeStatus.CHARGED
 
 
 def place_params(items: dict[str, int], token: str = "tok_visa", **extra: Any) -> dict[str, Any]:
