@@ -176,6 +176,17 @@ AUDIT_HEADERS = (
 NOT_MARKED = frozenset({"duplicate_notifications"})
 
 
+def breaks_invariant(name: str, count: int | None) -> bool:
+    """Whether an audit count says something went wrong (any count but NOT_MARKED's above 0)."""
+    return bool(count) and name not in NOT_MARKED
+
+
+def expectations_failed(result: dict[str, Any]) -> bool:
+    """Whether a style's run missed any of its scenario's expectations."""
+    checks = (result.get("scenario") or {}).get("expectations", [])
+    return any(not check["passed"] for check in checks)
+
+
 def audit_table(document: dict[str, Any]) -> str:
     """The audit of each style's run; a count that breaks an invariant is marked with `!`, a
     scenario's expectation not met with FAILED."""
@@ -231,10 +242,10 @@ def audit_row(style: str, result: dict[str, Any]) -> list[str]:
     if "counts" not in audit:  # the audit could not read the books
         return [style, *(MISSING for _ in AUDIT_COUNTS), MISSING]
     counts = audit["counts"]
-    checks = result.get("scenario", {}).get("expectations", [])
-    verdict = "FAILED" if any(not c["passed"] for c in checks) else ("met" if checks else MISSING)
+    checks = (result.get("scenario") or {}).get("expectations", [])
+    verdict = "FAILED" if expectations_failed(result) else ("met" if checks else MISSING)
     cells = [
-        f"{counts[name]}{'!' if counts[name] and name not in NOT_MARKED else ''}"
+        f"{counts[name]}{'!' if breaks_invariant(name, counts[name]) else ''}"
         for name in AUDIT_COUNTS
     ]
     return [style, *cells, verdict]

@@ -119,21 +119,16 @@ def audit_verdict(run: Run) -> tuple[str, bool]:
             broken.append(f"{style}: the books could not be read")
             continue
         counts = audit["counts"]
-        found = [f"{name} {counts[name]}" for name in AUDIT_COUNTS if _breaks(name, counts)]
+        found = [
+            f"{name} {counts[name]}"
+            for name in AUDIT_COUNTS
+            if terminal.breaks_invariant(name, counts[name])
+        ]
         if found:
             broken.append(f"{style}: {', '.join(found)}")
-    failed = [style for style, r in run.styles.items() if _expectation_failed(r)]
+    failed = [style for style, r in run.styles.items() if terminal.expectations_failed(r)]
     if failed:
         broken.append(f"expectations not met: {', '.join(failed)}")
     if not broken:
         return "Every invariant held in every style: nothing lost, stuck or charged wrongly.", True
     return "The audit found problems: " + "; ".join(broken) + ".", False
-
-
-def _breaks(name: str, counts: dict[str, int]) -> bool:
-    return bool(counts[name]) and name not in terminal.NOT_MARKED
-
-
-def _expectation_failed(result: dict[str, Any]) -> bool:
-    checks = (result.get("scenario") or {}).get("expectations", [])
-    return any(not check["passed"] for check in checks)

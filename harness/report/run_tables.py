@@ -76,7 +76,7 @@ def _audit_cells(style: str, result: dict[str, Any]) -> tuple[Cell, ...]:
 def _count_mark(name: str, count: int | None) -> str:
     if not count:
         return ""
-    return NOTE if name in terminal.NOT_MARKED else BAD
+    return BAD if terminal.breaks_invariant(name, count) else NOTE
 
 
 def audit_problems(run: Run) -> list[str]:
