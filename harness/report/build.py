@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -14,6 +16,11 @@ from harness.report.series import series
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
+# The bar charts of a report and of a comparison: (panel title, field of a style's summary).
+SUMMARY_BARS = (
+    ("orders/s completed (higher is better)", "orders_per_s"),
+    ("order p99 in ms (lower is better)", "order_p99_ms"),
+)
 
 
 @dataclass(frozen=True)
@@ -32,31 +39,36 @@ def write_report(folder: Path) -> Written:
 
 def _write(run: Run, folder: Path) -> Written:
     found = report(run)
-    written = Written(folder / HTML_NAME, folder / MARKDOWN_NAME)
-    written.markdown.write_text(markdown.report(found), encoding="utf-8")
-    page = html.render(
+    return write_pages(
+        Written(folder / HTML_NAME, folder / MARKDOWN_NAME),
+        markdown.report(found),
         "report.html.j2",
         title=found.title,
         report=found,
-        bars=bars(run),
+        bars=summary_bars(run.kind, list(run.styles), {"this run": run}, "bars"),
         bars_how_to_read=BARS_HOW_TO_READ,
         timelines=timelines(run),
         timelines_how_to_read=TIMELINES_HOW_TO_READ,
     )
-    written.html.write_text(page, encoding="utf-8")
+
+
+def write_pages(written: Written, markdown_text: str, template: str, **context: Any) -> Written:
+    """The Markdown as given, and the HTML page `template` renders with `context`."""
+    written.markdown.write_text(markdown_text, encoding="utf-8")
+    written.html.write_text(html.render(template, **context), encoding="utf-8")
     return written
 
 
-def bars(run: Run) -> Markup:
-    styles = list(run.styles)
-    summaries = [result["summary"] for result in run.styles.values()]
+def summary_bars(title: str, styles: Sequence[str], runs: Mapping[str, Run], salt: str) -> Markup:
+    """Orders/s and p99 per style: a bar per run in each style's group (one run, or A and B)."""
     panels = {
-        "orders/s completed (higher is better)": {
-            "this run": [s["orders_per_s"] for s in summaries]
-        },
-        "order p99 in ms (lower is better)": {"this run": [s["order_p99_ms"] for s in summaries]},
+        panel: {
+            label: [run.styles[style]["summary"][field] for style in styles]
+            for label, run in runs.items()
+        }
+        for panel, field in SUMMARY_BARS
     }
-    return html.svg(charts.bars(run.kind, styles, panels, "bars"))
+    return html.svg(charts.bars(title, styles, panels, salt))
 
 
 def timelines(run: Run) -> list[Markup]:

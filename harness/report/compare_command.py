@@ -7,11 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from markupsafe import Markup
-
 from harness.bench.table import render
-from harness.report import charts, html, markdown
-from harness.report.build import Written
+from harness.report import markdown
+from harness.report.build import Written, summary_bars, write_pages
 from harness.report.compare import Comparison, compare
 from harness.report.model import ReportError, Run, load_run, reported_as_errors
 
@@ -98,29 +96,14 @@ def terminal(found: Comparison) -> str:
 
 def write_comparison(found: Comparison, out: Path) -> Written:
     out.mkdir(parents=True, exist_ok=True)
-    written = Written(out / HTML_NAME, out / MARKDOWN_NAME)
-    written.markdown.write_text(markdown.comparison(found), encoding="utf-8")
-    page = html.render(
+    title = f"A: {found.a.folder.name}   B: {found.b.folder.name}"
+    runs = {"A": found.a, "B": found.b}
+    return write_pages(
+        Written(out / HTML_NAME, out / MARKDOWN_NAME),
+        markdown.comparison(found),
         "compare.html.j2",
         title=markdown.comparison_title(found),
         comparison=found,
-        bars=bars(found),
+        bars=summary_bars(title, found.styles, runs, "compare-bars"),
         bars_how_to_read=BARS_HOW_TO_READ,
     )
-    written.html.write_text(page, encoding="utf-8")
-    return written
-
-
-def bars(found: Comparison) -> Markup:
-    def values(run: Run, field: str) -> list[float | None]:
-        return [run.styles[style]["summary"][field] for style in found.styles]
-
-    panels = {
-        metric: {"A": values(found.a, field), "B": values(found.b, field)}
-        for metric, field in (
-            ("orders/s completed (higher is better)", "orders_per_s"),
-            ("order p99 in ms (lower is better)", "order_p99_ms"),
-        )
-    }
-    title = f"A: {found.a.folder.name}   B: {found.b.folder.name}"
-    return html.svg(charts.bars(title, found.styles, panels, "compare-bars"))
