@@ -16,7 +16,7 @@ from typing import Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.kernel.broker.events import CloudEvent, InvalidEvent
+from services.kernel.broker.events import JSON_DATA, CloudEvent, InvalidEvent
 from services.kernel.contracts import MAX_ID_LENGTH, MAX_LINES, MAX_QUANTITY
 
 ORDER_PLACE: Final = "order.place"
@@ -146,6 +146,9 @@ def data_of(event: CloudEvent, schema: type[D]) -> D:
     expected = SCHEMAS.get(event.type)
     if expected is not schema:
         raise InvalidEvent(f"event type {event.type!r} does not carry {schema.__name__}")
+    if not event.json_data or not isinstance(event.data, dict):
+        # A valid CloudEvent, but not one of ours: every type here carries a JSON object.
+        raise InvalidEvent(f"{event.type} data must be a JSON object ({JSON_DATA})")
     try:
         return schema.model_validate(event.data)
     except ValidationError as error:
