@@ -98,7 +98,7 @@ def test_the_topology_is_named_under_its_namespace_with_retry_and_dead_letter_qu
         "x-dead-letter-exchange": "ns.dlx",
         "x-dead-letter-routing-key": "payment",
     }
-    assert main.bindings == (("ns.events", ev.INVENTORY_RESERVED),)
+    assert main.bindings == (("ns.events", ev.INVENTORY_RESERVED), ("ns.events", ev.ORDER_VOIDED))
     retry = plan["ns.payment.retry.2"]
     assert isinstance(retry, Queue)
     assert retry.arguments == {

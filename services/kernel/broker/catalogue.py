@@ -8,6 +8,13 @@ message that does not match is dead-lettered with the reason instead of half-pro
               └─ inventory.rejected ──▶ order ── order.rejected ──▶ notification
     payment ── payment.charged ──▶ order ── order.confirmed ──▶ notification
             └─ payment.declined ──▶ inventory ── inventory.released ──▶ order ── order.cancelled
+
+Defence in depth: an event that proves stock reserved or money charged for an order that the
+order service never placed, or whose outcome rules it out (payment.charged for a REJECTED or
+CANCELLED order), is answered with order.voided; inventory releases and payment refunds (or
+voids, if the charge has not come yet). Neither answers it with an event, so it cannot loop.
+
+    order ── order.voided ──▶ inventory (release), payment (refund)
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ INVENTORY_RELEASED: Final = "inventory.released"
 ORDER_CONFIRMED: Final = "order.confirmed"
 ORDER_CANCELLED: Final = "order.cancelled"
 ORDER_REJECTED: Final = "order.rejected"
+ORDER_VOIDED: Final = "order.voided"
 TERMINAL: Final = (ORDER_CONFIRMED, ORDER_CANCELLED, ORDER_REJECTED)
 
 
@@ -100,6 +108,14 @@ class InventoryReleased(_Data):
     items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
 
 
+class OrderVoided(_Data):
+    """order.voided: give back whatever is held for this order; nothing of it stands."""
+
+    order_id: str = Identifier
+    reason: Literal["UNKNOWN_ORDER", "ORDER_REJECTED", "ORDER_CANCELLED"]
+    detail: str = Field(max_length=500)
+
+
 class OrderItem(_Data):
     sku: str
     quantity: int
@@ -138,6 +154,7 @@ SCHEMAS: Final[dict[str, type[_Data]]] = {
     ORDER_CONFIRMED: OrderFinished,
     ORDER_CANCELLED: OrderFinished,
     ORDER_REJECTED: OrderFinished,
+    ORDER_VOIDED: OrderVoided,
 }
 
 
