@@ -10,9 +10,9 @@ message that does not match is dead-lettered with the reason instead of half-pro
             └─ payment.declined ──▶ inventory ── inventory.released ──▶ order ── order.cancelled
 
 Defence in depth: an event that proves stock reserved or money charged for an order that the
-order service never placed, or whose outcome rules it out (payment.charged for a REJECTED or
-CANCELLED order), is answered with order.voided; inventory releases and payment refunds (or
-voids, if the charge has not come yet). Neither answers it with an event, so it cannot loop.
+order service never placed, or whose outcome rules it out (order.domain.must_give_back), is
+answered with order.voided; inventory releases and payment refunds (or voids, if the charge
+has not come yet). Neither answers it with an event, so it cannot loop.
 
     order ── order.voided ──▶ inventory (release), payment (refund)
 """
