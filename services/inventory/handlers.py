@@ -124,6 +124,18 @@ class InventoryHandlers:
             }
             self._store.messages.emit(reply(event, ev.INVENTORY_RELEASED, data))
 
+    async def on_order_voided(self, event: CloudEvent) -> None:
+        """The order service says nothing of this order stands: give its stock back. No event
+        answers it (order.voided is the end of the line), so a forged chain cannot loop."""
+        voided = data_of(event, ev.OrderVoided)
+        check_identifier("order_id", voided.order_id)
+        await self._faults.before("inventory.release")
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            released = self._release(voided.order_id)
+        log.warning("order %s: voided (%s), %s", voided.order_id, voided.reason, released.status)
+
     async def get_reservation(self, order_id: str) -> Reservation:
         reservation = self._store.reservation(order_id)
         if reservation is None:

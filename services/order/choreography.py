@@ -6,6 +6,11 @@
     payment.charged      → PAID → CONFIRMED, emit order.confirmed
     inventory.released   → CANCELLED (stock is back), emit order.cancelled
 
+Defence in depth (anyone who may publish could forge an event): an event about an order this
+service never placed, or that proves a hold the order's outcome rules out (domain.must_give_back),
+is answered with order.voided, on which inventory releases and payment refunds; the order itself
+does not change. An event about an order of another style is not the choreography's: refused.
+
 Log lines keep the client's correlation id (every event of the saga carries it), so one grep
 follows an order across the four services. Each reaction is one transaction with its inbox
 record, the order's new state, its saga log entries and the events it emits. Events about one
@@ -16,6 +21,7 @@ the priced items, so it can reserve too.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -26,11 +32,19 @@ from services.kernel.broker.events import CloudEvent, new_event
 from services.kernel.broker.reactions import first_delivery, reply
 from services.kernel.clock import now_iso
 from services.kernel.contracts import Line
-from services.kernel.errors import NotFound
+from services.kernel.errors import Conflict
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.styles import BROKER
 from services.order import domain
-from services.order.domain import Compensation, Order, OrderLine, PlaceOrder, Reason, Status
+from services.order.domain import (
+    Compensation,
+    Hold,
+    Order,
+    OrderLine,
+    PlaceOrder,
+    Reason,
+    Status,
+)
 from services.order.store import OrderStore
 
 log = logging.getLogger(__name__)
@@ -84,7 +98,8 @@ class OrderChoreography:
 
     async def on_inventory_reserved(self, event: CloudEvent) -> None:
         data = data_of(event, ev.InventoryReserved)
-        self._react(event, data.order_id, lambda order: _reserved(order, data.items))
+        reserve = functools.partial(_reserved, items=data.items)
+        self._react(event, data.order_id, reserve, Hold.STOCK)
 
     async def on_inventory_rejected(self, event: CloudEvent) -> None:
         data = data_of(event, ev.InventoryRejected)
@@ -94,7 +109,7 @@ class OrderChoreography:
                 return order
             return domain.rejected(order, Reason(data.reason), now_iso(), Compensation())
 
-        self._react(event, data.order_id, reject)
+        self._react(event, data.order_id, reject, None)
 
     async def on_payment_charged(self, event: CloudEvent) -> None:
         data = data_of(event, ev.PaymentCharged)
@@ -105,7 +120,7 @@ class OrderChoreography:
                 return order
             return domain.confirmed(domain.paid(order, now_iso()), now_iso())
 
-        self._react(event, data.order_id, confirm)
+        self._react(event, data.order_id, confirm, Hold.MONEY)
 
     async def on_inventory_released(self, event: CloudEvent) -> None:
         data = data_of(event, ev.InventoryReleased)
@@ -117,15 +132,30 @@ class OrderChoreography:
             reason = Reason(data.reason)
             return domain.cancelled(order, reason, now_iso(), Compensation())
 
-        self._react(event, data.order_id, cancel)
+        self._react(event, data.order_id, cancel, None)
 
-    def _react(self, event: CloudEvent, order_id: str, move: Callable[[Order], Order]) -> None:
+    def _react(
+        self,
+        event: CloudEvent,
+        order_id: str,
+        move: Callable[[Order], Order],
+        hold: Hold | None,
+    ) -> None:
+        """Apply what `event` says happened, which proves `hold` (if anything is held)."""
         with self._store.transaction():
             if not first_delivery(self._store.messages, event):
                 return
             order = self._store.get(order_id)
-            if order is None:
-                raise NotFound(f"{event.type} for unknown order {order_id!r}", order_id=order_id)
+            if order is not None and order.style != BROKER:
+                raise NotBrokerStyle(
+                    f"{event.type} for order {order_id!r}, placed in the {order.style} style",
+                    order_id=order_id,
+                )
+            if domain.must_give_back(order, hold):
+                self._store.messages.emit(_voided(event, order_id, order))
+                log.warning("order %s: %s voided (%s)", order_id, event.type, _why(order))
+                return
+            assert order is not None  # an unknown order is always given back
             moved = move(order)
             if moved.status is order.status:
                 return  # stale: the order is already past what this event says
@@ -144,6 +174,25 @@ class OrderChoreography:
             self._store.messages.emit(_finished(existing, event.correlationid))
         else:
             self._store.add_waiter(existing.id, event.correlationid)
+
+
+class NotBrokerStyle(Conflict):
+    """The order is driven by the orchestrated saga of its own style, never by events."""
+
+    code = "NOT_BROKER_STYLE"
+
+
+def _voided(cause: CloudEvent, order_id: str, order: Order | None) -> CloudEvent:
+    """The order's one order.voided: its id is derived from the order, so however many events
+    cause it, inventory and payment give back once (their inboxes keep the first)."""
+    data = {"order_id": order_id, "reason": _why(order), "detail": f"caused by {cause.type}"}
+    event = reply(cause, ev.ORDER_VOIDED, data)
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:{order_id}:{ev.ORDER_VOIDED}"))
+    return event.model_copy(update={"id": event_id})
+
+
+def _why(order: Order | None) -> str:
+    return "UNKNOWN_ORDER" if order is None else f"ORDER_{order.status}"
 
 
 def _reserved(order: Order, items: list[ev.PricedItem]) -> Order:

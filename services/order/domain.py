@@ -102,6 +102,31 @@ class PlaceOrder:
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+class Hold(StrEnum):
+    """What an event from another service proves it holds for an order."""
+
+    STOCK = "STOCK"  # units reserved
+    MONEY = "MONEY"  # a charge taken (after the stock)
+
+
+# The holds an order's outcome rules out: REJECTED is inventory's refusal (nothing reserved, no
+# charge); CANCELLED gave the stock back after the card was declined (or refunded the charge).
+_RULED_OUT: Final[dict[Status, frozenset[Hold]]] = {
+    Status.REJECTED: frozenset({Hold.STOCK, Hold.MONEY}),
+    Status.CANCELLED: frozenset({Hold.MONEY}),
+}
+
+
+def must_give_back(order: Order | None, hold: Hold | None) -> bool:
+    """Whether an event proving `hold` must be compensated rather than applied: its order was
+    never placed here (unknown: whatever it proves is void), or its outcome rules the hold out.
+    Giving back is idempotent downstream, so saying so twice costs nothing; a CONFIRMED or
+    in-flight order is never compensated here."""
+    if order is None:
+        return True
+    return hold is not None and hold in _RULED_OUT.get(order.status, frozenset())
+
+
 @dataclass(frozen=True)
 class Compensation:
     """What must still be undone before a failed saga is finished."""

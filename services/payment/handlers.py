@@ -94,10 +94,27 @@ class PaymentHandlers:
             changed = self._apply_refund(order_id)
             refunded = self._store.payment(order_id)
         assert refunded is not None
+        self._refunded(order_id, changed)
+        return refunded
+
+    async def on_order_voided(self, event: CloudEvent) -> None:
+        """Broker style: the order service says nothing of this order stands, so its money goes
+        back (or, before the charge, the charge is voided). No event answers it, so a forged
+        chain cannot loop."""
+        voided = data_of(event, ev.OrderVoided)
+        check_identifier("order_id", voided.order_id)
+        await self._faults.before("payment.refund")
+        with self._store.transaction():
+            if not first_delivery(self._store.messages, event):
+                return
+            changed = self._apply_refund(voided.order_id)
+        log.warning("order %s: voided (%s)", voided.order_id, voided.reason)
+        self._refunded(voided.order_id, changed)
+
+    def _refunded(self, order_id: str, changed: PaymentStatus | None) -> None:
         if changed is not None:
             log.info("order %s: %s", order_id, changed)
             self._on_recorded(changed)
-        return refunded
 
     def _apply_refund(self, order_id: str) -> PaymentStatus | None:
         """Apply a refund inside the caller's transaction; return the new status, if it changed."""

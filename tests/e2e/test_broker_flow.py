@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pika
 import pytest
+from cloudevents.core.bindings import amqp as sdk_amqp
+from cloudevents.core.bindings import rabbitmq as sdk_rabbitmq
+from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from harness import accounting, broker_admin
 from harness.broker_client import BrokerOrderClient
 from harness.cli import main as orderflow
+from harness.scenarios.audit import check, read_books
 from harness.supervisor import Stack
 from services.kernel.broker import catalogue as ev
-from services.kernel.broker.events import new_event
+from services.kernel.broker.events import CONTENT_TYPE, new_event
 from tests.e2e.broker_helpers import (
     broker_url,
     client,
@@ -219,3 +227,161 @@ def test_messages_carry_cloudevents_and_amqp_properties(
 def test_without_a_broker_the_broker_tests_fail_saying_what_is_missing() -> None:
     with pytest.raises(pytest.fail.Exception, match=r"need RabbitMQ at amqp://.*:1/"):
         require_broker("amqp://guest:guest@127.0.0.1:1/%2F")
+
+
+# A client written from the CloudEvents spec alone, with pika and nothing of ours: it binds its
+# own queue to the terminal events and reads them as JSON.
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+Publish = Callable[[Any, str], str]  # (channel, exchange) -> the correlation id to wait for
+
+
+def foreign_answer(stack: Stack, publish: Publish, timeout_s: float = 30.0) -> dict[str, Any]:
+    names = topology(stack)
+    with broker_admin.channel(broker_url(stack)) as channel:
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        for kind in ev.TERMINAL:
+            channel.queue_bind(queue, names.events, routing_key=kind)
+        correlation_id = publish(channel, names.events)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            method, _, raw = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+                continue
+            answer: dict[str, Any] = json.loads(raw)
+            if answer.get("correlationid") == correlation_id:
+                return answer
+    raise AssertionError(f"no terminal event for {correlation_id} within {timeout_s}s")
+
+
+def test_a_foreign_structured_command_without_time_or_correlation_id_is_answered(
+    stack: Stack, books: accounting.Snapshot
+) -> None:
+    """Only the required attributes, plus a `traceparent` extension: answered under its id."""
+    require_broker(broker_url(stack))
+    body = request()
+    command_id = f"foreign-{uuid.uuid4()}"
+
+    def publish(channel: Any, exchange: str) -> str:
+        envelope = {
+            "specversion": "1.0",
+            "type": ev.ORDER_PLACE,
+            "source": "urn:example:shop",
+            "id": command_id,
+            "traceparent": TRACEPARENT,
+            "data": body,
+        }
+        properties = pika.BasicProperties(content_type=f"{CONTENT_TYPE}; charset=utf-8")
+        channel.basic_publish(exchange, ev.ORDER_PLACE, json.dumps(envelope).encode(), properties)
+        return command_id
+
+    answer = foreign_answer(stack, publish)
+    assert answer["type"] == ev.ORDER_CONFIRMED
+    assert answer["data"]["order"]["customer_id"] == body["customer_id"]
+    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    assert ledger.clean, ledger.summary()
+
+
+def spec_headers(command_id: str) -> tuple[dict[str, object], str | None]:
+    """The AMQP binding's binary mode as its spec writes it, `time` as an AMQP timestamp."""
+    headers: dict[str, object] = {
+        "cloudEvents:specversion": "1.0",
+        "cloudEvents:type": ev.ORDER_PLACE,
+        "cloudEvents:source": "/mycontext/subcontext",
+        "cloudEvents:id": command_id,
+        "cloudEvents:time": datetime(2018, 4, 5, 3, 56, 24),
+        "cloudEvents:traceparent": TRACEPARENT,
+    }
+    return headers, "application/json; charset=utf-8"
+
+
+def sdk_amqp_headers(command_id: str) -> tuple[dict[str, object], str | None]:
+    """What the CloudEvents SDK's AMQP binding writes: `cloudEvents_`, time in milliseconds."""
+    sdk = SdkEvent({"type": ev.ORDER_PLACE, "source": "/shop", "id": command_id}, {})
+    message = sdk_amqp.to_binary_event(sdk)
+    return message.application_properties, message.properties.get("content-type")
+
+
+def sdk_rabbitmq_headers(command_id: str) -> tuple[dict[str, object], str | None]:
+    """What the CloudEvents SDK's RabbitMQ binding writes for pika: `ce-` headers."""
+    sdk = SdkEvent({"type": ev.ORDER_PLACE, "source": "/shop", "id": command_id}, {})
+    message = sdk_rabbitmq.to_binary_event(sdk)
+    return dict(message.headers), message.content_type
+
+
+@pytest.mark.parametrize("written_as", [spec_headers, sdk_amqp_headers, sdk_rabbitmq_headers])
+def test_a_foreign_binary_mode_command_is_answered(
+    stack: Stack,
+    books: accounting.Snapshot,
+    written_as: Callable[[str], tuple[dict[str, object], str | None]],
+) -> None:
+    require_broker(broker_url(stack))
+    body = request("KB-MECH", 1, "tok_chargeDeclined")
+    command_id = f"binary-{uuid.uuid4()}"
+
+    def publish(channel: Any, exchange: str) -> str:
+        headers, content_type = written_as(command_id)
+        properties = pika.BasicProperties(content_type=content_type, headers=headers)
+        channel.basic_publish(exchange, ev.ORDER_PLACE, json.dumps(body).encode(), properties)
+        return command_id
+
+    answer = foreign_answer(stack, publish)
+    assert (answer["type"], answer["data"]["order"]["reason"]) == (
+        ev.ORDER_CANCELLED,
+        "PAYMENT_DECLINED",
+    )
+    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    assert ledger.clean, ledger.summary()
+
+
+# Defence in depth: an event forged with the order service's own credentials (here, the shared
+# broker's guest) makes inventory reserve and payment charge; the order service, which never
+# placed that order (or whose outcome rules it out), has both given back.
+
+
+def forge_order_placed(broker: BrokerOrderClient, order_id: str) -> None:
+    data = {
+        "order_id": order_id,
+        "customer_id": "mallory",
+        "items": [{"sku": "KB-MECH", "quantity": 3}],
+        "payment_token": "tok_visa",
+    }
+    forged = new_event(ev.ORDER_PLACED, "orderflow/order", data, f"forged-{order_id}", order_id)
+    broker.publish_raw(forged.encode(), ev.ORDER_PLACED, forged.id, forged.correlationid)
+
+
+def given_back(stack: Stack, order_id: str) -> bool:
+    """Stock was taken (a reservation with lines) and is back; no charge stands."""
+    reservation = httpx.get(f"{stack.url('inventory')}/reservations/{order_id}")
+    if reservation.status_code != 200:
+        return False
+    held = reservation.json()
+    payments = httpx.get(f"{stack.url('payment')}/audit").json()["payments"]
+    payment = next((status for paid, status, _ in payments if paid == order_id), None)
+    return held["status"] == "RELEASED" and bool(held["items"]) and payment in GIVEN_BACK
+
+
+GIVEN_BACK = ("REFUNDED", "VOIDED")  # VOIDED: the void reached payment before the charge
+
+
+def test_a_forged_order_placed_is_given_back_and_the_audit_stays_at_zero(
+    stack: Stack, broker: BrokerOrderClient
+) -> None:
+    rejected = broker.wait(broker.place(request("MUG-RETIRED")))  # out of stock: REJECTED
+    assert rejected.data["order"]["status"] == "REJECTED"
+    stock = available(stack, "KB-MECH")
+    unknown = f"forged-{uuid.uuid4()}"
+    targets = [unknown, rejected.data["order"]["id"]]  # never placed; placed and rejected
+    for order_id in targets:
+        forge_order_placed(broker, order_id)
+    wait_until(
+        lambda: all(given_back(stack, order_id) for order_id in targets),
+        what="the forged reservations and charges to be given back",
+    )
+    assert available(stack, "KB-MECH") == stock
+    rejected_now = httpx.get(f"{stack.url('order')}/orders/{targets[1]}").json()
+    assert rejected_now["status"] == "REJECTED"  # the outcome stands; only the holds went back
+    assert httpx.get(f"{stack.url('order')}/orders/{unknown}").status_code == 404
+    audit = check(read_books(urls(stack), None), accepted=[])
+    assert audit["counts"] == dict.fromkeys(audit["counts"], 0), audit["examples"]

@@ -17,9 +17,12 @@ from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CloudEvent, decode, new_event
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
-from services.kernel.errors import InvalidRequest
+from services.kernel.contracts import Line
+from services.kernel.errors import Conflict, DomainError, InvalidRequest
 from services.kernel.telemetry import Telemetry
+from services.order import domain as order_domain
 from services.order.choreography import OrderChoreography
+from services.order.domain import PlaceOrder
 from services.order.store import OrderStore
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
@@ -197,3 +200,108 @@ async def test_a_retry_while_the_order_is_in_flight_is_answered_when_it_finishes
     answers = [e for e in emitted(orders) if e.type == ev.ORDER_CONFIRMED]
     assert sorted(a.correlationid for a in answers) == ["corr-1", "corr-retry"]
     assert len({a.id for a in answers}) == 1  # one event: notification records it once
+
+
+# Defence in depth: events about orders that the order service never placed, or that contradict
+# an order's outcome, are compensated (order.voided), never applied and never simply dropped.
+
+
+def reserved_for(order_id: str, token: str = "tok_visa") -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer_id": "mallory",
+        "payment_token": token,
+        "items": PRICED,
+        "total_cents": 8999,
+    }
+
+
+def charged_for(order_id: str) -> CloudEvent:
+    return event(ev.PAYMENT_CHARGED, {"order_id": order_id, "amount_cents": 8999, "items": PRICED})
+
+
+def voided(order_id: str) -> CloudEvent:
+    data = {"order_id": order_id, "reason": "UNKNOWN_ORDER", "detail": "caused by a test"}
+    return event(ev.ORDER_VOIDED, data)
+
+
+async def test_order_voids_what_is_held_for_an_order_it_never_placed(orders: OrderStore) -> None:
+    choreography = OrderChoreography(orders)
+    await choreography.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("forged")))
+    await choreography.on_payment_charged(charged_for("forged"))
+    answers = emitted(orders)
+    assert [e.type for e in answers] == [ev.ORDER_VOIDED, ev.ORDER_VOIDED]
+    assert answers[0].id == answers[1].id  # one event: inventory and payment give back once
+    assert answers[0].data == {
+        "order_id": "forged",
+        "reason": "UNKNOWN_ORDER",
+        "detail": f"caused by {ev.INVENTORY_RESERVED}",
+    }
+    assert orders.get("forged") is None  # nothing is invented for it
+
+
+async def test_order_voids_a_charge_its_outcome_rules_out_and_keeps_the_outcome(
+    orders: OrderStore,
+) -> None:
+    ids = iter(["o-rej", "o-can", "o-ok"])
+    choreography = OrderChoreography(orders, new_id=lambda: next(ids))
+    for key in ("k-rej", "k-can", "k-ok"):
+        await choreography.on_place(place_command(idempotency_key=key))
+    rejected = {"order_id": "o-rej", "reason": "OUT_OF_STOCK", "detail": "none left"}
+    await choreography.on_inventory_rejected(event(ev.INVENTORY_REJECTED, rejected))
+    released = {"order_id": "o-can", "reason": "PAYMENT_DECLINED", "items": PRICED}
+    await choreography.on_inventory_released(event(ev.INVENTORY_RELEASED, released))
+    await choreography.on_payment_charged(charged_for("o-ok"))
+    before = len(emitted(orders))
+    await choreography.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("o-rej")))
+    await choreography.on_payment_charged(charged_for("o-can"))
+    await choreography.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("o-can")))
+    await choreography.on_payment_charged(charged_for("o-ok"))  # a duplicate: consistent
+    voids = [(e.data["order_id"], e.data["reason"]) for e in emitted(orders)[before:]]
+    # A stale inventory.reserved of a cancelled order is consistent (its stock came back).
+    assert voids == [("o-rej", "ORDER_REJECTED"), ("o-can", "ORDER_CANCELLED")]
+    statuses = [getattr(orders.get(o), "status", None) for o in ("o-rej", "o-can", "o-ok")]
+    assert statuses == ["REJECTED", "CANCELLED", "CONFIRMED"]
+
+
+async def test_order_refuses_events_about_an_order_of_another_style(orders: OrderStore) -> None:
+    command = PlaceOrder("ada", (Line("KB-MECH", 1),), "tok_visa", style="rest")
+    with orders.transaction():
+        orders.add(order_domain.new_order("o-rest", command, "2026-01-01T00:00:00Z"))
+    with pytest.raises(Conflict, match="rest style"):
+        await OrderChoreography(orders).on_payment_charged(charged_for("o-rest"))
+    stored = orders.get("o-rest")
+    assert stored is not None and stored.status == "PENDING" and emitted(orders) == []
+
+
+async def test_inventory_gives_back_a_voided_order_once_and_refuses_it_later(
+    inventory: InventoryStore,
+) -> None:
+    handlers = InventoryHandlers(inventory)
+    before = inventory.products(["KB-MECH"])["KB-MECH"].available
+    await handlers.on_order_placed(placed("forged", quantity=3))
+    assert inventory.products(["KB-MECH"])["KB-MECH"].available == before - 3
+    void = voided("forged")
+    await handlers.on_order_voided(void)
+    await handlers.on_order_voided(void)
+    assert inventory.products(["KB-MECH"])["KB-MECH"].available == before
+    await handlers.on_order_voided(voided("never-reserved"))
+    with pytest.raises(DomainError, match="already released"):
+        await handlers.on_order_placed(placed("never-reserved"))  # late: nothing is taken
+    assert inventory.products(["KB-MECH"])["KB-MECH"].available == before
+    assert [e.type for e in emitted(inventory)] == [ev.INVENTORY_RESERVED]  # voids say nothing
+
+
+async def test_payment_refunds_a_voided_charge_and_refuses_a_charge_after_the_void(
+    tmp_path: Path,
+) -> None:
+    store = PaymentStore.open(tmp_path / "payment.db")
+    handlers = PaymentHandlers(store)
+    await handlers.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("forged")))
+    await handlers.on_order_voided(voided("forged"))
+    await handlers.on_order_voided(voided("early"))
+    with pytest.raises(DomainError, match="voided"):
+        await handlers.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("early")))
+    assert [(o, s) for o, s, _ in store.audited()] == [("early", "VOIDED"), ("forged", "REFUNDED")]
+    assert [e.type for e in emitted(store)] == [ev.PAYMENT_CHARGED]
+    store.close()

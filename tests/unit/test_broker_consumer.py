@@ -148,3 +148,38 @@ async def test_an_attempts_header_it_did_not_write_counts_as_none(lie: object) -
         "ns.inventory.retry.1",
         1,
     )
+
+
+async def test_a_binary_mode_event_reaches_its_use_case_under_its_own_id() -> None:
+    """The AMQP binding's binary content mode: attributes in `cloudEvents:` headers, data in the
+    body; with no correlation id the event's id stands in for it."""
+    seen: list[tuple[CloudEvent, str | None]] = []
+
+    async def use_case(event: CloudEvent) -> None:
+        seen.append((event, correlation.current()))
+
+    consumer, link = consumer_with(use_case)
+    headers = {
+        "cloudEvents:specversion": "1.0",
+        "cloudEvents:id": "bin-1",
+        "cloudEvents:source": "/foreign",
+        "cloudEvents:type": ev.ORDER_PLACED,
+        "cloudEvents:traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
+    properties = pika.BasicProperties(content_type="application/json", headers=headers)
+    await consumer(Delivery(b'{"order_id": "o-1"}', ev.ORDER_PLACED, properties, False))
+    [(event, current)] = seen
+    assert (event.id, event.data, current) == ("bin-1", {"order_id": "o-1"}, "bin-1")
+    assert link.published == []
+
+
+async def test_an_invalid_binary_mode_event_is_dead_lettered_with_the_rule_it_broke() -> None:
+    consumer, link = consumer_with(never)
+    headers = {"cloudEvents:specversion": "1.0", "cloudEvents:type": ev.ORDER_PLACED}
+    properties = pika.BasicProperties(content_type="application/json", headers=headers)
+    await consumer(Delivery(b"{}", ev.ORDER_PLACED, properties, False))
+    [copy] = link.published
+    assert (
+        copy.exchange == "ns.dlx" and "required attribute 'id' is missing" in copy.headers[REASON]
+    )
+    assert copy.headers["cloudEvents:type"] == ev.ORDER_PLACED  # kept, for a replay

@@ -11,4 +11,5 @@ def routes(handlers: InventoryHandlers) -> dict[str, UseCase]:
     return {
         ev.ORDER_PLACED: handlers.on_order_placed,
         ev.PAYMENT_DECLINED: handlers.on_payment_declined,
+        ev.ORDER_VOIDED: handlers.on_order_voided,
     }

@@ -8,6 +8,13 @@ message that does not match is dead-lettered with the reason instead of half-pro
               └─ inventory.rejected ──▶ order ── order.rejected ──▶ notification
     payment ── payment.charged ──▶ order ── order.confirmed ──▶ notification
             └─ payment.declined ──▶ inventory ── inventory.released ──▶ order ── order.cancelled
+
+Defence in depth: an event that proves stock reserved or money charged for an order that the
+order service never placed, or whose outcome rules it out (order.domain.must_give_back), is
+answered with order.voided; inventory releases and payment refunds (or voids, if the charge
+has not come yet). Neither answers it with an event, so it cannot loop.
+
+    order ── order.voided ──▶ inventory (release), payment (refund)
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.kernel.broker.events import CloudEvent, InvalidEvent
+from services.kernel.broker.events import JSON_DATA, CloudEvent, InvalidEvent
 from services.kernel.contracts import MAX_ID_LENGTH, MAX_LINES, MAX_QUANTITY
 
 ORDER_PLACE: Final = "order.place"
@@ -29,6 +36,7 @@ INVENTORY_RELEASED: Final = "inventory.released"
 ORDER_CONFIRMED: Final = "order.confirmed"
 ORDER_CANCELLED: Final = "order.cancelled"
 ORDER_REJECTED: Final = "order.rejected"
+ORDER_VOIDED: Final = "order.voided"
 TERMINAL: Final = (ORDER_CONFIRMED, ORDER_CANCELLED, ORDER_REJECTED)
 
 
@@ -100,6 +108,14 @@ class InventoryReleased(_Data):
     items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
 
 
+class OrderVoided(_Data):
+    """order.voided: give back whatever is held for this order; nothing of it stands."""
+
+    order_id: str = Identifier
+    reason: Literal["UNKNOWN_ORDER", "ORDER_REJECTED", "ORDER_CANCELLED"]
+    detail: str = Field(max_length=500)
+
+
 class OrderItem(_Data):
     sku: str
     quantity: int
@@ -138,6 +154,7 @@ SCHEMAS: Final[dict[str, type[_Data]]] = {
     ORDER_CONFIRMED: OrderFinished,
     ORDER_CANCELLED: OrderFinished,
     ORDER_REJECTED: OrderFinished,
+    ORDER_VOIDED: OrderVoided,
 }
 
 
@@ -146,6 +163,9 @@ def data_of(event: CloudEvent, schema: type[D]) -> D:
     expected = SCHEMAS.get(event.type)
     if expected is not schema:
         raise InvalidEvent(f"event type {event.type!r} does not carry {schema.__name__}")
+    if not event.json_data or not isinstance(event.data, dict):
+        # A valid CloudEvent, but not one of ours: every type here carries a JSON object.
+        raise InvalidEvent(f"{event.type} data must be a JSON object ({JSON_DATA})")
     try:
         return schema.model_validate(event.data)
     except ValidationError as error:

@@ -1,8 +1,9 @@
 """Turns deliveries into use-case calls: decode, validate, dispatch, and decide what happens
 to a message that could not be handled.
 
-- Poison (not a CloudEvent, a type this service does not handle, data that fails its schema, a
-  request the domain refuses as invalid): published to the DLX with the reason in its headers,
+- Poison (not a valid CloudEvent in either content mode of the AMQP binding, see binding.py;
+  a type this service does not handle; data that fails its schema; a request the domain
+  refuses as invalid): published to the DLX with the reason in its headers,
   then acknowledged. It never crashes the consumer and never blocks the queue.
 - Anything else that fails (a locked database, a bug) is transient until proven otherwise: the
   message goes to the next TTL retry queue and comes back after its delay; after the last
@@ -22,7 +23,8 @@ import pika
 from prometheus_client import Counter
 
 from services.kernel import correlation
-from services.kernel.broker.events import CloudEvent, InvalidEvent, decode
+from services.kernel.broker.binding import decode_message
+from services.kernel.broker.events import CloudEvent, InvalidEvent
 from services.kernel.broker.link import BrokerLink, Delivery
 from services.kernel.broker.topology import Topology
 from services.kernel.errors import DomainError
@@ -63,7 +65,9 @@ class EventConsumer:
     async def __call__(self, delivery: Delivery) -> None:
         attempts = _attempts_so_far(delivery.headers) + 1
         try:
-            event = decode(delivery.body)
+            event = decode_message(
+                delivery.body, delivery.properties.content_type, delivery.headers
+            )
         except InvalidEvent as error:
             await self._dead_letter(delivery, attempts, str(error), "?")
             return

@@ -27,8 +27,8 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[str, ...]]] = {
         ev.PAYMENT_CHARGED,
         ev.INVENTORY_RELEASED,
     ),
-    "inventory": (ev.ORDER_PLACED, ev.PAYMENT_DECLINED),
-    "payment": (ev.INVENTORY_RESERVED,),
+    "inventory": (ev.ORDER_PLACED, ev.PAYMENT_DECLINED, ev.ORDER_VOIDED),
+    "payment": (ev.INVENTORY_RESERVED, ev.ORDER_VOIDED),
     "notification": ev.TERMINAL,
 }
 DEFAULT_RETRY_DELAYS_MS: Final = (1000, 5000, 20000)

@@ -8,4 +8,7 @@ from services.payment.handlers import PaymentHandlers
 
 
 def routes(handlers: PaymentHandlers) -> dict[str, UseCase]:
-    return {ev.INVENTORY_RESERVED: handlers.on_inventory_reserved}
+    return {
+        ev.INVENTORY_RESERVED: handlers.on_inventory_reserved,
+        ev.ORDER_VOIDED: handlers.on_order_voided,
+    }
