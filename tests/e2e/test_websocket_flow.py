@@ -172,7 +172,7 @@ BAD_MESSAGES: list[tuple[str, str, int, str]] = [
         -32602,
         "UNKNOWN_SKU",
     ),
-    ("a batch", "[" + json.dumps({"jsonrpc": "2.0", "id": 1, "method": "x"}) + "]", -32600, ""),
+    ("an empty batch", "[]", -32600, "EMPTY_BATCH"),
     (
         "oversized",
         json.dumps(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -77,9 +78,44 @@ async def test_reflection_lists_and_describes_the_services(channel: grpc.aio.Cha
     assert names == {
         "orderflow.v1.InventoryService",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     }
     assert described.file_descriptor_response.file_descriptor_proto  # grpcurl needs no .proto
+
+
+def spec_request(field: int, text: str) -> bytes:
+    """A ServerReflectionRequest with one string field, encoded from the published proto."""
+    data = text.encode()
+    assert len(data) < 128  # one-byte length
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+async def test_reflection_v1_lists_and_describes_the_services(channel: grpc.aio.Channel) -> None:
+    """A v1 client (newer grpcurl asks v1 first), its requests encoded from the v1 proto."""
+    info: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+    )
+    requests = [
+        spec_request(7, ""),  # list_services
+        spec_request(4, "orderflow.v1.InventoryService"),  # file_containing_symbol
+        spec_request(4, "grpc.reflection.v1.ServerReflection"),
+    ]
+    raw = [answer async for answer in info(iter(requests))]
+    # The v1 response has v1alpha's fields and numbers, so v1alpha's class reads it.
+    listed, described, itself = map(reflection_pb2.ServerReflectionResponse.FromString, raw)
+    assert {s.name for s in listed.list_services_response.service} == {
+        "orderflow.v1.InventoryService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    packages = {
+        descriptor_pb2.FileDescriptorProto.FromString(file).package
+        for answer in (described, itself)
+        for file in answer.file_descriptor_response.file_descriptor_proto
+    }
+    assert {"orderflow.v1", "grpc.reflection.v1"} <= packages
 
 
 async def test_the_callers_correlation_id_is_adopted(channel: grpc.aio.Channel) -> None:

@@ -130,3 +130,27 @@ async def test_binary_frames_are_read_as_utf8_json(url: str) -> None:
         garbage = json.loads(await asyncio.wait_for(socket.recv(), 10))
     assert answer["result"]["said"] == "bytes"
     assert garbage["error"]["code"] == -32700
+
+
+async def test_a_batch_runs_concurrently_within_the_connections_bound(
+    probe: Probe, url: str
+) -> None:
+    """Each request of a batch takes an in-flight slot, as if sent alone: concurrent (the limit
+    is reached by one batch), and a flood of batches is held at the bound like any other."""
+    batch = [json.loads(request(n, "block")) for n in range(10)]
+    async with connect(url) as flooding, connect(url) as other:
+        await flooding.send(json.dumps(batch))
+        await asyncio.wait_for(probe.reached_limit.wait(), 10)  # by this one batch alone
+        for _ in range(4):
+            await flooding.send(json.dumps(batch))
+        await flooding.send(request(99, "echo", {"say": "queued"}))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(flooding.recv(), 0.3)
+        answer, _ = await Rpc(other).call("echo", {"say": "hello"})
+        assert answer["result"]["said"] == "hello"
+        probe.release.set()
+        answers = [json.loads(await asyncio.wait_for(flooding.recv(), 10)) for _ in range(6)]
+    arrays = [a for a in answers if isinstance(a, list)]
+    assert len(arrays) == 5
+    assert all([a["result"] for a in array] == ["released"] * 10 for array in arrays)
+    assert probe.most == MAX_IN_FLIGHT

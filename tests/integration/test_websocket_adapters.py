@@ -310,16 +310,20 @@ async def test_bad_params_are_refused_and_nothing_moves(
 async def test_protocol_errors_keep_the_connection(services: Services) -> None:
     async with services.rpc("order") as rpc:
         malformed = await rpc.raw("{not json")
-        batch = await rpc.raw('[{"jsonrpc": "2.0", "id": 1, "method": "get_order"}]')
+        empty_batch = await rpc.raw("[]")
         unknown = await rpc.raw('{"jsonrpc": "2.0", "id": "u", "method": "nope"}')
         version = await rpc.raw('{"jsonrpc": "1.0", "id": 5, "method": "get_order"}')
         oversized = await rpc.raw(json.dumps({"jsonrpc": "2.0", "id": 6, "pad": "x" * LIMIT}))
         still, _ = await rpc.call("get_order", {"id": "nope"})
     assert (malformed["id"], malformed["error"]["code"]) == (None, -32700)
-    assert (batch["error"]["code"], batch["error"]["data"]["code"]) == (-32600, "BATCH_UNSUPPORTED")
+    assert (empty_batch["error"]["code"], empty_batch["error"]["data"]["code"]) == (
+        -32600,
+        "EMPTY_BATCH",
+    )
     assert (unknown["id"], unknown["error"]["code"]) == ("u", -32601)
     assert (version["id"], version["error"]["code"]) == (5, -32600)
     assert oversized["error"]["data"] == {"code": "MESSAGE_TOO_LARGE", "limit_bytes": LIMIT}
+    assert oversized["id"] == 6  # readable, so the client can tell which request it was
     assert still["error"]["code"] == -32001
 
 

@@ -11,25 +11,45 @@ from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.jsonrpc import errors
 from services.kernel.jsonrpc.errors import RpcError, error_for
-from services.kernel.jsonrpc.messages import BadMessage, parse_answer, parse_request
+from services.kernel.jsonrpc.messages import (
+    BadMessage,
+    Batch,
+    Limits,
+    Request,
+    parse,
+    parse_answer,
+)
 from services.kernel.jsonrpc.params import Params
 from services.order.domain import IdempotencyMismatch
 
 LIMIT = 1024
+BATCH = 8
+
+
+def parse_request(raw: str | bytes) -> Request:
+    parsed = parse(raw, Limits(LIMIT, BATCH))
+    assert isinstance(parsed, Request)
+    return parsed
+
+
+def parse_batch(raw: str | bytes) -> tuple[Request | BadMessage, ...]:
+    parsed = parse(raw, Limits(LIMIT, BATCH))
+    assert isinstance(parsed, Batch)
+    return parsed.elements
 
 
 def refused(raw: str | bytes) -> BadMessage:
     with pytest.raises(BadMessage) as caught:
-        parse_request(raw, LIMIT)
+        parse(raw, Limits(LIMIT, BATCH))
     return caught.value
 
 
 def test_a_request_and_a_notification() -> None:
-    call = parse_request('{"jsonrpc": "2.0", "id": 7, "method": "m", "params": {"a": 1}}', LIMIT)
+    call = parse_request('{"jsonrpc": "2.0", "id": 7, "method": "m", "params": {"a": 1}}')
     assert (call.method, call.params, call.id, call.is_notification) == ("m", {"a": 1}, 7, False)
-    note = parse_request(b'{"jsonrpc": "2.0", "method": "m"}', LIMIT)
+    note = parse_request(b'{"jsonrpc": "2.0", "method": "m"}')
     assert (note.params, note.id, note.is_notification) == ({}, None, True)
-    null_id = parse_request('{"jsonrpc": "2.0", "id": null, "method": "m"}', LIMIT)
+    null_id = parse_request('{"jsonrpc": "2.0", "id": null, "method": "m"}')
     assert (null_id.id, null_id.is_notification) == (None, False)
 
 
@@ -38,8 +58,8 @@ def test_a_request_and_a_notification() -> None:
     [
         ("{not json", -32700, "MALFORMED_JSON", None),
         ('{"a": 1', -32700, "MALFORMED_JSON", None),
-        ("[]", -32600, "BATCH_UNSUPPORTED", None),
-        ('[{"jsonrpc": "2.0", "id": 1, "method": "m"}]', -32600, "BATCH_UNSUPPORTED", None),
+        ("[]", -32600, "EMPTY_BATCH", None),
+        ("[" + ", ".join(["1"] * (BATCH + 1)) + "]", -32600, "BATCH_TOO_LARGE", None),
         ('"just a string"', -32600, "INVALID_MESSAGE", None),
         ('{"jsonrpc": "2.0", "id": 1.5, "method": "m"}', -32600, "INVALID_MESSAGE", None),
         ('{"jsonrpc": "2.0", "id": true, "method": "m"}', -32600, "INVALID_MESSAGE", None),
@@ -61,7 +81,7 @@ def test_what_is_not_a_request_is_answered_with_an_error(
 def test_nesting_deep_enough_to_exhaust_the_stack_is_malformed_not_a_crash() -> None:
     deep = "[" * 100_000 + "]" * 100_000
     with pytest.raises(BadMessage) as caught:
-        parse_request(deep, len(deep))
+        parse(deep, Limits(len(deep), BATCH))
     assert caught.value.error.reason == "MALFORMED_JSON"
 
 
@@ -69,10 +89,83 @@ def test_a_message_over_the_limit_is_refused_before_parsing() -> None:
     exact = json.dumps({"jsonrpc": "2.0", "method": "m", "params": {"p": ""}})
     fits = exact.replace('""', '"' + "x" * (LIMIT - len(exact)) + '"')
     assert len(fits.encode()) == LIMIT
-    parse_request(fits, LIMIT)
+    parse_request(fits)
     bad = refused(fits.replace('"x', '"xx'))
     assert bad.error.to_json()["data"] == {"code": "MESSAGE_TOO_LARGE", "limit_bytes": LIMIT}
     assert refused("é" * (LIMIT // 2 + 1)).error.reason == "MESSAGE_TOO_LARGE"  # bytes, not chars
+
+
+def test_a_batch_keeps_its_elements_in_order_with_what_is_wrong_in_place() -> None:
+    """The spec's own batch (§7, "rpc call Batch"), element by element."""
+    elements = parse_batch(
+        """[
+        {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},
+        {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]},
+        {"jsonrpc": "2.0", "method": "subtract", "params": [42,23], "id": "2"},
+        {"foo": "boo"},
+        {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+        {"jsonrpc": "2.0", "method": "get_data", "id": "9"}
+    ]"""
+    )
+    read = [
+        (e.method, e.id, e.is_notification) if isinstance(e, Request) else e.error.code
+        for e in elements
+    ]
+    assert read == [
+        ("sum", "1", False),
+        ("notify_hello", None, True),
+        ("subtract", "2", False),
+        -32600,
+        ("foo.get", "5", False),
+        ("get_data", "9", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids"),
+    [
+        ("[1]", [None]),
+        ("[1, 2, 3]", [None, None, None]),
+        ('[[{"jsonrpc": "2.0", "id": 1, "method": "m"}]]', [None]),  # no batch in a batch
+        ('[{"jsonrpc": "1.0", "id": 4, "method": "m"}, {"id": "x"}]', [4, "x"]),
+    ],
+)
+def test_elements_that_are_not_requests_are_errors_of_their_own(
+    raw: str, ids: list[object]
+) -> None:
+    elements = parse_batch(raw)
+    assert all(isinstance(e, BadMessage) and e.error.code == -32600 for e in elements)
+    assert [e.request_id for e in elements if isinstance(e, BadMessage)] == ids
+
+
+def test_a_batch_that_is_not_json_is_one_parse_error() -> None:
+    bad = refused(
+        '[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},'
+        '{"jsonrpc": "2.0", "method"]'
+    )
+    assert (bad.error.code, bad.request_id) == (-32700, None)
+
+
+def test_the_batch_limit_counts_requests() -> None:
+    note = '{"jsonrpc": "2.0", "method": "m"}'
+    assert len(parse_batch("[" + ", ".join([note] * BATCH) + "]")) == BATCH
+    too_many = refused("[" + ", ".join([note] * (BATCH + 1)) + "]")
+    assert too_many.error.data == {"code": "BATCH_TOO_LARGE", "limit_requests": BATCH}
+
+
+def test_a_refused_message_carries_its_id_when_it_can_be_read() -> None:
+    padded: dict[str, object] = {"jsonrpc": "2.0", "id": "big", "method": "m"}
+    padded["params"] = {"p": "x" * LIMIT}
+    oversized = refused(json.dumps(padded))
+    assert (oversized.error.reason, oversized.request_id) == ("MESSAGE_TOO_LARGE", "big")
+    padded["params"] = {"p": "x" * 2 * LIMIT}  # beyond what the socket lets through: not read
+    assert refused(json.dumps(padded)).request_id is None
+    padded["params"], padded["id"] = {"p": "x" * LIMIT}, 1.5  # not a valid id: null
+    assert refused(json.dumps(padded)).request_id is None
+    broken_utf8 = b'{"jsonrpc": "2.0", "id": 7, "method": "m", "params": {"s": "\xff"}}'
+    unreadable = refused(broken_utf8)
+    assert (unreadable.error.code, unreadable.request_id) == (-32700, 7)
+    assert refused('{"jsonrpc": "2.0", "id": 8, "method": "m"').request_id is None
 
 
 def place_params(**overrides: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The dispatcher: one message in, one response (or none, for a notification) out."""
+"""The dispatcher: one request in, one response (or none, for a notification) out."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from services.kernel import correlation
 from services.kernel.errors import NotFound
 from services.kernel.jsonrpc.dispatcher import Dispatcher, Method, Peer
+from services.kernel.jsonrpc.messages import BadMessage, Limits, Request, failure
 from services.kernel.jsonrpc.params import Params
 
 
@@ -54,9 +55,15 @@ def calls() -> Calls:
 
 
 async def answer(calls: Calls, message: object, peer: FakePeer | None = None) -> Any:
-    dispatcher = Dispatcher(calls.methods(), max_message_bytes=1024)
+    """As the server answers a message that holds one request (batches: test_jsonrpc_server)."""
+    dispatcher = Dispatcher(calls.methods(), Limits(max_bytes=1024, max_batch=8))
     raw = message if isinstance(message, str) else json.dumps(message)
-    return await dispatcher.answer(raw, peer or FakePeer())
+    try:
+        request = dispatcher.read(raw)
+    except BadMessage as bad:
+        return failure(bad.request_id, bad.error)
+    assert isinstance(request, Request)
+    return await dispatcher.answer(request, peer or FakePeer())
 
 
 def request(method: str, params: object = None, request_id: object = 1) -> dict[str, Any]:

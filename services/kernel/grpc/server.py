@@ -1,8 +1,9 @@
 """Builds a service's `grpc.aio` server: its own services plus what every server has.
 
-Common parts: the edge interceptor (correlation ids, error map), a receive limit so an oversized
-message is refused (RESOURCE_EXHAUSTED) before any handler sees it, gRPC health checking
-(SERVING for each service and for "") and server reflection (so grpcurl needs no .proto files).
+Common parts: the edge interceptor (correlation ids, error map, INVALID_ARGUMENT for a message
+that does not decode), a receive limit so an oversized message is refused (RESOURCE_EXHAUSTED)
+before any handler sees it, gRPC health checking (SERVING for each service and for "") and server
+reflection, v1 and v1alpha (so grpcurl needs no .proto files).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.kernel.config import bracketed
 from services.kernel.grpc.interceptor import EdgeInterceptor
+from services.kernel.grpc.reflection import serve_reflection
 
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
@@ -61,6 +62,6 @@ def create_server(
         service.register(server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    serve_reflection([*names, HEALTH_SERVICE], server)
     bound = server.add_insecure_port(f"{bracketed(host)}:{port}")
     return GrpcServer(server, checker, names), bound

@@ -1,7 +1,8 @@
-"""Maps one incoming message to one method call and its response (or none, for a notification).
+"""Reads an incoming message (one request or a batch) and maps each request to its method call
+and its response (or none, for a notification).
 
 Whatever a method raises goes through the one error map (`errors.error_for`); whatever the
-message holds, the dispatcher answers with a response object instead of raising.
+request holds, the dispatcher answers with a response object instead of raising.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 from services.kernel import correlation
 from services.kernel.jsonrpc import messages
 from services.kernel.jsonrpc.errors import METHOD_NOT_FOUND, RpcError, error_for
-from services.kernel.jsonrpc.messages import BadMessage, Request
+from services.kernel.jsonrpc.messages import Batch, Limits, Request
 from services.kernel.jsonrpc.params import Params
 
 
@@ -42,15 +43,16 @@ async def _ping(params: Params, peer: Peer) -> object:
 
 
 class Dispatcher:
-    def __init__(self, methods: Mapping[str, Method], max_message_bytes: int) -> None:
+    def __init__(self, methods: Mapping[str, Method], limits: Limits) -> None:
         self._methods: Mapping[str, Method] = {**methods, PING: _ping}
-        self._max_message_bytes = max_message_bytes
+        self._limits = limits
 
-    async def answer(self, raw: str | bytes, peer: Peer) -> dict[str, Any] | None:
-        try:
-            request = messages.parse_request(raw, self._max_message_bytes)
-        except BadMessage as bad:
-            return messages.failure(bad.request_id, bad.error)
+    def read(self, raw: str | bytes) -> Request | Batch:
+        """The request(s) a message holds; raises BadMessage when it is answered by one error."""
+        return messages.parse(raw, self._limits)
+
+    async def answer(self, request: Request, peer: Peer) -> dict[str, Any] | None:
+        """The response to one request, or None for a notification."""
         try:
             value = await self._call(request, peer)
         except Exception as exc:

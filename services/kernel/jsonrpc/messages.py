@@ -1,7 +1,8 @@
 """JSON-RPC 2.0 messages: parsing what arrives, building what leaves.
 
-Parsing is strict: anything that is not exactly a JSON-RPC 2.0 request object becomes an error
-object for the caller, never an exception that could end the connection.
+Parsing is strict: anything that is not exactly a JSON-RPC 2.0 request object (or a batch of
+them) becomes an error object for the caller, never an exception that could end the connection.
+In a batch, each element that is not a request gets its own error in the answer array.
 """
 
 from __future__ import annotations
@@ -39,15 +40,51 @@ class BadMessage(Exception):
         self.request_id = request_id
 
 
-def parse_request(raw: str | bytes, max_bytes: int) -> Request:
+@dataclass(frozen=True)
+class Batch:
+    """A batch (JSON-RPC 2.0 §6): its elements in order, each a request or why it is not one."""
+
+    elements: tuple[Request | BadMessage, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int  # of one message, a batch included
+    max_batch: int  # requests in one batch
+
+
+def parse(raw: str | bytes, limits: Limits) -> Request | Batch:
+    """One request or a batch. Raises BadMessage when the message is answered by one error."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
-    if size > max_bytes:
-        data = {"code": "MESSAGE_TOO_LARGE", "limit_bytes": max_bytes}
-        raise BadMessage(RpcError(INVALID_REQUEST, f"message exceeds {max_bytes} bytes", data))
+    if size > limits.max_bytes:
+        data = {"code": "MESSAGE_TOO_LARGE", "limit_bytes": limits.max_bytes}
+        error = RpcError(INVALID_REQUEST, f"message exceeds {limits.max_bytes} bytes", data)
+        # Read the id only up to twice the limit, which is all the WebSocket layer lets through.
+        raise BadMessage(error, _readable_id(raw) if size <= 2 * limits.max_bytes else None)
     body = _load(raw)
     if isinstance(body, list):
-        message = "batches are not supported: send each request as its own message"
-        raise BadMessage(RpcError(INVALID_REQUEST, message, {"code": "BATCH_UNSUPPORTED"}))
+        return _batch(body, limits.max_batch)
+    return _request(body)
+
+
+def _batch(body: list[Any], max_batch: int) -> Batch:
+    if not body:  # the spec's own answer to `[]`: one error, not an empty array
+        raise BadMessage(RpcError(INVALID_REQUEST, "an empty batch", {"code": "EMPTY_BATCH"}))
+    if len(body) > max_batch:
+        data = {"code": "BATCH_TOO_LARGE", "limit_requests": max_batch}
+        message = f"a batch holds at most {max_batch} requests"
+        raise BadMessage(RpcError(INVALID_REQUEST, message, data))
+    return Batch(tuple(_element(item) for item in body))
+
+
+def _element(item: object) -> Request | BadMessage:
+    try:
+        return _request(item)
+    except BadMessage as bad:
+        return bad
+
+
+def _request(body: object) -> Request:
     if not isinstance(body, dict):
         raise _invalid("a request must be a JSON object")
     request_id = body.get("id", _NO_ID)
@@ -61,9 +98,27 @@ def parse_request(raw: str | bytes, max_bytes: int) -> Request:
 def _load(raw: str | bytes) -> Any:
     try:
         return json.loads(raw)
+    except UnicodeDecodeError:  # binary frame, broken UTF-8: the id may still be readable
+        raise _malformed(_readable_id(raw)) from None
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        data = {"code": "MALFORMED_JSON"}
-        raise BadMessage(RpcError(PARSE_ERROR, "the message is not valid JSON", data)) from None
+        raise _malformed() from None
+
+
+def _malformed(request_id: RequestId = None) -> BadMessage:
+    error = RpcError(PARSE_ERROR, "the message is not valid JSON", {"code": "MALFORMED_JSON"})
+    return BadMessage(error, request_id)
+
+
+def _readable_id(raw: str | bytes) -> RequestId:
+    """The id of a message refused as a whole, if it is a request object once read leniently
+    (broken UTF-8 replaced): the caller can then tell which of its requests failed."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    found = body.get("id") if isinstance(body, dict) else None
+    return found if _is_id(found) else None
 
 
 def _check_envelope(body: dict[str, Any], request_id: RequestId) -> None:
@@ -99,7 +154,7 @@ def request(request_id: RequestId, method: str, params: object) -> dict[str, Any
     return {"jsonrpc": VERSION, "id": request_id, "method": method, "params": params}
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: dict[str, Any] | list[dict[str, Any]]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -2,11 +2,15 @@
 
 Each maps the other service's answers onto the saga's ports: a 2xx is a result, a known refusal
 (problem+json `code`) is a typed refusal, anything else is `DownstreamUnavailable` from JsonClient.
+So is a 2xx whose body cannot be read as the result it should hold (not JSON, a member missing or
+of the wrong type, a status this client does not know): the call may have had its effect, and the
+saga compensates an unknown outcome, as with the gRPC, GraphQL and WebSocket clients.
 """
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -56,10 +60,8 @@ class RestInventory:
         body = {"order_id": order_id, "items": items}
         response = await self._client.call("reserve", "POST", "/reservations", json=body)
         if response.is_success:
-            return tuple(
-                OrderLine(item["sku"], item["quantity"], item["unit_price_cents"])
-                for item in response.json()["items"]
-            )
+            with _reading(self._client, "reserve"):
+                return tuple(_priced_line(item) for item in _member(response.json(), "items", list))
         code = _problem_code(response)
         if code in RefusalReason.__members__:
             raise ReservationRefused(RefusalReason(code), _problem_detail(response))
@@ -86,7 +88,8 @@ class RestPayment:
         }
         response = await self._client.call("charge", "POST", "/charges", json=body)
         if response.is_success:
-            return ChargeResult(ChargeStatus(response.json()["status"]))
+            with _reading(self._client, "charge"):
+                return ChargeResult(ChargeStatus(_member(response.json(), "status", str)))
         if response.status_code == HTTPStatus.CONFLICT:
             raise ChargeRefused(_problem_detail(response))
         raise _unexpected(self._client, "charge", response)
@@ -114,10 +117,39 @@ class RestNotifier:
             raise _unexpected(self._client, "notify", response)
 
 
+@contextmanager
+def _reading(client: JsonClient, operation: str) -> Iterator[None]:
+    """A 2xx body of the wrong shape is not understood: its outcome is unknown."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
+        # ValueError: not JSON (or not UTF-8), or a status no ChargeStatus names
+        cause = f"unreadable answer ({type(error).__name__})"
+        raise DownstreamUnavailable(client.service, operation, cause) from None
+
+
+def _member(body: object, name: str, kind: type[Any]) -> Any:
+    """`body[name]`, which must be a `kind` (an int is not a bool here); TypeError otherwise."""
+    if not isinstance(body, dict):
+        raise TypeError("the answer is not a JSON object")
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{name} is not a {kind.__name__}")
+    return value
+
+
+def _priced_line(item: object) -> OrderLine:
+    return OrderLine(
+        _member(item, "sku", str),
+        _member(item, "quantity", int),
+        _member(item, "unit_price_cents", int),
+    )
+
+
 def _problem(response: Reply) -> dict[str, Any]:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
 
