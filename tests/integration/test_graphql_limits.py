@@ -162,7 +162,7 @@ async def test_a_document_slow_to_validate_does_not_hold_the_event_loop(
     async with httpx.AsyncClient(base_url=services["payment"].url, trust_env=False) as client:
         await warm(client)
         timings = []
-        for _ in range(ATTEMPTS):
+        for _ in range(5):  # the validating thread and the loop share the GIL: more noise
             answer, (health, health_ms) = await asyncio.gather(
                 client.post("/graphql", json={"query": fresh(copies)}),
                 timed(client.get("/health")),
