@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Generic, TypeVar
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules, validate
@@ -26,6 +27,9 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from services.kernel.graphql.limits import MAX_TOKENS, OperationLimits
 
 CACHED_DOCUMENTS: Final = 128
+# One thread for the whole process: a flood of new documents waits its turn there rather than
+# filling more threads that would each compete with the event loop for the GIL.
+_VALIDATOR: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-validate")
 # Built once: graphql-core's rules and the two strawberry adds to them.
 RULES: Final = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 
@@ -71,7 +75,8 @@ class Documents:
         errors = self.limits.check(document)
         if errors:
             return errors
-        return await asyncio.to_thread(validate, self.schema, document, RULES)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_VALIDATOR, validate, self.schema, document, RULES)
 
 
 class CheckedDocuments(SchemaExtension):
