@@ -86,22 +86,22 @@ notification = schemathesis.pytest.from_fixture("notification_schema")
 
 
 @order.parametrize()
-def test_order_service_conforms_to_its_openapi_document(case: Case) -> None:
+def test_order_service_conforms_to_its_openapi_document(case: Case[Any]) -> None:
     case.call_and_validate()
 
 
 @inventory.parametrize()
-def test_inventory_service_conforms_to_its_openapi_document(case: Case) -> None:
+def test_inventory_service_conforms_to_its_openapi_document(case: Case[Any]) -> None:
     case.call_and_validate()
 
 
 @payment.parametrize()
-def test_payment_service_conforms_to_its_openapi_document(case: Case) -> None:
+def test_payment_service_conforms_to_its_openapi_document(case: Case[Any]) -> None:
     case.call_and_validate()
 
 
 @notification.parametrize()
-def test_notification_service_conforms_to_its_openapi_document(case: Case) -> None:
+def test_notification_service_conforms_to_its_openapi_document(case: Case[Any]) -> None:
     case.call_and_validate()
 
 

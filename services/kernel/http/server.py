@@ -1,0 +1,124 @@
+"""uvicorn's httptools protocol with the limits on a request's head that uvicorn does not have.
+
+uvicorn bounds a body only through the app and an idle keep-alive connection by
+`timeout_keep_alive`; with httptools it accepts any number of headers of any size, and waits
+forever for a head that never ends or a first request that never comes. Added here, per request:
+- at most `max_header_bytes` of request line and headers, and at most `max_headers` fields:
+  past either, 431 Request Header Fields Too Large and the connection closes;
+- the head must be complete `header_timeout_s` after the connection opened or the request's
+  first byte: then the connection closes (408 if part of a head came), slowloris or idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+@dataclass(frozen=True)
+class HeadLimits:
+    max_header_bytes: int = 16 * 1024  # Node.js's default; nginx's is 8 KiB per line
+    max_headers: int = 100  # Apache's LimitRequestFields
+    header_timeout_s: float = 10.0
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing; uvicorn then calls send_400_response."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    limits = HeadLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0  # request line and header fields parsed so far
+        self._head_buffered = 0  # bytes received while the head was still incomplete
+        self._head_fields = 0
+        self._in_head = True
+        self._too_large = False
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            # The head is still incomplete after this chunk, so the parser holds it (all of it
+            # but, when pipelined, the previous request's tail): a field that never ends counts.
+            self._head_buffered += len(data)
+            if self._head_buffered > self.limits.max_header_bytes:
+                self._answer_and_close(431, "Request Header Fields Too Large")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = self._head_buffered = self._head_fields = 0
+        self._in_head = True
+        if self._head_timer is None:
+            self._start_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._count(len(url), fields=0)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._count(len(name) + len(value), fields=1)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large:
+            self._answer_and_close(431, "Request Header Fields Too Large")
+        else:
+            super().send_400_response(msg)
+
+    def _count(self, size: int, fields: int) -> None:
+        self._head_bytes += size
+        self._head_fields += fields
+        limits = self.limits
+        if self._head_bytes > limits.max_header_bytes or self._head_fields > limits.max_headers:
+            self._too_large = True
+            raise _HeadTooLarge  # out of the parser, which uvicorn answers by send_400_response
+
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timeout)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._in_head:
+            return
+        if self._head_bytes or self._head_buffered:
+            self._answer_and_close(408, "Request Timeout")
+        else:
+            self.transport.close()
+
+    def _answer_and_close(self, status: int, reason: str) -> None:
+        body = reason.encode("ascii")
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("ascii") + body)
+        self.transport.close()
+
+
+def bounded_protocol(limits: HeadLimits) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class for uvicorn's `http=` setting, with these limits."""
+    return type("BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), {"limits": limits})
