@@ -4,18 +4,23 @@ uvicorn bounds a body only through the app and an idle keep-alive connection by
 `timeout_keep_alive`; with httptools it accepts any number of headers of any size, and waits
 forever for a head that never ends or a first request that never comes. Added here, per request:
 - at most `max_header_bytes` of request line and headers, and at most `max_headers` fields:
-  past either, 431 Request Header Fields Too Large and the connection closes;
+  past either, 431 (problem+json `HEADERS_TOO_LARGE`) and the connection closes;
 - the head must be complete `header_timeout_s` after the connection opened or the request's
-  first byte: then the connection closes (408 if part of a head came), slowloris or idle.
+  first byte: then the connection closes (408 `REQUEST_TIMEOUT` if part of a head came), so a
+  slowloris client or one that never sends holds a socket for that long at most.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from services.kernel.http.problem import problem
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             # but, when pipelined, the previous request's tail): a field that never ends counts.
             self._head_buffered += len(data)
             if self._head_buffered > self.limits.max_header_bytes:
-                self._answer_and_close(431, "Request Header Fields Too Large")
+                self._refuse_too_large()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -80,7 +85,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         if self._too_large:
-            self._answer_and_close(431, "Request Header Fields Too Large")
+            self._refuse_too_large()
         else:
             super().send_400_response(msg)
 
@@ -105,17 +110,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not self._in_head:
             return
         if self._head_bytes or self._head_buffered:
-            self._answer_and_close(408, "Request Timeout")
+            limit = self.limits.header_timeout_s
+            detail = f"the request's headers did not arrive within {limit:g} s"
+            self._answer_and_close(problem(408, "REQUEST_TIMEOUT", detail, limit_s=limit))
         else:
-            self.transport.close()
+            self.transport.close()  # nothing was asked: nothing to answer
 
-    def _answer_and_close(self, status: int, reason: str) -> None:
-        body = reason.encode("ascii")
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    def _refuse_too_large(self) -> None:
+        limits = self.limits
+        detail = (
+            f"the request line and headers exceed {limits.max_header_bytes} bytes"
+            f" or {limits.max_headers} fields"
         )
-        self.transport.write(head.encode("ascii") + body)
+        refusal = problem(
+            431,
+            "HEADERS_TOO_LARGE",
+            detail,
+            limit_bytes=limits.max_header_bytes,
+            limit_fields=limits.max_headers,
+        )
+        self._answer_and_close(refusal)
+
+    def _answer_and_close(self, response: Response) -> None:
+        """An answer written below the app (as uvicorn writes its own 400), then closed."""
+        status = HTTPStatus(response.status_code)
+        head = [f"HTTP/1.1 {status.value} {status.phrase}"]
+        head += [f"{name}: {value}" for name, value in response.headers.items()]
+        head.append("connection: close")
+        self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
         self.transport.close()
 
 
