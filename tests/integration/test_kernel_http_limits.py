@@ -168,3 +168,33 @@ async def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(port: i
         assert await asyncio.wait_for(reader.read(), KEEP_ALIVE_S + BOUND_S) == b""
     finally:
         writer.close()
+
+
+async def test_pipelined_requests_with_bodies_in_one_packet_are_all_served(port: int) -> None:
+    # Bodies larger than the head limit, in the same write as the next request's head: only
+    # heads count toward the limit.
+    keep = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 20000\r\n\r\n" + b"x" * 20_000
+    answers = await exchange(port, keep + keep + request(body=b"y" * 20_000))
+    assert answers.count(b"HTTP/1.1 200 OK") == 3 and b"431" not in answers
+
+
+async def test_a_head_that_stops_after_its_first_byte_is_answered_408(port: int) -> None:
+    answer = await exchange(port, b"P")
+    assert status(answer) == 408 and problem_code(answer) == "REQUEST_TIMEOUT"
+
+
+async def test_a_header_that_never_ends_is_431_once_past_the_limit(port: int) -> None:
+    # The parser holds an unfinished field; it is refused by the bytes received, not at its end.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Endless: ")
+        answer = b""
+        for _ in range(64):  # 64 KiB at most, a KiB every 20 ms
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"a" * 1024)
+            with contextlib.suppress(TimeoutError):
+                answer = await asyncio.wait_for(reader.read(), 0.02)
+                break
+    finally:
+        writer.close()
+    assert status(answer) == 431 and problem_code(answer) == "HEADERS_TOO_LARGE"

@@ -41,8 +41,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0  # request line and header fields parsed so far
         self._head_buffered = 0  # bytes received while the head was still incomplete
+        self._head_began_in_chunk = False
         self._head_fields = 0
-        self._in_head = True
+        self._in_head = True  # no request yet, or this request's head is not complete
+        self._head_begun = False  # a byte of this request's head came
         self._too_large = False
         self._head_timer: asyncio.TimerHandle | None = None
 
@@ -55,18 +57,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._head_began_in_chunk = False
         super().data_received(data)
         if self._in_head and not self.transport.is_closing():
-            # The head is still incomplete after this chunk, so the parser holds it (all of it
-            # but, when pipelined, the previous request's tail): a field that never ends counts.
-            self._head_buffered += len(data)
+            # The head is still incomplete after this chunk, so the parser holds a field that has
+            # not ended yet (on_header counts the ended ones). A chunk in which the head began
+            # may carry the previous request's body too (pipelining): that one is not counted,
+            # so the parser holds at most a chunk more than the limit.
+            if not self._head_began_in_chunk:
+                self._head_buffered += len(data)
             if self._head_buffered > self.limits.max_header_bytes:
                 self._refuse_too_large()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = self._head_buffered = self._head_fields = 0
-        self._in_head = True
+        self._in_head = self._head_began_in_chunk = self._head_begun = True
         if self._head_timer is None:
             self._start_head_timer()
 
@@ -109,7 +115,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self.transport.is_closing() or not self._in_head:
             return
-        if self._head_bytes or self._head_buffered:
+        if self._head_begun:
             limit = self.limits.header_timeout_s
             detail = f"the request's headers did not arrive within {limit:g} s"
             self._answer_and_close(problem(408, "REQUEST_TIMEOUT", detail, limit_s=limit))
