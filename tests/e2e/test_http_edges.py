@@ -90,6 +90,21 @@ def test_a_body_that_is_not_json_is_malformed_json(
     assert answer.json()["code"] == "MALFORMED_JSON"
 
 
+
+@pytest.mark.parametrize("service", ["order", "inventory", "payment"])
+@pytest.mark.parametrize("shape", list(NOT_JSON))
+def test_graphql_answers_a_body_that_is_not_json_with_its_400(
+    stack: Stack, service: str, shape: str
+) -> None:
+    answer = httpx.post(
+        f"{stack.url(service)}/graphql",
+        content=NOT_JSON[shape],
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400  # GraphQL over HTTP's own error shape (docs/protocols.md)
+    assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 def head_answer(url: str, head: bytes) -> bytes:
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as connection:
