@@ -90,7 +90,6 @@ def test_a_body_that_is_not_json_is_malformed_json(
     assert answer.json()["code"] == "MALFORMED_JSON"
 
 
-
 @pytest.mark.parametrize("service", ["order", "inventory", "payment"])
 @pytest.mark.parametrize("shape", list(NOT_JSON))
 def test_graphql_answers_a_body_that_is_not_json_with_its_400(
