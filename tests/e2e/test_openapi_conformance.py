@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
+import httpx
 import pytest
 import schemathesis
 from schemathesis import BaseSchema
@@ -14,6 +15,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
 
 from harness.supervisor import Stack
+from services.kernel.contracts import IDENTIFIER_PATTERN, MAX_ID_LENGTH
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +129,35 @@ def test_payment_service_conforms_to_its_openapi_document(case: Case[Any]) -> No
 @notification.parametrize()
 def test_notification_service_conforms_to_its_openapi_document(case: Case[Any]) -> None:
     validate(case)
+
+
+IDENTIFIERS = {"order_id", "customer_id", "sku"}
+
+
+def identifier_schemas(node: Any) -> list[dict[str, Any]]:
+    """The schemas of every parameter and property named like an identifier, anywhere."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("name") in IDENTIFIERS and "schema" in node:  # a parameter
+            found.append(node["schema"])
+        for name, schema in (node.get("properties") or {}).items():
+            if name in IDENTIFIERS:
+                found.append(schema)
+        for value in node.values():
+            found += identifier_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += identifier_schemas(value)
+    return found
+
+
+@pytest.mark.parametrize("service", ["order", "inventory", "payment", "notification"])
+def test_every_identifier_in_the_documents_states_the_domain_rule(
+    stack: Stack, service: str
+) -> None:
+    document = httpx.get(f"{stack.url(service)}/openapi.json").json()
+    schemas = identifier_schemas(document)
+    assert schemas, "no identifier in the document"
+    for schema in schemas:
+        assert schema.get("pattern") == IDENTIFIER_PATTERN, schema
+        assert (schema.get("minLength"), schema.get("maxLength")) == (1, MAX_ID_LENGTH), schema
