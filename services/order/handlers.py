@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from services.kernel import correlation, styles
 from services.kernel.clock import now_iso
+from services.kernel.contracts import check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
 from services.order import domain
@@ -99,6 +100,7 @@ class OrderHandlers:
                 yield order
 
     async def list_orders(self, customer_id: str) -> list[Order]:
+        check_identifier("customer_id", customer_id)
         return self._store.for_customer(customer_id, MAX_LISTED)
 
     async def products(self, skus: Collection[str] | None = None) -> list[Product]:

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Response, status
 
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED
-from services.kernel.http.schemas import StrictBody, documented, identifier
+from services.kernel.http.schemas import (
+    IDENTIFIER_LIMITS,
+    StrictBody,
+    WholeNumber,
+    documented,
+    identifier,
+    identifier_in_query,
+)
 from services.notification.domain import Notification, NotificationKind, NotificationRequest
 from services.notification.handlers import NotificationHandlers
 
@@ -19,8 +26,8 @@ class NotifyBody(StrictBody):
     order_id: str = identifier()
     customer_id: str = identifier()
     kind: str = documented(enum=[kind.value for kind in NotificationKind])
-    reason: str | None = None
-    total_cents: int | None = None
+    reason: str | None = documented(None, **IDENTIFIER_LIMITS)
+    total_cents: WholeNumber | None = documented(None, minimum=0)
 
     def to_request(self) -> NotificationRequest:
         return NotificationRequest(
@@ -47,7 +54,9 @@ async def notify(body: NotifyBody, response: Response, use: Handlers) -> dict[st
 
 @router.get("/notifications", summary="Notifications of an order and/or a customer, newest first")
 async def list_notifications(
-    use: Handlers, order_id: str | None = None, customer_id: str | None = None
+    use: Handlers,
+    order_id: Annotated[str | None, identifier_in_query()] = None,
+    customer_id: Annotated[str | None, identifier_in_query()] = None,
 ) -> dict[str, list[dict[str, Any]]]:
     found = await use.list(order_id=order_id, customer_id=customer_id)
     return {"notifications": [notification_json(n) for n in found]}
