@@ -80,11 +80,10 @@ def run(args: argparse.Namespace) -> int:
         config = stack_config(settings, args.data_dir, args.only)
     except ConfigError as error:
         return _fail(f"configuration error: {error}", code=2)
-    _say_broker_identity(settings.broker_user)
     stack = Stack(config)
     with signals_raise_once():
         try:
-            return _up(stack, reset=args.reset, timeout_s=args.timeout)
+            return _up(stack, settings.broker_user, reset=args.reset, timeout_s=args.timeout)
         except Interrupted as stopped:
             print(f"orderflow up: {signal.Signals(stopped.signum).name}, stopping", flush=True)
             return 0
@@ -117,7 +116,7 @@ def stack_config(settings: Settings, data_dir: Path | None, only: list[str] | No
     )
 
 
-def _up(stack: Stack, *, reset: bool, timeout_s: float) -> int:
+def _up(stack: Stack, broker_user: str | None, *, reset: bool, timeout_s: float) -> int:
     config = stack.config
     names = ", ".join(config.services)
     print(f"orderflow up: starting {names} (logs in {config.data_dir / 'logs'})", flush=True)
@@ -127,6 +126,7 @@ def _up(stack: Stack, *, reset: bool, timeout_s: float) -> int:
         return _fail(str(error), code=2)
     except StartupFailed as error:
         return _fail(str(error), code=1)
+    _say_broker_identity(broker_user)
     print(format_table(stack), READY_LINE, sep="\n\n", flush=True)
     service, code = _wait_for_crash(stack)
     tail = stack.log_tail(service)
