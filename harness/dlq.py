@@ -10,6 +10,8 @@ from harness import broker_admin
 from services.kernel.broker.topology import Topology
 from services.kernel.config import ConfigError, Settings
 
+ACCESS_REFUSED = 403
+
 DESCRIPTION = """\
 Lists the messages in each service's dead-letter queue (<namespace>.<service>.dlq): their event
 type, correlation id, how many times they were tried and why they were dead-lettered. Listing
@@ -17,7 +19,8 @@ leaves them in place. --replay SERVICE sends that service's dead letters back to
 another try (e.g. after fixing what made them fail).
 
 The broker and namespace come from ORDERFLOW_BROKER_URL and ORDERFLOW_BROKER_NAMESPACE (as for
-the services), or from --url and --namespace."""
+the services), or from --url and --namespace. A URL without a user connects as the project's
+`admin` user (harness/rabbit/definitions.json): only the operator may read the DLQs."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         _show(broker_admin.dead_letters(url, topology))
     except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code == ACCESS_REFUSED:
+            print(f"orderflow dlq: the broker refused it: {error.reply_text}")
+            return 1
         print(f"orderflow dlq: no such topology under {topology.namespace!r}: {error.reply_text}")
         return 1
     except pika.exceptions.AMQPConnectionError:

@@ -22,6 +22,7 @@ import pytest
 from harness import accounting, broker_admin, broker_users
 from harness.broker import PrivateBroker
 from harness.broker_client import BrokerOrderClient
+from harness.cli import main as orderflow
 from harness.ports import free_ports
 from harness.supervisor import Stack, StackConfig
 from harness.up import GUEST_WARNING, READY_LINE
@@ -224,6 +225,24 @@ def test_a_service_cannot_read_a_dead_letter_queue(
             connection.channel().basic_get(Topology(namespace).dlq("payment"))
     finally:
         connection.close()
+
+
+def test_orderflow_dlq_reads_as_admin_and_says_when_a_client_is_refused(
+    broker: PrivateBroker, namespace: str, stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = Topology(namespace)
+    with broker_admin.channel(broker.url) as channel:  # a dead letter in payment's DLQ
+        channel.confirm_delivery()
+        channel.basic_publish(names.dlx, "payment", b"poison", pika.BasicProperties(type="x.y"))
+    wait_until(lambda: len(broker_admin.dead_letters(broker.url, names)["payment"]) == 1)
+    args = ["dlq", "--namespace", namespace, "--url"]
+    assert orderflow([*args, broker.url]) == 0  # no user in the URL: the operator, `admin`
+    assert "payment: 1 dead letter(s)" in capsys.readouterr().out
+    client_url = broker_users.as_user(broker.url, broker_users.CLIENT)
+    assert orderflow([*args, client_url]) == 1
+    shown = capsys.readouterr().out
+    assert "orderflow dlq: the broker refused it: ACCESS_REFUSED" in shown
+    assert "orderflow-client-dev" not in shown
 
 
 def test_the_definitions_file_is_the_one_the_node_loaded(broker: PrivateBroker) -> None:
