@@ -8,7 +8,7 @@ import pika.exceptions
 
 from harness import broker_admin
 from services.kernel.broker.topology import Topology
-from services.kernel.config import ConfigError, Settings
+from services.kernel.config import ConfigError, Settings, redacted
 
 ACCESS_REFUSED = 403
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"orderflow dlq: no such topology under {topology.namespace!r}: {error.reply_text}")
         return 1
     except pika.exceptions.AMQPConnectionError:
-        print(f"orderflow dlq: cannot connect to the broker at {_safe(url)}")
+        print(f"orderflow dlq: cannot connect to the broker at {redacted(url)}")
         return 1
     return 0
 
@@ -71,12 +71,3 @@ def _show(found: dict[str, list[broker_admin.DeadLetter]]) -> None:
                 f"correlation={letter.correlation_id or '-'} attempts={letter.attempts}"
             )
             print(f"    reason: {letter.reason}")
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, fit for a terminal."""
-    scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
-    return url

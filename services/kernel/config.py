@@ -310,16 +310,25 @@ def _broker_url(env: Mapping[str, str], default: str) -> str:
     return with_credentials(url, user, password)
 
 
+def redacted(url: str) -> str:
+    """The URL with its password masked, fit for a message or a log."""
+    scheme, separator, rest = url.partition("://")
+    login, at, place = rest.rpartition("@")
+    if not at or ":" not in login:
+        return url
+    return f"{scheme}{separator}{login.partition(':')[0]}:***@{place}"
+
+
 def _amqp_url(env: Mapping[str, str], key: str, default: str) -> str:
     value = env.get(key, default)
     if not value.startswith(("amqp://", "amqps://")):
-        raise ConfigError(f"{key} must be an amqp:// or amqps:// URL, got {value!r}")
+        raise ConfigError(f"{key} must be an amqp:// or amqps:// URL, got {redacted(value)!r}")
     try:
         host = urlsplit(value).hostname
     except ValueError:  # e.g. an unclosed IPv6 bracket
         host = None
     if not host:
-        raise ConfigError(f"{key} must name the broker's host, got {value!r}")
+        raise ConfigError(f"{key} must name the broker's host, got {redacted(value)!r}")
     return value
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pika
 import pytest
 
-from services.kernel.config import ConfigError, Settings, url_user, with_credentials
+from services.kernel.config import ConfigError, Settings, redacted, url_user, with_credentials
 
 WHERE = "amqp://rabbitmq:5672/%2F"
 
@@ -83,7 +83,17 @@ def test_a_broker_url_without_a_host_or_scheme_is_refused(url: str) -> None:
         Settings.from_env({"ORDERFLOW_BROKER_URL": url})
 
 
+@pytest.mark.parametrize("url", ["http://order:s3cret@rabbitmq/", "amqp://order:s3cret@:5672/"])
+def test_a_refused_url_is_shown_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="ORDERFLOW_BROKER_URL") as refused:
+        Settings.from_env({"ORDERFLOW_BROKER_URL": url})
+    assert "s3cret" not in str(refused.value)
+    assert "order:***@" in str(refused.value)
+
+
 def test_url_helpers_read_and_write_the_user() -> None:
     assert url_user("amqp://a%40b:x@h/") == "a@b"
     assert url_user("amqp://h:5672/") is None
     assert with_credentials("amqp://old:pw@h:1/v", "new", "p w") == "amqp://new:p%20w@h:1/v"
+    assert redacted("amqp://u:p@ss@h:1/v") == "amqp://u:***@h:1/v"
+    assert redacted("amqp://h:1/v") == "amqp://h:1/v"
