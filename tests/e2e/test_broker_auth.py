@@ -127,6 +127,15 @@ def test_each_service_is_connected_as_its_own_user(broker: PrivateBroker, stack:
     assert not users & {"guest", broker_users.ADMIN, broker_users.CLIENT}
 
 
+def test_each_service_process_holds_only_its_own_password(stack: Stack) -> None:
+    passwords = {name: broker_users.identity(name).password for name in broker_users.IDENTITIES}
+    for service in SERVICES:
+        environ = Path(f"/proc/{stack.pid(service)}/environ").read_bytes().decode()
+        assert f"ORDERFLOW_BROKER_USER={service}" in environ.split("\0")
+        held = {name for name, password in passwords.items() if password in environ}
+        assert held == {service}, service
+
+
 def test_the_node_has_no_guest(broker: PrivateBroker) -> None:
     with pytest.raises(pika.exceptions.ProbableAuthenticationError, match="ACCESS_REFUSED"):
         pika.BlockingConnection(
