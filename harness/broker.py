@@ -14,10 +14,10 @@ tmp_path.) Everything the node reads or writes is under `data_dir`:
     rabbitmq.conf ...      configuration rewritten at every start; /etc/rabbitmq is never read
     definitions.json       the project's users and permissions (harness/rabbit/definitions.json,
                            granted for every namespace of `grant`), loaded at every start
-
-No guest user: a client connects as one of the project's identities (harness/broker_users.py).
     mnesia/                queues, bindings and persistent messages
     logs/broker.log        the node's log, appended run after run
+
+No guest user: a client connects as one of the project's identities (harness/broker_users.py).
 """
 
 from __future__ import annotations
