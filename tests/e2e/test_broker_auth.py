@@ -236,6 +236,29 @@ def test_a_service_cannot_read_a_dead_letter_queue(
         connection.close()
 
 
+def test_a_service_may_forward_retries_and_dead_letters(
+    broker: PrivateBroker, namespace: str, stack: Stack
+) -> None:
+    """What the consumers publish besides events: a poison command is dead-lettered by the
+    order service itself (a publish on the DLX as `order`), and a retry copy goes through the
+    default exchange (checked on a queue name that routes nowhere, so nothing is disturbed)."""
+    names = Topology(namespace)
+    before = len(broker_admin.dead_letters(broker.url, names)["order"])
+    with BrokerOrderClient(broker.url, namespace) as client:
+        client.publish_raw(b"not json", ev.ORDER_PLACE, "poison-1", "poison-1")
+    wait_until(
+        lambda: len(broker_admin.dead_letters(broker.url, names)["order"]) == before + 1,
+        what="order to dead-letter the poison command",
+    )
+    connection = connect_as(broker, "order")
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", f"{namespace}.order.retry.none", b"{}")  # confirmed: allowed
+    finally:
+        connection.close()
+
+
 def test_orderflow_dlq_reads_as_admin_and_says_when_a_client_is_refused(
     broker: PrivateBroker, namespace: str, stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
