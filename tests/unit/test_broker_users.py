@@ -13,9 +13,7 @@ from services.kernel.broker import catalogue as ev
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES
 
-EVENT_TYPES = [
-    value for name, value in vars(ev).items() if name.isupper() and isinstance(value, str)
-]
+EVENT_TYPES = sorted(ev.SCHEMAS)  # every type of the catalogue has its schema
 PUBLISHER = {**{t: t.partition(".")[0] for t in EVENT_TYPES}, ev.ORDER_PLACE: "client"}
 
 
