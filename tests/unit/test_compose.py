@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from harness import broker_users
 from harness.cli import COMMANDS, build_parser
 from harness.scenarios.spec import load_scenario
 from harness.supervisor import DEPENDENCIES
 from harness.up import GRPC_SERVICES
-from services.kernel.config import CONTROL_OFFSET, DEFAULT_PORTS, SERVICES, Settings
+from services.kernel.config import CONTROL_OFFSET, DEFAULT_PORTS, SERVICES, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -203,10 +204,16 @@ def test_the_locust_users_reach_order_and_inventory_over_every_protocol_and_the_
 def test_every_orderflow_variable_compose_sets_changes_the_settings(
     container: str, variable: str
 ) -> None:
-    """A misspelt or retired variable would be ignored silently: each must make a difference."""
+    """A misspelt or retired variable would be ignored silently: each must make a difference
+    (or be one of a pair, such as the broker user and password, that is refused alone)."""
     env = environment(container)
     without = {key: value for key, value in env.items() if key != variable}
-    assert Settings.from_env(env) != Settings.from_env(without), f"{variable} has no effect"
+    try:
+        alone = Settings.from_env(without)
+    except ConfigError as error:
+        assert variable in str(error)
+        return
+    assert Settings.from_env(env) != alone, f"{variable} has no effect"
 
 
 @pytest.mark.parametrize("container", [*IMAGE_SHARERS])
@@ -399,3 +406,32 @@ def test_the_bench_profile_writes_its_results_into_a_host_folder() -> None:
     assert any(out.is_relative_to(target) for target in mounts), f"{out} is not in {mounts}"
     scenarios = {target: source for target, source in mounts.items() if "scenarios" in target}
     assert all((ROOT / source).is_dir() for source in scenarios.values())
+
+
+# --- broker identities -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_connects_to_rabbitmq_as_its_own_user(service: str) -> None:
+    broker = urlsplit(Settings.from_env(environment(service)).broker_url)
+    own = broker_users.identity(service)
+    assert (broker.username, broker.password) == (own.user, own.password)
+
+
+def test_locust_places_orders_as_the_client_user() -> None:
+    broker = urlsplit(Settings.from_env(environment("locust")).broker_url)
+    client = broker_users.identity(broker_users.CLIENT)
+    assert (broker.username, broker.password) == (client.user, client.password)
+
+
+def test_rabbitmq_loads_the_projects_definitions_file() -> None:
+    mounts = bind_mounts("rabbitmq")
+    definitions = mounts["/etc/rabbitmq/definitions.json"]
+    assert (ROOT / definitions).resolve() == broker_users.DEFINITIONS
+    config = (ROOT / mounts["/etc/rabbitmq/conf.d/20-orderflow.conf"]).read_text()
+    assert "load_definitions = /etc/rabbitmq/definitions.json" in config.splitlines()
+
+
+def test_no_container_connects_as_guest() -> None:
+    for container in WITH_ENVIRONMENT:
+        assert Settings.from_env(environment(container)).broker_user != "guest", container
