@@ -101,7 +101,8 @@ class _BoundedSocket(ASGIWebSocketAdapter):
                     return
                 try:
                     yield self.view.decode_json(text)
-                except json.JSONDecodeError as error:
+                # ValueError: a number of over 4,300 digits; RecursionError: nesting too deep.
+                except (ValueError, RecursionError) as error:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from error
         except KeyError as error:  # a binary message
