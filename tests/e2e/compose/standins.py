@@ -55,15 +55,15 @@ def import_debian_root() -> None:
     with tempfile.TemporaryDirectory(prefix="bookworm-") as root:
         run("debootstrap", "--variant=minbase", "--include=ca-certificates", "bookworm", root,
             host_mirror(), timeout=900)  # fmt: skip
-        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            ["docker", "import", "-", DEBIAN_ROOT],
-            stdin=tar.stdout,
-            capture_output=True,
-            timeout=600,
-            check=False,
-        )
-        if tar.wait() != 0 or imported.returncode != 0:
+        with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar:
+            imported = subprocess.run(
+                ["docker", "import", "-", DEBIAN_ROOT],
+                stdin=tar.stdout,
+                capture_output=True,
+                timeout=600,
+                check=False,
+            )
+        if tar.returncode != 0 or imported.returncode != 0:
             raise RuntimeError(f"docker import of the Debian root failed: {imported.stderr!r}")
 
 
