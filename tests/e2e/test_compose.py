@@ -13,13 +13,19 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from tests.e2e.compose import standins
 from tests.e2e.compose.engine import docker_engine, run
-from tests.e2e.compose.stack import ROOT, Compose, base_images, build_images, write_override
+from tests.e2e.compose.stack import (
+    ROOT,
+    Compose,
+    base_images,
+    broker_credentials,
+    build_images,
+    write_override,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]
 
@@ -105,25 +111,6 @@ def probe(stack: Compose) -> dict[str, Any]:
     out = in_the_network(stack, "python", "-m", "tests.e2e.compose.probe", env=env).stdout
     answer: dict[str, Any] = json.loads(out.splitlines()[-1])
     return answer
-
-
-def broker_credentials(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every user and password compose gives out for the broker (the AMQP URLs of its
-    containers, RabbitMQ's default user), in order; pika's default when a URL has none."""
-    found: list[tuple[str, str]] = []
-    for spec in config["services"].values():
-        environment = spec.get("environment") or {}
-        for value in environment.values():
-            if str(value).startswith("amqp://"):
-                url = urlsplit(str(value))
-                found.append((unquote(url.username or "guest"), unquote(url.password or "guest")))
-        if "RABBITMQ_DEFAULT_USER" in environment:
-            user, password = (
-                environment["RABBITMQ_DEFAULT_USER"],
-                environment["RABBITMQ_DEFAULT_PASS"],
-            )
-            found.append((user, password))
-    return list(dict.fromkeys(found))
 
 
 def test_every_service_is_ready_and_exports_its_metrics(probe: dict[str, Any]) -> None:

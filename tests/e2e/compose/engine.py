@@ -106,8 +106,12 @@ def _sysctl(name: str) -> Path:
 
 
 def _saved_tables() -> dict[str, str]:
-    """Each existing table's `iptables-save` section (`-t TABLE` would create the table)."""
-    sections = re.split(r"^(?=\*)", run("iptables-save").stdout, flags=re.MULTILINE)
+    return split_tables(run("iptables-save").stdout)  # `-t TABLE` would create the table
+
+
+def split_tables(saved: str) -> dict[str, str]:
+    """Each table's section of `iptables-save` output (from `*table` to its COMMIT)."""
+    sections = re.split(r"^(?=\*)", saved, flags=re.MULTILINE)
     return {text.split()[0][1:]: text for text in sections if text.startswith("*")}
 
 

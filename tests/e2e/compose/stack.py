@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -105,3 +106,22 @@ def base_images(config: dict[str, Any]) -> dict[str, str]:
         if "build" not in spec:
             images[spec["image"].split(":")[0].rsplit("/", 1)[-1]] = spec["image"]
     return images
+
+
+def broker_credentials(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every user and password compose gives out for the broker (the AMQP URLs of its
+    containers, RabbitMQ's default user), in order; pika's default when a URL has none."""
+    found: list[tuple[str, str]] = []
+    for spec in config["services"].values():
+        environment = spec.get("environment") or {}
+        for value in environment.values():
+            if str(value).startswith("amqp://"):
+                url = urlsplit(str(value))
+                found.append((unquote(url.username or "guest"), unquote(url.password or "guest")))
+        if "RABBITMQ_DEFAULT_USER" in environment:
+            user, password = (
+                environment["RABBITMQ_DEFAULT_USER"],
+                environment["RABBITMQ_DEFAULT_PASS"],
+            )
+            found.append((user, password))
+    return list(dict.fromkeys(found))

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from tests.e2e.compose.engine import apt_install, run
@@ -67,13 +68,16 @@ def import_debian_root() -> None:
             raise RuntimeError(f"docker import of the Debian root failed: {imported.stderr!r}")
 
 
-def host_mirror() -> str:
+def host_mirror(sources: Iterable[Path] = ()) -> str:
     """The Debian mirror of the host's apt sources (one-line or deb822 format)."""
-    sources = [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]
-    for path in sources:
+    for path in sources or apt_sources():
         text = path.read_text() if path.is_file() else ""
         for pattern in (r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s", r"^URIs:\s*(\S+/debian)/?$"):
             found = re.search(pattern, text, re.MULTILINE)
             if found:
                 return found.group(1)
     return DEFAULT_MIRROR
+
+
+def apt_sources() -> list[Path]:
+    return [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
