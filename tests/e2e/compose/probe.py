@@ -1,7 +1,8 @@
 """What the compose test looks at from inside the compose network, run in a container of the
 project's image (`python -m tests.e2e.compose.probe`, with the locust container's environment):
 every service's /ready and /metrics, RabbitMQ's management API and its queues, Locust's web UI.
-Prints one JSON document; the test makes the assertions."""
+Prints one JSON document; the test makes the assertions. It runs from the image's copy of the
+repository (the Dockerfile's `COPY . .`), so it is always the version the image was built from."""
 
 from __future__ import annotations
 
