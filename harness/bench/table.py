@@ -168,6 +168,7 @@ AUDIT_HEADERS = (
     "unrefunded",
     "unpaid",
     "stock",
+    "unnotified",
     "dup. notif.",
     "expect",
 )
