@@ -14,7 +14,6 @@ from typing import Any
 
 from harness.bench.results import ORDER_COMPLETED, by_second, load_samples, nearest_rank
 
-
 OWED = "notifications owed (order)"
 
 

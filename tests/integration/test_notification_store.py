@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-
-import sqlite3
 
 import pytest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -293,15 +293,20 @@ async def test_the_delivery_loop_backs_off_then_drains_the_backlog(world: World)
     orders = [(await world.handlers.place_order(place()))[0] for _ in range(40)]
     loop = asyncio.create_task(world.delivery.run())
     try:
-        while world.notifier.attempts < 3 * BATCH:  # retried, a batch at a time
-            await asyncio.sleep(0.01)
+        await until(lambda: world.notifier.attempts >= 3 * BATCH)  # retried a batch at a time
         world.notifier.broken = False
-        async with asyncio.timeout(5):
-            while world.store.notifications_owed():
-                await asyncio.sleep(0.01)
+        await until(lambda: world.store.notifications_owed() == 0)
     finally:
         loop.cancel()
     assert sorted(world.notifier.sent) == sorted((o.id, "CONFIRMED") for o in orders)
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true in time")
 
 
 async def test_a_retry_after_a_restart_drives_the_saga_to_its_end(world: World) -> None:
