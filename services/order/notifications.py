@@ -85,18 +85,18 @@ class NotificationDelivery:
     async def deliver_due(self) -> Round:
         """One batch of the oldest owed notifications, delivered at once."""
         due = self._store.notifications_due(BATCH)
-        delivered = await asyncio.gather(*(self._deliver(order_id) for order_id in due))
+        delivered = await asyncio.gather(*(self._deliver(*owed) for owed in due))
         if not all(delivered):
             return Round.FAILED
         return Round.MORE if len(due) == BATCH else Round.DONE
 
-    async def _deliver(self, order_id: str) -> bool:
+    async def _deliver(self, order_id: str, correlation_id: str) -> bool:
         """Whether the notification is settled: acknowledged, or refused for good."""
         order = self._store.get(order_id)
         if order is None:  # cannot happen (a foreign key): do not retry it forever
             self._store.notified(order_id)
             return True
-        correlation.set_current(order.id)
+        correlation.set_current(correlation_id)  # this task's own context (gather wraps each)
         try:
             await self._routes.for_order(order).notifier.notify(order)
         except DownstreamUnavailable as error:

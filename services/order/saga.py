@@ -164,7 +164,8 @@ class Saga:
             self._store.update(order)
             self._store.log(order.id, step, outcome, order.updated_at, detail)
             if order.saga is SagaState.DONE:  # finished: the customer must be told, once
-                self._store.owe_notification(order.id, order.updated_at)
+                told_as = correlation.current() or order.id
+                self._store.owe_notification(order.id, order.updated_at, told_as)
         self._steps.labels(step, outcome).inc()
         log.info("order %s: %s %s -> %s", order.id, step, outcome, order.status)
         self.updates.publish(order)

@@ -60,8 +60,9 @@ CREATE TABLE IF NOT EXISTS saga_log (
 );
 CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, seq);
 CREATE TABLE IF NOT EXISTS notifications_owed (
-    order_id TEXT PRIMARY KEY REFERENCES orders (id),
-    owed_at  TEXT NOT NULL
+    order_id       TEXT PRIMARY KEY REFERENCES orders (id),
+    owed_at        TEXT NOT NULL,
+    correlation_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS broker_waiters (
     order_id       TEXT NOT NULL REFERENCES orders (id),
@@ -190,19 +191,23 @@ class OrderStore(sqlite.SqliteStore):
         ).fetchone()
         return None if row is None else (row["step"], row["outcome"])
 
-    def owe_notification(self, order_id: str, at: str) -> None:
-        """The customer must be told how this order ended (call inside `transaction`)."""
+    def owe_notification(self, order_id: str, at: str, correlation_id: str) -> None:
+        """The customer must be told how this order ended (call inside `transaction`); the
+        delivery carries the correlation id of the work that finished the order."""
         self._db.execute(
-            "INSERT OR IGNORE INTO notifications_owed (order_id, owed_at) VALUES (?, ?)",
-            (order_id, at),
+            "INSERT OR IGNORE INTO notifications_owed (order_id, owed_at, correlation_id)"
+            " VALUES (?, ?, ?)",
+            (order_id, at, correlation_id),
         )
 
-    def notifications_due(self, limit: int) -> list[str]:
-        """The oldest orders whose notification is owed, by id."""
+    def notifications_due(self, limit: int) -> list[tuple[str, str]]:
+        """The oldest owed notifications: (order id, correlation id)."""
         rows = self._db.execute(
-            "SELECT order_id FROM notifications_owed ORDER BY owed_at, rowid LIMIT ?", (limit,)
+            "SELECT order_id, correlation_id FROM notifications_owed"
+            " ORDER BY owed_at, rowid LIMIT ?",
+            (limit,),
         )
-        return [row[0] for row in rows]
+        return [(row[0], row[1]) for row in rows]
 
     def notified(self, order_id: str) -> None:
         """Notification acknowledged (or refused for good): nothing is owed any more."""

@@ -87,7 +87,7 @@ async def test_confirmed_order_is_priced_by_inventory_charged_once_and_notified(
     world: World,
 ) -> None:
     order, created = await world.handlers.place_order(place())
-    assert world.store.notifications_due(10) == [order.id]  # owed from the moment it finished
+    assert world.store.notifications_due(10) == [(order.id, order.id)]  # owed once finished
     assert await world.delivery.deliver_due() is Round.DONE
     assert created and order.status.value == "CONFIRMED" and order.saga is SagaState.DONE
     assert order.total_cents == 2 * PRICES["KB-MECH"]
@@ -247,7 +247,7 @@ async def test_notification_down_never_fails_the_order_and_is_told_once_it_is_ba
     order, _ = await world.handlers.place_order(place())
     assert order.status.value == "CONFIRMED"
     assert await world.delivery.deliver_due() is Round.FAILED
-    assert world.store.notifications_due(10) == [order.id]  # still owed
+    assert world.store.notifications_owed() == 1  # still owed
     world.notifier.broken = False
     assert await world.delivery.deliver_due() is Round.DONE
     assert world.notifier.sent == [(order.id, "CONFIRMED")]
@@ -331,7 +331,7 @@ async def test_retries_and_recovery_run_one_saga_at_a_time(world: World) -> None
     assert {a[0].status.value for a in answers[1:]} == {"CONFIRMED"}  # type: ignore[index]
     assert len(world.payment.calls) == charges + 1  # one saga charged, once
     confirms = [e for e in world.store.history(order.id) if e.step == "confirm"]
-    assert len(confirms) == 1 and world.store.notifications_due(10) == [order.id]
+    assert len(confirms) == 1 and world.store.notifications_owed() == 1
 
 
 async def test_lines_keep_the_price_inventory_reserved_at(world: World) -> None:
