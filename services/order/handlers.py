@@ -162,7 +162,8 @@ class OrderHandlers:
             # Start from the stored state: `order` may have been read before another task
             # moved the order on (recovery's list, a retry's read), and a saga never goes back.
             current = self._store.get(order.id) or order
-            if current.saga is SagaState.DONE:
+            # A broker-style order moves by its events only (a key can be retried in any style).
+            if current.saga is SagaState.DONE or current.style == styles.BROKER:
                 return current
             saga = self._saga.advance(current, first_run=first_run)
             task = asyncio.create_task(saga, name=f"saga-{order.id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -403,3 +404,15 @@ async def test_recovery_drives_a_few_sagas_at_a_time_and_finishes_them_all(world
     assert await world.handlers.recover() == 30
     assert most == RECOVERY_CONCURRENCY
     assert len(world.payment.charged()) == 30 and await world.handlers.recover() == 0
+
+
+async def test_a_retry_never_drives_a_broker_style_order(world: World) -> None:
+    """A broker-style order is moved by its events (choreography.py): a retry of its key in an
+    orchestrated style answers it as it stands, and calls nobody."""
+    command = place(key="k")
+    order = domain.new_order("o-broker", dataclasses.replace(command, style="broker"), "t0")
+    with world.store.transaction():
+        world.store.add(order)
+    answer, created = await world.handlers.place_order(command)
+    assert (answer.id, answer.status.value, created) == ("o-broker", "PENDING", False)
+    assert world.inventory.calls == [] and world.payment.calls == []
