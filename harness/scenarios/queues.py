@@ -79,7 +79,8 @@ class QueueWatch:
                 with channel(self._url, CONNECT_TIMEOUT_S) as ch:
                     while not self._stopping.is_set():
                         self._record({s: _depth(ch, self._topology.queue(s)) for s in SERVICES})
-                        self._stopping.wait(INTERVAL_S)
+                        if self._stopping.wait(INTERVAL_S):  # and what is left at the stop
+                            self._record({s: _depth(ch, self._topology.queue(s)) for s in SERVICES})
             except (pika.exceptions.AMQPError, OSError):
                 self._record(None)  # the broker is down (or just came back): try again
                 self._stopping.wait(INTERVAL_S)
