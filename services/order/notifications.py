@@ -70,7 +70,11 @@ class NotificationDelivery:
         backoff_s = self._first_backoff_s
         while True:
             self._wake.clear()  # before the round: a finish during it is not missed
-            outcome = await self.deliver_due()
+            try:
+                outcome = await self.deliver_due()
+            except Exception:  # a bug or a locked database: the loop must outlive it
+                log.exception("delivering notifications failed; retrying with back-off")
+                outcome = Round.FAILED
             if outcome is Round.FAILED:
                 if backoff_s == self._first_backoff_s:  # the first of a run: log it once
                     log.warning("notification does not acknowledge: retrying with back-off")

@@ -416,3 +416,23 @@ async def test_a_retry_never_drives_a_broker_style_order(world: World) -> None:
     answer, created = await world.handlers.place_order(command)
     assert (answer.id, answer.status.value, created) == ("o-broker", "PENDING", False)
     assert world.inventory.calls == [] and world.payment.calls == []
+
+
+async def test_the_delivery_loop_outlives_an_unexpected_error(world: World) -> None:
+    calls = 0
+    real = world.store.notifications_due
+
+    def flaky(limit: int) -> list[tuple[str, str]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database is locked")
+        return real(limit)
+
+    world.store.notifications_due = flaky  # type: ignore[method-assign]
+    order, _ = await world.handlers.place_order(place())
+    loop = asyncio.create_task(world.delivery.run())
+    try:
+        await until(lambda: world.notifier.sent == [(order.id, "CONFIRMED")])
+    finally:
+        loop.cancel()
