@@ -1,6 +1,6 @@
-"""Each service's reactions to events over a real SQLite store: effect, inbox record and emitted
-events are one transaction, so a redelivery changes nothing; order catches up with events that
-arrive out of order."""
+"""Each service's reactions to events over a real SQLite store, entered as the consumer enters them
+(through the service's AMQP adapter): effect, inbox record and emitted events are one unit of
+work, so a redelivery changes nothing; order catches up with events that arrive out of order."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from services.inventory.api import amqp as inventory_amqp
 from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
 from services.kernel.broker import catalogue as ev
+from services.kernel.broker.consumer import UseCase
 from services.kernel.broker.events import CloudEvent, decode, new_event
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
@@ -24,6 +26,7 @@ from services.order import domain as order_domain
 from services.order.choreography import OrderChoreography
 from services.order.domain import PlaceOrder
 from services.order.store import OrderStore
+from services.payment.api import amqp as payment_amqp
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
 
@@ -43,6 +46,18 @@ def orders(tmp_path: Path) -> Iterator[OrderStore]:
     store.close()
 
 
+def inventory_reactions(store: InventoryStore) -> dict[str, UseCase]:
+    return inventory_amqp.routes(InventoryHandlers(store), store.messages)
+
+
+def payment_reactions(store: PaymentStore) -> dict[str, UseCase]:
+    return payment_amqp.routes(PaymentHandlers(store), store.messages)
+
+
+async def react(reactions: dict[str, UseCase], event: CloudEvent) -> None:
+    await reactions[event.type](event)
+
+
 def emitted(store: Any) -> list[CloudEvent]:
     return [decode(row.body) for row in store.messages.unpublished()]
 
@@ -60,11 +75,11 @@ def placed(order_id: str, sku: str = "KB-MECH", quantity: int = 2) -> CloudEvent
 async def test_inventory_reserves_once_however_often_the_event_arrives(
     inventory: InventoryStore,
 ) -> None:
-    handlers = InventoryHandlers(inventory)
+    reactions = inventory_reactions(inventory)
     before = inventory.products(["KB-MECH"])["KB-MECH"].available
     order_placed = placed("o-1")
     for _ in range(3):
-        await handlers.on_order_placed(order_placed)
+        await react(reactions, order_placed)
     assert inventory.products(["KB-MECH"])["KB-MECH"].available == before - 2
     [reserved] = emitted(inventory)
     assert (reserved.type, reserved.correlationid, reserved.subject) == (
@@ -81,7 +96,7 @@ async def test_inventory_reserves_once_however_often_the_event_arrives(
 async def test_inventory_answers_a_refusal_with_an_event(
     inventory: InventoryStore, sku: str, reason: str
 ) -> None:
-    await InventoryHandlers(inventory).on_order_placed(placed("o-2", sku, 1))
+    await react(inventory_reactions(inventory), placed("o-2", sku, 1))
     [rejected] = emitted(inventory)
     assert rejected.type == ev.INVENTORY_REJECTED and rejected.data["reason"] == reason
 
@@ -89,17 +104,16 @@ async def test_inventory_answers_a_refusal_with_an_event(
 async def test_a_failed_reaction_writes_nothing_at_all(inventory: InventoryStore) -> None:
     """An invalid order id fails inside the transaction: no reservation, no inbox record (so a
     retry is not mistaken for a duplicate), no event."""
-    handlers = InventoryHandlers(inventory)
     bad = placed(" spaced ")
     with pytest.raises(InvalidRequest):
-        await handlers.on_order_placed(bad)
+        await react(inventory_reactions(inventory), bad)
     assert not inventory.messages.seen(bad.id)
     assert emitted(inventory) == []
 
 
 async def test_payment_charges_once_and_says_how_it_went(tmp_path: Path) -> None:
     store = PaymentStore.open(tmp_path / "payment.db")
-    handlers = PaymentHandlers(store)
+    reactions = payment_reactions(store)
     data = {
         "order_id": "o-3",
         "customer_id": "ada",
@@ -108,8 +122,8 @@ async def test_payment_charges_once_and_says_how_it_went(tmp_path: Path) -> None
         "total_cents": 8999,
     }
     reserved = event(ev.INVENTORY_RESERVED, data)
-    await handlers.on_inventory_reserved(reserved)
-    await handlers.on_inventory_reserved(reserved)
+    await react(reactions, reserved)
+    await react(reactions, reserved)
     assert store.summary()["DECLINED"] == 1
     [declined] = emitted(store)
     assert declined.type == ev.PAYMENT_DECLINED and declined.data["amount_cents"] == 8999
@@ -277,17 +291,17 @@ async def test_order_refuses_events_about_an_order_of_another_style(orders: Orde
 async def test_inventory_gives_back_a_voided_order_once_and_refuses_it_later(
     inventory: InventoryStore,
 ) -> None:
-    handlers = InventoryHandlers(inventory)
+    reactions = inventory_reactions(inventory)
     before = inventory.products(["KB-MECH"])["KB-MECH"].available
-    await handlers.on_order_placed(placed("forged", quantity=3))
+    await react(reactions, placed("forged", quantity=3))
     assert inventory.products(["KB-MECH"])["KB-MECH"].available == before - 3
     void = voided("forged")
-    await handlers.on_order_voided(void)
-    await handlers.on_order_voided(void)
+    await react(reactions, void)
+    await react(reactions, void)
     assert inventory.products(["KB-MECH"])["KB-MECH"].available == before
-    await handlers.on_order_voided(voided("never-reserved"))
+    await react(reactions, voided("never-reserved"))
     with pytest.raises(DomainError, match="already released"):
-        await handlers.on_order_placed(placed("never-reserved"))  # late: nothing is taken
+        await react(reactions, placed("never-reserved"))  # late: nothing is taken
     assert inventory.products(["KB-MECH"])["KB-MECH"].available == before
     assert [e.type for e in emitted(inventory)] == [ev.INVENTORY_RESERVED]  # voids say nothing
 
@@ -296,12 +310,12 @@ async def test_payment_refunds_a_voided_charge_and_refuses_a_charge_after_the_vo
     tmp_path: Path,
 ) -> None:
     store = PaymentStore.open(tmp_path / "payment.db")
-    handlers = PaymentHandlers(store)
-    await handlers.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("forged")))
-    await handlers.on_order_voided(voided("forged"))
-    await handlers.on_order_voided(voided("early"))
+    reactions = payment_reactions(store)
+    await react(reactions, event(ev.INVENTORY_RESERVED, reserved_for("forged")))
+    await react(reactions, voided("forged"))
+    await react(reactions, voided("early"))
     with pytest.raises(DomainError, match="voided"):
-        await handlers.on_inventory_reserved(event(ev.INVENTORY_RESERVED, reserved_for("early")))
+        await react(reactions, event(ev.INVENTORY_RESERVED, reserved_for("early")))
     assert [(o, s) for o, s, _ in store.audited()] == [("early", "VOIDED"), ("forged", "REFUNDED")]
     assert [e.type for e in emitted(store)] == [ev.PAYMENT_CHARGED]
     store.close()

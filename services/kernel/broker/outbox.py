@@ -65,6 +65,11 @@ class Messages:
         self._db = db
         self._waiters: list[asyncio.Event] = []
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection: a unit of work's transaction runs on it (unit_of_work.py)."""
+        return self._db
+
     def emit(self, event: CloudEvent) -> None:
         self._db.execute(
             "INSERT INTO outbox (event_id, type, correlation, body, created_at)"
