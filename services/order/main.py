@@ -64,7 +64,9 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
     )
     choreography = OrderChoreography(store, on_saved=saga.updates.publish, faults=faults)
-    broker = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(choreography))
+    broker = broker_jobs(
+        NAME, settings, telemetry, store.messages, amqp.routes(choreography, store.messages)
+    )
     return serve.RunningService(
         http_app=app,
         http_port=address.http_port,

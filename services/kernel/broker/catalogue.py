@@ -113,11 +113,14 @@ class InventoryReleased(EventData):
     items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
 
 
+VoidReason = Literal["UNKNOWN_ORDER", "ORDER_REJECTED", "ORDER_CANCELLED"]
+
+
 class OrderVoided(EventData):
     """order.voided: give back whatever is held for this order; nothing of it stands."""
 
     order_id: str = Identifier
-    reason: Literal["UNKNOWN_ORDER", "ORDER_REJECTED", "ORDER_CANCELLED"]
+    reason: VoidReason
     detail: str = Field(max_length=500)
 
 
