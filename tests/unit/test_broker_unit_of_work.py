@@ -11,8 +11,9 @@ import pytest
 from services.kernel import sqlite
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker import outbox
-from services.kernel.broker.events import CloudEvent, decode
-from services.kernel.broker.unit_of_work import Reaction, Received, derived_id
+from services.kernel.broker.events import CloudEvent, InvalidEvent, decode, new_event
+from services.kernel.broker.reactions import Reactions
+from services.kernel.broker.unit_of_work import Reaction, Received, UnitOfWork, derived_id
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS effects (what TEXT NOT NULL);"
 PRICED = [ev.PricedItem(sku="KB-MECH", quantity=1, unit_price_cents=8999)]
@@ -104,3 +105,22 @@ def test_an_event_type_must_carry_its_own_schema(messages: outbox.Messages) -> N
     with pytest.raises(TypeError, match="does not carry"), unit(messages) as uow:
         uow.emit(ev.PAYMENT_DECLINED, CHARGED)  # a charge is not a decline
     assert messages.backlog() == 0 and not messages.seen("m-1")
+
+
+async def test_the_adapter_hands_the_use_case_typed_data_and_the_message(
+    messages: outbox.Messages,
+) -> None:
+    seen: list[tuple[ev.OrderVoided, Received]] = []
+
+    async def use_case(data: ev.OrderVoided, uow: UnitOfWork) -> None:
+        seen.append((data, uow.message))
+
+    react = Reactions(messages).to(ev.OrderVoided, use_case)
+    voided = {"order_id": "o-1", "reason": "UNKNOWN_ORDER", "detail": "a test"}
+    event = new_event(ev.ORDER_VOIDED, "orderflow/test", voided, "corr-1")
+    await react(event)
+    expected = ev.OrderVoided.model_validate(voided)
+    assert seen == [(expected, Received(event.id, ev.ORDER_VOIDED, "corr-1"))]
+    with pytest.raises(InvalidEvent, match=r"data\.reason"):
+        await react(new_event(ev.ORDER_VOIDED, "t", {**voided, "reason": "BORED"}, "c"))
+    assert len(seen) == 1  # data that fails its schema never reaches the use case
