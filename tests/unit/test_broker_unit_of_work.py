@@ -13,7 +13,7 @@ from services.kernel.broker import catalogue as ev
 from services.kernel.broker import outbox
 from services.kernel.broker.events import CloudEvent, InvalidEvent, decode, new_event
 from services.kernel.broker.reactions import Reactions
-from services.kernel.broker.unit_of_work import Reaction, Received, UnitOfWork, derived_id
+from services.kernel.broker.unit_of_work import Received, SqliteUnitOfWork, UnitOfWork, derived_id
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS effects (what TEXT NOT NULL);"
 PRICED = [ev.PricedItem(sku="KB-MECH", quantity=1, unit_price_cents=8999)]
@@ -27,8 +27,8 @@ def messages() -> Iterator[outbox.Messages]:
     connection.close()
 
 
-def unit(messages: outbox.Messages, message_id: str = "m-1") -> Reaction:
-    return Reaction(messages, Received(message_id, ev.INVENTORY_RESERVED, "corr-1"))
+def unit(messages: outbox.Messages, message_id: str = "m-1") -> SqliteUnitOfWork:
+    return SqliteUnitOfWork(messages, Received(message_id, ev.INVENTORY_RESERVED, "corr-1"))
 
 
 def effect(db: sqlite3.Connection, what: str = "charged") -> None:

@@ -14,7 +14,7 @@ from services.kernel.broker.catalogue import EventData, data_of
 from services.kernel.broker.consumer import UseCase
 from services.kernel.broker.events import CloudEvent, new_event
 from services.kernel.broker.outbox import Messages
-from services.kernel.broker.unit_of_work import Reaction, Received, UnitOfWork
+from services.kernel.broker.unit_of_work import Received, SqliteUnitOfWork, UnitOfWork
 
 D = TypeVar("D", bound=EventData)
 Reacting = Callable[[D, UnitOfWork], Awaitable[None]]
@@ -33,7 +33,7 @@ class Reactions:
         async def react(event: CloudEvent) -> None:
             data = data_of(event, schema)
             received = Received(event.id, event.type, event.correlationid)
-            await use_case(data, Reaction(self._messages, received))
+            await use_case(data, SqliteUnitOfWork(self._messages, received))
 
         return react
 

@@ -69,7 +69,7 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
 
-class Reaction:
+class SqliteUnitOfWork:
     """The unit of work on a service's SQLite store: one BEGIN IMMEDIATE ... COMMIT on the
     connection that the store and its `Messages` share, with no `await` inside."""
 
