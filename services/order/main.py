@@ -14,6 +14,7 @@ from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
 from services.kernel.control import control_servers
 from services.kernel.faults import OPERATIONS, Faults
+from services.kernel.heap import freeze_startup_heap
 from services.kernel.http.app import ReadinessCheck, create_http_app
 from services.kernel.http.client import HealthProbe
 from services.kernel.telemetry import Telemetry
@@ -67,6 +68,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     broker = broker_jobs(
         NAME, settings, telemetry, store.messages, amqp.routes(choreography, store.messages)
     )
+    freeze_startup_heap()  # what start-up built stays: no collection needs to walk it
     return serve.RunningService(
         http_app=app,
         http_port=address.http_port,

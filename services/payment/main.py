@@ -11,6 +11,7 @@ from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import Settings
 from services.kernel.control import control_servers
 from services.kernel.faults import OPERATIONS, Faults
+from services.kernel.heap import freeze_startup_heap
 from services.kernel.http.app import create_http_app
 from services.kernel.telemetry import Telemetry
 from services.payment.api import amqp, graphql, grpc, rest, ws
@@ -62,6 +63,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     grpc_server, _ = grpc.create_server(
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
     )
+    freeze_startup_heap()  # what start-up built stays: no collection needs to walk it
     return serve.RunningService(
         http_app=create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes),
         http_port=address.http_port,

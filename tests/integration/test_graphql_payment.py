@@ -107,9 +107,9 @@ async def test_reading_a_payment(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("amount", "token", "field"),
     [
-        (0, "tok_visa", "amount_cents"),
-        (-5, "tok_visa", "amount_cents"),
-        (10, "tok_x", "payment_token"),
+        (0, "tok_visa", "amountCents"),
+        (-5, "tok_visa", "amountCents"),
+        (10, "tok_x", "paymentToken"),
     ],
 )
 async def test_invalid_charges_are_members_and_charge_nothing(

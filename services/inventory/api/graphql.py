@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from services.inventory import domain
 from services.inventory.handlers import InventoryHandlers
+from services.kernel.contracts import MAX_LINES
 from services.kernel.errors import Conflict, DomainError, NotFound
 from services.kernel.graphql.context import GraphQLContext, context_getter
 from services.kernel.graphql.errors import InvalidInput, Problem
@@ -180,6 +181,10 @@ def create_schema() -> Schema:
         query=Query,
         mutation=Mutation,
         exception_handlers=[UnknownSkuHandler(), OutOfStockHandler(), ConflictHandler()],
+        # A reservation's lists have at most one entry per line of the order.
+        list_bounds=dict.fromkeys(
+            ("Reservation.items", "OutOfStock.shortages", "UnknownSku.skus"), MAX_LINES
+        ),
     )
 
 

@@ -17,6 +17,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
+from strawberry.utils.str_converters import to_camel_case
 
 from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest
 from services.kernel.graphql.limits import limit_code
@@ -38,7 +39,14 @@ class InvalidInput(Problem):
     @classmethod
     def of(cls, error: InvalidRequest) -> InvalidInput:
         field = error.details.get("field")
-        return cls(code=error.code, message=error.message, field=str(field) if field else None)
+        path = client_path(str(field)) if field else None
+        return cls(code=error.code, message=error.message, field=path)
+
+
+def client_path(field: str) -> str:
+    """The domain's path to a field (`payment_token`, `items[0].unit_price`) as a GraphQL client
+    wrote it: strawberry names every input field in camelCase."""
+    return ".".join(to_camel_case(part) for part in field.split("."))
 
 
 class InvalidInputHandler(strawberry.ExceptionHandler[InvalidRequest, InvalidInput]):

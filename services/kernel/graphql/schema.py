@@ -3,7 +3,7 @@ codes, quiet logging of the client's own mistakes, and a stable SDL for the chec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import strawberry
@@ -11,11 +11,13 @@ from graphql import GraphQLError
 from strawberry.printer import print_schema
 from strawberry.types.execution import ExecutionContext
 
+from services.kernel.graphql.documents import CheckedDocuments, Documents
 from services.kernel.graphql.errors import ErrorCodes, InvalidInputHandler, log_errors
-from services.kernel.graphql.limits import limit_extensions
 
 
 class Schema(strawberry.Schema):
+    documents: Documents  # set by build_schema, once the GraphQL schema exists
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -29,16 +31,20 @@ def build_schema(
     mutation: type | None = None,
     subscription: type | None = None,
     exception_handlers: Sequence[strawberry.ExceptionHandler[Any, Any]] = (),
+    list_bounds: Mapping[str, int] = {},
 ) -> Schema:
     """`exception_handlers` is the service's part of the error map: domain errors that become
-    union members (InvalidRequest → InvalidInput is everyone's)."""
-    return Schema(
+    union members (InvalidRequest → InvalidInput is everyone's). `list_bounds` gives the most
+    items a list field (`Type.field`, GraphQL names) can hold, for the query cost limit."""
+    schema = Schema(
         query=query,
         mutation=mutation,
         subscription=subscription,
-        extensions=[*limit_extensions(), ErrorCodes],
+        extensions=[CheckedDocuments, ErrorCodes],
         exception_handlers=[InvalidInputHandler(), *exception_handlers],
     )
+    schema.documents = Documents(schema._schema, list_bounds)
+    return schema
 
 
 def sdl(schema: strawberry.Schema) -> str:

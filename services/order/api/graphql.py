@@ -14,6 +14,7 @@ import strawberry
 from fastapi import APIRouter
 
 from services.kernel import styles
+from services.kernel.contracts import MAX_LINES
 from services.kernel.errors import NotFound
 from services.kernel.graphql.context import context_getter
 from services.kernel.graphql.router import MAX_MESSAGE_BYTES, create_graphql_router
@@ -30,7 +31,7 @@ from services.order.api.graphql_types import (
     Product,
     unknown_sku,
 )
-from services.order.handlers import OrderHandlers
+from services.order.handlers import MAX_LISTED, OrderHandlers
 
 
 async def resolve_place_order(info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
@@ -118,6 +119,7 @@ def create_schema() -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         exception_handlers=[IdempotencyKeyReusedHandler()],
+        list_bounds={"Query.orders": MAX_LISTED, "Order.items": MAX_LINES},
     )
 
 
