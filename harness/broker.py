@@ -12,14 +12,19 @@ tmp_path.) Everything the node reads or writes is under `data_dir`:
     node                   the node name: kept, so durable data outlives this object
     home/.erlang.cookie    a cookie of its own, shared only with our `rabbitmqctl` calls
     rabbitmq.conf ...      configuration rewritten at every start; /etc/rabbitmq is never read
+    definitions.json       the project's users and permissions (harness/rabbit/definitions.json,
+                           granted for every namespace of `grant`), loaded at every start
     mnesia/                queues, bindings and persistent messages
     logs/broker.log        the node's log, appended run after run
+
+No guest user: a client connects as one of the project's identities (harness/broker_users.py).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -34,6 +39,7 @@ from typing import Final
 import pika
 import pika.exceptions
 
+from harness import broker_users
 from harness.ports import free_ports, is_free
 from harness.rabbitmq import (
     HOST,
@@ -74,14 +80,29 @@ class PrivateBroker:
         self._process: subprocess.Popen[bytes] | None = None
         self._env: dict[str, str] | None = None
         self._log_offset = 0
+        self._namespaces = {broker_users.NAMESPACE}
 
     @property
     def amqp_port(self) -> int:
         return self._amqp_port
 
     @property
+    def url(self) -> str:
+        """The node's URL without a user: each process connects as its own identity."""
+        return f"amqp://{HOST}:{self._amqp_port}/%2F"
+
+    @property
     def amqp_url(self) -> str:
-        return f"amqp://guest:guest@{HOST}:{self._amqp_port}/%2F"
+        """The node's URL as `admin`, the operator, who may do anything (tools, fault tests)."""
+        return broker_users.as_user(self.url, broker_users.ADMIN)
+
+    def grant(self, namespace: str) -> None:
+        """Give the project's users the resources of `namespace` too (the definitions grant
+        `orderflow`): its topic permissions, and its names in their permissions."""
+        self._namespaces.add(namespace)
+        self._write_definitions()
+        if self.is_running():
+            self.rabbitmqctl("import_definitions", str(self._definitions_path))
 
     @property
     def log_path(self) -> Path:
@@ -179,14 +200,25 @@ class PrivateBroker:
         (self.data_dir / "node").write_text(f"{self.node}\n")
         _write_cookie(self.data_dir / "home" / ".erlang.cookie")
         files = _node_files(self.data_dir)
+        self._write_definitions()
         files["config"].write_text(
             "# Written by orderflow at every start of the private broker.\n"
             f"listeners.tcp.1 = {HOST}:{self._amqp_port}\n"
+            f"load_definitions = {self._definitions_path}\n"
         )
         files["env"].write_text("# Empty: keeps /etc/rabbitmq/rabbitmq-env.conf out.\n")
         files["plugins"].write_text("[].\n")
         plugins = link_plugins(installation.plugins, self.data_dir / "plugins")
         return self._environment(os.environ, files, plugins, dist_port)
+
+    @property
+    def _definitions_path(self) -> Path:
+        return self.data_dir / "definitions.json"
+
+    def _write_definitions(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        rendered = broker_users.definitions(self._namespaces)
+        self._definitions_path.write_text(json.dumps(rendered, indent=2) + "\n")
 
     def _environment(
         self, base: Mapping[str, str], files: dict[str, Path], plugins: Path, dist_port: int
@@ -223,7 +255,7 @@ class PrivateBroker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            log.write(f"--- {stamp} orderflow: starting {self.node} on {self.amqp_url}\n".encode())
+            log.write(f"--- {stamp} orderflow: starting {self.node} on {self.url}\n".encode())
             log.flush()
             self._log_offset = log.tell()
             self._process = subprocess.Popen(
@@ -328,10 +360,11 @@ def _accepts(port: int) -> bool:
 
 
 def _answers_amqp(port: int) -> bool:
+    admin = broker_users.identity(broker_users.ADMIN)
     parameters = pika.ConnectionParameters(
         host=HOST,
         port=port,
-        credentials=pika.PlainCredentials("guest", "guest"),
+        credentials=pika.PlainCredentials(admin.user, admin.password),
         connection_attempts=1,
         socket_timeout=2.0,
     )

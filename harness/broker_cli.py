@@ -19,8 +19,13 @@ READY_LINE: Final = "orderflow broker: ready; press Ctrl-C (or send SIGTERM) to 
 DESCRIPTION = """\
 Starts a RabbitMQ node of its own (needs rabbitmq-server installed), separate from any broker
 already on this machine: own node name, Erlang cookie, ports and data directory. It listens on
-127.0.0.1 only (user guest, password guest), prints its AMQP URL and the ORDERFLOW_BROKER_URL
-line for the services, and runs until SIGINT or SIGTERM; then it stops the node and exits 0.
+127.0.0.1 only, prints its AMQP URL and the ORDERFLOW_BROKER_URL line for the services, and runs
+until SIGINT or SIGTERM; then it stops the node and exits 0.
+
+The node has the project's users and permissions (harness/rabbit/definitions.json; no guest):
+with the printed URL, which names no user, `orderflow up` connects each service as its own user
+and clients connect as `client`, in the `orderflow` namespace; tools such as `orderflow dlq`
+connect as `admin`.
 
 Durable queues and persistent messages stay in the data directory, so running the command again
 with the same --data-dir finds them again. The node's log is DATA_DIR/logs/broker.log.
@@ -83,9 +88,9 @@ def _serve(broker: PrivateBroker, timeout_s: float) -> int:
         return _fail(str(error), code=1)
     _say(f"{broker.node} started in {time.monotonic() - started:.1f}s")
     print(
-        f"\nAMQP URL: {broker.amqp_url}\n"
-        "For the services (orderflow up, serve), in their environment:\n"
-        f"ORDERFLOW_BROKER_URL={broker.amqp_url}\n",
+        f"\nAMQP URL: {broker.url} (as the operator: {broker.amqp_url})\n"
+        "For orderflow up (each service as its own user) and its clients, in their environment:\n"
+        f"ORDERFLOW_BROKER_URL={broker.url}\n",
         READY_LINE,
         sep="\n",
         flush=True,

@@ -3,6 +3,10 @@
 The client chooses the command's correlation id; every event of that order's saga carries it,
 so the client matches `order.confirmed` / `order.cancelled` / `order.rejected` by it. Blocking
 pika, so it also serves the demo, the tests and (under gevent) the load harness.
+
+A URL without a user connects as the project's `client` user, who may publish `order.place` and
+nothing the services own. That user may not declare the events exchange either: the services
+declare their topology, the client only checks that it is there.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import pika
+import pika.exceptions
 
+from harness import broker_users
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import (
     CONTENT_TYPE,
@@ -29,9 +35,13 @@ class NoAnswer(TimeoutError):
     """No terminal event for a correlation id within the time allowed."""
 
 
+class NoTopology(RuntimeError):
+    """The namespace's events exchange does not exist: no service has declared it yet."""
+
+
 class BrokerOrderClient:
     def __init__(self, url: str, namespace: str = "orderflow") -> None:
-        self._url = url
+        self._url = broker_users.resolve(url, broker_users.CLIENT)
         self._topology = Topology(namespace)
         self._connection: Any = None
         self._channel: Any = None
@@ -43,7 +53,14 @@ class BrokerOrderClient:
         self._connection = pika.BlockingConnection(pika.URLParameters(self._url))
         channel = self._connection.channel()
         channel.confirm_delivery()
-        channel.exchange_declare(self._topology.events, "topic", durable=True)
+        try:
+            channel.exchange_declare(self._topology.events, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            self._connection.close()
+            raise NoTopology(
+                f"no exchange {self._topology.events} on the broker ({error.reply_text}):"
+                " start the services first, they declare it"
+            ) from error
         self._queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
         for kind in ev.TERMINAL:
             channel.queue_bind(self._queue, self._topology.events, routing_key=kind)

@@ -8,7 +8,9 @@ import pika.exceptions
 
 from harness import broker_admin
 from services.kernel.broker.topology import Topology
-from services.kernel.config import ConfigError, Settings
+from services.kernel.config import ConfigError, Settings, redacted
+
+ACCESS_REFUSED = 403
 
 DESCRIPTION = """\
 Lists the messages in each service's dead-letter queue (<namespace>.<service>.dlq): their event
@@ -17,7 +19,8 @@ leaves them in place. --replay SERVICE sends that service's dead letters back to
 another try (e.g. after fixing what made them fail).
 
 The broker and namespace come from ORDERFLOW_BROKER_URL and ORDERFLOW_BROKER_NAMESPACE (as for
-the services), or from --url and --namespace."""
+the services), or from --url and --namespace. A URL without a user connects as the project's
+`admin` user (harness/rabbit/definitions.json): only the operator may read the DLQs."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +51,13 @@ def run(args: argparse.Namespace) -> int:
             return 0
         _show(broker_admin.dead_letters(url, topology))
     except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code == ACCESS_REFUSED:
+            print(f"orderflow dlq: the broker refused it: {error.reply_text}")
+            return 1
         print(f"orderflow dlq: no such topology under {topology.namespace!r}: {error.reply_text}")
         return 1
     except pika.exceptions.AMQPConnectionError:
-        print(f"orderflow dlq: cannot connect to the broker at {_safe(url)}")
+        print(f"orderflow dlq: cannot connect to the broker at {redacted(url)}")
         return 1
     return 0
 
@@ -65,12 +71,3 @@ def _show(found: dict[str, list[broker_admin.DeadLetter]]) -> None:
                 f"correlation={letter.correlation_id or '-'} attempts={letter.attempts}"
             )
             print(f"    reason: {letter.reason}")
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, fit for a terminal."""
-    scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
-    return url

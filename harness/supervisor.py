@@ -18,6 +18,7 @@ from typing import Final
 
 import httpx
 
+from harness.broker_users import service_environment
 from harness.ports import PortClaim, PortInUse, check_ports, free_ports
 from harness.process import Child, describe_exit
 from services.kernel.config import DEFAULT_PORTS, SERVICES, bracketed, host_variable, port_variable
@@ -263,6 +264,9 @@ class Stack:
 
     def _spawn(self, service: str, extra_env: Mapping[str, str] | None = None) -> Child:
         env = {**self.config.environment(os.environ), **(extra_env or {})}
+        # Each child its own broker user (only its own password), unless the broker URL or
+        # ORDERFLOW_BROKER_USER already says who connects.
+        env.update(service_environment(env, service))
         child = Child.spawn(service, env, self.config.log_path(service))
         self._children[service] = child
         return child

@@ -16,6 +16,13 @@ from harness.supervisor import START_ORDER, Stack, StackConfig, StartupFailed
 from services.kernel.config import SERVICES, ConfigError, Settings
 
 WATCH_POLL_S: Final = 0.2
+GUEST: Final = "guest"
+GUEST_WARNING: Final = (
+    "orderflow up: warning: the services connect to the broker as guest, RabbitMQ's development"
+    " default, so anyone who can reach it may publish any event. On a broker provisioned with"
+    " harness/rabbit/definitions.json (orderflow broker, compose), give ORDERFLOW_BROKER_URL"
+    " without a user: each service then connects as its own."
+)
 READY_LINE: Final = "orderflow up: ready; press Ctrl-C (or send SIGTERM) to stop everything"
 
 DESCRIPTION = """\
@@ -26,6 +33,10 @@ then it stops them all, in reverse order, and exits 0.
 Ports and the data directory come from the environment, as the services read them:
 ORDERFLOW_HOST, ORDERFLOW_DATA_DIR and ORDERFLOW_<SERVICE>_HTTP_PORT / _GRPC_PORT
 (e.g. ORDERFLOW_ORDER_HTTP_PORT=9000). Each service logs to DATA_DIR/logs/<service>.log.
+
+The broker is ORDERFLOW_BROKER_URL (default: the local one as guest, with a warning). A URL
+without a user (as `orderflow broker` prints) has each service connect as its own user from
+harness/rabbit/definitions.json; ORDERFLOW_BROKER_USER / _PASSWORD make every service one user.
 
 Exit codes: 0 stopped on request, 1 a service failed to start or crashed, 2 a port is taken
 or the configuration is invalid."""
@@ -65,19 +76,33 @@ GRPC_SERVICES: Final = ("order", "inventory", "payment")
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = stack_config(Settings.from_env(), args.data_dir, args.only)
+        settings = Settings.from_env()
+        config = stack_config(settings, args.data_dir, args.only)
     except ConfigError as error:
         return _fail(f"configuration error: {error}", code=2)
     stack = Stack(config)
     with signals_raise_once():
         try:
-            return _up(stack, reset=args.reset, timeout_s=args.timeout)
+            return _up(stack, settings.broker_user, reset=args.reset, timeout_s=args.timeout)
         except Interrupted as stopped:
             print(f"orderflow up: {signal.Signals(stopped.signum).name}, stopping", flush=True)
             return 0
         finally:
             stack.stop()
             print("orderflow up: stopped", flush=True)
+
+
+def _say_broker_identity(user: str | None) -> None:
+    if user is None:
+        print(
+            "orderflow up: each service connects to the broker as its own user "
+            "(harness/rabbit/definitions.json)",
+            flush=True,
+        )
+    elif user == GUEST:
+        print(GUEST_WARNING, file=sys.stderr, flush=True)
+    else:
+        print(f"orderflow up: every service connects to the broker as {user!r}", flush=True)
 
 
 def stack_config(settings: Settings, data_dir: Path | None, only: list[str] | None) -> StackConfig:
@@ -91,7 +116,7 @@ def stack_config(settings: Settings, data_dir: Path | None, only: list[str] | No
     )
 
 
-def _up(stack: Stack, *, reset: bool, timeout_s: float) -> int:
+def _up(stack: Stack, broker_user: str | None, *, reset: bool, timeout_s: float) -> int:
     config = stack.config
     names = ", ".join(config.services)
     print(f"orderflow up: starting {names} (logs in {config.data_dir / 'logs'})", flush=True)
@@ -101,6 +126,7 @@ def _up(stack: Stack, *, reset: bool, timeout_s: float) -> int:
         return _fail(str(error), code=2)
     except StartupFailed as error:
         return _fail(str(error), code=1)
+    _say_broker_identity(broker_user)
     print(format_table(stack), READY_LINE, sep="\n\n", flush=True)
     service, code = _wait_for_crash(stack)
     tail = stack.log_tail(service)

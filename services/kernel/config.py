@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from services.kernel.resilience.policy import PROFILES, Resilience
 from services.kernel.styles import MATCH, ORCHESTRATED
@@ -33,6 +34,9 @@ CONTROL_OFFSET: Final = 100  # a control port is its service's HTTP port + 100 b
 MIN_TOKEN_LENGTH: Final = 16
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 MAX_START_DELAY_S: Final = 600.0
+BROKER_USER: Final = "ORDERFLOW_BROKER_USER"
+BROKER_PASSWORD: Final = "ORDERFLOW_BROKER_PASSWORD"
+MAX_CREDENTIAL_LENGTH: Final = 255
 
 
 class ConfigError(ValueError):
@@ -62,6 +66,7 @@ class Settings:
     log_level: str
     downstream_style: str
     recovery_interval_s: float
+    # With the identity's credentials in it when ORDERFLOW_BROKER_USER/_PASSWORD name one.
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     broker_namespace: str = "orderflow"
     broker_retry_delays_ms: tuple[int, ...] = (1000, 5000, 20000)
@@ -73,6 +78,11 @@ class Settings:
     def call_timeout_s(self) -> float:
         """Each attempt of a call from order to inventory and payment (the profile's)."""
         return self.resilience.call_timeout_s
+
+    @property
+    def broker_user(self) -> str | None:
+        """Who this process connects to the broker as; None when nothing names anyone."""
+        return url_user(self.broker_url)
 
     def address(self, service: str) -> ServiceAddress:
         return self.addresses[service]
@@ -96,7 +106,7 @@ class Settings:
                 env, "ORDERFLOW_DOWNSTREAM_STYLE", MATCH, (MATCH, *ORCHESTRATED)
             ),
             recovery_interval_s=_positive_float(env, "ORDERFLOW_RECOVERY_INTERVAL_S", 2.0),
-            broker_url=_amqp_url(env, "ORDERFLOW_BROKER_URL", cls.broker_url),
+            broker_url=_broker_url(env, cls.broker_url),
             broker_namespace=_namespace(env, "ORDERFLOW_BROKER_NAMESPACE", cls.broker_namespace),
             broker_retry_delays_ms=_delays(
                 env, "ORDERFLOW_BROKER_RETRY_DELAYS_MS", cls.broker_retry_delays_ms
@@ -266,10 +276,59 @@ def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, 
     return value
 
 
+def url_user(url: str) -> str | None:
+    """The user an AMQP URL names (percent-decoded), None if it names none."""
+    user = urlsplit(url).username
+    return unquote(user) if user else None
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """`url` with `user` and `password` in place of any it carries (percent-encoded)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    login = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
+
+
+def _broker_url(env: Mapping[str, str], default: str) -> str:
+    """ORDERFLOW_BROKER_URL says where the broker is; ORDERFLOW_BROKER_USER and
+    ORDERFLOW_BROKER_PASSWORD, set together, say who this process is there (each service has
+    its own user: ARCHITECTURE §6) and replace any credentials the URL carries."""
+    url = _amqp_url(env, "ORDERFLOW_BROKER_URL", default)
+    user, password = env.get(BROKER_USER), env.get(BROKER_PASSWORD)
+    if user is None and password is None:
+        return url
+    if not user or not password:
+        raise ConfigError(
+            f"{BROKER_USER} and {BROKER_PASSWORD} go together: set both (non-empty) or neither"
+        )
+    for key, value in ((BROKER_USER, user), (BROKER_PASSWORD, password)):
+        if len(value) > MAX_CREDENTIAL_LENGTH or not value.isprintable():
+            raise ConfigError(
+                f"{key} must be 1-{MAX_CREDENTIAL_LENGTH} printable characters"
+            )  # the value itself stays out of the message: it may be a secret
+    return with_credentials(url, user, password)
+
+
+def redacted(url: str) -> str:
+    """The URL with its password masked, fit for a message or a log."""
+    scheme, separator, rest = url.partition("://")
+    login, at, place = rest.rpartition("@")
+    if not at or ":" not in login:
+        return url
+    return f"{scheme}{separator}{login.partition(':')[0]}:***@{place}"
+
+
 def _amqp_url(env: Mapping[str, str], key: str, default: str) -> str:
     value = env.get(key, default)
     if not value.startswith(("amqp://", "amqps://")):
-        raise ConfigError(f"{key} must be an amqp:// or amqps:// URL, got {value!r}")
+        raise ConfigError(f"{key} must be an amqp:// or amqps:// URL, got {redacted(value)!r}")
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if not host:
+        raise ConfigError(f"{key} must name the broker's host, got {redacted(value)!r}")
     return value
 
 

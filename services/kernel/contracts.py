@@ -6,6 +6,7 @@ payment service decides with the same token table, so the rule exists once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,6 +21,19 @@ MAX_QUANTITY: Final = 1000
 MAX_ID_LENGTH: Final = 64
 
 
+def identifier_pattern(max_length: int) -> str:
+    """Visible ASCII, spaces allowed only inside, 1..max_length characters.
+
+    One regular expression that Python, JSON Schema (ECMA-262) and any client's engine read the
+    same way: the OpenAPI documents publish it as it is checked here. ("Printable" in Unicode's
+    sense has no portable regular expression, so a schema-driven client could not know it.)"""
+    return rf"^[!-~](?:[ -~]{{0,{max_length - 2}}}[!-~])?$"
+
+
+IDENTIFIER_PATTERN: Final = identifier_pattern(MAX_ID_LENGTH)
+_IDENTIFIER: Final = re.compile(IDENTIFIER_PATTERN)
+
+
 @dataclass(frozen=True)
 class Line:
     """One requested line: a SKU and how many units (prices are never taken from a client)."""
@@ -29,9 +43,9 @@ class Line:
 
 
 def check_identifier(field: str, value: str) -> None:
-    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or value != value.strip():
+    if not _IDENTIFIER.fullmatch(value):
         raise InvalidRequest(
-            f"{field} must be 1-{MAX_ID_LENGTH} printable characters without surrounding spaces",
+            f"{field} must be 1-{MAX_ID_LENGTH} visible ASCII characters (spaces only inside)",
             field=field,
         )
 

@@ -23,11 +23,13 @@ import uvloop
 from starlette.types import ASGIApp
 
 from services.kernel.config import ConfigError, Settings
+from services.kernel.http.server import HeadLimits, bounded_protocol
 from services.kernel.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
 GRACE_S = 5.0
 KEEP_ALIVE_S = 75  # seconds an idle HTTP keep-alive connection stays open (nginx's default)
+HEAD_LIMITS = HeadLimits()  # 16 KiB and 100 fields per request head, sent within 10 s
 
 
 class Server(Protocol):
@@ -83,26 +85,12 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
     async with AsyncExitStack() as resources:
         running = await bootstrap(settings, resources)
         server = SignalFreeServer(
-            uvicorn.Config(
+            http_config(
                 running.http_app,
                 host=settings.host,
                 port=running.http_port,
-                lifespan="off",
-                access_log=False,
-                log_config=None,
                 log_level=settings.log_level,
-                timeout_graceful_shutdown=int(GRACE_S),
-                # uvicorn closes an idle keep-alive connection after 5 s by default; a client
-                # that sends on it just then gets "connection closed" (seen under load, from
-                # Locust and from the services' own pooled clients). Idle gaps of clients that
-                # keep connections stay well under this.
-                timeout_keep_alive=KEEP_ALIVE_S,
-                # The sans-I/O implementation is websockets' maintained API. A JSON-RPC message
-                # obeys the HTTP body limit, enforced by its adapter so that it can answer an
-                # oversized message with an error and keep the socket; this hard cap (twice the
-                # limit) closes any WebSocket (JSON-RPC, graphql-transport-ws) with 1009.
-                ws="websockets-sansio",
-                ws_max_size=2 * settings.max_body_bytes,
+                max_body_bytes=settings.max_body_bytes,
             )
         )
         for extra in running.servers:
@@ -116,6 +104,43 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
         await asyncio.gather(*(extra.stop(GRACE_S) for extra in running.servers))
         await _finish(http_task, loops, stopper)
     log.info("%s stopped", service)
+
+
+def http_config(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    max_body_bytes: int,
+    head_limits: HeadLimits = HEAD_LIMITS,
+    keep_alive_s: int = KEEP_ALIVE_S,
+) -> uvicorn.Config:
+    """The HTTP server of every service (tests build theirs here too, with shorter timeouts)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(GRACE_S),
+        # httptools (uvicorn's fast parser) with the limits on a request's head that uvicorn
+        # lacks: size, number of fields, time to send it (services/kernel/http/server.py).
+        http=bounded_protocol(head_limits),
+        # uvicorn closes an idle keep-alive connection after 5 s by default; a client that
+        # sends on it just then gets "connection closed" (seen under load, from Locust and from
+        # the services' own pooled clients). Idle gaps of clients that keep connections stay
+        # well under this.
+        timeout_keep_alive=keep_alive_s,
+        # The sans-I/O implementation is websockets' maintained API. A JSON-RPC message obeys
+        # the HTTP body limit, enforced by its adapter so that it can answer an oversized
+        # message with an error and keep the socket; this hard cap (twice the limit) closes any
+        # WebSocket (JSON-RPC, graphql-transport-ws) with 1009.
+        ws="websockets-sansio",
+        ws_max_size=2 * max_body_bytes,
+    )
 
 
 async def _delayed_start(service: str, delay_s: float, stop: asyncio.Event) -> bool:

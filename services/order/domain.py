@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
@@ -13,10 +14,14 @@ from services.kernel.contracts import (
     check_identifier,
     check_lines,
     check_payment_token,
+    identifier_pattern,
 )
 from services.kernel.errors import Conflict, InvalidRequest
 
 MAX_IDEMPOTENCY_KEY: Final = 255
+# An identifier's rule with a longer limit (clients often send a UUID or a request hash).
+IDEMPOTENCY_KEY_PATTERN: Final = identifier_pattern(MAX_IDEMPOTENCY_KEY)
+_IDEMPOTENCY_KEY: Final = re.compile(IDEMPOTENCY_KEY_PATTERN)
 UNKNOWN_SKU_DETAIL: Final = "the order names a SKU that the catalog does not know"
 
 
@@ -86,9 +91,10 @@ class PlaceOrder:
         check_lines(self.lines)
         check_payment_token(self.payment_token)
         key = self.idempotency_key
-        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
             raise InvalidRequest(
-                f"idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+                f"idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                " (spaces only inside)",
                 field="idempotency_key",
             )
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harness.ports import free_ports
-from harness.up import READY_LINE
+from harness.up import GUEST_WARNING, READY_LINE
 from services.kernel.config import SERVICES, port_variable
 
 FULL_STACK = ("inventory", "payment", "notification", "order")
@@ -140,6 +140,7 @@ def test_up_runs_until_a_signal_then_stops_everything(
     pids = pids_in_table(cli.stdout)
     assert list(pids) == ["inventory"]
     assert f"{url(env, 'inventory', '/docs')}" in cli.stdout
+    assert GUEST_WARNING in cli.stderr  # the broker URL names guest
 
     assert cli.stop(signum) == 0
     assert not pid_exists(pids["inventory"])

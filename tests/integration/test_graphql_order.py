@@ -382,6 +382,9 @@ async def test_subscribing_to_an_unknown_order_is_an_error_message(stack: Stack)
             {"id": "1", "type": "subscribe", "payload": {"query": "{ x }", "operationName": 0}}
         ),
         json.dumps({"type": "no-such-type"}),
+        # Not JSON that Python reads: a number of 5,000 digits, and nesting too deep.
+        '{"id": "1", "type": "ping", "payload": {"n": ' + "9" * 5000 + "}}",
+        "[" * 4_000 + "]" * 4_000,  # deeper than the parser goes, within the size limit
     ],
 )
 async def test_a_malformed_message_closes_the_socket_with_4400(stack: Stack, frame: str) -> None:

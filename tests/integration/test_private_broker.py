@@ -20,6 +20,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from harness import broker_users
 from harness.broker import BrokerError, BrokerPortInUse, PrivateBroker, available, free_low_ports
 from harness.broker_cli import READY_LINE
 
@@ -117,11 +118,39 @@ def test_rabbitmq_is_installed() -> None:
 def test_a_started_node_takes_confirmed_persistent_messages(broker: PrivateBroker) -> None:
     assert broker.is_running()
     assert broker.node.startswith("orderflow-") and broker.node.endswith("@localhost")
-    assert broker.amqp_url == f"amqp://guest:guest@127.0.0.1:{broker.amqp_port}/%2F"
+    assert broker.url == f"amqp://127.0.0.1:{broker.amqp_port}/%2F"
+    assert broker.amqp_url == f"amqp://admin:orderflow-admin-dev@127.0.0.1:{broker.amqp_port}/%2F"
     assert broker.amqp_port < 32768
     publish_persistent(broker.amqp_url, "test.confirmed", b"one")
     assert take(broker.amqp_url, "test.confirmed") == b"one"
     assert take(broker.amqp_url, "test.confirmed") is None
+
+
+def test_the_node_has_the_projects_users_and_no_guest(broker: PrivateBroker) -> None:
+    listed = broker.rabbitmqctl("list_users", "--quiet", "--no-table-headers")
+    assert {line.split()[0] for line in listed.splitlines()} == set(broker_users.IDENTITIES)
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError, match="ACCESS_REFUSED"):
+        connect(f"amqp://guest:guest@127.0.0.1:{broker.amqp_port}/%2F")
+
+
+def test_a_namespace_granted_while_running_gets_the_topic_permissions_too(
+    broker: PrivateBroker,
+) -> None:
+    def topic_grants() -> set[tuple[str, str]]:
+        listed = broker.rabbitmqctl("list_topic_permissions", "--quiet", "--no-table-headers")
+        rows = (line.split("\t") for line in listed.splitlines())
+        return {(row[0], row[1]) for row in rows}
+
+    assert ("inventory", "orderflow.events") in topic_grants()
+    assert ("inventory", "granted-late.events") not in topic_grants()
+    broker.grant("granted-late")
+    assert {("inventory", "granted-late.events"), ("client", "granted-late.events")} <= (
+        topic_grants()
+    )
+    assert ("inventory", "orderflow.events") in topic_grants()
+    broker.stop()
+    broker.start()  # the node loads the widened definitions at every start
+    assert ("payment", "granted-late.events") in topic_grants()
 
 
 def test_start_again_while_running_is_a_no_op(broker: PrivateBroker) -> None:
@@ -265,9 +294,9 @@ def test_cli_runs_a_node_until_sigterm(tmp_path: Path) -> None:
         while READY_LINE not in output.read_text():
             assert cli.poll() is None and time.monotonic() < deadline, output.read_text()
             time.sleep(0.1)
-        url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+        url = f"amqp://127.0.0.1:{port}/%2F"  # no user: each process connects as its own
         assert f"ORDERFLOW_BROKER_URL={url}\n" in output.read_text()
-        publish_persistent(url, "test.cli", b"x")
+        publish_persistent(broker_users.as_user(url, broker_users.ADMIN), "test.cli", b"x")
     finally:
         cli.send_signal(signal.SIGTERM)  # a failed test too: the CLI stops the node it started
         code = cli.wait(timeout=30)

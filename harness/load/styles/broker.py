@@ -24,6 +24,7 @@ from typing import Any, Final
 import pika
 import pika.exceptions
 
+from harness import broker_users
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser
 from services.kernel.broker import catalogue as ev
@@ -45,7 +46,7 @@ class TerminalEvents:
     """This process's listener: terminal order events (and its own pings), by correlation id."""
 
     def __init__(self, url: str, namespace: str) -> None:
-        self._parameters = pika.URLParameters(url)
+        self._parameters = pika.URLParameters(client_url(url))
         self._topology = Topology(namespace)
         self._queue = f"{namespace}.loadgen.{uuid.uuid4().hex[:12]}"
         self.ping_key = f"loadgen.ping.{uuid.uuid4().hex[:12]}"
@@ -87,6 +88,11 @@ class TerminalEvents:
         if waiter is not None:  # otherwise another process's order, or one given up on
             waiter.at, waiter.body = time.time(), body
             waiter.arrived.set()
+
+
+def client_url(url: str) -> str:
+    """A URL without a user connects as the project's `client` user, as any client does."""
+    return broker_users.resolve(url, broker_users.CLIENT)
 
 
 _LISTENERS: dict[tuple[str, str], TerminalEvents] = {}
@@ -168,7 +174,7 @@ class BrokerUser(HttpStyleUser):
 
     def _open_channel(self) -> Any:
         if self._channel is None or not self._channel.is_open:
-            parameters = pika.URLParameters(self.targets.broker_url)
+            parameters = pika.URLParameters(client_url(self.targets.broker_url))
             # Idle between tasks, a blocking connection answers no heartbeats: without them the
             # broker would drop it after a quiet minute. A dead broker still fails the publish.
             parameters.heartbeat = 0

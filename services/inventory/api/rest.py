@@ -11,7 +11,13 @@ from services.inventory.handlers import InventoryHandlers
 from services.kernel.contracts import MAX_LINES
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
-from services.kernel.http.schemas import LineBody, StrictBody, documented, identifier
+from services.kernel.http.schemas import (
+    LineBody,
+    StrictBody,
+    documented,
+    identifier,
+    identifier_in_path,
+)
 
 # UNKNOWN_SKU is the caller's input error; OUT_OF_STOCK is a conflict with current stock.
 PROBLEM_STATUSES = {"UNKNOWN_SKU": 422, "OUT_OF_STOCK": 409}
@@ -24,6 +30,7 @@ class ReserveBody(StrictBody):
 
 Handlers = Annotated[InventoryHandlers, Depends(handlers_of(InventoryHandlers))]
 router = APIRouter(tags=["inventory"])
+Identifier = Annotated[str, identifier_in_path()]
 
 
 @router.get("/products", summary="The catalog with current availability")
@@ -32,7 +39,7 @@ async def list_products(use: Handlers) -> list[dict[str, Any]]:
 
 
 @router.get("/products/{sku}", summary="One product", responses=problem_responses(404))
-async def get_product(sku: str, use: Handlers) -> dict[str, Any]:
+async def get_product(sku: Identifier, use: Handlers) -> dict[str, Any]:
     return product_json(await use.get_product(sku))
 
 
@@ -55,7 +62,7 @@ async def reserve(body: ReserveBody, response: Response, use: Handlers) -> dict[
     summary="One order's reservation",
     responses=problem_responses(404),
 )
-async def get_reservation(order_id: str, use: Handlers) -> dict[str, Any]:
+async def get_reservation(order_id: Identifier, use: Handlers) -> dict[str, Any]:
     return reservation_json(await use.get_reservation(order_id))
 
 
@@ -63,7 +70,7 @@ async def get_reservation(order_id: str, use: Handlers) -> dict[str, Any]:
     "/reservations/{order_id}/release",
     summary="Give the stock back (compensation; idempotent, also before the reservation)",
 )
-async def release(order_id: str, use: Handlers) -> dict[str, Any]:
+async def release(order_id: Identifier, use: Handlers) -> dict[str, Any]:
     return reservation_json(await use.release(order_id))
 
 

@@ -101,7 +101,8 @@ class _BoundedSocket(ASGIWebSocketAdapter):
                     return
                 try:
                     yield self.view.decode_json(text)
-                except json.JSONDecodeError as error:
+                # ValueError: a number of over 4,300 digits; RecursionError: nesting too deep.
+                except (ValueError, RecursionError) as error:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from error
         except KeyError as error:  # a binary message
@@ -142,6 +143,8 @@ class _Router(GraphQLRouter[Any, None]):
             raise HTTPException(400, "the request body must be a JSON object") from None
         except json.JSONDecodeError as error:
             raise HTTPException(400, f"the request body is not JSON: {error.msg}") from None
+        except (ValueError, RecursionError) as error:  # invalid UTF-8, 5000 digits, too deep
+            raise HTTPException(400, f"the request body is not JSON: {error}") from None
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         params = getattr(context, "connection_params", None)

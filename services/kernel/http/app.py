@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from strawberry.fastapi import GraphQLRouter
 
 from services.kernel.http.middleware import (
     BodySizeLimit,
@@ -57,7 +58,9 @@ def create_http_app(
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     for router in routers:
-        app.include_router(router)
+        # GraphQL publishes its own schema (SDL, introspection); in OpenAPI its endpoint would be
+        # a POST without a body that every schema-driven client then sends wrong.
+        app.include_router(router, include_in_schema=not isinstance(router, GraphQLRouter))
     app.include_router(_operations_router(telemetry, readiness))
     install_problem_handlers(app, problem_statuses or {})
     # Outermost last: metrics see every request, including refused ones. Innermost first:

@@ -26,6 +26,7 @@ from services.kernel.errors import (
     NotFound,
     Rejected,
 )
+from services.kernel.http.allow import allowed_methods
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -101,19 +102,21 @@ def install_problem_handlers(app: FastAPI, overrides: Mapping[str, int]) -> None
         assert isinstance(exc, RequestValidationError)
         errors = [_describe(e) for e in exc.errors()]
         if any(e["type"] == "json_invalid" for e in exc.errors()):
-            return problem(
-                400, "MALFORMED_JSON", "the request body is not valid JSON", errors=errors
-            )
+            return _malformed_json("the request body is not valid JSON", errors=errors)
         return problem(
             422, "INVALID_REQUEST", "the request does not match the schema", errors=errors
         )
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if _is_unreadable_body(exc):
+            return _malformed_json(f"the request body is not valid JSON: {exc.__cause__}")
         code = HTTPStatus(exc.status_code).name  # e.g. NOT_FOUND, METHOD_NOT_ALLOWED
         response = problem(exc.status_code, code, str(exc.detail))
-        # Keep the exception's headers: a 405 must say which methods are allowed.
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app.routes, request.scope)
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     async def on_downstream(request: Request, exc: Exception) -> JSONResponse:
@@ -130,6 +133,17 @@ def install_problem_handlers(app: FastAPI, overrides: Mapping[str, int]) -> None
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(DownstreamUnavailable, on_downstream)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _is_unreadable_body(exc: StarletteHTTPException) -> bool:
+    """FastAPI's own 400 for a body that its JSON decoder raised on other than as a syntax error:
+    a number over Python's 4300-digit limit (ValueError), nesting past the recursion limit
+    (RecursionError), bytes that are not UTF-8 (UnicodeDecodeError, a ValueError)."""
+    return exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError)
+
+
+def _malformed_json(detail: str, **extensions: Any) -> JSONResponse:
+    return problem(400, "MALFORMED_JSON", detail, **extensions)
 
 
 def _describe(error: Any) -> dict[str, Any]:

@@ -6,25 +6,64 @@ Pydantic checks only shape and types (strictly: "5" is not a quantity); the busi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from services.kernel.contracts import MAX_ID_LENGTH, MAX_QUANTITY, PAYMENT_TOKENS, Line
+from services.kernel.contracts import (
+    IDENTIFIER_PATTERN,
+    MAX_ID_LENGTH,
+    MAX_QUANTITY,
+    PAYMENT_TOKENS,
+    Line,
+)
+
+# What OpenAPI states of an identifier, from the rule the domain checks (contracts.py).
+IDENTIFIER_LIMITS: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": IDENTIFIER_PATTERN,
+}
 
 
-def documented(**limits: Any) -> Any:
-    """A required field whose limits OpenAPI shows but only the domain enforces: one rule, one
-    place, and the domain's messages name the field and the limit."""
-    return Field(json_schema_extra=limits)
+def documented(default: Any = ..., **limits: Any) -> Any:
+    """A field (required unless given a default) whose limits OpenAPI shows but only the domain
+    enforces: one rule, one place, and the domain's messages name the field and the limit."""
+    return Field(default, json_schema_extra=limits)
 
 
 def identifier() -> Any:
-    return documented(minLength=1, maxLength=MAX_ID_LENGTH)
+    return documented(**IDENTIFIER_LIMITS)
+
+
+def identifier_in_path() -> Any:
+    """A path segment that is an identifier (shown in OpenAPI; the domain checks it)."""
+    return Path(json_schema_extra=IDENTIFIER_LIMITS)
+
+
+def identifier_in_query() -> Any:
+    return Query(json_schema_extra=IDENTIFIER_LIMITS)
+
+
+def one_of_in_query(values: list[str]) -> Any:
+    return Query(json_schema_extra={"enum": values})
 
 
 def payment_token() -> Any:
     return documented(enum=sorted(PAYMENT_TOKENS))
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's `integer` includes 3.0; strict pydantic would refuse it. A whole float
+    becomes an int, anything else (a string, a bool, 2.5) still meets the strict check."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema means it: 3 and 3.0, never "3" or true.
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class StrictBody(BaseModel):
@@ -33,7 +72,7 @@ class StrictBody(BaseModel):
 
 class LineBody(StrictBody):
     sku: str = identifier()
-    quantity: int = documented(minimum=1, maximum=MAX_QUANTITY)
+    quantity: WholeNumber = documented(minimum=1, maximum=MAX_QUANTITY)
 
     def to_line(self) -> Line:
         return Line(self.sku, self.quantity)

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 
+from services.kernel import styles
 from services.kernel.contracts import MAX_LINES
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import problem, problem_responses
-from services.kernel.http.schemas import LineBody, StrictBody, documented, identifier, payment_token
-from services.order.domain import UNKNOWN_SKU_DETAIL, PlaceOrder, document
+from services.kernel.http.schemas import (
+    LineBody,
+    StrictBody,
+    documented,
+    identifier,
+    identifier_in_path,
+    identifier_in_query,
+    one_of_in_query,
+    payment_token,
+)
+from services.order.domain import (
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_IDEMPOTENCY_KEY,
+    UNKNOWN_SKU_DETAIL,
+    PlaceOrder,
+    document,
+)
 from services.order.handlers import OrderHandlers
 
 PROBLEM_STATUSES = {"IDEMPOTENCY_MISMATCH": 422}
@@ -23,6 +39,15 @@ class PlaceOrderBody(StrictBody):
 
 
 Handlers = Annotated[OrderHandlers, Depends(handlers_of(OrderHandlers))]
+OrderId = Annotated[str, identifier_in_path()]
+IdempotencyKey = Header(
+    alias="Idempotency-Key",
+    json_schema_extra={
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+    },
+)
 router = APIRouter(tags=["orders"])
 
 
@@ -40,7 +65,7 @@ async def place_order(
     body: PlaceOrderBody,
     response: Response,
     use: Handlers,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, IdempotencyKey] = None,
 ) -> Any:
     command = PlaceOrder(
         customer_id=body.customer_id,
@@ -58,13 +83,13 @@ async def place_order(
 
 
 @router.get("/orders/{order_id}", summary="One order", responses=problem_responses(404))
-async def get_order(order_id: str, use: Handlers) -> dict[str, Any]:
+async def get_order(order_id: OrderId, use: Handlers) -> dict[str, Any]:
     return document(await use.get_order(order_id))
 
 
 @router.get("/orders", summary="A customer's orders, newest first (at most 100)")
 async def list_orders(
-    use: Handlers, customer_id: Annotated[str, Query(min_length=1, max_length=64)]
+    use: Handlers, customer_id: Annotated[str, identifier_in_query()]
 ) -> dict[str, Any]:
     return {"orders": [document(o) for o in await use.list_orders(customer_id)]}
 
@@ -74,7 +99,7 @@ async def list_orders(
     summary="The saga log: every step this order went through",
     responses=problem_responses(404),
 )
-async def saga_log(order_id: str, use: Handlers) -> dict[str, Any]:
+async def saga_log(order_id: OrderId, use: Handlers) -> dict[str, Any]:
     entries = await use.saga_log(order_id)
     order = await use.get_order(order_id)
     return {
@@ -98,6 +123,8 @@ async def saga_log(order_id: str, use: Handlers) -> dict[str, Any]:
     ),
     responses=problem_responses(422),
 )
-async def audit(use: Handlers, style: str | None = None) -> dict[str, Any]:
+async def audit(
+    use: Handlers, style: Annotated[str | None, one_of_in_query(list(styles.ALL))] = None
+) -> dict[str, Any]:
     found = await use.audit(style)
     return {"orders": [list(row) for row in found.orders], "confirmed_units": found.confirmed_units}

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Response, status
 
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
-from services.kernel.http.schemas import StrictBody, documented, identifier, payment_token
+from services.kernel.http.schemas import (
+    StrictBody,
+    WholeNumber,
+    documented,
+    identifier,
+    identifier_in_path,
+    payment_token,
+)
 from services.payment.domain import MAX_AMOUNT_CENTS, ChargeRequest, Payment
 from services.payment.handlers import PaymentHandlers
 
@@ -19,7 +26,7 @@ PROBLEM_STATUSES: dict[str, int] = {}
 class ChargeBody(StrictBody):
     order_id: str = identifier()
     customer_id: str = identifier()
-    amount_cents: int = documented(minimum=1, maximum=MAX_AMOUNT_CENTS)
+    amount_cents: WholeNumber = documented(minimum=1, maximum=MAX_AMOUNT_CENTS)
     payment_token: str = payment_token()
 
     def to_request(self) -> ChargeRequest:
@@ -28,6 +35,7 @@ class ChargeBody(StrictBody):
 
 Handlers = Annotated[PaymentHandlers, Depends(handlers_of(PaymentHandlers))]
 router = APIRouter(tags=["payment"])
+OrderId = Annotated[str, identifier_in_path()]
 
 
 @router.post(
@@ -44,7 +52,7 @@ async def charge(body: ChargeBody, response: Response, use: Handlers) -> dict[st
 
 
 @router.get("/charges/{order_id}", summary="One order's payment", responses=problem_responses(404))
-async def get_charge(order_id: str, use: Handlers) -> dict[str, Any]:
+async def get_charge(order_id: OrderId, use: Handlers) -> dict[str, Any]:
     return payment_json(await use.get(order_id))
 
 
@@ -52,7 +60,7 @@ async def get_charge(order_id: str, use: Handlers) -> dict[str, Any]:
     "/charges/{order_id}/refund",
     summary="Give the money back (compensation; idempotent, also before the charge)",
 )
-async def refund(order_id: str, use: Handlers) -> dict[str, Any]:
+async def refund(order_id: OrderId, use: Handlers) -> dict[str, Any]:
     return payment_json(await use.refund(order_id))
 
 
