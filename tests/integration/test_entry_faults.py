@@ -18,6 +18,7 @@ from services.kernel.contracts import Line
 from services.kernel.faults import OPERATIONS, Fault, Faults, InjectedFailure, InjectedUnavailable
 from services.kernel.telemetry import Telemetry
 from services.notification import main as notification_main
+from services.notification.api import amqp as notification_amqp
 from services.notification.domain import NotificationRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
@@ -141,16 +142,17 @@ async def test_notification_record_faults_act_on_notify_and_on_the_broker_event(
 ) -> None:
     faults = Faults(OPERATIONS["notification"])
     handlers = NotificationHandlers(notifications, faults=faults)
+    by_broker = notification_amqp.routes(handlers, notifications.messages)[ev.ORDER_CONFIRMED]
     request = NotificationRequest("o-1", "ada", ev.ORDER_CONFIRMED, None, 8999)
     faults.set("notification.record", Fault(error_rate=1.0))
     with pytest.raises(InjectedUnavailable):
         await handlers.notify(request)
     with pytest.raises(InjectedUnavailable):
-        await handlers.on_order_finished(order_confirmed("o-2"))
+        await by_broker(order_confirmed("o-2"))
     assert notifications.summary() == {"notifications": 0, "duplicates": 0}
     faults.set("notification.record", Fault(latency_ms=LATENCY_MS))
     assert await timed(handlers.notify(request)) >= LATENCY_MS / 1000
-    assert await timed(handlers.on_order_finished(order_confirmed("o-2"))) >= LATENCY_MS / 1000
+    assert await timed(by_broker(order_confirmed("o-2"))) >= LATENCY_MS / 1000
     assert notifications.summary() == {"notifications": 2, "duplicates": 0}
     faults.clear()
     assert await timed(handlers.notify(request)) < LATENCY_MS / 1000

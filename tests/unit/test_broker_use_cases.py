@@ -1,11 +1,13 @@
-"""Inventory's and payment's reactions as use cases: typed events in, typed events out, through
-a fake unit of work (no broker, no CloudEvent). The stores are the real ones, as in the saga's
-unit tests; the adapters and the SQLite unit of work are tested in integration."""
+"""Inventory's, payment's and notification's reactions as use cases: typed events in, typed
+events out, through a fake unit of work (no broker, no CloudEvent). The stores are the real
+ones, as in the saga's unit tests; the adapters and the SQLite unit of work are tested in
+integration and in test_broker_unit_of_work."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -14,6 +16,8 @@ from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
 from services.kernel.broker import catalogue as ev
 from services.kernel.errors import DomainError, InvalidRequest
+from services.notification.handlers import NotificationHandlers
+from services.notification.store import NotificationStore
 from services.payment.domain import PaymentStatus
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
@@ -176,3 +180,35 @@ async def test_a_voided_order_is_refunded_and_a_late_charge_refused(
     assert recorded == [PaymentStatus.CHARGED, PaymentStatus.REFUNDED, PaymentStatus.VOIDED]
     assert [e.type for e in messages.emitted] == [ev.PAYMENT_CHARGED]
     assert "m-4" not in messages.handled
+
+
+def finished(order_id: str, status: Literal["CONFIRMED", "CANCELLED"]) -> ev.OrderFinished:
+    order = ev.OrderDocument(
+        id=order_id,
+        customer_id="ada",
+        status=status,
+        reason=None if status == "CONFIRMED" else "PAYMENT_DECLINED",
+        items=[ev.OrderItem(sku="KB-MECH", quantity=1, unit_price_cents=8999)],
+        total_cents=8999,
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:01Z",
+    )
+    return ev.OrderFinished(order=order)
+
+
+async def test_a_finished_order_is_told_once_as_its_event_type_says(tmp_path: Path) -> None:
+    store = NotificationStore.open(tmp_path / "notification.db")
+    recorded: list[tuple[str, bool]] = []
+    handlers = NotificationHandlers(
+        store, on_recorded=lambda n, new: recorded.append((n.kind, new))
+    )
+    messages = FakeMessages()
+    confirmed = finished("o-9", "CONFIRMED")
+    await handlers.on_order_finished(confirmed, messages.unit("m-1", ev.ORDER_CONFIRMED))
+    await handlers.on_order_finished(confirmed, messages.unit("m-1", ev.ORDER_CONFIRMED))
+    await handlers.on_order_finished(confirmed, messages.unit("m-2", ev.ORDER_CONFIRMED))
+    assert store.told() == [("o-9", ev.ORDER_CONFIRMED)]
+    # The redelivery (m-1 again) is not even a duplicate; another copy (m-2) is one.
+    assert recorded == [(ev.ORDER_CONFIRMED, True), (ev.ORDER_CONFIRMED, False)]
+    assert messages.emitted == [] and messages.handled == {"m-1", "m-2"}
+    store.close()

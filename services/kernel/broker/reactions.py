@@ -8,11 +8,11 @@ decodes the CloudEvent and dead-letters what cannot be handled.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from services.kernel.broker.catalogue import EventData, data_of
 from services.kernel.broker.consumer import UseCase
-from services.kernel.broker.events import CloudEvent, new_event
+from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.outbox import Messages
 from services.kernel.broker.unit_of_work import Received, SqliteUnitOfWork, UnitOfWork
 
@@ -36,27 +36,3 @@ class Reactions:
             await use_case(data, SqliteUnitOfWork(self._messages, received))
 
         return react
-
-
-# The older style, for reactions not yet moved to a unit of work: they take the CloudEvent.
-
-
-def first_delivery(messages: Messages, event: CloudEvent) -> bool:
-    """Inside the reaction's transaction: True the first time this event id is seen (and
-    records it), False for a redelivery or a duplicate, which must change nothing."""
-    if messages.seen(event.id):
-        return False
-    messages.record(event.id, event.type)
-    return True
-
-
-def reply(cause: CloudEvent, type_: str, data: dict[str, Any]) -> CloudEvent:
-    """An event caused by `cause`: same correlation id, published by the service that the type
-    names (`inventory.reserved` comes from inventory), about the order in `data`."""
-    return new_event(
-        type_,
-        source=f"orderflow/{type_.split('.')[0]}",
-        data=data,
-        correlation_id=cause.correlationid,
-        subject=data.get("order_id"),
-    )
