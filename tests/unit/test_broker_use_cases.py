@@ -1,7 +1,7 @@
-"""Inventory's, payment's and notification's reactions as use cases: typed events in, typed
-events out, through a fake unit of work (no broker, no CloudEvent). The stores are the real
-ones, as in the saga's unit tests; the adapters and the SQLite unit of work are tested in
-integration and in test_broker_unit_of_work."""
+"""Every service's reactions to events as use cases: typed events in, typed events out,
+through a fake unit of work (no broker, no CloudEvent). The stores are the real ones, as in the
+saga's unit tests; the adapters and the SQLite unit of work are tested in integration and in
+test_broker_unit_of_work."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
 from services.kernel.broker import catalogue as ev
+from services.kernel.broker.unit_of_work import derived_id
 from services.kernel.errors import DomainError, InvalidRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
+from services.order.choreography import OrderChoreography
+from services.order.store import OrderStore
 from services.payment.domain import PaymentStatus
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
@@ -211,4 +214,45 @@ async def test_a_finished_order_is_told_once_as_its_event_type_says(tmp_path: Pa
     # The redelivery (m-1 again) is not even a duplicate; another copy (m-2) is one.
     assert recorded == [(ev.ORDER_CONFIRMED, True), (ev.ORDER_CONFIRMED, False)]
     assert messages.emitted == [] and messages.handled == {"m-1", "m-2"}
+    store.close()
+
+
+def place(key: str) -> ev.PlaceOrderCommand:
+    return ev.PlaceOrderCommand(
+        customer_id="ada",
+        items=[ev.Item(sku="KB-MECH", quantity=2)],
+        payment_token="tok_visa",
+        idempotency_key=key,
+    )
+
+
+async def test_order_answers_every_waiting_client_with_one_terminal_event(tmp_path: Path) -> None:
+    store = OrderStore.open(tmp_path / "order.db")
+    choreography = OrderChoreography(store, new_id=lambda: "o-10")
+    messages = FakeMessages()
+    await choreography.on_place(place("k-1"), messages.unit("m-1", ev.ORDER_PLACE, "first"))
+    await choreography.on_place(place("k-1"), messages.unit("m-2", ev.ORDER_PLACE, "retry"))
+    charged = ev.PaymentCharged(order_id="o-10", amount_cents=2 * 8999, items=PRICED)
+    await choreography.on_payment_charged(charged, messages.unit("m-3", ev.PAYMENT_CHARGED))
+    placed_, *answers = messages.emitted
+    assert placed_.type == ev.ORDER_PLACED and placed_.data == placed("o-10")
+    assert sorted(str(a.correlation_id) for a in answers) == ["first", "retry"]
+    assert {a.event_id for a in answers} == {derived_id("o-10", ev.ORDER_CONFIRMED)}
+    assert all(isinstance(a.data, ev.OrderFinished) for a in answers)
+    store.close()
+
+
+async def test_order_voids_what_is_held_for_an_order_it_never_placed(tmp_path: Path) -> None:
+    store = OrderStore.open(tmp_path / "order.db")
+    messages = FakeMessages()
+    reserved_ = reserved("forged")
+    await OrderChoreography(store).on_inventory_reserved(
+        reserved_, messages.unit("m-1", ev.INVENTORY_RESERVED)
+    )
+    [void] = messages.emitted
+    assert void.type == ev.ORDER_VOIDED and void.event_id == derived_id("forged", ev.ORDER_VOIDED)
+    assert void.data == ev.OrderVoided(
+        order_id="forged", reason="UNKNOWN_ORDER", detail=f"caused by {ev.INVENTORY_RESERVED}"
+    )
+    assert store.get("forged") is None
     store.close()
