@@ -19,9 +19,7 @@ from services.inventory.domain import (
 )
 from services.inventory.store import InventoryStore
 from services.kernel.broker import catalogue as ev
-from services.kernel.broker.catalogue import data_of
-from services.kernel.broker.events import CloudEvent
-from services.kernel.broker.reactions import first_delivery, reply
+from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import Line, check_identifier
 from services.kernel.errors import NotFound
 from services.kernel.faults import OPERATIONS, Faults
@@ -81,57 +79,49 @@ class InventoryHandlers:
         log.info("order %s: reserved %s", order_id, _describe(reservation))
         return reservation, True
 
-    # Broker style: reactions to events. Each runs in one transaction with its inbox record and
-    # the events it emits (outbox), so a redelivered or duplicated event changes nothing.
+    # Broker style: reactions to events. Each runs in its unit of work, with the message's inbox
+    # record and the events it emits, so a redelivered or duplicated event changes nothing.
 
-    async def on_order_placed(self, event: CloudEvent) -> None:
-        placed = data_of(event, ev.OrderPlaced)
+    async def on_order_placed(self, placed: ev.OrderPlaced, uow: UnitOfWork) -> None:
+        """Reserve for a placed order; answer inventory.reserved, or inventory.rejected."""
         lines = tuple(Line(item.sku, item.quantity) for item in placed.items)
         await self._faults.before("inventory.reserve")
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        with uow:
+            if uow.already_handled:
                 return
             try:
                 reservation, _ = self._reserve(placed.order_id, lines)
             except (UnknownSku, OutOfStock) as refused:
-                refusal = {
-                    "order_id": placed.order_id,
-                    "reason": refused.code,
-                    "detail": str(refused),
-                }
-                self._store.messages.emit(reply(event, ev.INVENTORY_REJECTED, refusal))
+                uow.emit(ev.INVENTORY_REJECTED, _rejected(placed.order_id, refused))
                 return
-            data: dict[str, object] = {
-                "order_id": placed.order_id,
-                "customer_id": placed.customer_id,
-                "payment_token": placed.payment_token,
-                "items": _priced(reservation),
-                "total_cents": reservation.total_cents,
-            }
-            self._store.messages.emit(reply(event, ev.INVENTORY_RESERVED, data))
+            reserved = ev.InventoryReserved(
+                order_id=placed.order_id,
+                customer_id=placed.customer_id,
+                payment_token=placed.payment_token,
+                items=_priced(reservation),
+                total_cents=reservation.total_cents,
+            )
+            uow.emit(ev.INVENTORY_RESERVED, reserved)
 
-    async def on_payment_declined(self, event: CloudEvent) -> None:
-        declined = data_of(event, ev.PaymentDeclined)
+    async def on_payment_declined(self, declined: ev.PaymentDeclined, uow: UnitOfWork) -> None:
+        """Give the stock of a declined order back; answer inventory.released."""
         await self._faults.before("inventory.release")
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        with uow:
+            if uow.already_handled:
                 return
             released = self._release(declined.order_id)
-            data = {
-                "order_id": declined.order_id,
-                "reason": declined.reason,
-                "items": _priced(released),
-            }
-            self._store.messages.emit(reply(event, ev.INVENTORY_RELEASED, data))
+            answer = ev.InventoryReleased(
+                order_id=declined.order_id, reason=declined.reason, items=_priced(released)
+            )
+            uow.emit(ev.INVENTORY_RELEASED, answer)
 
-    async def on_order_voided(self, event: CloudEvent) -> None:
+    async def on_order_voided(self, voided: ev.OrderVoided, uow: UnitOfWork) -> None:
         """The order service says nothing of this order stands: give its stock back. No event
         answers it (order.voided is the end of the line), so a forged chain cannot loop."""
-        voided = data_of(event, ev.OrderVoided)
         check_identifier("order_id", voided.order_id)
         await self._faults.before("inventory.release")
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        with uow:
+            if uow.already_handled:
                 return
             released = self._release(voided.order_id)
         log.warning("order %s: voided (%s), %s", voided.order_id, voided.reason, released.status)
@@ -149,11 +139,17 @@ class InventoryHandlers:
         return {"database": self._store.is_reachable()}
 
 
-def _priced(reservation: Reservation) -> list[dict[str, object]]:
+def _priced(reservation: Reservation) -> list[ev.PricedItem]:
     return [
-        {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
+        ev.PricedItem(sku=line.sku, quantity=line.quantity, unit_price_cents=line.unit_price_cents)
         for line in reservation.lines
     ]
+
+
+def _rejected(order_id: str, refused: UnknownSku | OutOfStock) -> ev.InventoryRejected:
+    # The domain's refusal codes, spelled as the catalogue's literals so the type checker sees them.
+    reason: ev.Rejection = "UNKNOWN_SKU" if isinstance(refused, UnknownSku) else "OUT_OF_STOCK"
+    return ev.InventoryRejected(order_id=order_id, reason=reason, detail=str(refused))
 
 
 def _describe(reservation: Reservation) -> str:

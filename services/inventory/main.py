@@ -39,7 +39,9 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
         http_app=create_app(store, handlers, telemetry, max_body_bytes=settings.max_body_bytes),
         http_port=address.http_port,
         servers=[grpc_server, *control_servers(NAME, settings, faults)],
-        background=broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers)),
+        background=broker_jobs(
+            NAME, settings, telemetry, store.messages, amqp.routes(handlers, store.messages)
+        ),
     )
 
 

@@ -13,9 +13,7 @@ import logging
 from collections.abc import Callable
 
 from services.kernel.broker import catalogue as ev
-from services.kernel.broker.catalogue import data_of
-from services.kernel.broker.events import CloudEvent
-from services.kernel.broker.reactions import first_delivery
+from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.faults import OPERATIONS, Faults
 from services.notification.domain import (
     Notice,
@@ -59,21 +57,22 @@ class NotificationHandlers:
         self._on_recorded(notification, created)
         return notification, created
 
-    async def on_order_finished(self, event: CloudEvent) -> None:
-        """Broker style: tell the customer how an order ended. A redelivered event is dropped
-        by the inbox, so it is not even counted as a duplicate notification."""
-        order = data_of(event, ev.OrderFinished).order
+    async def on_order_finished(self, finished: ev.OrderFinished, uow: UnitOfWork) -> None:
+        """Broker style: tell the customer how an order ended (the event's type says which
+        outcome). A redelivered event is dropped by its unit of work's inbox, so it is not even
+        counted as a duplicate notification."""
+        order = finished.order
         request = NotificationRequest(
             order_id=order.id,
             customer_id=order.customer_id,
-            kind=event.type,
+            kind=uow.message.type,
             reason=order.reason,
             total_cents=order.total_cents,
         )
         await self._faults.before("notification.record")
         notice = compose(request)
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        with uow:
+            if uow.already_handled:
                 return
             notification, created = self._record(notice)
         self._on_recorded(notification, created)

@@ -59,7 +59,9 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     faults = Faults(OPERATIONS[NAME], telemetry)
     handlers = create_handlers(store, telemetry, faults)
     app = create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes)
-    jobs = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(handlers))
+    jobs = broker_jobs(
+        NAME, settings, telemetry, store.messages, amqp.routes(handlers, store.messages)
+    )
     servers: list[serve.Server] = [*control_servers(NAME, settings, faults)]
     return serve.RunningService(
         http_app=app,

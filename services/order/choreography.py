@@ -27,9 +27,7 @@ import uuid
 from collections.abc import Callable
 
 from services.kernel.broker import catalogue as ev
-from services.kernel.broker.catalogue import data_of
-from services.kernel.broker.events import CloudEvent, new_event
-from services.kernel.broker.reactions import first_delivery, reply
+from services.kernel.broker.unit_of_work import UnitOfWork, derived_id
 from services.kernel.clock import now_iso
 from services.kernel.contracts import Line
 from services.kernel.errors import Conflict
@@ -54,6 +52,11 @@ FINISHED_EVENT = {
     Status.CANCELLED: ev.ORDER_CANCELLED,
     Status.REJECTED: ev.ORDER_REJECTED,
 }
+# The outcomes that rule a hold out (domain.must_give_back), as order.voided names them.
+VOID_REASON: dict[Status, ev.VoidReason] = {
+    Status.REJECTED: "ORDER_REJECTED",
+    Status.CANCELLED: "ORDER_CANCELLED",
+}
 
 
 class OrderChoreography:
@@ -70,8 +73,7 @@ class OrderChoreography:
         # Shared with OrderHandlers: the broker's command is the same `order.place` entry.
         self._faults = faults or Faults(OPERATIONS["order"])
 
-    async def on_place(self, event: CloudEvent) -> None:
-        request = data_of(event, ev.PlaceOrderCommand)
+    async def on_place(self, request: ev.PlaceOrderCommand, uow: UnitOfWork) -> None:
         await self._faults.before("order.place")
         command = PlaceOrder(
             customer_id=request.customer_id,
@@ -81,50 +83,44 @@ class OrderChoreography:
             style=BROKER,
         )
         command.validate()  # an invalid command is poison: dead-lettered with the reason
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        client = uow.message.correlation_id  # the client waits for the answer under it
+        with uow:
+            if uow.already_handled:
                 return
             key = command.idempotency_key
             existing = self._store.by_idempotency_key(key) if key else None
             if existing is not None:
-                self._replay(event, domain.check_replay(existing, command))
+                self._replay(uow, domain.check_replay(existing, command))
                 return
             order = domain.new_order(self._new_id(), command, now_iso())
             self._store.add(order)
             self._store.log(order.id, "place", "accepted", order.created_at)
-            self._store.add_waiter(order.id, event.correlationid)
-            self._store.messages.emit(reply(event, ev.ORDER_PLACED, _placed(order)))
+            self._store.add_waiter(order.id, client)
+            uow.emit(ev.ORDER_PLACED, _placed(order))
         log.info("order %s: placed (broker)", order.id)
 
-    async def on_inventory_reserved(self, event: CloudEvent) -> None:
-        data = data_of(event, ev.InventoryReserved)
+    async def on_inventory_reserved(self, data: ev.InventoryReserved, uow: UnitOfWork) -> None:
         reserve = functools.partial(_reserved, items=data.items)
-        self._react(event, data.order_id, reserve, Hold.STOCK)
+        self._react(uow, data.order_id, reserve, Hold.STOCK)
 
-    async def on_inventory_rejected(self, event: CloudEvent) -> None:
-        data = data_of(event, ev.InventoryRejected)
-
+    async def on_inventory_rejected(self, data: ev.InventoryRejected, uow: UnitOfWork) -> None:
         def reject(order: Order) -> Order:
             if order.status is not Status.PENDING:
                 return order
             return domain.rejected(order, Reason(data.reason), now_iso(), Compensation())
 
-        self._react(event, data.order_id, reject, None)
+        self._react(uow, data.order_id, reject, None)
 
-    async def on_payment_charged(self, event: CloudEvent) -> None:
-        data = data_of(event, ev.PaymentCharged)
-
+    async def on_payment_charged(self, data: ev.PaymentCharged, uow: UnitOfWork) -> None:
         def confirm(order: Order) -> Order:
             order = _reserved(order, data.items)
             if order.status is not Status.RESERVED:
                 return order
             return domain.confirmed(domain.paid(order, now_iso()), now_iso())
 
-        self._react(event, data.order_id, confirm, Hold.MONEY)
+        self._react(uow, data.order_id, confirm, Hold.MONEY)
 
-    async def on_inventory_released(self, event: CloudEvent) -> None:
-        data = data_of(event, ev.InventoryReleased)
-
+    async def on_inventory_released(self, data: ev.InventoryReleased, uow: UnitOfWork) -> None:
         def cancel(order: Order) -> Order:
             order = _reserved(order, data.items)
             if order.status is not Status.RESERVED:
@@ -132,48 +128,49 @@ class OrderChoreography:
             reason = Reason(data.reason)
             return domain.cancelled(order, reason, now_iso(), Compensation())
 
-        self._react(event, data.order_id, cancel, None)
+        self._react(uow, data.order_id, cancel, None)
 
     def _react(
         self,
-        event: CloudEvent,
+        uow: UnitOfWork,
         order_id: str,
         move: Callable[[Order], Order],
         hold: Hold | None,
     ) -> None:
-        """Apply what `event` says happened, which proves `hold` (if anything is held)."""
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        """Apply what the event says happened, which proves `hold` (if anything is held)."""
+        cause = uow.message.type
+        with uow:
+            if uow.already_handled:
                 return
             order = self._store.get(order_id)
             if order is not None and order.style != BROKER:
                 raise NotBrokerStyle(
-                    f"{event.type} for order {order_id!r}, placed in the {order.style} style",
+                    f"{cause} for order {order_id!r}, placed in the {order.style} style",
                     order_id=order_id,
                 )
             if domain.must_give_back(order, hold):
-                self._store.messages.emit(_voided(event, order_id, order))
-                log.warning("order %s: %s voided (%s)", order_id, event.type, _why(order))
+                _void(uow, order_id, order)
+                log.warning("order %s: %s voided (%s)", order_id, cause, _why(order))
                 return
             assert order is not None  # an unknown order is always given back
             moved = move(order)
             if moved.status is order.status:
                 return  # stale: the order is already past what this event says
             self._store.update(moved)
-            self._store.log(order_id, event.type, moved.status.lower(), moved.updated_at)
+            self._store.log(order_id, cause, moved.status.lower(), moved.updated_at)
             if moved.is_terminal:
                 for waiting in self._store.waiters(order_id):
-                    self._store.messages.emit(_finished(moved, waiting))
-        log.info("order %s: %s -> %s", order_id, event.type, moved.status)
+                    _finish(uow, moved, waiting)
+        log.info("order %s: %s -> %s", order_id, cause, moved.status)
         self._on_saved(moved)
 
-    def _replay(self, event: CloudEvent, existing: Order) -> None:
+    def _replay(self, uow: UnitOfWork, existing: Order) -> None:
         """A retried command (the same idempotency key) is answered under its own correlation
         id: at once if the order is finished, else together with the first client."""
         if existing.is_terminal:
-            self._store.messages.emit(_finished(existing, event.correlationid))
+            _finish(uow, existing, uow.message.correlation_id)
         else:
-            self._store.add_waiter(existing.id, event.correlationid)
+            self._store.add_waiter(existing.id, uow.message.correlation_id)
 
 
 class NotBrokerStyle(Conflict):
@@ -182,17 +179,16 @@ class NotBrokerStyle(Conflict):
     code = "NOT_BROKER_STYLE"
 
 
-def _voided(cause: CloudEvent, order_id: str, order: Order | None) -> CloudEvent:
+def _void(uow: UnitOfWork, order_id: str, order: Order | None) -> None:
     """The order's one order.voided: its id is derived from the order, so however many events
     cause it, inventory and payment give back once (their inboxes keep the first)."""
-    data = {"order_id": order_id, "reason": _why(order), "detail": f"caused by {cause.type}"}
-    event = reply(cause, ev.ORDER_VOIDED, data)
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:{order_id}:{ev.ORDER_VOIDED}"))
-    return event.model_copy(update={"id": event_id})
+    detail = f"caused by {uow.message.type}"
+    voided = ev.OrderVoided(order_id=order_id, reason=_why(order), detail=detail)
+    uow.emit(ev.ORDER_VOIDED, voided, event_id=derived_id(order_id, ev.ORDER_VOIDED))
 
 
-def _why(order: Order | None) -> str:
-    return "UNKNOWN_ORDER" if order is None else f"ORDER_{order.status}"
+def _why(order: Order | None) -> ev.VoidReason:
+    return "UNKNOWN_ORDER" if order is None else VOID_REASON[order.status]
 
 
 def _reserved(order: Order, items: list[ev.PricedItem]) -> Order:
@@ -202,22 +198,19 @@ def _reserved(order: Order, items: list[ev.PricedItem]) -> Order:
     return domain.reserved(order, priced, now_iso())
 
 
-def _placed(order: Order) -> dict[str, object]:
-    return {
-        "order_id": order.id,
-        "customer_id": order.customer_id,
-        "items": [{"sku": line.sku, "quantity": line.quantity} for line in order.lines],
-        "payment_token": order.payment_token,
-    }
+def _placed(order: Order) -> ev.OrderPlaced:
+    return ev.OrderPlaced(
+        order_id=order.id,
+        customer_id=order.customer_id,
+        items=[ev.Item(sku=line.sku, quantity=line.quantity) for line in order.lines],
+        payment_token=order.payment_token,
+    )
 
 
-def _finished(order: Order, correlation_id: str) -> CloudEvent:
+def _finish(uow: UnitOfWork, order: Order, correlation_id: str) -> None:
     """The order's terminal event for one waiting client. Its id is derived from the order, so
     every client's copy is the same event: notification's inbox keeps one, each client gets its
     own (matched by correlation id)."""
     kind = FINISHED_EVENT[order.status]
-    event = new_event(
-        kind, "orderflow/order", {"order": domain.document(order)}, correlation_id, order.id
-    )
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:{order.id}:{kind}"))
-    return event.model_copy(update={"id": event_id})
+    finished = ev.OrderFinished.model_validate({"order": domain.document(order)})
+    uow.emit(kind, finished, correlation_id=correlation_id, event_id=derived_id(order.id, kind))

@@ -67,7 +67,9 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
     )
     choreography = OrderChoreography(store, on_saved=saga.updates.publish, faults=faults)
-    broker = broker_jobs(NAME, settings, telemetry, store.messages, amqp.routes(choreography))
+    broker = broker_jobs(
+        NAME, settings, telemetry, store.messages, amqp.routes(choreography, store.messages)
+    )
     freeze_startup_heap()  # what start-up built stays: no collection needs to walk it
     return serve.RunningService(
         http_app=app,

@@ -10,9 +10,7 @@ import logging
 from collections.abc import Callable
 
 from services.kernel.broker import catalogue as ev
-from services.kernel.broker.catalogue import data_of
-from services.kernel.broker.events import CloudEvent
-from services.kernel.broker.reactions import first_delivery, reply
+from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import NotFound
 from services.kernel.faults import OPERATIONS, Faults
@@ -63,26 +61,18 @@ class PaymentHandlers:
         log.info("order %s: %s %d cents", payment.order_id, payment.status, payment.amount_cents)
         return payment, True
 
-    async def on_inventory_reserved(self, event: CloudEvent) -> None:
-        """Broker style: charge for stock that was reserved, in one transaction with the inbox
-        record and the payment.charged / payment.declined event."""
-        reserved = data_of(event, ev.InventoryReserved)
+    async def on_inventory_reserved(self, reserved: ev.InventoryReserved, uow: UnitOfWork) -> None:
+        """Broker style: charge for stock that was reserved; answer payment.charged or
+        payment.declined, carrying the priced items on."""
         request = ChargeRequest(
             reserved.order_id, reserved.customer_id, reserved.total_cents, reserved.payment_token
         )
         await self._faults.before("payment.charge")
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        with uow:
+            if uow.already_handled:
                 return
             payment, created = self._charge(request)
-            charged = payment.status is PaymentStatus.CHARGED
-            data = {
-                "order_id": payment.order_id,
-                "amount_cents": payment.amount_cents,
-                "items": [item.model_dump() for item in reserved.items],
-            }
-            kind = ev.PAYMENT_CHARGED if charged else ev.PAYMENT_DECLINED
-            self._store.messages.emit(reply(event, kind, data))
+            uow.emit(*_outcome(payment, reserved))
         if created:
             self._on_recorded(payment.status)
 
@@ -97,15 +87,14 @@ class PaymentHandlers:
         self._refunded(order_id, changed)
         return refunded
 
-    async def on_order_voided(self, event: CloudEvent) -> None:
+    async def on_order_voided(self, voided: ev.OrderVoided, uow: UnitOfWork) -> None:
         """Broker style: the order service says nothing of this order stands, so its money goes
         back (or, before the charge, the charge is voided). No event answers it, so a forged
         chain cannot loop."""
-        voided = data_of(event, ev.OrderVoided)
         check_identifier("order_id", voided.order_id)
         await self._faults.before("payment.refund")
-        with self._store.transaction():
-            if not first_delivery(self._store.messages, event):
+        with uow:
+            if uow.already_handled:
                 return
             changed = self._apply_refund(voided.order_id)
         log.warning("order %s: voided (%s)", voided.order_id, voided.reason)
@@ -143,3 +132,16 @@ class PaymentHandlers:
 
     async def is_ready(self) -> dict[str, bool]:
         return {"database": self._store.is_reachable()}
+
+
+def _outcome(payment: Payment, reserved: ev.InventoryReserved) -> tuple[str, ev.PaymentCharged]:
+    """payment.charged or payment.declined (whose reason is its schema's default)."""
+    charged = payment.status is PaymentStatus.CHARGED
+    kind, schema = (
+        (ev.PAYMENT_CHARGED, ev.PaymentCharged)
+        if charged
+        else (ev.PAYMENT_DECLINED, ev.PaymentDeclined)
+    )
+    return kind, schema(
+        order_id=payment.order_id, amount_cents=payment.amount_cents, items=reserved.items
+    )

@@ -18,10 +18,12 @@ from services.kernel.contracts import Line
 from services.kernel.faults import OPERATIONS, Fault, Faults, InjectedFailure, InjectedUnavailable
 from services.kernel.telemetry import Telemetry
 from services.notification import main as notification_main
+from services.notification.api import amqp as notification_amqp
 from services.notification.domain import NotificationRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
 from services.order import main as order_main
+from services.order.api import amqp as order_amqp
 from services.order.choreography import OrderChoreography
 from services.order.domain import PlaceOrder, Status
 from services.order.downstream.ports import Downstream
@@ -94,9 +96,8 @@ async def test_order_place_latency_delays_each_place_request_and_clears(
     handlers = order_handlers(orders, faults)
     faults.set("order.place", Fault(latency_ms=LATENCY_MS))
     assert await timed(handlers.place_order(place("k-1"))) >= LATENCY_MS / 1000
-    assert await timed(OrderChoreography(orders, faults=faults).on_place(place_command("k-2"))) >= (
-        LATENCY_MS / 1000
-    )
+    broker = order_amqp.routes(OrderChoreography(orders, faults=faults), orders.messages)
+    assert await timed(broker[ev.ORDER_PLACE](place_command("k-2"))) >= LATENCY_MS / 1000
     faults.clear("order.place")
     assert await timed(handlers.place_order(place("k-3"))) < LATENCY_MS / 1000
 
@@ -123,13 +124,14 @@ async def test_the_broker_command_meets_the_same_fault_and_its_retry_goes_throug
 ) -> None:
     faults = Faults(OPERATIONS["order"])
     choreography = OrderChoreography(orders, new_id=lambda: "o-1", faults=faults)
+    place_by_broker = order_amqp.routes(choreography, orders.messages)[ev.ORDER_PLACE]
     command = place_command("k-1")
     faults.set("order.place", Fault(error_rate=1.0))
     with pytest.raises(InjectedUnavailable):  # the consumer retries it later
-        await choreography.on_place(command)
+        await place_by_broker(command)
     assert orders.status_counts() == {} and orders.messages.unpublished() == []
     faults.clear()
-    await choreography.on_place(command)  # the same delivery again: its inbox record was not kept
+    await place_by_broker(command)  # the same delivery again: its inbox record was not kept
     assert orders.status_counts() == {"PENDING": 1}
     [placed] = [decode(row.body) for row in orders.messages.unpublished()]
     assert placed.type == ev.ORDER_PLACED and placed.subject == "o-1"
@@ -140,16 +142,17 @@ async def test_notification_record_faults_act_on_notify_and_on_the_broker_event(
 ) -> None:
     faults = Faults(OPERATIONS["notification"])
     handlers = NotificationHandlers(notifications, faults=faults)
+    by_broker = notification_amqp.routes(handlers, notifications.messages)[ev.ORDER_CONFIRMED]
     request = NotificationRequest("o-1", "ada", ev.ORDER_CONFIRMED, None, 8999)
     faults.set("notification.record", Fault(error_rate=1.0))
     with pytest.raises(InjectedUnavailable):
         await handlers.notify(request)
     with pytest.raises(InjectedUnavailable):
-        await handlers.on_order_finished(order_confirmed("o-2"))
+        await by_broker(order_confirmed("o-2"))
     assert notifications.summary() == {"notifications": 0, "duplicates": 0}
     faults.set("notification.record", Fault(latency_ms=LATENCY_MS))
     assert await timed(handlers.notify(request)) >= LATENCY_MS / 1000
-    assert await timed(handlers.on_order_finished(order_confirmed("o-2"))) >= LATENCY_MS / 1000
+    assert await timed(by_broker(order_confirmed("o-2"))) >= LATENCY_MS / 1000
     assert notifications.summary() == {"notifications": 2, "duplicates": 0}
     faults.clear()
     assert await timed(handlers.notify(request)) < LATENCY_MS / 1000

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from services.kernel.broker import catalogue as ev
+from services.kernel.broker.consumer import UseCase
 from services.kernel.broker.events import CloudEvent, new_event
+from services.notification.api import amqp
 from services.notification.domain import NotificationRequest, OutcomeConflict
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
@@ -38,12 +40,23 @@ def finished(order_id: str, kind: str, correlation_id: str) -> CloudEvent:
     return new_event(kind, "orderflow/order", {"order": order}, correlation_id, order_id)
 
 
+def by_broker(handlers: NotificationHandlers, store: NotificationStore) -> UseCase:
+    """The broker's entry, as the consumer calls it: the route of the event's type."""
+    routes = amqp.routes(handlers, store.messages)
+
+    async def react(event: CloudEvent) -> None:
+        await routes[event.type](event)
+
+    return react
+
+
 async def test_every_way_one_outcome_arrives_tells_the_customer_once(
     store: NotificationStore,
 ) -> None:
     handlers = NotificationHandlers(store)
-    await handlers.on_order_finished(finished("o-1", ev.ORDER_CONFIRMED, "first-client"))
-    await handlers.on_order_finished(finished("o-1", ev.ORDER_CONFIRMED, "retrying-client"))
+    react = by_broker(handlers, store)
+    await react(finished("o-1", ev.ORDER_CONFIRMED, "first-client"))
+    await react(finished("o-1", ev.ORDER_CONFIRMED, "retrying-client"))
     _, created = await handlers.notify(
         NotificationRequest("o-1", "ada", ev.ORDER_CONFIRMED, None, 8999)
     )
@@ -58,7 +71,7 @@ async def test_another_outcome_for_a_told_order_is_refused_in_both_ways(
     handlers = NotificationHandlers(store)
     await handlers.notify(NotificationRequest("o-2", "ada", ev.ORDER_CONFIRMED, None, 8999))
     with pytest.raises(OutcomeConflict):  # the broker consumer dead-letters a domain refusal
-        await handlers.on_order_finished(finished("o-2", ev.ORDER_CANCELLED, "c"))
+        await by_broker(handlers, store)(finished("o-2", ev.ORDER_CANCELLED, "c"))
     with pytest.raises(OutcomeConflict):
         await handlers.notify(NotificationRequest("o-2", "ada", ev.ORDER_CANCELLED, "X"))
     assert store.told() == [("o-2", "order.confirmed")]

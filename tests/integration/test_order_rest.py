@@ -13,6 +13,7 @@ from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import new_event
 from services.kernel.contracts import Line
 from services.kernel.telemetry import Telemetry
+from services.order.api import amqp as order_amqp
 from services.order.choreography import OrderChoreography
 from services.order.domain import PlaceOrder
 from services.order.downstream.ports import Downstream
@@ -218,9 +219,11 @@ async def test_audit_lists_orders_with_style_and_key_and_the_confirmed_units(
     grpc, _ = await stack.handlers.place_order(
         PlaceOrder("c2", (Line("KB-MECH", 3),), "tok_visa", "k-grpc", style="grpc")
     )
-    broker = OrderChoreography(stack.store, new_id=lambda: "o-broker")
+    broker = order_amqp.routes(
+        OrderChoreography(stack.store, new_id=lambda: "o-broker"), stack.store.messages
+    )
     command = {**order_body(), "idempotency_key": "k-broker"}
-    await broker.on_place(new_event(ev.ORDER_PLACE, "orderflow/test", command, "corr-1"))
+    await broker[ev.ORDER_PLACE](new_event(ev.ORDER_PLACE, "orderflow/test", command, "corr-1"))
 
     expected = [
         [rest.json()["id"], "CONFIRMED", None, "rest", "k rest/1", "DONE"],  # the key as sent

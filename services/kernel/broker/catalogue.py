@@ -40,14 +40,16 @@ ORDER_VOIDED: Final = "order.voided"
 TERMINAL: Final = (ORDER_CONFIRMED, ORDER_CANCELLED, ORDER_REJECTED)
 
 
-class _Data(BaseModel):
+class EventData(BaseModel):
+    """The data of one of the catalogue's event types."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 Identifier = Field(min_length=1, max_length=MAX_ID_LENGTH)
 
 
-class Item(_Data):
+class Item(EventData):
     sku: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
@@ -56,7 +58,7 @@ class PricedItem(Item):
     unit_price_cents: int = Field(ge=0)
 
 
-class PlaceOrderCommand(_Data):
+class PlaceOrderCommand(EventData):
     """order.place: what a client asks for (the shared place-order shape)."""
 
     customer_id: str
@@ -65,14 +67,14 @@ class PlaceOrderCommand(_Data):
     idempotency_key: str | None = None
 
 
-class OrderPlaced(_Data):
+class OrderPlaced(EventData):
     order_id: str = Identifier
     customer_id: str
     items: list[Item] = Field(min_length=1, max_length=MAX_LINES)
     payment_token: str
 
 
-class InventoryReserved(_Data):
+class InventoryReserved(EventData):
     """Carries what payment needs (event-carried state): no service queries another."""
 
     order_id: str = Identifier
@@ -82,13 +84,16 @@ class InventoryReserved(_Data):
     total_cents: int = Field(ge=0)
 
 
-class InventoryRejected(_Data):
+Rejection = Literal["OUT_OF_STOCK", "UNKNOWN_SKU"]
+
+
+class InventoryRejected(EventData):
     order_id: str = Identifier
-    reason: Literal["OUT_OF_STOCK", "UNKNOWN_SKU"]
+    reason: Rejection
     detail: str
 
 
-class PaymentCharged(_Data):
+class PaymentCharged(EventData):
     """Carries the priced items so order can finish even if it sees this before the
     inventory.reserved that caused it (deliveries to one queue are not ordered across
     redeliveries)."""
@@ -102,27 +107,30 @@ class PaymentDeclined(PaymentCharged):
     reason: Literal["PAYMENT_DECLINED"] = "PAYMENT_DECLINED"
 
 
-class InventoryReleased(_Data):
+class InventoryReleased(EventData):
     order_id: str = Identifier
     reason: Literal["PAYMENT_DECLINED"]
     items: list[PricedItem] = Field(min_length=1, max_length=MAX_LINES)
 
 
-class OrderVoided(_Data):
+VoidReason = Literal["UNKNOWN_ORDER", "ORDER_REJECTED", "ORDER_CANCELLED"]
+
+
+class OrderVoided(EventData):
     """order.voided: give back whatever is held for this order; nothing of it stands."""
 
     order_id: str = Identifier
-    reason: Literal["UNKNOWN_ORDER", "ORDER_REJECTED", "ORDER_CANCELLED"]
+    reason: VoidReason
     detail: str = Field(max_length=500)
 
 
-class OrderItem(_Data):
+class OrderItem(EventData):
     sku: str
     quantity: int
     unit_price_cents: int | None
 
 
-class OrderDocument(_Data):
+class OrderDocument(EventData):
     """The shared order shape (ARCHITECTURE.md section 2)."""
 
     id: str = Identifier
@@ -135,15 +143,15 @@ class OrderDocument(_Data):
     updated_at: str
 
 
-class OrderFinished(_Data):
+class OrderFinished(EventData):
     """order.confirmed / order.cancelled / order.rejected: the order in its final state."""
 
     order: OrderDocument
 
 
-D = TypeVar("D", bound=_Data)
+D = TypeVar("D", bound=EventData)
 
-SCHEMAS: Final[dict[str, type[_Data]]] = {
+SCHEMAS: Final[dict[str, type[EventData]]] = {
     ORDER_PLACE: PlaceOrderCommand,
     ORDER_PLACED: OrderPlaced,
     INVENTORY_RESERVED: InventoryReserved,

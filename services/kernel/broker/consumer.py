@@ -9,8 +9,9 @@ to a message that could not be handled.
   message goes to the next TTL retry queue and comes back after its delay; after the last
   attempt it is dead-lettered with the last error as its reason.
 
-The use case itself records the message id in the same transaction as its effect (see
-outbox.Messages), which makes redeliveries and duplicates harmless.
+Each service's api/amqp.py maps event types to use cases (reactions.py); the use case's unit of
+work records the message id in the same transaction as its effect (unit_of_work.py), which
+makes redeliveries and duplicates harmless.
 """
 
 from __future__ import annotations

@@ -210,9 +210,12 @@ class BrokerLink:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
         if connection is not None and not closed.done():
-            # The broker did not agree in time (busy, paused or gone). pika has no public
-            # abort, and a graceful close would hold the socket open until the garbage
-            # collector finds it: drop the transport as pika itself does after Close-Ok.
+            # The broker did not agree in time (busy, paused or gone). pika (1.4.4) has no
+            # public abort for an open connection: close() waits for Close-Ok without a limit,
+            # and pika drops the stream itself only on Close-Ok, a Close from the broker or a
+            # missed heartbeat (20-40 s here); its transport is deliberately private (see its
+            # _StreamingProtocolShim). Rather than hold the socket open until then, drop the
+            # transport as pika itself does after Close-Ok: the link's one private call.
             with contextlib.suppress(Exception):
                 connection._adapter_disconnect_stream()
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):

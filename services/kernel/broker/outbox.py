@@ -1,10 +1,11 @@
 """The transactional outbox and the processed-message inbox, kept in each service's own database.
 
 A use case writes its effect, the id of the message it handled (inbox) and the events it emits
-(outbox) in ONE transaction. So a crash can never leave an effect without its event, or handle a
-redelivered message twice. The relay publishes outbox rows in order with publisher confirms and
-marks them published only once confirmed: a broker outage delays events, never loses them, and a
-message that was published but not confirmed is published again (consumers drop the copy).
+(outbox) in ONE transaction, its unit of work (unit_of_work.py). So a crash can never leave an
+effect without its event, or handle a redelivered message twice. The relay publishes outbox rows
+in order with publisher confirms and marks them published only once confirmed: a broker outage
+delays events, never loses them, and a message that was published but not confirmed is
+published again (consumers drop the copy).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class Messages:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._waiters: list[asyncio.Event] = []
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection: a unit of work's transaction runs on it (unit_of_work.py)."""
+        return self._db
 
     def emit(self, event: CloudEvent) -> None:
         self._db.execute(

@@ -1,30 +1,38 @@
-"""What every reaction to an event does, whatever the service: see each message once, and answer
-with events that carry the saga's correlation id."""
+"""What every service's AMQP adapter does with an event it reacts to: parse its data into the
+catalogue's typed model and call the use case with a unit of work for the message.
+
+A service's `api/amqp.py` lists which event calls which use case; the consumer (consumer.py)
+decodes the CloudEvent and dead-letters what cannot be handled.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from services.kernel.broker.events import CloudEvent, new_event
+from services.kernel.broker.catalogue import EventData, data_of
+from services.kernel.broker.consumer import UseCase
+from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.outbox import Messages
+from services.kernel.broker.unit_of_work import Received, SqliteUnitOfWork, UnitOfWork
+
+D = TypeVar("D", bound=EventData)
+Reacting = Callable[[D, UnitOfWork], Awaitable[None]]
 
 
-def first_delivery(messages: Messages, event: CloudEvent) -> bool:
-    """Inside the reaction's transaction: True the first time this event id is seen (and
-    records it), False for a redelivery or a duplicate, which must change nothing."""
-    if messages.seen(event.id):
-        return False
-    messages.record(event.id, event.type)
-    return True
+class Reactions:
+    """Builds the consumer's use cases for one service, all on the store's `Messages`."""
 
+    def __init__(self, messages: Messages) -> None:
+        self._messages = messages
 
-def reply(cause: CloudEvent, type_: str, data: dict[str, Any]) -> CloudEvent:
-    """An event caused by `cause`: same correlation id, published by the service that the type
-    names (`inventory.reserved` comes from inventory), about the order in `data`."""
-    return new_event(
-        type_,
-        source=f"orderflow/{type_.split('.')[0]}",
-        data=data,
-        correlation_id=cause.correlationid,
-        subject=data.get("order_id"),
-    )
+    def to(self, schema: type[D], use_case: Reacting[D]) -> UseCase:
+        """The consumer's entry for events carrying `schema`: a field that does not match
+        raises InvalidEvent (dead-lettered) before the use case is called."""
+
+        async def react(event: CloudEvent) -> None:
+            data = data_of(event, schema)
+            received = Received(event.id, event.type, event.correlationid)
+            await use_case(data, SqliteUnitOfWork(self._messages, received))
+
+        return react
