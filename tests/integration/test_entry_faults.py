@@ -24,7 +24,7 @@ from services.notification.store import NotificationStore
 from services.order import main as order_main
 from services.order.choreography import OrderChoreography
 from services.order.domain import PlaceOrder, Status
-from services.order.downstream.ports import Downstream
+from services.order.downstream.interfaces import Downstream
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
