@@ -244,7 +244,7 @@ def _failed(order: Order, compensation: Compensation) -> Order:
 
 
 def document(order: Order) -> dict[str, Any]:
-    """The shared order shape (ARCHITECTURE.md section 2), as every style shows it."""
+    """The shared order shape (docs/architecture.md §2), as every style shows it."""
     return {
         "id": order.id,
         "customer_id": order.customer_id,

@@ -123,7 +123,7 @@ class OrderItem(_Data):
 
 
 class OrderDocument(_Data):
-    """The shared order shape (ARCHITECTURE.md section 2)."""
+    """The shared order shape (docs/architecture.md §2)."""
 
     id: str = Identifier
     customer_id: str
