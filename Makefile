@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e up protos lock clean browser
+.PHONY: demo test lint typecheck unit integration e2e compose-test up protos lock clean browser
 
 demo: $(STAMP)
 	$(BIN)/orderflow demo
@@ -28,6 +28,11 @@ unit integration e2e: $(STAMP)
 	$(BIN)/pytest tests/$@
 
 e2e: browser
+
+# compose.yaml for real (part of `make test` too): starts Debian's dockerd when no engine runs
+# (installing it first), builds the images, `docker compose up`, checks, `down`; docs/compose.md.
+compose-test: $(STAMP)
+	$(BIN)/pytest tests/e2e/test_compose.py
 
 # The report's end-to-end test renders report.html in headless Chromium (a screenshot and the
 # DOM), and fails when it is missing: install Debian's when it is not there (as root on CI, with

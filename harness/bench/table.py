@@ -168,6 +168,7 @@ AUDIT_HEADERS = (
     "unrefunded",
     "unpaid",
     "stock",
+    "unnotified",
     "dup. notif.",
     "expect",
 )
@@ -244,8 +245,10 @@ def audit_row(style: str, result: dict[str, Any]) -> list[str]:
     counts = audit["counts"]
     checks = (result.get("scenario") or {}).get("expectations", [])
     verdict = "FAILED" if expectations_failed(result) else ("met" if checks else MISSING)
-    cells = [
+    cells = [  # a count newer than the run (missing_notifications) shows as MISSING
         f"{counts[name]}{'!' if breaks_invariant(name, counts[name]) else ''}"
+        if name in counts
+        else MISSING
         for name in AUDIT_COUNTS
     ]
     return [style, *cells, verdict]

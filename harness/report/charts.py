@@ -139,7 +139,7 @@ def _queue_depths(ax: Axes, series: Series) -> None:
         ax.plot([t for t, _ in points], [d for _, d in points], label=queue, linewidth=1.4)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("messages")
-    ax.set_title("broker queue depths", loc="left", fontsize=10)
+    ax.set_title("queue depths (broker) and notifications owed (order)", loc="left", fontsize=10)
 
 
 def _shade(ax: Axes, series: Series, key: str, *, legend: bool) -> None:

@@ -122,7 +122,7 @@ def audit_verdict(run: Run) -> tuple[str, bool]:
         found = [
             f"{name} {counts[name]}"
             for name in AUDIT_COUNTS
-            if terminal.breaks_invariant(name, counts[name])
+            if terminal.breaks_invariant(name, counts.get(name))  # older runs lack newer counts
         ]
         if found:
             broken.append(f"{style}: {', '.join(found)}")

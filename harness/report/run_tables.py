@@ -57,7 +57,8 @@ def audit(run: Run) -> Table:
         "The audit: did every order end as the rules say?",
         "After each style's load the stores were read and the invariants checked. Every count "
         "should be 0; a red one (marked !) is an order lost or stuck, money taken twice or "
-        "kept, or stock that does not add up. Duplicate notifications (amber) were redeliveries "
+        "kept, stock that does not add up, or a customer never told how an order ended "
+        "(unnotified). Duplicate notifications (amber) were redeliveries "
         "that the notification service recognised and did not send again. expect: whether the "
         "scenario's expectations held.",
         terminal.AUDIT_HEADERS,

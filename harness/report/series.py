@@ -14,6 +14,8 @@ from typing import Any
 
 from harness.bench.results import ORDER_COMPLETED, by_second, load_samples, nearest_rank
 
+OWED = "notifications owed (order)"
+
 
 @dataclass(frozen=True)
 class Window:
@@ -37,7 +39,8 @@ class Series:
     failures: list[int]  # failed samples of any operation
     faults: list[Window]
     warmup_s: float
-    queues: dict[str, list[tuple[float, int]]]  # the broker's queue depths: (t, depth)
+    # the broker's queue depths, and the order service's notifications owed: (t, depth)
+    queues: dict[str, list[tuple[float, int]]]
 
     @property
     def seconds(self) -> int:
@@ -84,6 +87,8 @@ def _queues(points: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, int
     for point in points:
         for queue, depth in (point["depths"] or {}).items():
             found.setdefault(queue, []).append((point["t"], depth))
+        if (owed := point.get("notifications_owed")) is not None:  # results since issue 14
+            found.setdefault(OWED, []).append((point["t"], owed))
     return {queue: depths for queue, depths in found.items() if any(d for _, d in depths)}
 
 

@@ -10,11 +10,14 @@ finish, then check the invariants across the services' stores and count what bre
 - unpaid_confirmed: an order CONFIRMED without a charge that stands (the mirror image);
 - stock_not_conserved: SKUs whose initial stock is not available + held, or whose held units
   are not the units of the confirmed orders;
+- missing_notifications: finished orders whose customer was not told their outcome (nothing,
+  or another outcome, in the notification service's books);
 - duplicate_notifications: repeats of a notification that reached the notification service
   (at-least-once delivery; each was recognised and not sent to the customer again).
 
-It reads each service's audit view over HTTP (order and payment `GET /audit`, inventory
-`GET /stock`, notification `GET /notifications/summary`), so the stores stay their owners'.
+It reads each service's audit view over HTTP (order, payment and notification `GET /audit`,
+inventory `GET /stock`, notification `GET /notifications/summary`), so the stores stay their
+owners'.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, Final
 
 import httpx
 
-from harness.accounting import TERMINAL
+from harness.accounting import TERMINAL, told, told_kind
 from harness.scenarios.spec import AUDIT_COUNTS, DEFAULT_GRACE_S
 
 POLL_S: Final = 0.5
@@ -58,6 +61,7 @@ class Books:
     payments: list[tuple[str, str, int]]  # order id, status, cents
     stock: Mapping[str, Mapping[str, int]]  # sku: initial, available, held
     notification_repeats: int
+    told: Mapping[str, str]  # order id: the outcome its customer was told (`order.confirmed`...)
 
 
 def read_books(urls: Mapping[str, str], style: str | None) -> Books:
@@ -67,27 +71,32 @@ def read_books(urls: Mapping[str, str], style: str | None) -> Books:
         payments = _get(http, f"{urls['payment']}/audit")["payments"]
         stock = _get(http, f"{urls['inventory']}/stock")
         notes = _get(http, f"{urls['notification']}/notifications/summary")
+        notified = told(http, urls["notification"])
     return Books(
         orders=[Order(*row) for row in orders["orders"]],
         confirmed_units=units["confirmed_units"],
         payments=[(str(o), str(s), int(c)) for o, s, c in payments],
         stock=stock,
         notification_repeats=int(notes["duplicates"]),
+        told=notified,
     )
 
 
 def settle(
     urls: Mapping[str, str], style: str | None, accepted: Collection[str], grace_s: float
 ) -> tuple[Books, float]:
-    """The books once every accepted request has an order and no order is in flight, or when
-    the grace period is over; and how long that took. (A command still queued on the broker
-    has no order yet: it is late, not lost, until the grace period is over.)"""
+    """The books once every accepted request has an order, no order is in flight and every
+    finished order's customer has been told (the notifications owed have drained), or when the
+    grace period is over; and how long that took. (A command still queued on the broker has no
+    order yet: it is late, not lost, until the grace period is over.)"""
     started = time.monotonic()
     with httpx.Client(timeout=TIMEOUT_S, trust_env=False) as http:
         while time.monotonic() - started < grace_s:
             orders = [Order(*row) for row in _orders_view(http, urls["order"], style)["orders"]]
             keys = {order.key for order in orders}
-            if all(o.finished for o in orders) and all(key in keys for key in accepted):
+            settled = all(o.finished for o in orders) and all(key in keys for key in accepted)
+            # Notification's view is read only then: it lists every notification of the run.
+            if settled and not _unnotified(orders, told(http, urls["notification"])):
                 break
             time.sleep(POLL_S)
     waited = time.monotonic() - started
@@ -122,6 +131,10 @@ def check(books: Books, accepted: Collection[str], *, shared: bool = False) -> d
     ]
     _money(books, problems)
     problems["stock_not_conserved"] = _stock(books)
+    problems["missing_notifications"] = [
+        f"order {o.id} is {o.status}, its customer was told {books.told.get(o.id, 'nothing')}"
+        for o in _unnotified(books.orders, books.told)
+    ]
     counts = {name: len(found) for name, found in problems.items()}
     counts["duplicate_notifications"] = books.notification_repeats
     return {
@@ -150,6 +163,12 @@ def _money(books: Books, problems: dict[str, list[str]]) -> None:
         for order in books.orders
         if order.status == "CONFIRMED" and order.id not in charged
     ]
+
+
+def _unnotified(orders: list[Order], told: Mapping[str, str]) -> list[Order]:
+    """Finished orders whose customer was not told their outcome. (An order still in flight
+    owes no notification yet: it is stuck, if anything.)"""
+    return [o for o in orders if o.finished and told.get(o.id) != told_kind(o.status)]
 
 
 def _stock(books: Books) -> list[str]:

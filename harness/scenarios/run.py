@@ -124,7 +124,7 @@ def _run_style(
         namespace = target.targets.namespace
         injector = Injector(stack, controls(env), broker.url, namespace, broker.private)
         timeline = Timeline(scenario.faults, injector)
-        queues = QueueWatch(broker.url, namespace)
+        queues = QueueWatch(broker.url, namespace, target.services["order"])
         started: list[float] = []
 
         def on_start(zero: float) -> None:

@@ -55,6 +55,7 @@ AUDIT_COUNTS: Final = (
     "unrefunded_charges",
     "unpaid_confirmed",
     "stock_not_conserved",
+    "missing_notifications",
     "duplicate_notifications",
 )
 PHASES: Final = ("before", "during", "after")

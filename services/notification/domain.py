@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.kernel.contracts import check_identifier
-from services.kernel.errors import InvalidRequest
+from services.kernel.errors import Conflict, InvalidRequest
 
 
 class NotificationKind(StrEnum):
@@ -46,6 +46,20 @@ class Notification:
     message: str
     created_at: str
     duplicates: int
+
+
+class OutcomeConflict(Conflict):
+    code = "OUTCOME_CONFLICT"
+
+
+def check_same_outcome(told: Notification, notice: Notice) -> None:
+    """A repeat of what the customer was told is fine; another outcome of the same order is
+    not (an order ends once), and is refused rather than told."""
+    if told.kind is not notice.kind:
+        raise OutcomeConflict(
+            f"order {told.order_id} was already told {told.kind.value}, not {notice.kind.value}",
+            order_id=told.order_id,
+        )
 
 
 def compose(request: NotificationRequest) -> Notice:

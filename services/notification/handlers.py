@@ -2,6 +2,9 @@
 
 Recording runs its read-check-write inside one transaction with no `await` in between, so two
 copies of one notification arriving together store it once and count the other as a duplicate.
+The order service delivers at least once (it sends again until it gets an answer), so a repeat
+is normal: it is answered as the first was, with the notification recorded then, and the
+customer is not told again. One order is told one outcome: another one for it is a conflict.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from services.notification.domain import (
     Notification,
     NotificationRequest,
     check_filters,
+    check_same_outcome,
     compose,
 )
 from services.notification.store import NotificationStore
@@ -46,7 +50,8 @@ class NotificationHandlers:
         self._faults = faults or Faults(OPERATIONS["notification"])
 
     async def notify(self, request: NotificationRequest) -> tuple[Notification, bool]:
-        """Record a notification once per (order, kind). Returns it and whether it is new."""
+        """Record a notification once per order. Returns it and whether it is new; raises
+        `OutcomeConflict` if the order's customer was told another outcome."""
         await self._faults.before("notification.record")
         notice = compose(request)
         with self._store.transaction():
@@ -74,12 +79,17 @@ class NotificationHandlers:
         self._on_recorded(notification, created)
 
     def _record(self, notice: Notice) -> tuple[Notification, bool]:
-        """Once per (order, kind), inside the caller's transaction."""
-        existing = self._store.notification(notice.order_id, notice.kind)
+        """Once per order, inside the caller's transaction."""
+        existing = self._store.notification(notice.order_id)
         if existing is not None:
+            check_same_outcome(existing, notice)
             return self._store.count_duplicate(existing), False
         log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
         return self._store.add(notice), True
+
+    async def told(self) -> list[tuple[str, str]]:
+        """(order id, kind) of every notification: what the audit compares with outcomes."""
+        return self._store.told()
 
     async def list(
         self, order_id: str | None = None, customer_id: str | None = None

@@ -1,7 +1,9 @@
-"""Notification persistence: one row per (order, kind) in the service's own SQLite file.
+"""Notification persistence: one row per order in the service's own SQLite file.
 
-A repeat of the same notification is not stored again; it increments `duplicates`, so audits can
-see how often upstream delivered twice.
+An order ends once, so its customer is told once: a unique index on the order id makes a second
+notification of one order impossible, whatever upstream sends (its primary key, (order, kind), is
+kept so that files written before stay readable). A repeat of the same notification is not
+stored again; it increments `duplicates`, so audits can see how often upstream delivered twice.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     PRIMARY KEY (order_id, kind)
 );
 CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_id);
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_one_per_order ON notifications (order_id);
 """
 
 
@@ -41,9 +44,10 @@ class NotificationStore(sqlite.SqliteStore):
         # The broker style's outbox and inbox, written in this store's transactions.
         self.messages = outbox.Messages(connection)
 
-    def notification(self, order_id: str, kind: NotificationKind) -> Notification | None:
+    def notification(self, order_id: str) -> Notification | None:
+        """The order's notification, if its customer was told."""
         row = self._db.execute(
-            "SELECT * FROM notifications WHERE order_id = ? AND kind = ?", (order_id, kind.value)
+            "SELECT * FROM notifications WHERE order_id = ?", (order_id,)
         ).fetchone()
         return None if row is None else _notification(row)
 
@@ -61,8 +65,8 @@ class NotificationStore(sqlite.SqliteStore):
     def count_duplicate(self, existing: Notification) -> Notification:
         """Count a repeat of a stored notification (call inside `transaction`)."""
         self._db.execute(
-            "UPDATE notifications SET duplicates = duplicates + 1 WHERE order_id = ? AND kind = ?",
-            (existing.order_id, existing.kind.value),
+            "UPDATE notifications SET duplicates = duplicates + 1 WHERE order_id = ?",
+            (existing.order_id,),
         )
         return replace(existing, duplicates=existing.duplicates + 1)
 
@@ -76,6 +80,12 @@ class NotificationStore(sqlite.SqliteStore):
             {"order_id": order_id, "customer_id": customer_id, "limit": LIST_LIMIT},
         ).fetchall()
         return [_notification(row) for row in rows]
+
+    def told(self) -> list[tuple[str, str]]:
+        """(order id, kind) of every notification, by order id: what an audit compares with the
+        orders' outcomes."""
+        rows = self._db.execute("SELECT order_id, kind FROM notifications ORDER BY order_id")
+        return [(row[0], row[1]) for row in rows]
 
     def summary(self) -> dict[str, int]:
         row = self._db.execute(

@@ -2,7 +2,10 @@
 
 Placing an order records it (PENDING) and runs its saga in a task of its own, shielded from the
 caller: a client that disconnects or times out does not leave a saga half-way. A retry with the
-same idempotency key joins the saga already in flight, or returns its recorded outcome.
+same idempotency key joins the saga already in flight, or drives an unfinished one itself (after
+a restart, before recovery reaches it), and answers as far as the saga can go now, as the first
+call would; it returns a finished order's recorded outcome. One task per order runs its saga in
+this process (`_in_flight`), so a retry, another retry and recovery never run it twice at once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from services.kernel.contracts import check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
 from services.order import domain
-from services.order.domain import Order, PlaceOrder
+from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
 from services.order.saga import Saga
 from services.order.store import AuditedOrder, LogEntry, OrderStore
@@ -79,7 +82,7 @@ class OrderHandlers:
             correlation.bind_order(existing.id)
             if on_accepted:
                 on_accepted(existing)
-            return domain.answer(await self._join(existing)), False
+            return domain.answer(await self._drive(existing)), False
         correlation.bind_order(order.id)
         if on_accepted:
             on_accepted(order)
@@ -155,14 +158,17 @@ class OrderHandlers:
     async def is_ready(self) -> dict[str, bool]:
         return {"database": self._store.is_reachable()}
 
-    async def _join(self, existing: Order) -> Order:
-        task = self._in_flight.get(existing.id)
-        return existing if task is None else await asyncio.shield(task)
-
     async def _drive(self, order: Order, first_run: bool = False) -> Order:
+        """Join the task running this order's saga, or start one, and await its end."""
         task = self._in_flight.get(order.id)
         if task is None:
-            saga = self._saga.advance(order, first_run=first_run)
+            # Start from the stored state: `order` may have been read before another task
+            # moved the order on (recovery's list, a retry's read), and a saga never goes back.
+            current = self._store.get(order.id) or order
+            # A broker-style order moves by its events only (a key can be retried in any style).
+            if current.saga is SagaState.DONE or current.style == styles.BROKER:
+                return current
+            saga = self._saga.advance(current, first_run=first_run)
             task = asyncio.create_task(saga, name=f"saga-{order.id}")
             self._in_flight[order.id] = task
             task.add_done_callback(lambda _: self._in_flight.pop(order.id, None))

@@ -23,6 +23,7 @@ from services.order.api import amqp, graphql, grpc, rest, ws
 from services.order.choreography import OrderChoreography
 from services.order.downstream.graphql import connect_catalog
 from services.order.handlers import OrderHandlers
+from services.order.notifications import NotificationDelivery
 from services.order.saga import Saga
 from services.order.store import OrderStore
 
@@ -36,8 +37,9 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     store = OrderStore.open(settings.database_path(NAME))
     resources.callback(store.close)
     clients = await downstream.connect(settings, telemetry, resources)
-    saga = Saga(store, clients, telemetry)
-    resources.push_async_callback(saga.drain_notifications)
+    # Finished orders' notifications, delivered until acknowledged (also what a crash left owed).
+    delivery = NotificationDelivery(store, clients, telemetry)
+    saga = Saga(store, clients, telemetry, on_owed=delivery.owed)
     # The catalog that GraphQL's `products` and `OrderLine.product` show, read from inventory.
     catalog = connect_catalog(settings, telemetry, resources)
     # One set of faults for both entries of `order.place`: the orchestrated styles' handler and
@@ -70,7 +72,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     return serve.RunningService(
         http_app=app,
         http_port=address.http_port,
-        background=[recovery_loop, *broker],
+        background=[recovery_loop, delivery.run, *broker],
         servers=[grpc_server, *control_servers(NAME, settings, faults)],
     )
 

@@ -11,11 +11,13 @@ happened voids it). The one exception: on the order's first run, a call refused 
 (`NotSent`: an open breaker, a full bulkhead) certainly did not happen, and there is no earlier
 try it could hide, so there is nothing to undo. While a breaker is open, that saves a refund or
 a release per refused order: calls that would otherwise queue up for the service's return.
+
+The step that finishes an order also records, in the same transaction, that its customer is owed
+a notification; `NotificationDelivery` (notifications.py) delivers it, however often it takes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -48,12 +50,14 @@ class Saga:
         telemetry: Telemetry,
         clock: Callable[[], str] = now_iso,
         updates: OrderUpdates | None = None,
+        on_owed: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_owed` is told when a finished order's notification has been recorded as owed."""
         self._store = store
         self._downstream = downstream
         self._clock = clock
         self.updates = updates or OrderUpdates()
-        self._notifications: set[asyncio.Task[None]] = set()
+        self._on_owed = on_owed
         self._steps = telemetry.counter(
             "orderflow_saga_steps", "Saga steps by step and outcome.", ["step", "outcome"]
         )
@@ -159,31 +163,18 @@ class Saga:
         with self._store.transaction():
             self._store.update(order)
             self._store.log(order.id, step, outcome, order.updated_at, detail)
+            if order.saga is SagaState.DONE:  # finished: the customer must be told, once
+                told_as = correlation.current() or order.id
+                self._store.owe_notification(order.id, order.updated_at, told_as)
         self._steps.labels(step, outcome).inc()
         log.info("order %s: %s %s -> %s", order.id, step, outcome, order.status)
         self.updates.publish(order)
         return order
 
     def _finish(self, order: Order) -> None:
-        """Count the outcome and tell the customer, without making anyone wait for it."""
+        """Count the outcome; the notification it owes is already recorded with it."""
         self._finished.labels(order.status.value, order.reason or "").inc()
-        task = asyncio.create_task(self._notify(order))
-        self._notifications.add(task)
-        task.add_done_callback(self._notifications.discard)
-
-    async def _notify(self, order: Order) -> None:
-        try:
-            await self._calls(order).notifier.notify(order)
-        except Exception as error:  # fire-and-forget: a lost notification never fails an order
-            log.warning("notification for order %s not delivered: %s", order.id, error)
-            self._steps.labels("notify", "lost").inc()
-        else:
-            self._steps.labels("notify", "ok").inc()
-
-    async def drain_notifications(self) -> None:
-        """Let notifications already on their way finish (used at shutdown and in tests)."""
-        if self._notifications:
-            await asyncio.gather(*self._notifications, return_exceptions=True)
+        self._on_owed()
 
 
 def _never_sent(error: Exception, first_run: bool) -> bool:

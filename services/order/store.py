@@ -3,6 +3,8 @@
 The saga's position (`saga_state`, pending compensation flags) is saved in the same transaction as
 every status change, so a process killed at any instant restarts knowing exactly what is left.
 `saga_log` is an append-only history of every step, kept for people: it explains an order.
+`notifications_owed` lists the finished orchestrated orders whose customer is not told yet: a row
+is written in the transaction that finishes the order and deleted once notification acknowledged.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ CREATE TABLE IF NOT EXISTS saga_log (
     at       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, seq);
+CREATE TABLE IF NOT EXISTS notifications_owed (
+    order_id       TEXT PRIMARY KEY REFERENCES orders (id),
+    owed_at        TEXT NOT NULL,
+    correlation_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS broker_waiters (
     order_id       TEXT NOT NULL REFERENCES orders (id),
     correlation_id TEXT NOT NULL,
@@ -183,6 +190,31 @@ class OrderStore(sqlite.SqliteStore):
             (order_id,),
         ).fetchone()
         return None if row is None else (row["step"], row["outcome"])
+
+    def owe_notification(self, order_id: str, at: str, correlation_id: str) -> None:
+        """The customer must be told how this order ended (call inside `transaction`); the
+        delivery carries the correlation id of the work that finished the order."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO notifications_owed (order_id, owed_at, correlation_id)"
+            " VALUES (?, ?, ?)",
+            (order_id, at, correlation_id),
+        )
+
+    def notifications_due(self, limit: int) -> list[tuple[str, str]]:
+        """The oldest owed notifications: (order id, correlation id)."""
+        rows = self._db.execute(
+            "SELECT order_id, correlation_id FROM notifications_owed"
+            " ORDER BY owed_at, rowid LIMIT ?",
+            (limit,),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def notified(self, order_id: str) -> None:
+        """Notification acknowledged (or refused for good): nothing is owed any more."""
+        self._db.execute("DELETE FROM notifications_owed WHERE order_id = ?", (order_id,))
+
+    def notifications_owed(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM notifications_owed").fetchone()[0])
 
     def add_waiter(self, order_id: str, correlation_id: str) -> None:
         """A broker client waiting for this order's terminal event (the first, or a retry)."""

@@ -10,8 +10,8 @@ from harness.supervisor import Stack
 def assert_every_line_names_the_order(
     stack: Stack, correlation_id: str, order_id: str, services: tuple[str, ...]
 ) -> None:
-    """Each service logged the caller's correlation id (waiting up to 10 s for the fire-and-
-    forget ones), and each line that carries it names the order."""
+    """Each service logged the caller's correlation id (waiting up to 10 s for notification,
+    told after the answer), and each line that carries it names the order."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         logs = {s: stack.log_path(s).read_text() for s in services}

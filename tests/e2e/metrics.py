@@ -21,7 +21,7 @@ def sample_sum(stack: Stack, service: str, name: str, **labels: str) -> float:
 
 def downstream_calls(stack: Stack) -> dict[tuple[str, str, str], float]:
     """The order service's calls to inventory and payment, by target, operation and outcome.
-    (Notifications go over REST in every style and are fire-and-forget: not compared.)"""
+    (Notifications go over REST in every style, delivered apart from the saga: not compared.)"""
     text = httpx.get(f"{stack.url('order')}/metrics", timeout=10).text
     return {
         (s.labels["target"], s.labels["operation"], s.labels["outcome"]): s.value

@@ -114,6 +114,33 @@ expect:
 
 
 @pytest.mark.timeout(300)
+def test_every_customer_is_told_after_a_notification_outage(tmp_path: Path) -> None:
+    """The shipped scenario in short: orders go on while notification is down, what is owed
+    piles up in the order service (sampled each second) and drains, nobody is left untold."""
+    path = scenario(
+        tmp_path,
+        "notification-outage",
+        """load: {model: closed, users: 5, duration: 16s, warmup: 2s}
+styles: [rest]
+faults:
+  - {at: 4s, duration: 6s, target: notification, kind: crash}
+expect:
+  - zero: [lost, stuck, missing_notifications]
+    min_success_ratio: {during: 0.95}
+""",
+    )
+    out = tmp_path / "out"
+    result = run(path, out)["styles"]["rest"]
+    assert starts_in_log(out, "rest", "notification") == 2  # gone, and back
+    counts = audit_counts(result)
+    assert [counts[name] for name in ZERO] == [0] * len(ZERO), result["audit"]
+    assert all(check["passed"] for check in result["scenario"]["expectations"])
+    broker = result["scenario"]["broker"]
+    assert broker["max_notifications_owed"] > 0  # the customers of the outage were owed ...
+    assert broker["series"][-1]["notifications_owed"] == 0  # ... and told before the audit
+
+
+@pytest.mark.timeout(300)
 def test_rest_under_the_resilient_profile_fails_fast_with_the_breaker_open(tmp_path: Path) -> None:
     path = scenario(
         tmp_path,

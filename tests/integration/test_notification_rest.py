@@ -70,6 +70,29 @@ async def test_repeat_is_counted_not_stored_twice(client: httpx.AsyncClient) -> 
     assert await summary(client) == {"notifications": 1, "duplicates": 2}
 
 
+async def test_a_redelivery_is_answered_as_the_first_delivery(client: httpx.AsyncClient) -> None:
+    """The order service sends again when it did not get the answer: the repeat gets the
+    notification recorded the first time (same message, same time), and nobody is told twice."""
+    first = (await client.post("/notifications", json=notify_body(total_cents=100))).json()
+    again = await client.post("/notifications", json=notify_body(total_cents=100))
+    assert again.status_code == 200
+    assert {**again.json(), "duplicates": 0} == first
+    assert (await client.get("/audit")).json() == {"notifications": [["ord-1", "order.confirmed"]]}
+
+
+async def test_another_outcome_for_a_told_order_is_a_conflict(client: httpx.AsyncClient) -> None:
+    await client.post("/notifications", json=notify_body("ord-9", kind="order.confirmed"))
+    other = await client.post(
+        "/notifications", json=notify_body("ord-9", kind="order.cancelled", reason="X")
+    )
+    assert other.status_code == 409
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert other.json()["code"] == "OUTCOME_CONFLICT"
+    listed = (await client.get("/notifications", params={"order_id": "ord-9"})).json()
+    assert [n["kind"] for n in listed["notifications"]] == ["order.confirmed"]
+    assert await summary(client) == {"notifications": 1, "duplicates": 0}
+
+
 async def test_listing_filters_newest_first(client: httpx.AsyncClient) -> None:
     await client.post("/notifications", json=notify_body("a", "alice"))
     await client.post("/notifications", json=notify_body("b", "bob", "order.rejected"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,28 +38,39 @@ def test_a_notification_reads_back_identically(store: NotificationStore) -> None
     with store.transaction():
         added = store.add(notice("ord-1"))
     assert added.duplicates == 0
-    assert store.notification("ord-1", NotificationKind.CONFIRMED) == added
-    assert store.notification("ord-1", NotificationKind.CANCELLED) is None
+    assert store.notification("ord-1") == added
+    assert store.notification("ord-2") is None
 
 
 def test_duplicates_are_counted_on_the_stored_row(store: NotificationStore) -> None:
     add(store, notice("ord-1"))
-    first = store.notification("ord-1", NotificationKind.CONFIRMED)
+    first = store.notification("ord-1")
     assert first is not None
     with store.transaction():
         counted = store.count_duplicate(first)
     with store.transaction():
         store.count_duplicate(counted)
-    stored = store.notification("ord-1", NotificationKind.CONFIRMED)
+    stored = store.notification("ord-1")
     assert counted.duplicates == 1
     assert stored is not None
     assert stored.duplicates == 2
     assert store.summary() == {"notifications": 1, "duplicates": 2}
 
 
-def test_one_order_may_have_one_notification_per_kind(store: NotificationStore) -> None:
-    add(store, notice("ord-1"), notice("ord-1", kind=NotificationKind.CANCELLED))
-    assert len(store.find("ord-1", None)) == 2
+def test_one_order_has_one_notification_whatever_its_kind(store: NotificationStore) -> None:
+    """An order ends once: the store refuses a second notification of it, of any kind, and
+    keeps the first (the handlers check first; this is the rule that holds if they did not)."""
+    add(store, notice("ord-1"))
+    with pytest.raises(sqlite3.IntegrityError):
+        add(store, notice("ord-1", kind=NotificationKind.CANCELLED))
+    assert [(n.order_id, n.kind) for n in store.find("ord-1", None)] == [
+        ("ord-1", NotificationKind.CONFIRMED)
+    ]
+
+
+def test_told_lists_every_notification_by_order(store: NotificationStore) -> None:
+    add(store, notice("b"), notice("a", kind=NotificationKind.REJECTED))
+    assert store.told() == [("a", "order.rejected"), ("b", "order.confirmed")]
 
 
 def test_find_filters_and_orders_newest_first(store: NotificationStore) -> None:

@@ -15,6 +15,7 @@ from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,
+    NotificationRefused,
     RefusalReason,
     ReservationRefused,
 )
@@ -125,10 +126,18 @@ class FakePayment:
 
 @dataclass
 class FakeNotifier:
+    """Records what it was sent; `broken` fails as an unreachable service, `refusing` as one
+    that answers 4xx. (Deduplication is the real service's: tests/integration.)"""
+
     sent: list[tuple[str, str]] = field(default_factory=list)
     broken: bool = False
+    refusing: bool = False
+    attempts: int = 0
 
     async def notify(self, order: Order) -> None:
+        self.attempts += 1
         if self.broken:
             raise DownstreamUnavailable("notification", "notify", "fake outage")
+        if self.refusing:
+            raise NotificationRefused("HTTP 409: fake conflict")
         self.sent.append((order.id, order.status.value))

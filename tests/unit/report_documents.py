@@ -140,10 +140,15 @@ def scenario_style(style: str, /, **counts: int) -> dict[str, Any]:
         **found,
         "broker": {
             "max_depth": {"payment": 3},
+            "max_notifications_owed": 5,
             "unreachable_s": 0,
             "dead_lettered": {"payment": 0},
             "series": [
-                {"t": t + 0.05, "depths": {"payment": 3 if 4 <= t < 8 else 0}}
+                {
+                    "t": t + 0.05,
+                    "depths": {"payment": 3 if 4 <= t < 8 else 0},
+                    "notifications_owed": max(0, 5 - abs(t - 6)) if t != 3 else None,
+                }
                 for t in range(SECONDS)
             ],
             "poison_published": 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.bench.table import (
+    audit_row,
     audit_table,
     capacity_table,
     operations_table,
@@ -273,3 +274,10 @@ def test_the_audit_table_shows_a_dash_for_books_that_could_not_be_read() -> None
     document = {"styles": {"rest": {"audit": {"error": "ConnectError: refused"}}}}
     row = audit_table(document).splitlines()[-1]
     assert row.split() == ["rest", *["-"] * (len(AUDIT_COUNTS) + 1)]
+
+
+def test_a_run_written_before_a_count_existed_shows_it_as_missing() -> None:
+    older = {name: 0 for name in AUDIT_COUNTS if name != "missing_notifications"}
+    row = audit_row("rest", {"audit": {"counts": older}})
+    assert row[1 + AUDIT_COUNTS.index("missing_notifications")] == "-"
+    assert row[1:-1].count("0") == len(AUDIT_COUNTS) - 1

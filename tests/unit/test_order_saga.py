@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from services.order import domain
 from services.order.domain import (
     Compensation,
     IdempotencyMismatch,
+    Order,
     OrderLine,
     PlaceOrder,
     Reason,
@@ -24,6 +26,7 @@ from services.order.domain import (
 )
 from services.order.downstream.interfaces import ChargeResult, ChargeStatus, Downstream
 from services.order.handlers import RECOVERY_CONCURRENCY, OrderHandlers
+from services.order.notifications import BATCH, NotificationDelivery, Round
 from services.order.saga import Saga
 from services.order.store import OrderStore
 from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment, Outage
@@ -46,7 +49,9 @@ class World:
         """A fresh process over the same database and the same (remote) services."""
         store = OrderStore.open(self.path)
         downstream = Downstream(self.inventory, self.payment, self.notifier)
-        saga = Saga(store, downstream, Telemetry("order"))
+        telemetry = Telemetry("order")
+        self.delivery = NotificationDelivery(store, downstream, telemetry, first_backoff_s=0.01)
+        saga = Saga(store, downstream, telemetry, on_owed=self.delivery.owed)
         return store, saga, OrderHandlers(store, saga, new_id=lambda: next(self.ids))
 
     def restart(self) -> None:
@@ -68,22 +73,24 @@ def place(
     return PlaceOrder("c1", tuple(Line(s, q) for s, q in wanted.items()), token, key)
 
 
-async def crash_after_charging(world: World, order_id: str) -> None:
+async def crash_after_charging(world: World, order_id: str, key: str | None = None) -> Order:
     """What a process leaves that reserved, sent the charge (payment took it), then died."""
-    order = domain.new_order(order_id, place(), "t0")
+    order = domain.new_order(order_id, place(key=key), "t0")
     with world.store.transaction():
         world.store.add(order)
     priced = await world.inventory.reserve(order.id, (Line("KB-MECH", 2),))
     with world.store.transaction():
         world.store.update(domain.reserved(order, priced, "t1"))
     await world.payment.charge(order.id, "c1", 2 * PRICES["KB-MECH"], "tok_visa")
+    return order
 
 
 async def test_confirmed_order_is_priced_by_inventory_charged_once_and_notified(
     world: World,
 ) -> None:
     order, created = await world.handlers.place_order(place())
-    await world.saga.drain_notifications()
+    assert world.store.notifications_due(10) == [(order.id, order.id)]  # owed once finished
+    assert await world.delivery.deliver_due() is Round.DONE
     assert created and order.status.value == "CONFIRMED" and order.saga is SagaState.DONE
     assert order.total_cents == 2 * PRICES["KB-MECH"]
     assert world.inventory.stock["KB-MECH"] == 98
@@ -238,11 +245,98 @@ async def test_restart_with_a_pending_order_does_not_reserve_twice(world: World)
     assert world.inventory.stock["KB-MECH"] == 98
 
 
-async def test_a_lost_notification_never_fails_the_order(world: World) -> None:
+async def test_notification_down_never_fails_the_order_and_is_told_once_it_is_back(
+    world: World,
+) -> None:
     world.notifier.broken = True
     order, _ = await world.handlers.place_order(place())
-    await world.saga.drain_notifications()
-    assert order.status.value == "CONFIRMED" and world.notifier.sent == []
+    assert order.status.value == "CONFIRMED"
+    assert await world.delivery.deliver_due() is Round.FAILED
+    assert world.store.notifications_owed() == 1  # still owed
+    world.notifier.broken = False
+    assert await world.delivery.deliver_due() is Round.DONE
+    assert world.notifier.sent == [(order.id, "CONFIRMED")]
+    assert world.store.notifications_owed() == 0
+    assert await world.delivery.deliver_due() is Round.DONE and len(world.notifier.sent) == 1
+
+
+async def test_an_order_finished_just_before_a_crash_is_told_after_the_restart(
+    world: World,
+) -> None:
+    """The owed notification is written with the final status: a process that dies before
+    delivering it leaves it for the next one (before, recovery skipped finished orders)."""
+    order, _ = await world.handlers.place_order(place("tok_chargeDeclined"))
+    world.restart()  # nothing was delivered: no delivery ran in the first process
+    assert await world.delivery.deliver_due() is Round.DONE
+    assert world.notifier.sent == [(order.id, "CANCELLED")]
+
+
+async def test_every_final_outcome_is_owed_exactly_once(world: World) -> None:
+    placed = [
+        await world.handlers.place_order(place(token))
+        for token in ("tok_visa", "tok_chargeDeclined")
+    ]
+    await world.handlers.place_order(place(lines={"MUG-RETIRED": 1}))
+    await world.handlers.place_order(place(key="k"))
+    await world.handlers.place_order(place(key="k"))  # a retry owes nothing more
+    assert len(world.store.notifications_due(10)) == 4
+    assert await world.delivery.deliver_due() is Round.DONE
+    statuses = sorted(status for _, status in world.notifier.sent)
+    assert statuses == ["CANCELLED", "CONFIRMED", "CONFIRMED", "REJECTED"]
+    assert all((o.id, o.status.value) in world.notifier.sent for o, _ in placed)
+
+
+async def test_a_notification_refused_for_good_is_not_retried_forever(world: World) -> None:
+    world.notifier.refusing = True
+    await world.handlers.place_order(place())
+    assert await world.delivery.deliver_due() is Round.DONE
+    assert world.store.notifications_owed() == 0 and world.notifier.attempts == 1
+
+
+async def test_the_delivery_loop_backs_off_then_drains_the_backlog(world: World) -> None:
+    world.notifier.broken = True
+    orders = [(await world.handlers.place_order(place()))[0] for _ in range(40)]
+    loop = asyncio.create_task(world.delivery.run())
+    try:
+        await until(lambda: world.notifier.attempts >= 3 * BATCH)  # retried a batch at a time
+        world.notifier.broken = False
+        await until(lambda: world.store.notifications_owed() == 0)
+    finally:
+        loop.cancel()
+    assert sorted(world.notifier.sent) == sorted((o.id, "CONFIRMED") for o in orders)
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true in time")
+
+
+async def test_a_retry_after_a_restart_drives_the_saga_to_its_end(world: World) -> None:
+    """The first call's process died with the order RESERVED (and charged): the client's retry
+    is answered CONFIRMED, as the first call would have been, not RESERVED."""
+    order = await crash_after_charging(world, "o-retried", key="k")
+    world.restart()
+    answer, created = await world.handlers.place_order(place(key="k"))
+    assert (answer.id, answer.status.value, created) == (order.id, "CONFIRMED", False)
+    assert [c for c in world.payment.calls if c.startswith("charge")] == [
+        f"charge:{order.id}:17998"
+    ] * 2  # the crashed process's charge, and the retry's (answered from payment's record)
+
+
+async def test_retries_and_recovery_run_one_saga_at_a_time(world: World) -> None:
+    order = await crash_after_charging(world, "o-raced", key="k")
+    world.restart()
+    charges = len(world.payment.calls)
+    answers = await asyncio.gather(
+        world.handlers.recover(), *(world.handlers.place_order(place(key="k")) for _ in range(3))
+    )
+    assert {a[0].status.value for a in answers[1:]} == {"CONFIRMED"}  # type: ignore[index]
+    assert len(world.payment.calls) == charges + 1  # one saga charged, once
+    confirms = [e for e in world.store.history(order.id) if e.step == "confirm"]
+    assert len(confirms) == 1 and world.store.notifications_owed() == 1
 
 
 async def test_lines_keep_the_price_inventory_reserved_at(world: World) -> None:
@@ -314,3 +408,35 @@ async def test_recovery_drives_a_few_sagas_at_a_time_and_finishes_them_all(world
     assert await world.handlers.recover() == 30
     assert most == RECOVERY_CONCURRENCY
     assert len(world.payment.charged()) == 30 and await world.handlers.recover() == 0
+
+
+async def test_a_retry_never_drives_a_broker_style_order(world: World) -> None:
+    """A broker-style order is moved by its events (choreography.py): a retry of its key in an
+    orchestrated style answers it as it stands, and calls nobody."""
+    command = place(key="k")
+    order = domain.new_order("o-broker", dataclasses.replace(command, style="broker"), "t0")
+    with world.store.transaction():
+        world.store.add(order)
+    answer, created = await world.handlers.place_order(command)
+    assert (answer.id, answer.status.value, created) == ("o-broker", "PENDING", False)
+    assert world.inventory.calls == [] and world.payment.calls == []
+
+
+async def test_the_delivery_loop_outlives_an_unexpected_error(world: World) -> None:
+    calls = 0
+    real = world.store.notifications_due
+
+    def flaky(limit: int) -> list[tuple[str, str]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database is locked")
+        return real(limit)
+
+    world.store.notifications_due = flaky  # type: ignore[method-assign]
+    order, _ = await world.handlers.place_order(place())
+    loop = asyncio.create_task(world.delivery.run())
+    try:
+        await until(lambda: world.notifier.sent == [(order.id, "CONFIRMED")])
+    finally:
+        loop.cancel()

@@ -61,13 +61,23 @@ def test_the_fault_window_is_shaded_in_every_panel_where_it_really_was(tmp_path:
     assert (end - zero) / second == pytest.approx(FAULT.end_s, abs=0.01)
 
 
+def test_the_notification_backlog_is_drawn_with_the_queues(tmp_path: Path) -> None:
+    """The orchestrated styles' queue is the order service's table of notifications owed: the
+    report shows it fill and drain (no point while the order service did not answer)."""
+    run = load_run(write_folder(tmp_path, scenario_document()))
+    found = series(run.folder, "rest", run.styles["rest"], WARMUP_S)
+    owed = found.queues["notifications owed (order)"]
+    assert len(owed) == SECONDS - 1 and max(depth for _, depth in owed) == 5
+    assert "notifications owed (order)" in charts.timeline(found)
+
+
 def test_a_plain_run_has_no_fault_band_and_no_queue_panel(tmp_path: Path) -> None:
     run = load_run(write_folder(tmp_path, plain_document()))
     found = series(run.folder, "rest", run.styles["rest"], 0.0)
     assert found.faults == [] and found.queues == {}
     svg = charts.timeline(found)
     assert 'id="fault-' not in svg and 'id="warmup-' not in svg
-    assert "broker queue depths" not in svg and "throughput, second by second" in svg
+    assert "queue depths" not in svg and "throughput, second by second" in svg
 
 
 def test_a_fault_that_never_began_is_not_drawn_and_one_that_never_ended_lasts_to_the_end() -> None:

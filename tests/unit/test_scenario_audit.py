@@ -18,6 +18,7 @@ def books(**changes: object) -> Books:
         "payments": [("o1", "CHARGED", 500), ("o2", "DECLINED", 300)],
         "stock": STOCK_OK,
         "notification_repeats": 0,
+        "told": {"o1": "order.confirmed", "o2": "order.cancelled"},
     }
     fields.update(changes)
     return Books(**fields)  # type: ignore[arg-type]
@@ -92,3 +93,22 @@ def test_an_order_confirmed_without_a_charge_that_stands_is_unpaid() -> None:
     assert found["counts"]["unpaid_confirmed"] == 1
     assert found["examples"]["unpaid_confirmed"] == ["order o1 is CONFIRMED without a charge"]
     assert check(books(payments=[]), ["k1", "k2"])["counts"]["unpaid_confirmed"] == 1
+
+
+def test_a_finished_order_whose_customer_was_not_told_is_a_missing_notification() -> None:
+    found = check(books(told={"o1": "order.confirmed"}), ["k1", "k2"])
+    assert found["counts"]["missing_notifications"] == 1
+    assert found["examples"]["missing_notifications"] == [
+        "order o2 is CANCELLED, its customer was told nothing"
+    ]
+    wrong = check(books(told={"o1": "order.cancelled", "o2": "order.cancelled"}), ["k1", "k2"])
+    assert wrong["examples"]["missing_notifications"] == [
+        "order o1 is CONFIRMED, its customer was told order.cancelled"
+    ]
+
+
+def test_an_order_still_in_flight_owes_no_notification_yet() -> None:
+    in_flight = Order("o3", "CANCELLED", "PAYMENT_FAILED", "rest", "k3", "COMPENSATING")
+    orders = [*books().orders, in_flight]
+    counts = check(books(orders=orders), ["k1", "k2", "k3"])["counts"]
+    assert (counts["stuck"], counts["missing_notifications"]) == (1, 0)

@@ -50,7 +50,7 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
     assert scenario.path == path
 
 
-def test_the_ten_scenarios_are_shipped() -> None:
+def test_the_eleven_scenarios_are_shipped() -> None:
     assert {p.stem for p in SHIPPED} == {
         "baseline",
         "payment-latency",
@@ -62,6 +62,7 @@ def test_the_ten_scenarios_are_shipped() -> None:
         "order-crash-mid-saga",
         "traffic-spike",
         "poison-messages",
+        "notification-outage",
     }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from services.kernel.http.app import handlers_of
-from services.kernel.http.problem import REPLAYED
+from services.kernel.http.problem import REPLAYED, problem_responses
 from services.kernel.http.schemas import (
     IDENTIFIER_LIMITS,
     StrictBody,
@@ -42,8 +42,13 @@ router = APIRouter(tags=["notification"])
 @router.post(
     "/notifications",
     status_code=status.HTTP_201_CREATED,
-    summary="Record that a customer was told an order's outcome (once per order and kind)",
-    responses=REPLAYED,
+    summary="Record that a customer was told an order's outcome (once per order)",
+    description=(
+        "201 with the notification when it is new. A repeat of it (a redelivery) is not told "
+        "again: 200 with the notification recorded the first time. Another outcome for an order "
+        "already told is refused: 409 `OUTCOME_CONFLICT`."
+    ),
+    responses={**REPLAYED, **problem_responses(409)},
 )
 async def notify(body: NotifyBody, response: Response, use: Handlers) -> dict[str, Any]:
     notification, created = await use.notify(body.to_request())
@@ -60,6 +65,15 @@ async def list_notifications(
 ) -> dict[str, list[dict[str, Any]]]:
     found = await use.list(order_id=order_id, customer_id=customer_id)
     return {"notifications": [notification_json(n) for n in found]}
+
+
+@router.get(
+    "/audit",
+    summary="Every notification's order and kind, by order id (for audits)",
+    description="`notifications` rows are `[order_id, kind]`; one per order at most.",
+)
+async def audit(use: Handlers) -> dict[str, list[list[str]]]:
+    return {"notifications": [list(row) for row in await use.told()]}
 
 
 @router.get("/notifications/summary", summary="Notifications stored and duplicates seen")

@@ -3,8 +3,8 @@
 Every orchestrated style has a `connect(settings, telemetry, resources)` that returns its
 inventory and payment clients (closed with `resources`). Each goes behind its service's guard
 (one per service, shared by the styles: the profile's retries, breaker and bulkhead).
-Notifications are fire-and-forget and go over REST in every style: they are not part of what the
-styles are compared on.
+Notifications go over REST in every style (they are not part of what the styles are compared on),
+delivered at least once by the order service's delivery loop (services/order/notifications.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from services.order.downstream.interfaces import (
     Payment,
     ReservationRefused,
 )
+from services.order.downstream.notification import connect_notifier
 
 # What inventory and payment answer when they say no: answers, not failures, for the breaker.
 ANSWERS: tuple[type[Exception], ...] = (ReservationRefused, ChargeRefused, DomainError)
@@ -45,9 +46,7 @@ async def connect(
     settings: Settings, telemetry: Telemetry, resources: AsyncExitStack
 ) -> DownstreamByStyle:
     """The clients of every style; see `DownstreamByStyle` for which one an order uses."""
-    notifier = rest.RestNotifier(
-        rest.json_client("notification", settings.notify_timeout_s, settings, telemetry, resources)
-    )
+    notifier = connect_notifier(settings, telemetry, resources)
     guard = guards(["inventory", "payment"], settings.resilience, telemetry, ANSWERS)
     clients = {}
     for style, connector in CONNECTORS.items():

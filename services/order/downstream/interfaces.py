@@ -60,8 +60,15 @@ class Payment(Protocol):
         """Give money back, or void a charge that has not arrived yet; idempotent."""
 
 
+class NotificationRefused(Exception):
+    """Notification refused the notice for good (a 4xx): sending it again cannot change that."""
+
+
 class Notifier(Protocol):
-    async def notify(self, order: Order) -> None: ...
+    async def notify(self, order: Order) -> None:
+        """Tell the customer how the order ended; idempotent per order on the receiving side.
+        Raises `DownstreamUnavailable` when the outcome is unknown, `NotificationRefused` when
+        notification said no."""
 
 
 @dataclass(frozen=True)

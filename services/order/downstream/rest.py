@@ -1,4 +1,4 @@
-"""The order service's REST clients for inventory, payment and notification.
+"""The order service's REST clients for inventory and payment (notification: notification.py).
 
 Each maps the other service's answers onto the saga's ports: a 2xx is a result, a known refusal
 (problem+json `code`) is a typed refusal, anything else is `DownstreamUnavailable` from JsonClient.
@@ -19,7 +19,7 @@ from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient, Reply
 from services.kernel.telemetry import Telemetry
-from services.order.domain import Order, OrderLine
+from services.order.domain import OrderLine
 from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
@@ -98,23 +98,6 @@ class RestPayment:
         response = await self._client.call("refund", "POST", f"/charges/{order_id}/refund")
         if not response.is_success:
             raise _unexpected(self._client, "refund", response)
-
-
-class RestNotifier:
-    def __init__(self, client: JsonClient) -> None:
-        self._client = client
-
-    async def notify(self, order: Order) -> None:
-        body = {
-            "order_id": order.id,
-            "customer_id": order.customer_id,
-            "kind": f"order.{order.status.lower()}",
-            "reason": order.reason,
-            "total_cents": order.total_cents,
-        }
-        response = await self._client.call("notify", "POST", "/notifications", json=body)
-        if not response.is_success:
-            raise _unexpected(self._client, "notify", response)
 
 
 @contextmanager

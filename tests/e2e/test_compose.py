@@ -1,0 +1,187 @@
+"""`docker compose up` for real: the Docker engine (started here if none runs), the project's
+images built from its Dockerfile, the stack of compose.yaml up and healthy, and from a
+container on its network: orders in the five styles, a declined card, the services' /ready and
+/metrics, RabbitMQ's management API, Locust's UI and a short headless run, then the `bench`
+profile with its results on the host. Published ports are reset by an override (the machine's
+own RabbitMQ holds 5672). docs/compose.md says what it needs and how long it takes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.compose import standins
+from tests.e2e.compose.engine import docker_engine, run
+from tests.e2e.compose.stack import (
+    ROOT,
+    Compose,
+    base_images,
+    broker_credentials,
+    build_images,
+    write_override,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]
+
+STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
+SHOPPERS = ("RestShopper", "GrpcShopper", "GraphqlShopper", "WebsocketShopper", "BrokerShopper")
+OPERATIONS = {"browse_catalog", "place_order", "get_order", "order_completed"}
+STATS_ROW = re.compile(r"^(\w+)\s+(\w+)\s+(\d+)\s+(\d+)\(\S+%\)\s+\|", re.MULTILINE)
+MIN_FREE_DISK = 10 * 2**30  # below this, the images built are removed after the run
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    folder = tmp_path_factory.mktemp("compose")
+    with docker_engine(folder / "dockerd.log"):
+        compose = Compose(write_override(folder / "no-ports.yaml"))
+        config = compose.config("bench")
+        for kind, image in base_images(config).items():
+            standins.ensure(image, kind)
+        built = build_images(config)
+        compose("down", "--volumes", "--remove-orphans")  # what an interrupted run left
+        try:
+            up(compose)
+            yield compose
+        finally:
+            compose("--profile", "bench", "down", "--volumes", "--remove-orphans", check=False)
+            if shutil.disk_usage(docker_root()).free < MIN_FREE_DISK:
+                run("docker", "image", "rm", *built, check=False)
+
+
+def up(compose: Compose) -> None:
+    started = compose("up", "--wait", "--no-build", "--pull", "never", timeout=600, check=False)
+    if started.returncode != 0:
+        logs = compose("logs", "--no-color", "--tail", "40", check=False).stdout
+        raise AssertionError(f"docker compose up --wait failed:\n{started.stderr}\n{logs}")
+
+
+def docker_root() -> str:
+    return run("docker", "info", "--format", "{{.DockerRootDir}}").stdout.strip()
+
+
+def in_the_network(
+    compose: Compose, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A command in a one-off container of the locust service (the project's image, on the
+    compose network, with the same ORDERFLOW_* addresses as the services)."""
+    flags = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
+    return compose("run", "--rm", "--no-deps", "-T", *flags, "locust", *argv, timeout=600)
+
+
+# --- the stack ----------------------------------------------------------------------------
+
+
+def test_every_container_is_running_healthy_and_publishes_no_port(stack: Compose) -> None:
+    lines = stack("ps", "--format", "json").stdout.splitlines()
+    containers = [json.loads(line) for line in lines if line.strip()]
+    expected = {name for name, spec in stack.config()["services"].items() if "profiles" not in spec}
+    assert {c["Service"] for c in containers} == expected
+    for container in containers:
+        assert (container["State"], container["Health"]) == ("running", "healthy"), container
+        assert not [p for p in container["Publishers"] or [] if p["PublishedPort"]], container
+
+
+def test_an_order_is_confirmed_in_each_style_and_a_declined_card_is_cancelled(
+    stack: Compose,
+) -> None:
+    """`orderflow demo --no-start` from inside the network: its exit code says every outcome
+    was as expected; the lines below are the ones this test is about."""
+    out = in_the_network(stack, "orderflow", "demo", "--no-start", "--no-bench").stdout
+    assert "Every outcome was as expected." in out, out
+    for style in STYLES:  # the broker command is answered by its terminal event
+        assert f"ok  {style}: CONFIRMED at the catalog price" in out, out
+    assert "ok  status CANCELLED, reason PAYMENT_DECLINED" in out, out
+    assert re.search(r"ok  stock released: HEADSET back to \d+", out), out
+
+
+# --- from a container on the network -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def probe(stack: Compose) -> dict[str, Any]:
+    env = {"PROBE_CREDENTIALS": json.dumps(broker_credentials(stack.config()))}
+    env["PROBE_LOCUST_URL"] = "http://locust:8089/"
+    out = in_the_network(stack, "python", "-m", "tests.e2e.compose.probe", env=env).stdout
+    answer: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return answer
+
+
+def test_every_service_is_ready_and_exports_its_metrics(probe: dict[str, Any]) -> None:
+    for service, answer in probe["ready"].items():
+        assert answer.get("status") == 200, (service, answer)
+    for service, answer in probe["metrics"].items():
+        assert answer.get("status") == 200, (service, answer)
+        assert "# TYPE " in answer["text"], service
+
+
+def test_rabbitmq_management_api_lists_the_projects_queues(probe: dict[str, Any]) -> None:
+    management = probe["management"]
+    assert "queues" in management, management
+    assert probe["expected_queues"]
+    assert set(probe["expected_queues"]) <= set(management["queues"]), management
+
+
+def test_locusts_web_ui_answers(probe: dict[str, Any]) -> None:
+    assert probe["locust_ui"].get("status") == 200, probe["locust_ui"]
+    assert "<title>Locust" in probe["locust_ui"]["text"]
+
+
+def test_a_short_headless_locust_run_of_the_five_shoppers_has_no_failure(stack: Compose) -> None:
+    """Locust exits non-zero on any failure (compose then fails the test); its summary on
+    stderr must show requests and no failure for every style."""
+    summary = in_the_network(
+        stack,
+        "locust", "-f", "harness/load/locustfile.py", "--headless", "--only-summary",
+        "--users", "5", "--spawn-rate", "5", "--run-time", "15s", "--host", "http://order:8000",
+        *SHOPPERS,
+    ).stderr  # fmt: skip
+    rows = STATS_ROW.findall(summary)  # (style, operation, requests, failures)
+    for style in STYLES:
+        assert {name for row_style, name, *_ in rows if row_style == style} >= OPERATIONS, summary
+    assert all(int(requests) > 0 and failures == "0" for *_, requests, failures in rows), summary
+
+
+# --- the bench profile --------------------------------------------------------------------
+
+
+def test_the_bench_profile_writes_results_and_report_on_the_host_with_a_clean_audit(
+    stack: Compose,
+) -> None:
+    """The baseline scenario at a quarter of its length, two styles (one over the `rabbitmq`
+    container): its folder appears under ./results/bench on the host (then removed)."""
+    results = ROOT / "results" / "bench"
+    before = set(results.glob("*"))
+    try:
+        stack(
+            "--profile", "bench", "run", "--rm", "-T", "bench",
+            "orderflow", "bench", "scenarios/baseline.yaml", "--time-scale", "0.25",
+            "--styles", "rest,broker",
+            timeout=600,
+        )  # fmt: skip
+        new = sorted(set(results.glob("*")) - before)
+        assert len(new) == 1 and new[0].name.startswith("baseline-"), new
+        assert (new[0] / "report.html").stat().st_size > 0
+        document = json.loads((new[0] / "results.json").read_text())
+        assert list(document["styles"]) == ["rest", "broker"]
+        for style, result in document["styles"].items():
+            assert result["audit"]["accepted"] > 0, style
+            assert set(result["audit"]["counts"].values()) == {0}, (style, result["audit"])
+    finally:
+        for folder in set(results.glob("*")) - before:
+            shutil.rmtree(folder)
+
+
+# --- last: what the containers logged ---------------------------------------------------
+
+
+def test_no_container_logged_a_traceback(stack: Compose) -> None:
+    logs = stack("logs", "--no-color").stdout
+    assert logs.strip()
+    assert "Traceback" not in logs, logs[logs.index("Traceback") - 2000 :][:6000]
