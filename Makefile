@@ -15,9 +15,11 @@ demo: $(STAMP)
 test: lint typecheck browser
 	$(BIN)/pytest
 
+# lint-imports checks the architecture's import rules ([tool.importlinter] in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,4 +1,4 @@
-"""A private RabbitMQ node that the harness starts, stops and kills itself (ARCHITECTURE §2).
+"""A private RabbitMQ node the harness starts, stops and kills (docs/architecture.md §2).
 
 A broker-outage fault has to stop a broker, and stopping the machine's own RabbitMQ would hurt
 whoever else uses it. So the harness runs a node of its own: own node name, AMQP and distribution

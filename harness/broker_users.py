@@ -1,4 +1,4 @@
-"""The project's broker identities (ARCHITECTURE §6), read from harness/rabbit/definitions.json.
+"""The broker identities (docs/architecture.md §6), read from harness/rabbit/definitions.json.
 
 That one file provisions every broker the project starts (the private node, compose's RabbitMQ):
 a user per service, `client` for whoever places orders, and `admin` for operator tools (the

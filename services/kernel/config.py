@@ -293,7 +293,7 @@ def with_credentials(url: str, user: str, password: str) -> str:
 def _broker_url(env: Mapping[str, str], default: str) -> str:
     """ORDERFLOW_BROKER_URL says where the broker is; ORDERFLOW_BROKER_USER and
     ORDERFLOW_BROKER_PASSWORD, set together, say who this process is there (each service has
-    its own user: ARCHITECTURE §6) and replace any credentials the URL carries."""
+    its own user: docs/architecture.md §6) and replace any credentials the URL carries."""
     url = _amqp_url(env, "ORDERFLOW_BROKER_URL", default)
     user, password = env.get(BROKER_USER), env.get(BROKER_PASSWORD)
     if user is None and password is None:

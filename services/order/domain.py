@@ -16,7 +16,7 @@ from services.kernel.contracts import (
     check_payment_token,
     identifier_pattern,
 )
-from services.kernel.errors import Conflict, InvalidRequest
+from services.kernel.errors import Conflict, InvalidRequest, Rejected
 
 MAX_IDEMPOTENCY_KEY: Final = 255
 # An identifier's rule with a longer limit (clients often send a UUID or a request hash).
@@ -173,8 +173,8 @@ class Order:
 
     @property
     def names_unknown_sku(self) -> bool:
-        """Rejected for a SKU the catalog does not know: the client's mistake, not an outcome.
-        The order is recorded all the same, and every style answers it as bad input with it."""
+        """Rejected for a SKU the catalog does not know: the client's mistake, not an outcome
+        (see `answer`)."""
         return self.reason is Reason.UNKNOWN_SKU
 
 
@@ -244,7 +244,7 @@ def _failed(order: Order, compensation: Compensation) -> Order:
 
 
 def document(order: Order) -> dict[str, Any]:
-    """The shared order shape (ARCHITECTURE.md section 2), as every style shows it."""
+    """The shared order shape (docs/architecture.md §2), as every style shows it."""
     return {
         "id": order.id,
         "customer_id": order.customer_id,
@@ -258,3 +258,23 @@ def document(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
+
+
+class UnknownSku(Rejected):
+    """The order names a SKU the catalog does not know. The order is recorded (REJECTED/
+    UNKNOWN_SKU) all the same, and comes with the error: every style answers it as bad input."""
+
+    code = "UNKNOWN_SKU"
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(UNKNOWN_SKU_DETAIL, order=document(order))
+        self.order = order
+
+
+def answer(order: Order) -> Order:
+    """What placing an order answers once its saga has gone as far as it can: the order, or
+    UnknownSku for one rejected for a SKU the catalog does not know (decided here, once, for
+    every style; each adapter maps the error through its protocol's error map)."""
+    if order.names_unknown_sku:
+        raise UnknownSku(order)
+    return order

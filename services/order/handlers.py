@@ -23,7 +23,7 @@ from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFou
 from services.kernel.faults import OPERATIONS, Faults
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
-from services.order.downstream.ports import Catalog, Product
+from services.order.downstream.interfaces import Catalog, Product
 from services.order.saga import Saga
 from services.order.store import AuditedOrder, LogEntry, OrderStore
 from services.order.updates import follow
@@ -63,7 +63,8 @@ class OrderHandlers:
     async def place_order(
         self, command: PlaceOrder, on_accepted: Callable[[Order], object] | None = None
     ) -> tuple[Order, bool]:
-        """Returns the order once its saga has gone as far as it can, and whether it is new.
+        """Returns the order once its saga has gone as far as it can, and whether it is new;
+        raises UnknownSku (carrying the recorded order) for a SKU the catalog does not know.
 
         `on_accepted` is told the order (new or replayed) before the saga is awaited, so a
         pushing adapter can start following it (`watch_order`) without missing a change."""
@@ -81,11 +82,11 @@ class OrderHandlers:
             correlation.bind_order(existing.id)
             if on_accepted:
                 on_accepted(existing)
-            return await self._drive(existing), False
+            return domain.answer(await self._drive(existing)), False
         correlation.bind_order(order.id)
         if on_accepted:
             on_accepted(order)
-        return await self._drive(order, first_run=True), True
+        return domain.answer(await self._drive(order, first_run=True)), True
 
     async def get_order(self, order_id: str) -> Order:
         order = self._store.get(order_id)

@@ -21,7 +21,7 @@ from typing import Final
 from services.kernel import correlation
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
-from services.order.downstream.ports import NotificationRefused, Routes
+from services.order.downstream.interfaces import NotificationRefused, Routes
 from services.order.store import OrderStore
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from services.kernel.errors import DownstreamUnavailable, NotSent
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import Compensation, Order, Reason, SagaState, Status
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeStatus,
     Downstream,

@@ -11,7 +11,7 @@ import grpc
 from harness.supervisor import Stack, connect_host
 from services._generated.orderflow.v1 import common_pb2, order_pb2
 
-# The order state machine (ARCHITECTURE §1), as the paths an order's statuses may follow.
+# The order state machine (docs/architecture.md §1), as the paths an order's statuses may follow.
 PATHS = (
     ("PENDING", "RESERVED", "PAID", "CONFIRMED"),
     ("PENDING", "REJECTED"),

@@ -26,7 +26,7 @@ from services.order import main as order_main
 from services.order.api import amqp as order_amqp
 from services.order.choreography import OrderChoreography
 from services.order.domain import PlaceOrder, Status
-from services.order.downstream.ports import Downstream
+from services.order.downstream.interfaces import Downstream
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore

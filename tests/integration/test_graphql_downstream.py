@@ -23,7 +23,7 @@ from services.kernel.http.client import JsonClient
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
 from services.order.downstream import graphql
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,

@@ -22,7 +22,7 @@ from services.kernel.graphql.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from services.kernel.graphql.router import MAX_MESSAGE_BYTES
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
-from services.order.downstream.ports import Downstream, Product
+from services.order.downstream.interfaces import Downstream, Product
 from services.order.handlers import OrderHandlers
 from services.order.main import create_app
 from services.order.saga import Saga

@@ -25,7 +25,7 @@ from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
 from services.order.downstream import grpc as downstream
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeStatus,
     RefusalReason,

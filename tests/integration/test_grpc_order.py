@@ -15,7 +15,7 @@ from services.kernel.contracts import Line
 from services.kernel.telemetry import Telemetry
 from services.order.api.grpc import create_server
 from services.order.domain import OrderLine
-from services.order.downstream.ports import Downstream
+from services.order.downstream.interfaces import Downstream
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore

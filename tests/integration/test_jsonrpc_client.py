@@ -22,8 +22,8 @@ from services.kernel.errors import DownstreamUnavailable
 from services.kernel.jsonrpc.client import BACKOFF_FIRST_S, RpcClient
 from services.kernel.jsonrpc.errors import RpcError
 from services.kernel.telemetry import Telemetry
-from services.order.downstream import websocket
-from services.order.downstream.ports import (
+from services.order.downstream import jsonrpc
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeStatus,
     RefusalReason,
@@ -228,12 +228,12 @@ async def test_the_correlation_id_travels_in_meta(setup: Setup) -> None:
 @contextlib.asynccontextmanager
 async def ports_answering(
     reply: Reply,
-) -> AsyncIterator[tuple[websocket.WsInventory, websocket.WsPayment]]:
+) -> AsyncIterator[tuple[jsonrpc.WsInventory, jsonrpc.WsPayment]]:
     peer = Peer(reply)
     async with serve(peer.handle, "127.0.0.1", 0) as server, AsyncExitStack() as resources:
         port = str(server.sockets[0].getsockname()[1])
         env = {"ORDERFLOW_INVENTORY_HTTP_PORT": port, "ORDERFLOW_PAYMENT_HTTP_PORT": port}
-        yield await websocket.connect(Settings.from_env(env), Telemetry("order"), resources)
+        yield await jsonrpc.connect(Settings.from_env(env), Telemetry("order"), resources)
 
 
 async def test_connect_builds_the_clients_without_anyone_listening() -> None:
@@ -242,7 +242,7 @@ async def test_connect_builds_the_clients_without_anyone_listening() -> None:
         "ORDERFLOW_PAYMENT_HTTP_PORT": str(free_port()),
     }
     async with AsyncExitStack() as resources:
-        inventory, payment = await websocket.connect(
+        inventory, payment = await jsonrpc.connect(
             Settings.from_env(env), Telemetry("order"), resources
         )
         with pytest.raises(DownstreamUnavailable) as caught:

@@ -16,7 +16,7 @@ from services.kernel.telemetry import Telemetry
 from services.order.api import amqp as order_amqp
 from services.order.choreography import OrderChoreography
 from services.order.domain import PlaceOrder
-from services.order.downstream.ports import Downstream
+from services.order.downstream.interfaces import Downstream
 from services.order.handlers import OrderHandlers
 from services.order.main import create_app
 from services.order.saga import Saga

@@ -26,7 +26,7 @@ from services.kernel.http.client import JsonClient
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine, PlaceOrder, Reason, Status
 from services.order.downstream import rest
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,

@@ -29,8 +29,8 @@ from services.inventory.store import InventoryStore
 from services.kernel.config import Settings
 from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES
 from services.kernel.telemetry import Telemetry
-from services.order.downstream import websocket
-from services.order.downstream.ports import ChargeStatus, Downstream
+from services.order.downstream import jsonrpc
+from services.order.downstream.interfaces import ChargeStatus, Downstream
 from services.order.handlers import OrderHandlers
 from services.order.main import create_app as order_app
 from services.order.saga import Saga
@@ -163,7 +163,7 @@ async def order_handlers(
     )
     store = OrderStore.open(tmp_path / "order.db")
     stack.callback(store.close)
-    inventory, payment = await websocket.connect(settings, telemetry, stack)
+    inventory, payment = await jsonrpc.connect(settings, telemetry, stack)
     saga = Saga(store, Downstream(inventory, payment, FakeNotifier()), telemetry)
     return OrderHandlers(store, saga)
 
@@ -182,7 +182,7 @@ async def test_the_clients_reach_a_server_at_an_ipv6_address(tmp_path: Path) -> 
         settings = Settings.from_env(
             {"ORDERFLOW_HOST": "::1", "ORDERFLOW_PAYMENT_HTTP_PORT": str(port)}
         )
-        _, payment = await websocket.connect(settings, Telemetry("order"), stack)
+        _, payment = await jsonrpc.connect(settings, Telemetry("order"), stack)
         charged = await payment.charge("o-v6", "c1", 999, "tok_visa")
     assert charged.status is ChargeStatus.CHARGED
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from services.kernel.contracts import TOKEN_APPROVES, Line
 from services.kernel.errors import DownstreamUnavailable, NotSent
 from services.order.domain import Order, OrderLine
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,

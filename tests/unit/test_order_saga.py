@@ -22,8 +22,9 @@ from services.order.domain import (
     PlaceOrder,
     Reason,
     SagaState,
+    UnknownSku,
 )
-from services.order.downstream.ports import ChargeResult, ChargeStatus, Downstream
+from services.order.downstream.interfaces import ChargeResult, ChargeStatus, Downstream
 from services.order.handlers import RECOVERY_CONCURRENCY, OrderHandlers
 from services.order.notifications import BATCH, NotificationDelivery, Round
 from services.order.saga import Saga
@@ -115,8 +116,11 @@ async def test_out_of_stock_is_rejected_without_touching_payment(world: World) -
 
 
 async def test_unknown_sku_is_rejected_and_nothing_is_reserved(world: World) -> None:
-    order, _ = await world.handlers.place_order(place(lines={"NOPE": 1, "KB-MECH": 1}))
+    with pytest.raises(UnknownSku) as refused:  # bad input in every style, with the order
+        await world.handlers.place_order(place(lines={"NOPE": 1, "KB-MECH": 1}))
+    order = refused.value.order
     assert (order.status.value, order.reason) == ("REJECTED", Reason.UNKNOWN_SKU)
+    assert world.store.get(order.id) == order  # recorded all the same
     assert world.inventory.stock["KB-MECH"] == 100 and world.payment.calls == []
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from services.kernel.contracts import Line
 from services.kernel.telemetry import Telemetry
 from services.order.domain import Order, PlaceOrder, SagaState, Status
-from services.order.downstream.ports import ChargeStatus, Downstream
+from services.order.downstream.interfaces import ChargeStatus, Downstream
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore

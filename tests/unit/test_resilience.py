@@ -17,7 +17,7 @@ from services.kernel.resilience.bulkhead import Bulkhead, BulkheadFull
 from services.kernel.resilience.guard import guards
 from services.kernel.resilience.policy import PROFILES
 from services.kernel.telemetry import Telemetry
-from services.order.downstream.ports import ChargeRefused
+from services.order.downstream.interfaces import ChargeRefused
 
 
 class Clock:

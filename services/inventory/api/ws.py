@@ -6,23 +6,26 @@ connection; the other methods mirror the REST endpoints for people and tools.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Depends, WebSocket
 
 from services.inventory.api.rest import product_json, reservation_json
 from services.inventory.handlers import InventoryHandlers
+from services.kernel.http.app import handlers_of
 from services.kernel.jsonrpc.dispatcher import Method, Peer
 from services.kernel.jsonrpc.params import Params
-from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, handlers_from, serve
+from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, serve
+
+Handlers = Annotated[InventoryHandlers, Depends(handlers_of(InventoryHandlers))]
 
 
 def create_router(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> APIRouter:
     router = APIRouter()
 
     @router.websocket("/ws")
-    async def jsonrpc(websocket: WebSocket) -> None:
-        methods = inventory_methods(handlers_from(websocket, InventoryHandlers))
+    async def jsonrpc(websocket: WebSocket, use: Handlers) -> None:
+        methods = inventory_methods(use)
         await serve(websocket, methods, max_message_bytes=max_message_bytes)
 
     return router

@@ -131,7 +131,7 @@ class OrderItem(EventData):
 
 
 class OrderDocument(EventData):
-    """The shared order shape (ARCHITECTURE.md section 2)."""
+    """The shared order shape (docs/architecture.md §2)."""
 
     id: str = Identifier
     customer_id: str

@@ -1,13 +1,16 @@
-"""The context every resolver gets: the service's use cases, taken from the app state that its
-composition root set (so nothing is built at import time), through strawberry's context_getter."""
+"""The context every resolver gets: the service's use cases, through strawberry's context_getter,
+which takes them from the same FastAPI dependency as every adapter on the HTTP port."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from fastapi import Depends
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
+
+from services.kernel.http.app import handlers_of
 
 H = TypeVar("H")
 C = TypeVar("C", bound="GraphQLContext[Any]")
@@ -23,16 +26,12 @@ class GraphQLContext(BaseContext, Generic[H]):
         self.long_lived = long_lived
 
 
-def context_getter(
-    kind: type[H], build: Callable[[H, bool], C]
-) -> Callable[[HTTPConnection], Awaitable[C]]:
-    """A FastAPI dependency building the context from `app.state.handlers` (like the REST
-    adapters' `handlers_of`)."""
+def context_getter(kind: type[H], build: Callable[[H, bool], C]) -> Callable[..., Awaitable[C]]:
+    """A FastAPI dependency building the context from the use cases that `handlers_of` gives."""
 
-    async def get_context(connection: HTTPConnection) -> C:
-        handlers = connection.app.state.handlers
-        if not isinstance(handlers, kind):
-            raise TypeError(f"app.state.handlers is {type(handlers).__name__}, not {kind.__name__}")
+    uses = Depends(handlers_of(kind))
+
+    async def get_context(connection: HTTPConnection, handlers: Any = uses) -> C:
         return build(handlers, connection.scope["type"] == "websocket")
 
     return get_context

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
 from services.kernel.http.middleware import (
@@ -27,13 +28,15 @@ ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
 H = TypeVar("H")
 
 
-def handlers_of(kind: type[H]) -> Callable[[Request], Awaitable[H]]:
-    """A FastAPI dependency handing a route the service's use cases, set by its composition root
-    as `app.state.handlers` (so nothing is built at import time)."""
+def handlers_of(kind: type[H]) -> Callable[[HTTPConnection], Awaitable[H]]:
+    """The one way an adapter on the HTTP port (a REST route, a JSON-RPC socket, the GraphQL
+    context) receives the service's use cases: a FastAPI dependency on `app.state.handlers`,
+    set by the composition root through `create_http_app(state=...)`, so nothing is built at
+    import time. (gRPC servicers take them in their constructor, broker reactions in a closure.)"""
 
     # async: FastAPI runs a plain `def` dependency in a worker thread, a hop on every request.
-    async def dependency(request: Request) -> H:
-        found = request.app.state.handlers
+    async def dependency(connection: HTTPConnection) -> H:
+        found = connection.app.state.handlers
         if not isinstance(found, kind):
             raise TypeError(f"app.state.handlers is {type(found).__name__}, not {kind.__name__}")
         return found

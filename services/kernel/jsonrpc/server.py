@@ -19,7 +19,6 @@ import logging
 from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, Final, TypeVar
 
-from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from services.kernel import correlation
@@ -35,14 +34,6 @@ MAX_IN_FLIGHT: Final = 64
 MAX_BATCH: Final = MAX_IN_FLIGHT
 # The default of ORDERFLOW_MAX_BODY_BYTES: a JSON-RPC message obeys the same limit as a body.
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
-
-
-def handlers_from(connection: HTTPConnection, kind: type[H]) -> H:
-    """The service's use cases, set by its composition root as `app.state.handlers`."""
-    found = connection.app.state.handlers
-    if not isinstance(found, kind):
-        raise TypeError(f"app.state.handlers is {type(found).__name__}, not {kind.__name__}")
-    return found
 
 
 class Connection:

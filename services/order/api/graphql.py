@@ -29,7 +29,7 @@ from services.order.api.graphql_types import (
     PlaceOrderInput,
     PlaceOrderResult,
     Product,
-    unknown_sku,
+    UnknownSkuHandler,
 )
 from services.order.handlers import MAX_LISTED, OrderHandlers
 
@@ -43,8 +43,6 @@ async def resolve_place_order(info: Info, input: PlaceOrderInput) -> PlaceOrderR
         style=styles.GRAPHQL,
     )
     order, _ = await info.context.handlers.place_order(command)
-    if order.names_unknown_sku:
-        return unknown_sku(order)
     return Order.of(order)
 
 
@@ -118,7 +116,7 @@ def create_schema() -> Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        exception_handlers=[IdempotencyKeyReusedHandler()],
+        exception_handlers=[IdempotencyKeyReusedHandler(), UnknownSkuHandler()],
         list_bounds={"Query.orders": MAX_LISTED, "Order.items": MAX_LINES},
     )
 

@@ -11,7 +11,7 @@ from services.kernel.graphql.context import GraphQLContext
 from services.kernel.graphql.errors import InvalidInput, Problem
 from services.kernel.graphql.types import LineInput
 from services.order import domain
-from services.order.downstream import ports
+from services.order.downstream import interfaces
 from services.order.handlers import OrderHandlers
 
 # The domain's enums under the names the schema shows (this call only registers the names).
@@ -24,11 +24,11 @@ class OrderContext(GraphQLContext[OrderHandlers]):
         super().__init__(handlers, long_lived)
         # Every product a request resolves comes from one call to inventory. A subscription's
         # connection caches nothing, so each update shows availability as it is then.
-        self.products: DataLoader[str, ports.Product | None] = DataLoader(
+        self.products: DataLoader[str, interfaces.Product | None] = DataLoader(
             self._load_products, cache=not long_lived
         )
 
-    async def _load_products(self, skus: list[str]) -> list[ports.Product | None]:
+    async def _load_products(self, skus: list[str]) -> list[interfaces.Product | None]:
         found = {product.sku: product for product in await self.handlers.products(set(skus))}
         return [found.get(sku) for sku in skus]
 
@@ -44,7 +44,7 @@ class Product:
     available: int
 
     @classmethod
-    def of(cls, product: ports.Product) -> Product:
+    def of(cls, product: interfaces.Product) -> Product:
         return cls(
             sku=product.sku,
             name=product.name,
@@ -138,6 +138,7 @@ class IdempotencyKeyReusedHandler(
         )
 
 
-def unknown_sku(order: domain.Order) -> UnknownSku:
-    message = domain.UNKNOWN_SKU_DETAIL
-    return UnknownSku(code=domain.Reason.UNKNOWN_SKU.value, message=message, order=Order.of(order))
+class UnknownSkuHandler(strawberry.ExceptionHandler[domain.UnknownSku, UnknownSku]):
+    def handle(self, exception: domain.UnknownSku, **_: Any) -> UnknownSku:
+        order = Order.of(exception.order)
+        return UnknownSku(code=exception.code, message=exception.message, order=order)

@@ -7,7 +7,7 @@ services/kernel/grpc (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
@@ -17,7 +17,7 @@ from services.kernel.contracts import Line
 from services.kernel.grpc import errors
 from services.kernel.grpc.server import GrpcServer, Service
 from services.kernel.grpc.server import create_server as build_server
-from services.order.domain import UNKNOWN_SKU_DETAIL, Order, PlaceOrder
+from services.order.domain import Order, PlaceOrder, UnknownSku
 from services.order.handlers import OrderHandlers
 
 SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
@@ -39,14 +39,10 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             idempotency_key=request.idempotency_key or None,
             style=styles.GRPC,
         )
-        order, created = await self._use.place_order(command)
-        if order.names_unknown_sku:
-            # As REST's 422 with the order: the client's input, and the order was recorded.
-            detail = (
-                f"{UNKNOWN_SKU_DETAIL}; it is recorded as order {order.id}, REJECTED/UNKNOWN_SKU"
-            )
-            status = grpc.StatusCode.INVALID_ARGUMENT
-            await errors.abort(context, status, "UNKNOWN_SKU", detail, order_id=order.id)
+        try:
+            order, created = await self._use.place_order(command)
+        except UnknownSku as refused:
+            await unknown_sku(context, refused)
         return order_pb2.PlaceOrderResponse(order=order_message(order), replayed=not created)
 
     async def GetOrder(
@@ -59,6 +55,15 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     ) -> AsyncIterator[order_pb2.Order]:
         async for order in self._use.watch_order(request.id):
             yield order_message(order)
+
+
+async def unknown_sku(context: Context, refused: UnknownSku) -> NoReturn:
+    """As REST's 422 with the order: the client's input (INVALID_ARGUMENT, not the kernel map's
+    FAILED_PRECONDITION for a refusal), naming the order it was recorded as."""
+    order_id = refused.order.id
+    detail = f"{refused.message}; it is recorded as order {order_id}, REJECTED/UNKNOWN_SKU"
+    status = grpc.StatusCode.INVALID_ARGUMENT
+    await errors.abort(context, status, refused.code, detail, order_id=order_id)
 
 
 def order_message(order: Order) -> order_pb2.Order:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Response, status
 from services.kernel import styles
 from services.kernel.contracts import MAX_LINES
 from services.kernel.http.app import handlers_of
-from services.kernel.http.problem import problem, problem_responses
+from services.kernel.http.problem import problem_responses
 from services.kernel.http.schemas import (
     LineBody,
     StrictBody,
@@ -23,13 +23,14 @@ from services.kernel.http.schemas import (
 from services.order.domain import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_IDEMPOTENCY_KEY,
-    UNKNOWN_SKU_DETAIL,
     PlaceOrder,
     document,
 )
 from services.order.handlers import OrderHandlers
 
-PROBLEM_STATUSES = {"IDEMPOTENCY_MISMATCH": 422}
+# Both are the client's input: a key reused for another order, a SKU the catalog does not know
+# (domain.UnknownSku: the problem carries the recorded order as its `order` member).
+PROBLEM_STATUSES = {"IDEMPOTENCY_MISMATCH": 422, "UNKNOWN_SKU": 422}
 
 
 class PlaceOrderBody(StrictBody):
@@ -74,8 +75,6 @@ async def place_order(
         idempotency_key=idempotency_key,
     )
     order, created = await use.place_order(command)
-    if order.names_unknown_sku:
-        return problem(422, "UNKNOWN_SKU", UNKNOWN_SKU_DETAIL, order=document(order))
     response.headers["Location"] = f"/orders/{order.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

@@ -9,27 +9,30 @@ story, in order, before the answer.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Depends, WebSocket
 
 from services.kernel import styles
+from services.kernel.http.app import handlers_of
 from services.kernel.jsonrpc.dispatcher import Method, Peer
-from services.kernel.jsonrpc.errors import INVALID_PARAMS, RpcError
 from services.kernel.jsonrpc.params import Params
-from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, handlers_from, serve
-from services.order.domain import UNKNOWN_SKU_DETAIL, Order, PlaceOrder, document
+from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, serve
+from services.order.domain import Order, PlaceOrder, UnknownSku, document
 from services.order.handlers import OrderHandlers
 
 UPDATED: Final = "order.updated"
+
+
+Handlers = Annotated[OrderHandlers, Depends(handlers_of(OrderHandlers))]
 
 
 def create_router(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> APIRouter:
     router = APIRouter()
 
     @router.websocket("/ws")
-    async def jsonrpc(websocket: WebSocket) -> None:
-        methods = order_methods(handlers_from(websocket, OrderHandlers))
+    async def jsonrpc(websocket: WebSocket, use: Handlers) -> None:
+        methods = order_methods(use)
         await serve(websocket, methods, max_message_bytes=max_message_bytes)
 
     return router
@@ -42,18 +45,23 @@ def order_methods(use: OrderHandlers) -> dict[str, Method]:
         def follow(order: Order) -> None:
             followers.append(peer.spawn(push_updates(use, order.id, peer)))
 
-        order, _ = await use.place_order(place_command(params), on_accepted=follow)
-        if followers and order.is_terminal:  # the follower ends on it: its pushes go first
-            await asyncio.wait(followers)
-        if order.names_unknown_sku:
-            data = {"code": "UNKNOWN_SKU", "order": document(order)}
-            raise RpcError(INVALID_PARAMS, UNKNOWN_SKU_DETAIL, data)
+        try:
+            order, _ = await use.place_order(place_command(params), on_accepted=follow)
+        except UnknownSku as refused:  # an error object (the kernel's map) after the pushes
+            await pushed(followers, refused.order)
+            raise
+        await pushed(followers, order)
         return document(order)
 
     async def get_order(params: Params, peer: Peer) -> dict[str, Any]:
         return document(await use.get_order(params.allow("id").text("id")))
 
     return {"place_order": place_order, "get_order": get_order}
+
+
+async def pushed(followers: list[asyncio.Task[None]], order: Order) -> None:
+    if followers and order.is_terminal:  # the follower ends on it: its pushes go first
+        await asyncio.wait(followers)
 
 
 def place_command(params: Params) -> PlaceOrder:

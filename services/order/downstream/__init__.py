@@ -17,10 +17,9 @@ from services.kernel.config import Settings
 from services.kernel.errors import DomainError
 from services.kernel.resilience.guard import guards
 from services.kernel.telemetry import Telemetry
-from services.order.downstream import graphql, grpc, rest, websocket
+from services.order.downstream import graphql, grpc, jsonrpc, rest
 from services.order.downstream.guarded import GuardedInventory, GuardedPayment
-from services.order.downstream.notification import connect_notifier
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     Downstream,
     DownstreamByStyle,
@@ -28,6 +27,7 @@ from services.order.downstream.ports import (
     Payment,
     ReservationRefused,
 )
+from services.order.downstream.notification import connect_notifier
 
 # What inventory and payment answer when they say no: answers, not failures, for the breaker.
 ANSWERS: tuple[type[Exception], ...] = (ReservationRefused, ChargeRefused, DomainError)
@@ -38,7 +38,7 @@ CONNECTORS: dict[str, Connector] = {
     styles.REST: rest.connect,
     styles.GRPC: grpc.connect,
     styles.GRAPHQL: graphql.connect,
-    styles.WEBSOCKET: websocket.connect,
+    styles.WEBSOCKET: jsonrpc.connect,
 }
 
 

@@ -26,7 +26,7 @@ from services.kernel.errors import DownstreamUnavailable
 from services.kernel.grpc.client import CallRefused, GrpcCaller, open_caller
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,

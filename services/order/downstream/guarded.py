@@ -7,7 +7,7 @@ from __future__ import annotations
 from services.kernel.contracts import Line
 from services.kernel.resilience.guard import Guard
 from services.order.domain import OrderLine
-from services.order.downstream.ports import ChargeResult, Inventory, Payment
+from services.order.downstream.interfaces import ChargeResult, Inventory, Payment
 
 
 class GuardedInventory:

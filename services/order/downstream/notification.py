@@ -16,7 +16,7 @@ from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient, Reply
 from services.kernel.telemetry import Telemetry
 from services.order.domain import Order
-from services.order.downstream.ports import NotificationRefused
+from services.order.downstream.interfaces import NotificationRefused
 
 # Refusals that a later try may not meet: the request itself was fine.
 RETRYABLE = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS})

@@ -20,7 +20,7 @@ from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient, Reply
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,

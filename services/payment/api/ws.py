@@ -6,24 +6,27 @@ connection; a decline is a result (status DECLINED), not an error, as over REST.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Depends, WebSocket
 
+from services.kernel.http.app import handlers_of
 from services.kernel.jsonrpc.dispatcher import Method, Peer
 from services.kernel.jsonrpc.params import Params
-from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, handlers_from, serve
+from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, serve
 from services.payment.api.rest import payment_json
 from services.payment.domain import ChargeRequest
 from services.payment.handlers import PaymentHandlers
+
+Handlers = Annotated[PaymentHandlers, Depends(handlers_of(PaymentHandlers))]
 
 
 def create_router(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> APIRouter:
     router = APIRouter()
 
     @router.websocket("/ws")
-    async def jsonrpc(websocket: WebSocket) -> None:
-        methods = payment_methods(handlers_from(websocket, PaymentHandlers))
+    async def jsonrpc(websocket: WebSocket, use: Handlers) -> None:
+        methods = payment_methods(use)
         await serve(websocket, methods, max_message_bytes=max_message_bytes)
 
     return router

@@ -1,7 +1,8 @@
-"""What the order saga needs from inventory, payment and notification, whatever the style.
+"""The interfaces (hexagonal ports) of what the order saga needs from inventory, payment and
+notification, whatever the style.
 
-One client per style implements these (REST now; gRPC, GraphQL and WebSocket plug in the same
-way). A client raises `DownstreamUnavailable` when the outcome of a call is unknown (timeout,
+One client per style implements these (rest.py, grpc.py, graphql.py, and jsonrpc.py over
+WebSocket). A client raises `DownstreamUnavailable` when the outcome of a call is unknown (timeout,
 refused connection, server error) and the typed refusals below when the other side said no.
 """
 

@@ -1,9 +1,9 @@
 """The order service's JSON-RPC clients for inventory and payment, over persistent WebSockets.
 
 One connection per service carries every call of every saga (see kernel/jsonrpc/client.py for
-connecting, reconnecting and deadlines). Answers map onto the saga's ports exactly as over REST:
-a result; a refusal the saga understands (ReservationRefused, ChargeRefused); anything else is an
-unknown outcome, DownstreamUnavailable.
+connecting, reconnecting and deadlines). Answers map onto the saga's interfaces exactly as over
+REST: a result; a refusal the saga understands (ReservationRefused, ChargeRefused); anything else
+is an unknown outcome, DownstreamUnavailable. (The server side is each service's api/ws.py.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from services.kernel.jsonrpc.client import RpcClient
 from services.kernel.jsonrpc.errors import CONFLICT, RpcError
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
-from services.order.downstream.ports import (
+from services.order.downstream.interfaces import (
     ChargeRefused,
     ChargeResult,
     ChargeStatus,
