@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -52,6 +52,9 @@ class Telemetry:
 class _CorrelationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation.current() or "-"
+        # The trace id next to it, when tracing is on: what to search for in the trace UI.
+        found = tracing.trace_id()
+        record.trace_id = f" trace={found}" if found else ""
         return True
 
 
@@ -60,7 +63,8 @@ def configure_logging(service: str, level: str) -> None:
     handler.addFilter(_CorrelationFilter())
     handler.setFormatter(
         logging.Formatter(
-            f"%(asctime)s %(levelname)s {service} [%(correlation_id)s] %(name)s: %(message)s"
+            f"%(asctime)s %(levelname)s {service} [%(correlation_id)s%(trace_id)s] %(name)s:"
+            " %(message)s"
         )
     )
     root = logging.getLogger()
