@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Final
 
 from opentelemetry import context, trace
@@ -143,10 +144,18 @@ def _exporters(service: str, environ: Mapping[str, str]) -> list[SpanExporter]:
         elif name != "none":
             raise ConfigError(f"OTEL_TRACES_EXPORTER: {name!r} is not one of otlp, console, none")
     if path := environ.get(TRACES_FILE, "").strip():
-        from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
-
-        exporters.append(FileSpanExporter(path.replace("{service}", service)))
+        exporters.append(_file(Path(path.replace("{service}", service))))
     return exporters
+
+
+def _file(path: Path) -> SpanExporter:
+    from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileSpanExporter(path)
+    except OSError as error:
+        raise ConfigError(f"{TRACES_FILE}: cannot write to {path}: {error.strerror}") from None
 
 
 def _requested(environ: Mapping[str, str]) -> list[str]:
