@@ -77,6 +77,18 @@ def enabled() -> bool:
     return _enabled
 
 
+def turn_on() -> None:
+    """Use the provider already installed again (tests: the API keeps its first provider)."""
+    global _enabled
+    _enabled = True
+
+
+def turn_off() -> None:
+    """Stop tracing in this process (tests: the services' default state)."""
+    global _enabled
+    _enabled = False
+
+
 def carrier() -> Carrier:
     """The current trace context as W3C `traceparent` (and `tracestate`): empty when off."""
     found: Carrier = {}
