@@ -15,8 +15,7 @@ import pika.exceptions
 import pytest
 from fastapi import APIRouter
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
@@ -46,23 +45,11 @@ from services.kernel.jsonrpc.params import Params
 from services.kernel.jsonrpc.server import serve
 from services.kernel.telemetry import Telemetry
 from tests.e2e.graphql_client import serving
+from tests.tracing_fixture import spans
+
+__all__ = ["spans"]  # the fixture
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-_EXPORTER = InMemorySpanExporter()
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on, into memory. The API takes one provider per process: installed once, and
-    turned off again after each test so the other tests run as the services do by default."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        tracing.install(provider)
-    tracing.turn_on()
-    _EXPORTER.clear()
-    yield _EXPORTER
-    tracing.turn_off()
 
 
 def caller() -> contextlib.AbstractContextManager[trace.Span]:
