@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -48,6 +48,7 @@ _SCOPE: Final = "orderflow"
 _W3C: Final = TraceContextTextMapPropagator()
 
 _enabled = False
+_NOTHING: Final = contextlib.nullcontext()
 
 Carrier = dict[str, str]
 
@@ -113,23 +114,20 @@ def root() -> context.Context:
     return context.Context()
 
 
-@contextlib.contextmanager
 def span(
     name: str,
     kind: SpanKind = SpanKind.INTERNAL,
     *,
     parent_context: context.Context | None = None,
     attributes: Mapping[str, str] | None = None,
-) -> Iterator[None]:
-    """A span around the block, current inside it; nothing at all when tracing is off."""
+) -> contextlib.AbstractContextManager[object]:
+    """A span around the block, current inside it; when off, one shared no-op (no allocation)."""
     if not _enabled:
-        yield
-        return
+        return _NOTHING
     tracer = trace.get_tracer(_SCOPE)
-    with tracer.start_as_current_span(
+    return tracer.start_as_current_span(
         name, context=parent_context, kind=kind, attributes=attributes
-    ):
-        yield
+    )
 
 
 def trace_id() -> str | None:
