@@ -125,6 +125,21 @@ def test_a_rest_order_is_one_trace(traced: Traced) -> None:
     assert_one_tree(spans_of(traced, trace_id, EVERY_SERVICE, names), span_id)
 
 
+def test_a_compensated_order_is_one_trace_with_its_compensation(traced: Traced) -> None:
+    trace_id, span_id, traceparent = client_context()
+    answer = httpx.post(
+        f"{traced.stack.url('order')}/orders",
+        json=order_body({"KB-MECH": 1}, token="tok_chargeDeclined"),
+        headers={"traceparent": traceparent},
+        timeout=30,
+    )
+    assert answer.json()["status"] == "CANCELLED", answer.text
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, {"saga compensate", "notify"})
+    released = [s for s in spans if s.service == "inventory" and "release" in s.name]
+    assert released, f"no release in the trace: {sorted((s.service, s.name) for s in spans)}"
+    assert_one_tree(spans, span_id)
+
+
 def test_a_grpc_order_is_one_trace(traced: Traced) -> None:
     trace_id, span_id, traceparent = client_context()
     with channel(traced.stack, "order") as opened:
