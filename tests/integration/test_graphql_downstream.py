@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
@@ -154,3 +154,29 @@ async def test_graphql_errors_and_other_answers_are_unknown_outcomes(clients: Cl
         closed = graphql.GraphQLPayment(at("http://127.0.0.1:9"))
         with pytest.raises(DownstreamUnavailable):
             await closed.charge("o1", "c1", 1, "tok_visa")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not JSON",
+        b"\xff\xfe",  # not UTF-8
+        b"[" * 100_000 + b"]" * 100_000,  # JSON, nested past the parser's recursion
+        b'{"data": {"charge": {"__typename": "Payment", "status": "LOST"}}}',
+        b'{"data": {"charge": {"__typename": "Payment"}}}',
+    ],
+    ids=["not-json", "not-utf8", "deep", "unknown-status", "no-status"],
+)
+async def test_an_unreadable_success_is_an_unknown_outcome(clients: Clients, body: bytes) -> None:
+    answering = FastAPI()
+
+    @answering.post("/graphql")
+    async def answer() -> Response:
+        return Response(body, media_type="application/json")
+
+    async with AsyncExitStack() as resources, serving(answering) as url:
+        client = JsonClient("payment", url, 5.0, clients.telemetry)
+        resources.push_async_callback(client.aclose)
+        payment = graphql.GraphQLPayment(GraphQLClient(client))
+        with pytest.raises(DownstreamUnavailable):
+            await payment.charge("o1", "c1", 8999, "tok_visa")

@@ -90,7 +90,12 @@ async def scripted(message: dict[str, Any], connection: ServerConnection) -> obj
         return error(message, -32603, "INTERNAL_ERROR")
     if method == "missing":
         return error(message, -32001, "NOT_FOUND")
+    if method == "deep":  # valid JSON, nested past what the parser's recursion allows
+        return "[" * DEEP + "]" * DEEP
     return "this is not JSON"
+
+
+DEEP = 100_000
 
 
 def free_port() -> int:
@@ -206,12 +211,13 @@ async def test_server_failures_are_unavailable_and_refusals_are_errors(setup: Se
     assert setup.counted("ws.missing", "refused") == 1
 
 
+@pytest.mark.parametrize("method", ["garbage", "deep"])
 async def test_an_unparseable_answer_fails_the_call_and_the_connection_is_replaced(
-    setup: Setup,
+    setup: Setup, method: str
 ) -> None:
     client = setup.client()
     with pytest.raises(DownstreamUnavailable, match="unparseable answer"):
-        await client.call("garbage", {})
+        await client.call(method, {})
     assert await client.call("echo", {"ok": 1}) == {"ok": 1}
     await client.aclose()
     assert setup.peer.connections == 2

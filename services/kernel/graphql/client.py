@@ -45,7 +45,7 @@ class GraphQLClient:
             raise DownstreamUnavailable(self.service, operation, f"HTTP {reply.status_code}")
         try:
             answer = reply.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
             raise DownstreamUnavailable(self.service, operation, "unparseable answer") from None
         if not isinstance(answer, dict):
             raise DownstreamUnavailable(self.service, operation, "unparseable answer")

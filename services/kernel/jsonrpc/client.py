@@ -75,7 +75,8 @@ class _Link:
                 self._deliver(messages.parse_answer(raw))
         except ConnectionClosed:
             pass
-        except ValueError as error:  # the stream can no longer be trusted
+        except (ValueError, RecursionError) as error:  # the stream can no longer be trusted
+            # RecursionError: valid JSON nested deeper than the parser recurses
             log.warning("unparseable answer from %s: %s", self.socket.remote_address, error)
             self._fail_all("unparseable answer")
             await self.socket.close(1002, "unparseable answer")
