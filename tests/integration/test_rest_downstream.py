@@ -84,6 +84,18 @@ async def clients(tmp_path: Path) -> AsyncIterator[Clients]:
     payment_store.close()
 
 
+def counted(client: JsonClient, operation: str) -> dict[str, float]:
+    """The client's downstream-call counts for `operation`, by outcome."""
+    [metric] = [
+        m for m in client._telemetry.registry.collect() if m.name.endswith("downstream_calls")
+    ]
+    return {
+        sample.labels["outcome"]: sample.value
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["operation"] == operation
+    }
+
+
 def client_at(url: str, service: str, resources: AsyncExitStack) -> JsonClient:
     client = JsonClient(service, url, 5.0, Telemetry("order"))
     resources.push_async_callback(client.aclose)
@@ -203,6 +215,7 @@ async def test_a_reservation_answer_of_the_wrong_shape_is_an_unknown_outcome(
     service.status, service.body = status, body
     with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
         await rest.RestInventory(client).reserve("o1", (Line("KB-MECH", 1),))
+    assert counted(client, "reserve") == {"unreadable": 1.0}
 
 
 @pytest.mark.parametrize(("status", "body"), UNREADABLE_CHARGES)
@@ -213,6 +226,7 @@ async def test_a_charge_answer_of_the_wrong_shape_is_an_unknown_outcome(
     service.status, service.body = status, body
     with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
         await rest.RestPayment(client).charge("o1", "c1", 8999, "tok_visa")
+    assert counted(client, "charge") == {"unreadable": 1.0}
 
 
 @pytest.mark.parametrize(
