@@ -12,9 +12,6 @@ import pytest
 from fastapi import FastAPI, Response
 
 from services.inventory.catalog import SEED
-from services.inventory.handlers import InventoryHandlers
-from services.inventory.main import create_app as inventory_app
-from services.inventory.store import InventoryStore
 from services.kernel.config import Settings
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
@@ -30,10 +27,8 @@ from services.order.downstream.ports import (
     RefusalReason,
     ReservationRefused,
 )
-from services.payment.main import create_app as payment_app
-from services.payment.main import create_handlers
-from services.payment.store import PaymentStore
 from tests.e2e.graphql_client import serving
+from tests.integration.downstream_apps import inventory_and_payment
 
 
 @dataclass
@@ -55,34 +50,18 @@ def port_of(url: str) -> str:
 
 @pytest.fixture
 async def clients(tmp_path: Path) -> AsyncIterator[Clients]:
-    inventory_store = InventoryStore.open(tmp_path / "inventory.db")
-    inventory_store.seed(SEED)
-    payment_store = PaymentStore.open(tmp_path / "payment.db")
-    payment_telemetry = Telemetry("payment")
-    inventory = inventory_app(
-        inventory_store,
-        InventoryHandlers(inventory_store),
-        Telemetry("inventory"),
-        max_body_bytes=65536,
-    )
-    payment = payment_app(
-        create_handlers(payment_store, payment_telemetry), payment_telemetry, max_body_bytes=65536
-    )
-    async with serving(inventory) as inventory_url, serving(payment) as payment_url:
+    async with inventory_and_payment(tmp_path) as urls:
         settings = Settings.from_env(
             {
-                "ORDERFLOW_INVENTORY_HTTP_PORT": port_of(inventory_url),
-                "ORDERFLOW_PAYMENT_HTTP_PORT": port_of(payment_url),
+                "ORDERFLOW_INVENTORY_HTTP_PORT": port_of(urls["inventory"]),
+                "ORDERFLOW_PAYMENT_HTTP_PORT": port_of(urls["payment"]),
             }
         )
         telemetry = Telemetry("order")
         async with AsyncExitStack() as resources:
             inventory_client, payment_client = await graphql.connect(settings, telemetry, resources)
             catalog = graphql.connect_catalog(settings, telemetry, resources)
-            urls = {"inventory": inventory_url, "payment": payment_url}
             yield Clients(inventory_client, payment_client, catalog, telemetry, urls)
-    inventory_store.close()
-    payment_store.close()
 
 
 async def test_a_reservation_is_priced_and_released(clients: Clients) -> None:

@@ -16,10 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.inventory.catalog import SEED
-from services.inventory.handlers import InventoryHandlers
-from services.inventory.main import create_app as inventory_app
-from services.inventory.store import InventoryStore
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient
@@ -39,13 +35,9 @@ from services.order.downstream.ports import (
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
-from services.payment.main import create_app as payment_app
-from services.payment.main import create_handlers
-from services.payment.store import PaymentStore
 from tests.e2e.graphql_client import serving
+from tests.integration.downstream_apps import inventory_and_payment
 from tests.unit.fakes import FakeNotifier
-
-LIMIT = 65536
 
 
 @dataclass
@@ -57,31 +49,12 @@ class Clients:
 
 @pytest.fixture
 async def clients(tmp_path: Path) -> AsyncIterator[Clients]:
-    inventory_store = InventoryStore.open(tmp_path / "inventory.db")
-    inventory_store.seed(SEED)
-    payment_store = PaymentStore.open(tmp_path / "payment.db")
-    telemetry = Telemetry("payment")
-    inventory = inventory_app(
-        inventory_store,
-        InventoryHandlers(inventory_store),
-        Telemetry("inventory"),
-        max_body_bytes=LIMIT,
-    )
-    payment = payment_app(
-        create_handlers(payment_store, telemetry), telemetry, max_body_bytes=LIMIT
-    )
-    async with (
-        serving(inventory) as inventory_url,
-        serving(payment) as payment_url,
-        AsyncExitStack() as resources,
-    ):
+    async with inventory_and_payment(tmp_path) as urls, AsyncExitStack() as resources:
         yield Clients(
-            rest.RestInventory(client_at(inventory_url, "inventory", resources)),
-            rest.RestPayment(client_at(payment_url, "payment", resources)),
-            {"inventory": inventory_url, "payment": payment_url},
+            rest.RestInventory(client_at(urls["inventory"], "inventory", resources)),
+            rest.RestPayment(client_at(urls["payment"], "payment", resources)),
+            urls,
         )
-    inventory_store.close()
-    payment_store.close()
 
 
 def counted(client: JsonClient, operation: str) -> dict[str, float]:
