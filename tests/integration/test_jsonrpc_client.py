@@ -266,6 +266,14 @@ async def mapped(message: dict[str, Any], connection: ServerConnection) -> objec
             return error(message, -32602 if sku == "UNKNOWN_SKU" else -32003, sku)
         if sku == "ODD":
             return result(message, {"no": "items"})
+        if sku == "STRINGS":  # every member there, of the wrong type
+            return result(
+                message, {"items": [{"sku": sku, "quantity": "1", "unit_price_cents": "9"}]}
+            )
+        if sku == "FLOAT":
+            return result(
+                message, {"items": [{"sku": sku, "quantity": 1, "unit_price_cents": 9.5}]}
+            )
         return result(message, {"items": [{**params["items"][0], "unit_price_cents": 999}]})
     if message["method"] == "charge":
         if params["order_id"] == "voided":
@@ -283,8 +291,9 @@ async def test_answers_map_onto_the_ports_as_over_rest() -> None:
             with pytest.raises(ReservationRefused) as refused:
                 await inventory.reserve("o1", (Line(reason.value, 1),))
             assert refused.value.reason is reason
-        with pytest.raises(DownstreamUnavailable, match="unparseable result"):
-            await inventory.reserve("o1", (Line("ODD", 1),))
+        for odd in ("ODD", "STRINGS", "FLOAT"):
+            with pytest.raises(DownstreamUnavailable, match="unparseable result"):
+                await inventory.reserve("o1", (Line(odd, 1),))
         with pytest.raises(DownstreamUnavailable, match="NOT_FOUND"):
             await inventory.release("o1")
         assert (await payment.charge("o1", "c1", 100, "tok_x")).status is ChargeStatus.DECLINED

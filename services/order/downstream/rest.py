@@ -60,7 +60,7 @@ class RestInventory:
         body = {"order_id": order_id, "items": items}
         async with self._client.exchange("reserve", "POST", "/reservations", json=body) as answer:
             if answer.is_success:
-                return tuple(_priced_line(item) for item in _member(answer.json(), "items", list))
+                return tuple(priced_line(item) for item in member(answer.json(), "items", list))
             code = _problem_code(answer)
             if code in RefusalReason.__members__:
                 raise ReservationRefused(RefusalReason(code), _problem_detail(answer))
@@ -87,7 +87,7 @@ class RestPayment:
         }
         async with self._client.exchange("charge", "POST", "/charges", json=body) as answer:
             if answer.is_success:  # a status no ChargeStatus names is unreadable (ValueError)
-                return ChargeResult(ChargeStatus(_member(answer.json(), "status", str)))
+                return ChargeResult(ChargeStatus(member(answer.json(), "status", str)))
             if answer.status_code == HTTPStatus.CONFLICT:
                 raise ChargeRefused(_problem_detail(answer))
             raise _unexpected(self._client, "charge", answer)
@@ -115,8 +115,9 @@ class RestNotifier:
             raise _unexpected(self._client, "notify", response)
 
 
-def _member(body: object, name: str, kind: type[Any]) -> Any:
-    """`body[name]`, which must be a `kind` (an int is not a bool here); TypeError otherwise."""
+def member(body: object, name: str, kind: type[Any]) -> Any:
+    """`body[name]`, which must be a `kind` (an int is not a bool here); TypeError otherwise.
+    (The WebSocket clients read the same JSON members, schema-less too, with this.)"""
     if not isinstance(body, dict):
         raise TypeError("the answer is not a JSON object")
     value = body[name]
@@ -125,11 +126,12 @@ def _member(body: object, name: str, kind: type[Any]) -> Any:
     return value
 
 
-def _priced_line(item: object) -> OrderLine:
+def priced_line(item: object) -> OrderLine:
+    """A priced line of a reservation, members of the right type; KeyError, TypeError else."""
     return OrderLine(
-        _member(item, "sku", str),
-        _member(item, "quantity", int),
-        _member(item, "unit_price_cents", int),
+        member(item, "sku", str),
+        member(item, "quantity", int),
+        member(item, "unit_price_cents", int),
     )
 
 

@@ -25,6 +25,7 @@ from services.order.downstream.ports import (
     RefusalReason,
     ReservationRefused,
 )
+from services.order.downstream.rest import member, priced_line
 
 
 def rpc_client(
@@ -60,10 +61,7 @@ class WsInventory:
                 raise ReservationRefused(RefusalReason(error.reason), error.message) from None
             raise _unexpected(self._client, "reserve", error) from None
         try:
-            return tuple(
-                OrderLine(item["sku"], item["quantity"], item["unit_price_cents"])
-                for item in result["items"]
-            )
+            return tuple(priced_line(item) for item in member(result, "items", list))
         except (KeyError, TypeError) as error:
             raise _unparseable(self._client, "reserve", error) from None
 
@@ -91,7 +89,7 @@ class WsPayment:
                 raise ChargeRefused(error.message) from None
             raise _unexpected(self._client, "charge", error) from None
         try:
-            return ChargeResult(ChargeStatus(result["status"]))
+            return ChargeResult(ChargeStatus(member(result, "status", str)))
         except (KeyError, TypeError, ValueError) as error:
             raise _unparseable(self._client, "charge", error) from None
 
