@@ -223,6 +223,18 @@ async def test_an_unparseable_answer_fails_the_call_and_the_connection_is_replac
     assert setup.peer.connections == 2
 
 
+async def test_a_result_the_caller_cannot_read_is_unavailable_and_counted_unreadable(
+    setup: Setup,
+) -> None:
+    client = setup.client()
+    assert await client.call("echo", {"a": 1}, lambda result: result["a"]) == 1
+    with pytest.raises(DownstreamUnavailable, match="unparseable result: KeyError"):
+        await client.call("echo", {"a": 1}, lambda result: result["b"])
+    await client.aclose()
+    assert setup.counted("ws.echo", "ok") == 1
+    assert setup.counted("ws.echo", "unreadable") == 1
+
+
 async def test_the_correlation_id_travels_in_meta(setup: Setup) -> None:
     client = setup.client()
     correlation.set_current("corr-42")
