@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, overload
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -30,7 +30,6 @@ from services.kernel.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 OPERATION_PREFIX: Final = "ws."
 # What reading a result of the wrong shape raises: a member missing (KeyError), of the wrong
 # type (TypeError), or a value no enum names (ValueError).
@@ -38,6 +37,13 @@ UNREADABLE: Final = (KeyError, TypeError, ValueError)
 BACKOFF_FIRST_S: Final = 0.1
 BACKOFF_MAX_S: Final = 1.0
 CLOSE_TIMEOUT_S: Final = 1.0
+
+
+T = TypeVar("T")
+
+
+def _as_is(result: Any) -> Any:
+    return result
 
 
 class _Unreachable(Exception):
@@ -123,9 +129,15 @@ class RpcClient:
         self._retry_at = 0.0
         self._closed = False
 
+    @overload
+    async def call(self, method: str, params: dict[str, Any]) -> Any: ...
+
+    @overload
+    async def call(self, method: str, params: dict[str, Any], read: Callable[[Any], T]) -> T: ...
+
     async def call(
-        self, method: str, params: dict[str, Any], read: Callable[[Any], T] = lambda r: r
-    ) -> T:
+        self, method: str, params: dict[str, Any], read: Callable[[Any], Any] = _as_is
+    ) -> Any:
         """What `read` makes of the method's result. Raises RpcError when the server refused
         the call, and DownstreamUnavailable when the outcome is unknown (timeout, connection,
         server error, or a result `read` cannot take: counted `unreadable`, not `ok`)."""
@@ -150,7 +162,7 @@ class RpcClient:
         if self._link is not None:
             await self._link.close()
 
-    def _outcome(self, method: str, answer: Answer, read: Callable[[Any], T]) -> T:
+    def _outcome(self, method: str, answer: Answer, read: Callable[[Any], Any]) -> Any:
         error = answer.error
         if error is None:
             try:
