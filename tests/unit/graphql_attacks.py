@@ -104,4 +104,6 @@ def repeated_fields(service: str) -> dict[str, str]:
         + "}",
         "through fragments": "{ ...A ...B } "
         + " ".join(f"fragment {n} on Query {{ {'__typename ' * 400}}}" for n in "AB"),
+        # graphql-core walks the rest of the chain from each fragment: quadratic in its length
+        "a chain of fragments": "{ ...F0 } " + _fragments(120, "Query", "...NEXT", "__typename"),
     }

@@ -41,7 +41,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
 from services.kernel.graphql.introspection import introspection_list_bounds
-from services.kernel.graphql.overlap import within_overlap_limit
+from services.kernel.graphql.overlap import MAX_OVERLAP, within_overlap_limit
 
 MAX_DEPTH: Final = 6
 MAX_TOKENS: Final = 1000
@@ -92,7 +92,10 @@ class OperationLimits:
             if isinstance(definition, OperationDefinitionNode):
                 errors.extend(_errors_of(definition, measure.operation(definition)))
         if not errors and not within_overlap_limit(document):
-            message = "the document repeats the same fields too often to be validated"
+            message = (
+                f"the document repeats fields or fragments too often to be validated (more than"
+                f" {MAX_OVERLAP} units of work comparing fields of one name)"
+            )
             errors.append(GraphQLError(message, extensions={"code": TOO_LARGE}))
         return errors
 
