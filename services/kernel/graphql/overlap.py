@@ -90,6 +90,7 @@ class _Walk:
         # by KnownFragmentNamesRule, a cycle by NoFragmentCyclesRule.
         if definition is None or name in spread or name in chain:
             return
+        self._spend(len(chain))  # what copying the chain costs: bounded by the limit too
         spread.add(name)
         self._collect(definition.selection_set, chain | {name}, by_name, spread)
 
