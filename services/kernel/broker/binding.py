@@ -83,7 +83,7 @@ def _timestamp(value: object) -> object:
         try:
             value = datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
-            return value  # refused by the envelope, which names the attribute
+            raise InvalidEvent(f"not a CloudEvent: time {value} ms is out of range") from None
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return aware.isoformat().replace("+00:00", "Z")
