@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -385,3 +386,61 @@ def test_a_forged_order_placed_is_given_back_and_the_audit_stays_at_zero(
     assert httpx.get(f"{stack.url('order')}/orders/{unknown}").status_code == 404
     audit = check(read_books(urls(stack), None), accepted=[])
     assert audit["counts"] == dict.fromkeys(audit["counts"], 0), audit["examples"]
+
+
+class _PoisonProperties(pika.BasicProperties):  # type: ignore[misc]
+    """Properties that encode to the given raw AMQP field table, as a hostile client could
+    send it: what pika's own encoder would never write."""
+
+    def __init__(self, table_entries: bytes) -> None:
+        super().__init__()
+        self._entries = table_entries
+
+    def encode(self) -> list[bytes]:
+        headers_flag = 1 << 13
+        table = struct.pack(">I", len(self._entries)) + self._entries
+        return [struct.pack(">H", headers_flag), table]
+
+
+def far_timestamp_header() -> bytes:
+    return b"\x01t" + b"T" + struct.pack(">Q", 2**63)  # past the year 9999
+
+
+def deep_table_header(depth: int = 5000) -> bytes:
+    inner = b""
+    for _ in range(depth):
+        inner = b"\x01a" + b"F" + struct.pack(">I", len(inner)) + inner
+    return b"\x01x" + b"F" + struct.pack(">I", len(inner)) + inner
+
+
+def test_a_header_pika_cannot_decode_is_dead_lettered_and_the_queue_moves_on(
+    stack: Stack, books: accounting.Snapshot
+) -> None:
+    """Before the guard in kernel/broker/frames.py, each of these dropped the order service's
+    connection on delivery and came back on every reconnect: the queue stopped for good."""
+    require_broker(broker_url(stack))
+    names = topology(stack)
+    poison = {"far-timestamp": far_timestamp_header(), "deep-tables": deep_table_header()}
+    with broker_admin.channel(broker_url(stack)) as channel:
+        for name, entries in poison.items():
+            envelope = new_event(ev.ORDER_PLACE, "urn:example:hostile", request(), f"poison-{name}")
+            channel.basic_publish(
+                names.events, ev.ORDER_PLACE, envelope.encode(), _PoisonProperties(entries)
+            )
+
+    def unreadable() -> list[str]:
+        letters = broker_admin.dead_letters(broker_url(stack), names).get("order", [])
+        return [d.reason for d in letters if "cannot be decoded" in (d.reason or "")]
+
+    wait_until(lambda: len(unreadable()) >= len(poison), what="both poison messages dead-lettered")
+    body = request()
+
+    def publish(channel: Any, exchange: str) -> str:
+        command = new_event(ev.ORDER_PLACE, "urn:example:shop", body, f"after-{uuid.uuid4()}")
+        properties = pika.BasicProperties(content_type=CONTENT_TYPE)
+        channel.basic_publish(exchange, ev.ORDER_PLACE, command.encode(), properties)
+        return command.correlationid
+
+    assert foreign_answer(stack, publish)["type"] == ev.ORDER_CONFIRMED
+    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    assert ledger.clean, ledger.summary()

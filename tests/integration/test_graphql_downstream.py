@@ -9,12 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from services.inventory.catalog import SEED
-from services.inventory.handlers import InventoryHandlers
-from services.inventory.main import create_app as inventory_app
-from services.inventory.store import InventoryStore
 from services.kernel.config import Settings
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
@@ -30,10 +27,8 @@ from services.order.downstream.interfaces import (
     RefusalReason,
     ReservationRefused,
 )
-from services.payment.main import create_app as payment_app
-from services.payment.main import create_handlers
-from services.payment.store import PaymentStore
 from tests.e2e.graphql_client import serving
+from tests.integration.downstream_apps import inventory_and_payment
 
 
 @dataclass
@@ -55,34 +50,18 @@ def port_of(url: str) -> str:
 
 @pytest.fixture
 async def clients(tmp_path: Path) -> AsyncIterator[Clients]:
-    inventory_store = InventoryStore.open(tmp_path / "inventory.db")
-    inventory_store.seed(SEED)
-    payment_store = PaymentStore.open(tmp_path / "payment.db")
-    payment_telemetry = Telemetry("payment")
-    inventory = inventory_app(
-        inventory_store,
-        InventoryHandlers(inventory_store),
-        Telemetry("inventory"),
-        max_body_bytes=65536,
-    )
-    payment = payment_app(
-        create_handlers(payment_store, payment_telemetry), payment_telemetry, max_body_bytes=65536
-    )
-    async with serving(inventory) as inventory_url, serving(payment) as payment_url:
+    async with inventory_and_payment(tmp_path) as urls:
         settings = Settings.from_env(
             {
-                "ORDERFLOW_INVENTORY_HTTP_PORT": port_of(inventory_url),
-                "ORDERFLOW_PAYMENT_HTTP_PORT": port_of(payment_url),
+                "ORDERFLOW_INVENTORY_HTTP_PORT": port_of(urls["inventory"]),
+                "ORDERFLOW_PAYMENT_HTTP_PORT": port_of(urls["payment"]),
             }
         )
         telemetry = Telemetry("order")
         async with AsyncExitStack() as resources:
             inventory_client, payment_client = await graphql.connect(settings, telemetry, resources)
             catalog = graphql.connect_catalog(settings, telemetry, resources)
-            urls = {"inventory": inventory_url, "payment": payment_url}
             yield Clients(inventory_client, payment_client, catalog, telemetry, urls)
-    inventory_store.close()
-    payment_store.close()
 
 
 async def test_a_reservation_is_priced_and_released(clients: Clients) -> None:
@@ -124,7 +103,9 @@ async def test_charges_declines_refunds_and_a_voided_charge(clients: Clients) ->
     await clients.payment.refund("o3")  # before its charge: voids it
     with pytest.raises(ChargeRefused, match="voided"):
         await clients.payment.charge("o3", "c1", 8999, "tok_visa")
-    assert clients.calls("payment", "graphql.charge") == 3
+    # The conflict is a refusal, counted as the REST (409) and gRPC clients count theirs.
+    assert clients.calls("payment", "graphql.charge") == 2
+    assert clients.calls("payment", "graphql.charge", "refused") == 1
 
 
 async def test_the_catalog_whole_or_by_sku(clients: Clients) -> None:
@@ -154,3 +135,31 @@ async def test_graphql_errors_and_other_answers_are_unknown_outcomes(clients: Cl
         closed = graphql.GraphQLPayment(at("http://127.0.0.1:9"))
         with pytest.raises(DownstreamUnavailable):
             await closed.charge("o1", "c1", 1, "tok_visa")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not JSON",
+        b"\xff\xfe",  # not UTF-8
+        b"[" * 100_000 + b"]" * 100_000,  # JSON, nested past the parser's recursion
+        b'{"data": {"charge": {"__typename": "Payment", "status": "LOST"}}}',
+        b'{"data": {"charge": {"__typename": "Payment"}}}',
+    ],
+    ids=["not-json", "not-utf8", "deep", "unknown-status", "no-status"],
+)
+async def test_an_unreadable_success_is_an_unknown_outcome(clients: Clients, body: bytes) -> None:
+    answering = FastAPI()
+
+    @answering.post("/graphql")
+    async def answer() -> Response:
+        return Response(body, media_type="application/json")
+
+    async with AsyncExitStack() as resources, serving(answering) as url:
+        client = JsonClient("payment", url, 5.0, clients.telemetry)
+        resources.push_async_callback(client.aclose)
+        payment = graphql.GraphQLPayment(GraphQLClient(client))
+        with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
+            await payment.charge("o1", "c1", 8999, "tok_visa")
+    assert clients.calls("payment", "graphql.charge", "unreadable") == 1
+    assert clients.calls("payment", "graphql.charge", "ok") == 0

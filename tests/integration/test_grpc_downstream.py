@@ -11,9 +11,17 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
+from services._generated.orderflow.v1 import (
+    inventory_pb2,
+    inventory_pb2_grpc,
+    payment_pb2,
+    payment_pb2_grpc,
+)
 from services.inventory.api import grpc as inventory_grpc
 from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
@@ -246,3 +254,39 @@ async def test_a_service_that_comes_back_is_reached_again_within_seconds(tmp_pat
 
 
 DOWN_ATTEMPTS = 3
+
+
+class OddInventory(inventory_pb2_grpc.InventoryServiceServicer):
+    async def Reserve(
+        self, request: inventory_pb2.ReserveRequest, context: Any
+    ) -> inventory_pb2.ReserveResponse:
+        return inventory_pb2.ReserveResponse()  # neither reserved nor refused
+
+
+class OddPayment(payment_pb2_grpc.PaymentServiceServicer):
+    async def Charge(
+        self, request: payment_pb2.ChargeRequest, context: Any
+    ) -> payment_pb2.ChargeResponse:
+        # A status number these protos do not name (a newer server's), as proto3 enums allow.
+        return payment_pb2.ChargeResponse(payment=payment_pb2.Payment(status=99))  # type: ignore[arg-type]
+
+
+async def test_an_answer_without_a_known_outcome_is_unknown_and_counted_unreadable() -> None:
+    server = grpc.aio.server()
+    # Fakes of the two methods called here; the others are never reached.
+    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(OddInventory(), server)  # type: ignore[abstract]
+    payment_pb2_grpc.add_PaymentServiceServicer_to_server(OddPayment(), server)  # type: ignore[abstract]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with AsyncExitStack() as resources:
+            clients = await connect(settings_for({"inventory": port, "payment": port}), resources)
+            with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
+                await clients.inventory.reserve("o1", (Line("KB-MECH", 1),))
+            with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
+                await clients.payment.charge("o1", "c1", 1999, TOKEN_APPROVES)
+    finally:
+        await server.stop(None)
+    for target, operation in (("inventory", "reserve"), ("payment", "charge")):
+        assert clients.count(target, operation, "unreadable") == 1
+        assert clients.count(target, operation, "ok") is None

@@ -90,7 +90,12 @@ async def scripted(message: dict[str, Any], connection: ServerConnection) -> obj
         return error(message, -32603, "INTERNAL_ERROR")
     if method == "missing":
         return error(message, -32001, "NOT_FOUND")
+    if method == "deep":  # valid JSON, nested past what the parser's recursion allows
+        return "[" * DEEP + "]" * DEEP
     return "this is not JSON"
+
+
+DEEP = 100_000
 
 
 def free_port() -> int:
@@ -206,15 +211,28 @@ async def test_server_failures_are_unavailable_and_refusals_are_errors(setup: Se
     assert setup.counted("ws.missing", "refused") == 1
 
 
+@pytest.mark.parametrize("method", ["garbage", "deep"])
 async def test_an_unparseable_answer_fails_the_call_and_the_connection_is_replaced(
-    setup: Setup,
+    setup: Setup, method: str
 ) -> None:
     client = setup.client()
     with pytest.raises(DownstreamUnavailable, match="unparseable answer"):
-        await client.call("garbage", {})
+        await client.call(method, {})
     assert await client.call("echo", {"ok": 1}) == {"ok": 1}
     await client.aclose()
     assert setup.peer.connections == 2
+
+
+async def test_a_result_the_caller_cannot_read_is_unavailable_and_counted_unreadable(
+    setup: Setup,
+) -> None:
+    client = setup.client()
+    assert await client.call("echo", {"a": 1}, lambda result: result["a"]) == 1
+    with pytest.raises(DownstreamUnavailable, match="unparseable result: KeyError"):
+        await client.call("echo", {"a": 1}, lambda result: result["b"])
+    await client.aclose()
+    assert setup.counted("ws.echo", "ok") == 1
+    assert setup.counted("ws.echo", "unreadable") == 1
 
 
 async def test_the_correlation_id_travels_in_meta(setup: Setup) -> None:
@@ -260,6 +278,14 @@ async def mapped(message: dict[str, Any], connection: ServerConnection) -> objec
             return error(message, -32602 if sku == "UNKNOWN_SKU" else -32003, sku)
         if sku == "ODD":
             return result(message, {"no": "items"})
+        if sku == "STRINGS":  # every member there, of the wrong type
+            return result(
+                message, {"items": [{"sku": sku, "quantity": "1", "unit_price_cents": "9"}]}
+            )
+        if sku == "FLOAT":
+            return result(
+                message, {"items": [{"sku": sku, "quantity": 1, "unit_price_cents": 9.5}]}
+            )
         return result(message, {"items": [{**params["items"][0], "unit_price_cents": 999}]})
     if message["method"] == "charge":
         if params["order_id"] == "voided":
@@ -277,8 +303,9 @@ async def test_answers_map_onto_the_ports_as_over_rest() -> None:
             with pytest.raises(ReservationRefused) as refused:
                 await inventory.reserve("o1", (Line(reason.value, 1),))
             assert refused.value.reason is reason
-        with pytest.raises(DownstreamUnavailable, match="unparseable result"):
-            await inventory.reserve("o1", (Line("ODD", 1),))
+        for odd in ("ODD", "STRINGS", "FLOAT"):
+            with pytest.raises(DownstreamUnavailable, match="unparseable result"):
+                await inventory.reserve("o1", (Line(odd, 1),))
         with pytest.raises(DownstreamUnavailable, match="NOT_FOUND"):
             await inventory.release("o1")
         assert (await payment.charge("o1", "c1", 100, "tok_x")).status is ChargeStatus.DECLINED

@@ -105,6 +105,28 @@ async def test_a_refusal_is_returned_for_the_caller_to_read(peer: Peer) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [(b"not JSON", "JSONDecodeError"), (b"[" * 100_000, "RecursionError"), (b"{}", "KeyError")],
+)
+async def test_a_success_read_inside_the_exchange_is_counted_when_read(
+    peer: Peer, body: bytes, error: str
+) -> None:
+    """A 2xx the caller cannot read is `unreadable`, never `ok`: the outcome is unknown."""
+    telemetry = Telemetry("order")
+    client = JsonClient("payment", peer.url, 1.0, telemetry)
+    peer.body = b'{"status": "CHARGED"}'
+    async with client.exchange("charge", "POST", "/charges") as reply:
+        assert reply.json()["status"] == "CHARGED"
+    peer.body = body
+    with pytest.raises(DownstreamUnavailable, match=f"unreadable answer \\({error}\\)"):
+        async with client.exchange("charge", "POST", "/charges") as reply:
+            reply.json()["status"]
+    await client.aclose()
+    assert outcome_count(telemetry, "charge", "ok") == 1.0
+    assert outcome_count(telemetry, "charge", "unreadable") == 1.0
+
+
 async def test_a_server_error_is_unavailable(peer: Peer) -> None:
     peer.status = "503 Service Unavailable"
     client = JsonClient("payment", peer.url, 1.0, Telemetry("order"))

@@ -192,7 +192,11 @@ def run_locust(samples: Path, rate: float | None, user: str = "StallProbe") -> R
         for offset, name, latency_ms, error in document["samples"]
         if name == "noop"
     ]
-    assert len(read) == len(document["samples"])
+    # On a loaded machine the last tasks may be due while every user is still busy: the
+    # recorder counts them as never sent. Only those, and only after the stall, are not noops.
+    unsent = [s for s in document["samples"] if s[1] != "noop"]
+    assert all(s[1] == "never_sent" for s in unsent), unsent
+    assert all(started_at + float(s[0]) >= stall_end for s in unsent), (unsent, stall_end)
     return Run(stall_start, stall_end, held, read)
 
 

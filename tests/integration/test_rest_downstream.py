@@ -16,10 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.inventory.catalog import SEED
-from services.inventory.handlers import InventoryHandlers
-from services.inventory.main import create_app as inventory_app
-from services.inventory.store import InventoryStore
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient
@@ -39,13 +35,9 @@ from services.order.downstream.interfaces import (
 from services.order.handlers import OrderHandlers
 from services.order.saga import Saga
 from services.order.store import OrderStore
-from services.payment.main import create_app as payment_app
-from services.payment.main import create_handlers
-from services.payment.store import PaymentStore
 from tests.e2e.graphql_client import serving
+from tests.integration.downstream_apps import inventory_and_payment
 from tests.unit.fakes import FakeNotifier
-
-LIMIT = 65536
 
 
 @dataclass
@@ -57,31 +49,24 @@ class Clients:
 
 @pytest.fixture
 async def clients(tmp_path: Path) -> AsyncIterator[Clients]:
-    inventory_store = InventoryStore.open(tmp_path / "inventory.db")
-    inventory_store.seed(SEED)
-    payment_store = PaymentStore.open(tmp_path / "payment.db")
-    telemetry = Telemetry("payment")
-    inventory = inventory_app(
-        inventory_store,
-        InventoryHandlers(inventory_store),
-        Telemetry("inventory"),
-        max_body_bytes=LIMIT,
-    )
-    payment = payment_app(
-        create_handlers(payment_store, telemetry), telemetry, max_body_bytes=LIMIT
-    )
-    async with (
-        serving(inventory) as inventory_url,
-        serving(payment) as payment_url,
-        AsyncExitStack() as resources,
-    ):
+    async with inventory_and_payment(tmp_path) as urls, AsyncExitStack() as resources:
         yield Clients(
-            rest.RestInventory(client_at(inventory_url, "inventory", resources)),
-            rest.RestPayment(client_at(payment_url, "payment", resources)),
-            {"inventory": inventory_url, "payment": payment_url},
+            rest.RestInventory(client_at(urls["inventory"], "inventory", resources)),
+            rest.RestPayment(client_at(urls["payment"], "payment", resources)),
+            urls,
         )
-    inventory_store.close()
-    payment_store.close()
+
+
+def counted(client: JsonClient, operation: str) -> dict[str, float]:
+    """The client's downstream-call counts for `operation`, by outcome."""
+    [metric] = [
+        m for m in client._telemetry.registry.collect() if m.name.endswith("downstream_calls")
+    ]
+    return {
+        sample.labels["outcome"]: sample.value
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["operation"] == operation
+    }
 
 
 def client_at(url: str, service: str, resources: AsyncExitStack) -> JsonClient:
@@ -203,6 +188,7 @@ async def test_a_reservation_answer_of_the_wrong_shape_is_an_unknown_outcome(
     service.status, service.body = status, body
     with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
         await rest.RestInventory(client).reserve("o1", (Line("KB-MECH", 1),))
+    assert counted(client, "reserve") == {"unreadable": 1.0}
 
 
 @pytest.mark.parametrize(("status", "body"), UNREADABLE_CHARGES)
@@ -213,6 +199,7 @@ async def test_a_charge_answer_of_the_wrong_shape_is_an_unknown_outcome(
     service.status, service.body = status, body
     with pytest.raises(DownstreamUnavailable, match="unreadable answer"):
         await rest.RestPayment(client).charge("o1", "c1", 8999, "tok_visa")
+    assert counted(client, "charge") == {"unreadable": 1.0}
 
 
 @pytest.mark.parametrize(

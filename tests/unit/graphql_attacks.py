@@ -83,3 +83,27 @@ def attacks(service: str, levels: int) -> dict[str, str]:
         "aliases": aliases_through_fragments(levels),
         "deep nesting": deep_nesting(4 * levels),
     }
+
+
+def _of_type_tree(levels: int) -> str:
+    return "kind" if levels == 0 else " ".join([f"ofType {{ {_of_type_tree(levels - 1)} }}"] * 2)
+
+
+def repeated_fields(service: str) -> dict[str, str]:
+    """Within the token, depth, alias and cost limits, but many fields answering under one
+    name, which graphql-core's overlapping-fields rule compares pair by pair (each took
+    ~0.1 s to validate, in a thread that shares the GIL with the event loop)."""
+    target = TARGETS[service]
+    inner = "{ " + f"{target.scalar} " * 30 + "}"
+    return {
+        "one field, many times": "{ " + "__typename " * 900 + "}",
+        "a list, many times": "{ " + " ".join([target.root.replace("{}", inner)] * 15) + " }",
+        "copies under copies": '{ __type(name: "Query") { ' + _of_type_tree(7) + " } }",
+        "in an unused fragment": "{ __typename } fragment U on Query { "
+        + "__typename " * 900
+        + "}",
+        "through fragments": "{ ...A ...B } "
+        + " ".join(f"fragment {n} on Query {{ {'__typename ' * 400}}}" for n in "AB"),
+        # graphql-core walks the rest of the chain from each fragment: quadratic in its length
+        "a chain of fragments": "{ ...F0 } " + _fragments(120, "Query", "...NEXT", "__typename"),
+    }

@@ -190,6 +190,25 @@ def test_the_amqp_bindings_binary_example_is_read_with_native_or_string_values()
     assert opaque.data == b"\x00raw" and not opaque.json_data
 
 
+def test_an_extension_of_each_type_of_the_spec_is_accepted_as_an_amqp_value() -> None:
+    """The binding maps Timestamp onto an AMQP timestamp, Binary onto binary, and so on."""
+    extensions = {
+        "cloudEvents:expiry": datetime(2030, 1, 1),
+        "cloudEvents:blob": b"\x00\x01",
+        "cloudEvents:flag": True,
+        "cloudEvents:count": -(2**31),
+        "cloudEvents:ref": "urn:x",
+    }
+    event = decode_message(b"{}", "application/json", spec_binary_headers(**extensions))
+    assert event.id == "1234-1234-1234"
+
+
+def test_a_time_out_of_range_is_refused_as_such() -> None:
+    headers = spec_binary_headers(**{"cloudEvents:time": 10**30})
+    with pytest.raises(InvalidEvent, match=r"time \d+ ms is out of range"):
+        decode_message(b"{}", "application/json", headers)
+
+
 def test_headers_outside_the_binding_are_not_attributes() -> None:
     ours = spec_binary_headers(**{"x-orderflow-attempts": 2, "x-death": [{"count": 1}]})
     assert decode_message(b"{}", "application/json", ours).id == "1234-1234-1234"

@@ -17,7 +17,7 @@ from graphql import (
 )
 
 from services.inventory.api.graphql import create_schema as inventory_schema
-from services.kernel.graphql import limits
+from services.kernel.graphql import limits, overlap
 from services.kernel.graphql.documents import Documents, Lru
 from services.kernel.graphql.limits import (
     DEFAULT_LIST_BOUND,
@@ -32,7 +32,7 @@ from services.order.api.graphql import create_schema as order_schema
 from services.order.downstream import graphql as downstream
 from services.payment.api.graphql import create_schema as payment_schema
 from tests.e2e.graphql_client import ORDER_UPDATES, ORDERS_WITH_PRODUCTS, PLACE_ORDER
-from tests.unit.graphql_attacks import TARGETS, attacks, spread_fan_out
+from tests.unit.graphql_attacks import TARGETS, attacks, repeated_fields, spread_fan_out
 
 ORDER = order_schema()
 
@@ -99,6 +99,30 @@ def test_every_shape_of_fragment_bomb_is_over_a_limit(service: str, levels: int)
     for shape, document in attacks(service, levels).items():
         expected = "QUERY_TOO_DEEP" if shape == "deep nesting" else "QUERY_TOO_LARGE"
         assert codes(SCHEMAS[service], document) == [expected], shape
+
+
+@pytest.mark.parametrize("service", SCHEMAS)
+def test_every_shape_of_repeated_fields_is_over_the_overlap_limit(service: str) -> None:
+    for shape, document in repeated_fields(service).items():
+        assert codes(SCHEMAS[service], document) == ["QUERY_TOO_LARGE"], shape
+
+
+def test_the_overlap_walk_stops_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    spent: list[int] = []
+    spend = overlap._Walk._spend
+
+    def counting(self: Any, units: int) -> None:
+        spent.append(units)
+        spend(self, units)
+
+    monkeypatch.setattr(overlap._Walk, "_spend", counting)
+    document = parse("{ " + "__typename " * 900 + "}")
+    assert not overlap.within_overlap_limit(document, limit=100)
+    assert len(spent) == 101  # one unit per selection met, until the 101st passes the limit
+    # 4 selections, then a, b once and c twice: 1 + 1 + 2 * 2; c's two d's: 2, then 2 * 2
+    small = parse("{ a b c { d } c { d } }")
+    assert overlap.within_overlap_limit(small, limit=4 + 6 + 2 + 4)
+    assert not overlap.within_overlap_limit(small, limit=4 + 6 + 2 + 4 - 1)
 
 
 def test_aliases_in_fragments_count_at_each_spread() -> None:

@@ -35,6 +35,7 @@ from services.kernel.broker.events import (
     from_attributes,
     is_json_media,
 )
+from services.kernel.broker.frames import UNREADABLE_PROPERTIES
 
 PREFIXES: Final = ("cloudEvents:", "cloudEvents_", "ce-")
 _FORMAT_PREFIX: Final = "application/cloudevents"
@@ -44,6 +45,9 @@ def decode_message(
     body: bytes, content_type: str | None, headers: Mapping[str, object]
 ) -> CloudEvent:
     """The event in a delivery, whichever content mode carried it; raises InvalidEvent."""
+    unreadable = headers.get(UNREADABLE_PROPERTIES)
+    if unreadable is not None:  # see frames.py: its properties were lost, so its mode is too
+        raise InvalidEvent(f"the message is not readable: {unreadable}")
     media = (content_type or "").split(";")[0].strip().lower()
     if media.startswith(_FORMAT_PREFIX):
         if media != CONTENT_TYPE:
@@ -79,7 +83,7 @@ def _timestamp(value: object) -> object:
         try:
             value = datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
-            return value  # refused by the envelope, which names the attribute
+            raise InvalidEvent(f"not a CloudEvent: time {value} ms is out of range") from None
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return aware.isoformat().replace("+00:00", "Z")

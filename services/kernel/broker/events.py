@@ -167,12 +167,14 @@ def _check_extension(name: str, value: object) -> None:
         raise InvalidEvent(
             f"not a CloudEvent: attribute name {name[:40]!r} must be lower-case letters and digits"
         )
-    if isinstance(value, bool | str | bytes):
+    # datetime: a Timestamp in binary mode (an AMQP timestamp; JSON carries it as a string)
+    if isinstance(value, bool | str | bytes | datetime):
         return
     if isinstance(value, int) and value in _INT32:
         return
     raise InvalidEvent(
-        f"not a CloudEvent: attribute {name!r} must be a string, boolean, binary or 32-bit integer"
+        f"not a CloudEvent: attribute {name!r} must be a string, boolean, binary, 32-bit"
+        " integer or timestamp"
     )
 
 

@@ -21,6 +21,7 @@ import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 from prometheus_client import Counter, Gauge
 
+from services.kernel.broker.frames import guard_frame_decoding
 from services.kernel.broker.topology import Exchange, Queue, Topology
 from services.kernel.telemetry import Telemetry
 
@@ -74,6 +75,7 @@ class BrokerLink:
         on_delivery: DeliveryHandler | None = None,
         prefetch: int = 32,
     ) -> None:
+        guard_frame_decoding()  # a poison header must not stop the queue (frames.py)
         self._parameters = _parameters(url)
         self._topology = topology
         self._consume = consume

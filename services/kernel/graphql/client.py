@@ -1,18 +1,28 @@
 """Calls another service's `/graphql` over HTTP POST, on top of JsonClient (timeouts, the
 correlation id header, and the downstream-call metrics).
 
-Only a `data` answer is a result. GraphQL `errors`, a non-2xx status or a body that is not a
-GraphQL answer all mean the outcome is unknown: `DownstreamUnavailable`, the one failure the saga
-knows how to compensate. Expected refusals arrive as typed members of a result union instead.
+Only a `data` answer is a result, and it is read (by the caller's `read`) inside the exchange,
+so the metrics count what the caller made of it. GraphQL `errors` or a non-2xx status mean the
+outcome is unknown: `DownstreamUnavailable`, the one failure the saga knows how to compensate
+(counted `refused`). A body that is not a GraphQL answer, or one `read` cannot take, is
+`DownstreamUnavailable` too, counted `unreadable`. Expected refusals arrive as typed members of
+a result union instead.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.graphql.router import PATH
 from services.kernel.http.client import JsonClient, Reply
+
+T = TypeVar("T")
+
+
+def _itself(answer: Any) -> Any:
+    return answer
 
 
 class GraphQLClient:
@@ -21,40 +31,52 @@ class GraphQLClient:
         self.service = client.service
 
     async def execute(
-        self, operation: str, document: str, variables: dict[str, Any], field: str
-    ) -> Any:
-        """Run `document` and return what its root `field` answered (never null)."""
+        self,
+        operation: str,
+        document: str,
+        variables: dict[str, Any],
+        field: str,
+        read: Callable[[Any], T] = _itself,
+    ) -> T:
+        """What `read` makes of the answer of `document`'s root `field` (never null)."""
         body = {"query": document, "variables": variables}
-        reply = await self._client.call(operation, "POST", PATH, json=body)
-        answer = self._data(operation, reply).get(field)
-        if answer is None:
-            raise DownstreamUnavailable(self.service, operation, f"no {field!r} in the answer")
-        return answer
+        async with self._client.exchange(operation, "POST", PATH, json=body) as reply:
+            answer = self._data(operation, reply).get(field)
+            if answer is None:
+                raise TypeError(f"no {field!r} in the answer")
+            return read(answer)
 
     async def mutate(
-        self, operation: str, document: str, variables: dict[str, Any], field: str
-    ) -> dict[str, Any]:
-        """Run a mutation whose root `field` answers a member of a result union."""
-        answer = await self.execute(operation, document, variables, field)
-        if not isinstance(answer, dict) or not isinstance(answer.get("__typename"), str):
-            raise DownstreamUnavailable(self.service, operation, "an answer without a member")
-        return answer
+        self,
+        operation: str,
+        document: str,
+        variables: dict[str, Any],
+        field: str,
+        read: Callable[[dict[str, Any]], T],
+    ) -> T:
+        """What `read` makes of the member of a result union that the root `field` answered."""
+        return await self.execute(
+            operation, document, variables, field, lambda answer: read(_member(answer))
+        )
 
     def _data(self, operation: str, reply: Reply) -> dict[str, Any]:
         if not reply.is_success:
             raise DownstreamUnavailable(self.service, operation, f"HTTP {reply.status_code}")
-        try:
-            answer = reply.json()
-        except ValueError:
-            raise DownstreamUnavailable(self.service, operation, "unparseable answer") from None
+        answer = reply.json()  # ValueError, RecursionError: unreadable
         if not isinstance(answer, dict):
-            raise DownstreamUnavailable(self.service, operation, "unparseable answer")
+            raise TypeError("not a GraphQL answer")
         if answer.get("errors"):
             raise DownstreamUnavailable(self.service, operation, _describe(answer["errors"]))
         data = answer.get("data")
         if not isinstance(data, dict):
-            raise DownstreamUnavailable(self.service, operation, "an answer without data")
+            raise TypeError("an answer without data")
         return data
+
+
+def _member(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict) or not isinstance(answer.get("__typename"), str):
+        raise TypeError("an answer without a member")
+    return answer
 
 
 def _describe(errors: Any) -> str:

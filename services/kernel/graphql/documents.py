@@ -6,9 +6,9 @@ document's text, its successful parses and its validation verdicts. A syntax err
 kept: strawberry then parses again and answers with its coded error.
 
 A new document is checked first against the limits (linear in its size, on the event loop), and
-only if it is within them by graphql-core's rules. One of those (OverlappingFieldsCanBeMerged) is
-quadratic in the fields of a selection set: a few hundred copies of one field, within the token
-limit, take a tenth of a second, so those rules run in a worker thread, off the event loop.
+only if it is within them by graphql-core's rules, in a worker thread, off the event loop. One
+of those (OverlappingFieldsCanBeMerged) is quadratic in the copies of a field; the limits bound
+its work too (overlap.py), since the thread still shares the GIL with the loop.
 """
 
 from __future__ import annotations

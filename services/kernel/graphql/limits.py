@@ -3,7 +3,8 @@
 The body size limit (middleware) bounds the bytes and the parser's token limit bounds the
 document; the checks here bound the work the document can cause within them: how deep its
 selections go, how many aliases it uses and its cost, the number of fields the operation would
-resolve with each list counted by its bound.
+resolve with each list counted by its bound, and (overlap.py) the work of comparing the fields
+that answer under the same name.
 
 Every check is linear in the document's size: each fragment is measured once, and a spread
 reuses that measurement. (strawberry's limiters expand a fragment at every spread, so a few
@@ -40,6 +41,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
 from services.kernel.graphql.introspection import introspection_list_bounds
+from services.kernel.graphql.overlap import MAX_OVERLAP, within_overlap_limit
 
 MAX_DEPTH: Final = 6
 MAX_TOKENS: Final = 1000
@@ -89,6 +91,12 @@ class OperationLimits:
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
                 errors.extend(_errors_of(definition, measure.operation(definition)))
+        if not errors and not within_overlap_limit(document):
+            message = (
+                f"the document repeats fields or fragments too often to be validated (more than"
+                f" {MAX_OVERLAP} units of work comparing fields of one name)"
+            )
+            errors.append(GraphQLError(message, extensions={"code": TOO_LARGE}))
         return errors
 
     def bound(self, parent: GraphQLNamedType, field: str) -> int:

@@ -6,7 +6,9 @@ failure (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, ...) leaves the outcome unkno
 `DownstreamUnavailable`, the one failure the saga knows how to compensate.
 
 Calls are counted in `orderflow_downstream_calls` with the operation labelled `grpc.<operation>`,
-so the metrics show which style carried them.
+so the metrics show which style carried them. The caller's `read` takes the answer apart before
+it is counted: a refusal it raises is counted `refused`, an answer it cannot take (no outcome, a
+status its protos do not name: ValueError) `unreadable`, and is DownstreamUnavailable.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ _OUTCOMES: Final = {
 
 Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
+T = TypeVar("T")
 
 
 class CallRefused(Exception):
@@ -84,9 +87,10 @@ class GrpcCaller:
         operation: str,
         method: grpc.aio.UnaryUnaryMultiCallable[Request, Response],
         request: Request,
-        refused: Callable[[Response], bool] = lambda _: False,
-    ) -> Response:
-        """`refused` tells a refusal carried in the answer (e.g. out of stock), for the count."""
+        read: Callable[[Response], T],
+    ) -> T:
+        """What `read` makes of the answer; a refusal carried in it (e.g. out of stock) is an
+        exception `read` raises."""
         current = correlation.current()
         # Metadata is ASCII; an id that came in some other way (a REST header) may not be.
         sendable = current and current.isascii() and current.isprintable()
@@ -95,8 +99,17 @@ class GrpcCaller:
             response = await method(request, timeout=self._timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as error:
             raise self._failed(operation, error) from None
-        self._count(operation, "refused" if refused(response) else "ok")
-        return response
+        try:
+            value = read(response)
+        except ValueError as error:
+            self._count(operation, "unreadable")
+            cause = f"unreadable answer: {error}"
+            raise DownstreamUnavailable(self.service, operation, cause) from None
+        except Exception:
+            self._count(operation, "refused")
+            raise
+        self._count(operation, "ok")
+        return value
 
     def _failed(self, operation: str, error: grpc.aio.AioRpcError) -> Exception:
         code = error.code()

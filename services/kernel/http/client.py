@@ -1,7 +1,9 @@
 """An HTTP/JSON client for calling another service: timeouts, correlation id, metrics.
 
 Transport failures, timeouts and 5xx answers become `DownstreamUnavailable`, the one failure the
-saga knows how to compensate; 4xx answers are returned for the caller to interpret.
+saga knows how to compensate; 4xx answers are returned for the caller to interpret. A caller that
+reads a 2xx body does so inside `exchange`, so that an answer it cannot read (not JSON, a member
+missing or of the wrong type) is counted `unreadable`, not `ok`, and is `DownstreamUnavailable`.
 
 Why aiohttp and not httpx (used by the tests and the harness): this is the hot path of every
 saga, and on these machines httpx spent about nine times more CPU per request than aiohttp
@@ -11,6 +13,8 @@ saga, and on these machines httpx spent about nine times more CPU per request th
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -22,6 +26,9 @@ from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
 
 MAX_CONNECTIONS = 200
+# What reading a body of the wrong shape raises: not JSON or not UTF-8 (ValueError), nested past
+# the parser (RecursionError), a member missing (KeyError) or of the wrong type (TypeError).
+UNREADABLE = (KeyError, TypeError, ValueError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,31 @@ class JsonClient:
         )
 
     async def call(self, operation: str, method: str, path: str, *, json: Any = None) -> Reply:
+        """The answer, for a caller that reads no more of a 2xx than its status."""
+        async with self.exchange(operation, method, path, json=json) as reply:
+            return reply
+
+    @asynccontextmanager
+    async def exchange(
+        self, operation: str, method: str, path: str, *, json: Any = None
+    ) -> AsyncIterator[Reply]:
+        """The answer, to be read inside the block; it is counted when the block ends: `ok` or
+        `refused` by its status, `unreadable` if reading it raised one of UNREADABLE (then
+        DownstreamUnavailable: the call may have had its effect), `refused` if the caller
+        raised anything else (a typed refusal, or an answer it does not expect)."""
+        reply = await self._send(operation, method, path, json)
+        try:
+            yield reply
+        except UNREADABLE as error:
+            self._count(operation, "unreadable")
+            cause = f"unreadable answer ({type(error).__name__})"
+            raise DownstreamUnavailable(self.service, operation, cause) from None
+        except Exception:
+            self._count(operation, "refused")
+            raise
+        self._count(operation, "ok" if reply.is_success else "refused")
+
+    async def _send(self, operation: str, method: str, path: str, json: Any) -> Reply:
         headers = {correlation.HEADER: current} if (current := correlation.current()) else {}
         try:
             async with self._session.request(method, path, json=json, headers=headers) as answer:
@@ -69,7 +101,6 @@ class JsonClient:
             self._count(operation, "server_error")
             cause = f"HTTP {reply.status_code}"
             raise DownstreamUnavailable(self.service, operation, cause)
-        self._count(operation, "ok" if reply.is_success else "refused")
         return reply
 
     async def aclose(self) -> None:

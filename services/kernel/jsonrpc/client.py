@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 from websockets.asyncio.client import ClientConnection, connect
@@ -32,9 +33,19 @@ from services.kernel.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 OPERATION_PREFIX: Final = "ws."
+# What reading a result of the wrong shape raises: a member missing (KeyError), of the wrong
+# type (TypeError), or a value no enum names (ValueError).
+UNREADABLE: Final = (KeyError, TypeError, ValueError)
 BACKOFF_FIRST_S: Final = 0.1
 BACKOFF_MAX_S: Final = 1.0
 CLOSE_TIMEOUT_S: Final = 1.0
+
+
+T = TypeVar("T")
+
+
+def _as_is(result: Any) -> Any:
+    return result
 
 
 class _Unreachable(Exception):
@@ -77,7 +88,8 @@ class _Link:
                 self._deliver(messages.parse_answer(raw))
         except ConnectionClosed:
             pass
-        except ValueError as error:  # the stream can no longer be trusted
+        except (ValueError, RecursionError) as error:  # the stream can no longer be trusted
+            # RecursionError: valid JSON nested deeper than the parser recurses
             log.warning("unparseable answer from %s: %s", self.socket.remote_address, error)
             self._fail_all("unparseable answer")
             await self.socket.close(1002, "unparseable answer")
@@ -119,9 +131,18 @@ class RpcClient:
         self._retry_at = 0.0
         self._closed = False
 
-    async def call(self, method: str, params: dict[str, Any]) -> Any:
-        """The method's result. Raises RpcError when the server refused the call, and
-        DownstreamUnavailable when the outcome is unknown (timeout, connection, server error)."""
+    @overload
+    async def call(self, method: str, params: dict[str, Any]) -> Any: ...
+
+    @overload
+    async def call(self, method: str, params: dict[str, Any], read: Callable[[Any], T]) -> T: ...
+
+    async def call(
+        self, method: str, params: dict[str, Any], read: Callable[[Any], Any] = _as_is
+    ) -> Any:
+        """What `read` makes of the method's result. Raises RpcError when the server refused
+        the call, and DownstreamUnavailable when the outcome is unknown (timeout, connection,
+        server error, or a result `read` cannot take: counted `unreadable`, not `ok`)."""
         deadline = asyncio.get_running_loop().time() + self._timeout_s
         try:
             async with asyncio.timeout_at(deadline):
@@ -134,7 +155,7 @@ class RpcClient:
         except _Unreachable as error:
             self._count(method, "unreachable")
             raise DownstreamUnavailable(self.service, method, error.cause) from None
-        return self._outcome(method, answer)
+        return self._outcome(method, answer, read)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -144,11 +165,17 @@ class RpcClient:
         if self._link is not None:
             await self._link.close()
 
-    def _outcome(self, method: str, answer: Answer) -> Any:
+    def _outcome(self, method: str, answer: Answer, read: Callable[[Any], Any]) -> Any:
         error = answer.error
         if error is None:
+            try:
+                value = read(answer.result)
+            except UNREADABLE as unreadable:
+                self._count(method, "unreadable")
+                cause = f"unparseable result: {unreadable!r}"[:200]
+                raise DownstreamUnavailable(self.service, method, cause) from None
             self._count(method, "ok")
-            return answer.result
+            return value
         if error.code in SERVER_FAILURES:
             self._count(method, "server_error")
             cause = f"JSON-RPC error {error.code} {error.reason}".strip()

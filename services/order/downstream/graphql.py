@@ -4,14 +4,15 @@ Mutations over HTTP POST /graphql, through JsonClient (timeouts, correlation id,
 answer maps onto the saga's ports exactly as the REST clients map theirs: a result member is a
 result, a known refusal member is a typed refusal (UnknownSku/OutOfStock → ReservationRefused,
 ChargeConflict → ChargeRefused), anything else (another member, GraphQL `errors`, a non-2xx
-status, an answer of the wrong shape) is `DownstreamUnavailable`: the outcome is unknown.
+status, an answer of the wrong shape) is `DownstreamUnavailable`: the outcome is unknown. Each
+answer is read inside the client's exchange, so one of the wrong shape is counted `unreadable`.
 Operations are counted as `graphql.<name>` so the metrics tell this style's calls apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Callable, Collection
+from contextlib import AsyncExitStack
 from typing import Any
 
 from services.kernel.config import Settings
@@ -91,8 +92,8 @@ class GraphQLInventory:
         items = [{"sku": line.sku, "quantity": line.quantity} for line in lines]
         variables = {"input": {"orderId": order_id, "items": items}}
         operation = "graphql.reserve"
-        answer = await self._client.mutate(operation, RESERVE, variables, "reserve")
-        with _reading(self._client, operation):
+
+        def read(answer: dict[str, Any]) -> tuple[OrderLine, ...]:
             if answer["__typename"] == "Reservation":
                 return tuple(
                     OrderLine(item["sku"], item["quantity"], item["unitPriceCents"])
@@ -101,13 +102,14 @@ class GraphQLInventory:
             code = answer.get("code", "")
             if code in RefusalReason.__members__:
                 raise ReservationRefused(RefusalReason(code), str(answer.get("message", "")))
-        raise _unexpected(self._client, operation, answer)
+            raise _unexpected(self._client, operation, answer)
+
+        return await self._client.mutate(operation, RESERVE, variables, "reserve", read)
 
     async def release(self, order_id: str) -> None:
         operation = "graphql.release"
-        answer = await self._client.mutate(operation, RELEASE, {"orderId": order_id}, "release")
-        if answer["__typename"] != "Reservation":
-            raise _unexpected(self._client, operation, answer)
+        read = _expect(self._client, operation, "Reservation")
+        await self._client.mutate(operation, RELEASE, {"orderId": order_id}, "release", read)
 
 
 class GraphQLPayment:
@@ -126,19 +128,20 @@ class GraphQLPayment:
             }
         }
         operation = "graphql.charge"
-        answer = await self._client.mutate(operation, CHARGE, variables, "charge")
-        with _reading(self._client, operation):
-            if answer["__typename"] == "Payment":
+
+        def read(answer: dict[str, Any]) -> ChargeResult:
+            if answer["__typename"] == "Payment":  # an unknown status: ValueError, unreadable
                 return ChargeResult(ChargeStatus(answer["status"]))
-        if answer["__typename"] == "ChargeConflict":
-            raise ChargeRefused(str(answer.get("message", "")))
-        raise _unexpected(self._client, operation, answer)
+            if answer["__typename"] == "ChargeConflict":
+                raise ChargeRefused(str(answer.get("message", "")))
+            raise _unexpected(self._client, operation, answer)
+
+        return await self._client.mutate(operation, CHARGE, variables, "charge", read)
 
     async def refund(self, order_id: str) -> None:
         operation = "graphql.refund"
-        answer = await self._client.mutate(operation, REFUND, {"orderId": order_id}, "refund")
-        if answer["__typename"] != "Payment":
-            raise _unexpected(self._client, operation, answer)
+        read = _expect(self._client, operation, "Payment")
+        await self._client.mutate(operation, REFUND, {"orderId": order_id}, "refund", read)
 
 
 class GraphQLCatalog:
@@ -148,22 +151,23 @@ class GraphQLCatalog:
     async def products(self, skus: Collection[str] | None = None) -> list[Product]:
         operation = "graphql.products"
         variables = {"skus": None if skus is None else sorted(skus)}
-        answer = await self._client.execute(operation, PRODUCTS, variables, "products")
-        with _reading(self._client, operation):
-            return [
-                Product(p["sku"], p["name"], int(p["priceCents"]), int(p["available"]))
-                for p in answer
-            ]
+        return await self._client.execute(operation, PRODUCTS, variables, "products", _products)
 
 
-@contextmanager
-def _reading(client: GraphQLClient, operation: str) -> Iterator[None]:
-    """An answer of the wrong shape is not understood: its outcome is unknown."""
-    try:
-        yield
-    except (AttributeError, KeyError, TypeError, ValueError) as error:
-        cause = f"unreadable answer ({type(error).__name__})"
-        raise DownstreamUnavailable(client.service, operation, cause) from None
+def _products(answer: Any) -> list[Product]:
+    return [Product(p["sku"], p["name"], int(p["priceCents"]), int(p["available"])) for p in answer]
+
+
+def _expect(
+    client: GraphQLClient, operation: str, typename: str
+) -> Callable[[dict[str, Any]], None]:
+    """A reader for a compensation: the member `typename`, or an unknown outcome."""
+
+    def read(answer: dict[str, Any]) -> None:
+        if answer["__typename"] != typename:
+            raise _unexpected(client, operation, answer)
+
+    return read
 
 
 def _unexpected(client: GraphQLClient, operation: str, answer: dict[str, Any]) -> Exception:

@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from services._generated.orderflow.v1 import (
     common_pb2,
@@ -22,7 +23,6 @@ from services._generated.orderflow.v1 import (
 )
 from services.kernel.config import Settings
 from services.kernel.contracts import Line
-from services.kernel.errors import DownstreamUnavailable
 from services.kernel.grpc.client import CallRefused, GrpcCaller, open_caller
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
@@ -54,23 +54,14 @@ class GrpcInventory:
         items = [common_pb2.LineItem(sku=line.sku, quantity=line.quantity) for line in lines]
         request = inventory_pb2.ReserveRequest(order_id=order_id, items=items)
         try:
-            answer = await self._caller.call("reserve", self._stub.Reserve, request, _is_refusal)
+            return await self._caller.call("reserve", self._stub.Reserve, request, _reservation)
         except CallRefused as refused:
             raise refused.unknown_outcome() from None
-        if answer.HasField("reserved"):
-            return tuple(
-                OrderLine(item.sku, item.quantity, item.unit_price_cents)
-                for item in answer.reserved.items
-            )
-        reason = _name(inventory_pb2.Refusal.Reason, answer.refused.reason)
-        if answer.HasField("refused") and reason in RefusalReason.__members__:
-            raise ReservationRefused(RefusalReason(reason), answer.refused.detail)
-        raise DownstreamUnavailable(self._caller.service, "reserve", "answer without an outcome")
 
     async def release(self, order_id: str) -> None:
         request = inventory_pb2.ReleaseRequest(order_id=order_id)
         try:
-            await self._caller.call("release", self._stub.Release, request)
+            await self._caller.call("release", self._stub.Release, request, _done)
         except CallRefused as refused:
             raise refused.unknown_outcome() from None
 
@@ -90,26 +81,41 @@ class GrpcPayment:
             payment_token=token,
         )
         try:
-            answer = await self._caller.call("charge", self._stub.Charge, request)
+            return await self._caller.call("charge", self._stub.Charge, request, _charge_result)
         except CallRefused as refused:
             if refused.code is grpc.StatusCode.FAILED_PRECONDITION:
                 raise ChargeRefused(refused.details) from None
             raise refused.unknown_outcome() from None
-        status = _name(payment_pb2.Payment.Status, answer.payment.status)
-        if status not in ChargeStatus.__members__:
-            raise DownstreamUnavailable(self._caller.service, "charge", f"payment is {status}")
-        return ChargeResult(ChargeStatus(status))
 
     async def refund(self, order_id: str) -> None:
         request = payment_pb2.RefundRequest(order_id=order_id)
         try:
-            await self._caller.call("refund", self._stub.Refund, request)
+            await self._caller.call("refund", self._stub.Refund, request, _done)
         except CallRefused as refused:
             raise refused.unknown_outcome() from None
 
 
-def _is_refusal(answer: inventory_pb2.ReserveResponse) -> bool:
-    return answer.HasField("refused")
+def _done(answer: Message) -> None:
+    """A compensation's answer: that it came is all it says."""
+
+
+def _reservation(answer: inventory_pb2.ReserveResponse) -> tuple[OrderLine, ...]:
+    """The priced lines, or the refusal raised; ValueError for an answer without an outcome."""
+    if answer.HasField("reserved"):
+        return tuple(
+            OrderLine(item.sku, item.quantity, item.unit_price_cents)
+            for item in answer.reserved.items
+        )
+    reason = _name(inventory_pb2.Refusal.Reason, answer.refused.reason)
+    if answer.HasField("refused") and reason in RefusalReason.__members__:
+        raise ReservationRefused(RefusalReason(reason), answer.refused.detail)
+    raise ValueError("an answer without an outcome")
+
+
+def _charge_result(answer: payment_pb2.ChargeResponse) -> ChargeResult:
+    """ValueError for a status this client's protos do not name (or that no outcome is)."""
+    status = _name(payment_pb2.Payment.Status, answer.payment.status)
+    return ChargeResult(ChargeStatus(status))
 
 
 def _name(enum: Any, number: int) -> str:

@@ -25,6 +25,7 @@ from services.order.downstream.interfaces import (
     RefusalReason,
     ReservationRefused,
 )
+from services.order.downstream.rest import member, priced_line
 
 
 def rpc_client(
@@ -53,19 +54,13 @@ class WsInventory:
 
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[OrderLine, ...]:
         items = [{"sku": line.sku, "quantity": line.quantity} for line in lines]
+        params = {"order_id": order_id, "items": items}
         try:
-            result = await self._client.call("reserve", {"order_id": order_id, "items": items})
+            return await self._client.call("reserve", params, _priced_lines)
         except RpcError as error:
             if error.reason in RefusalReason.__members__:
                 raise ReservationRefused(RefusalReason(error.reason), error.message) from None
             raise _unexpected(self._client, "reserve", error) from None
-        try:
-            return tuple(
-                OrderLine(item["sku"], item["quantity"], item["unit_price_cents"])
-                for item in result["items"]
-            )
-        except (KeyError, TypeError) as error:
-            raise _unparseable(self._client, "reserve", error) from None
 
     async def release(self, order_id: str) -> None:
         await _call_or_unavailable(self._client, "release", {"order_id": order_id})
@@ -85,15 +80,11 @@ class WsPayment:
             "payment_token": token,
         }
         try:
-            result = await self._client.call("charge", params)
+            return await self._client.call("charge", params, _charge_result)
         except RpcError as error:
             if error.code == CONFLICT:  # e.g. CHARGE_VOIDED: REST's 409
                 raise ChargeRefused(error.message) from None
             raise _unexpected(self._client, "charge", error) from None
-        try:
-            return ChargeResult(ChargeStatus(result["status"]))
-        except (KeyError, TypeError, ValueError) as error:
-            raise _unparseable(self._client, "charge", error) from None
 
     async def refund(self, order_id: str) -> None:
         await _call_or_unavailable(self._client, "refund", {"order_id": order_id})
@@ -112,5 +103,9 @@ def _unexpected(client: RpcClient, operation: str, error: RpcError) -> Downstrea
     return DownstreamUnavailable(client.service, operation, cause)
 
 
-def _unparseable(client: RpcClient, operation: str, error: Exception) -> DownstreamUnavailable:
-    return DownstreamUnavailable(client.service, operation, f"unparseable result: {error!r}")
+def _priced_lines(result: Any) -> tuple[OrderLine, ...]:
+    return tuple(priced_line(item) for item in member(result, "items", list))
+
+
+def _charge_result(result: Any) -> ChargeResult:
+    return ChargeResult(ChargeStatus(member(result, "status", str)))

@@ -55,6 +55,6 @@ class RestNotifier:
 def _detail(reply: Reply) -> str:
     try:
         body = reply.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return "no problem details"
     return str(body.get("detail", "")) if isinstance(body, dict) else ""

@@ -3,14 +3,14 @@
 Each maps the other service's answers onto the saga's ports: a 2xx is a result, a known refusal
 (problem+json `code`) is a typed refusal, anything else is `DownstreamUnavailable` from JsonClient.
 So is a 2xx whose body cannot be read as the result it should hold (not JSON, a member missing or
-of the wrong type, a status this client does not know): the call may have had its effect, and the
-saga compensates an unknown outcome, as with the gRPC, GraphQL and WebSocket clients.
+of the wrong type, a status this client does not know; read inside JsonClient.exchange, which
+counts it `unreadable`): the call may have had its effect, and the saga compensates an unknown
+outcome, as with the gRPC, GraphQL and WebSocket clients.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from http import HTTPStatus
 from typing import Any
 
@@ -58,14 +58,13 @@ class RestInventory:
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[OrderLine, ...]:
         items = [{"sku": line.sku, "quantity": line.quantity} for line in lines]
         body = {"order_id": order_id, "items": items}
-        response = await self._client.call("reserve", "POST", "/reservations", json=body)
-        if response.is_success:
-            with _reading(self._client, "reserve"):
-                return tuple(_priced_line(item) for item in _member(response.json(), "items", list))
-        code = _problem_code(response)
-        if code in RefusalReason.__members__:
-            raise ReservationRefused(RefusalReason(code), _problem_detail(response))
-        raise _unexpected(self._client, "reserve", response)
+        async with self._client.exchange("reserve", "POST", "/reservations", json=body) as answer:
+            if answer.is_success:
+                return tuple(priced_line(item) for item in member(answer.json(), "items", list))
+            code = _problem_code(answer)
+            if code in RefusalReason.__members__:
+                raise ReservationRefused(RefusalReason(code), _problem_detail(answer))
+            raise _unexpected(self._client, "reserve", answer)
 
     async def release(self, order_id: str) -> None:
         response = await self._client.call("release", "POST", f"/reservations/{order_id}/release")
@@ -86,13 +85,12 @@ class RestPayment:
             "amount_cents": amount_cents,
             "payment_token": token,
         }
-        response = await self._client.call("charge", "POST", "/charges", json=body)
-        if response.is_success:
-            with _reading(self._client, "charge"):
-                return ChargeResult(ChargeStatus(_member(response.json(), "status", str)))
-        if response.status_code == HTTPStatus.CONFLICT:
-            raise ChargeRefused(_problem_detail(response))
-        raise _unexpected(self._client, "charge", response)
+        async with self._client.exchange("charge", "POST", "/charges", json=body) as answer:
+            if answer.is_success:  # a status no ChargeStatus names is unreadable (ValueError)
+                return ChargeResult(ChargeStatus(member(answer.json(), "status", str)))
+            if answer.status_code == HTTPStatus.CONFLICT:
+                raise ChargeRefused(_problem_detail(answer))
+            raise _unexpected(self._client, "charge", answer)
 
     async def refund(self, order_id: str) -> None:
         response = await self._client.call("refund", "POST", f"/charges/{order_id}/refund")
@@ -100,19 +98,9 @@ class RestPayment:
             raise _unexpected(self._client, "refund", response)
 
 
-@contextmanager
-def _reading(client: JsonClient, operation: str) -> Iterator[None]:
-    """A 2xx body of the wrong shape is not understood: its outcome is unknown."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, RecursionError) as error:
-        # ValueError: not JSON (or not UTF-8), or a status no ChargeStatus names
-        cause = f"unreadable answer ({type(error).__name__})"
-        raise DownstreamUnavailable(client.service, operation, cause) from None
-
-
-def _member(body: object, name: str, kind: type[Any]) -> Any:
-    """`body[name]`, which must be a `kind` (an int is not a bool here); TypeError otherwise."""
+def member(body: object, name: str, kind: type[Any]) -> Any:
+    """`body[name]`, which must be a `kind` (an int is not a bool here); TypeError otherwise.
+    (The WebSocket clients read the same JSON members, schema-less too, with this.)"""
     if not isinstance(body, dict):
         raise TypeError("the answer is not a JSON object")
     value = body[name]
@@ -121,11 +109,12 @@ def _member(body: object, name: str, kind: type[Any]) -> Any:
     return value
 
 
-def _priced_line(item: object) -> OrderLine:
+def priced_line(item: object) -> OrderLine:
+    """A priced line of a reservation, members of the right type; KeyError, TypeError else."""
     return OrderLine(
-        _member(item, "sku", str),
-        _member(item, "quantity", int),
-        _member(item, "unit_price_cents", int),
+        member(item, "sku", str),
+        member(item, "quantity", int),
+        member(item, "unit_price_cents", int),
     )
 
 
