@@ -118,9 +118,8 @@ async def test_grpc_the_server_span_is_a_child_of_the_clients(
             grpc_caller = open_caller(address, 5.0, Telemetry("t"), resources)
             stub = inventory_pb2_grpc.InventoryServiceStub(grpc_caller.channel)
             with caller() as root:
-                await grpc_caller.call(
-                    "list", stub.ListProducts, inventory_pb2.ListProductsRequest()
-                )
+                request = inventory_pb2.ListProductsRequest()
+                await grpc_caller.call("list", stub.ListProducts, request, lambda answer: answer)
     finally:
         await server.stop(None)
         store.close()

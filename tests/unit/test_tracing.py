@@ -3,6 +3,7 @@ CloudEvents Distributed Tracing extension, JSON-RPC's `_meta`, the outbox row.""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sqlite3
@@ -141,12 +142,22 @@ def test_an_outbox_written_before_traces_gains_the_columns(tmp_path: Path) -> No
 def test_log_lines_name_the_trace_next_to_the_correlation_id(
     on: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("order", "INFO")
-    correlation.set_current("corr-7")
-    with tracing.span("work"):
-        trace_id = tracing.trace_id()
-        logging.getLogger("t").info("hello")
-    logging.getLogger("t").info("after")
+    def log_two_lines() -> str | None:
+        correlation.set_current("corr-7")
+        with tracing.span("work"):
+            trace_id = tracing.trace_id()
+            logging.getLogger("t").info("hello")
+        logging.getLogger("t").info("after")
+        return trace_id
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("order", "INFO")
+        # In a context of its own: the correlation id set here must not leak into other tests.
+        trace_id = contextvars.copy_context().run(log_two_lines)
+    finally:
+        root.handlers[:], root.level = handlers, level
     lines = capsys.readouterr().err.splitlines()
     assert f"[corr-7 trace={trace_id}] t: hello" in lines[0]
     assert "[corr-7] t: after" in lines[1]
