@@ -94,7 +94,7 @@ class OrderChoreography:
             self._store.log(order.id, "place", "accepted", order.created_at)
             self._store.add_waiter(order.id, event.correlationid)
             self._store.messages.emit(reply(event, ev.ORDER_PLACED, _placed(order)))
-        log.info("order %s: placed (broker)", order.id)
+        log.debug("order %s: placed (broker)", order.id)  # one INFO line per order: at its end
 
     async def on_inventory_reserved(self, event: CloudEvent) -> None:
         data = data_of(event, ev.InventoryReserved)
@@ -164,7 +164,8 @@ class OrderChoreography:
             if moved.is_terminal:
                 for waiting in self._store.waiters(order_id):
                     self._store.messages.emit(_finished(moved, waiting))
-        log.info("order %s: %s -> %s", order_id, event.type, moved.status)
+        level = logging.INFO if moved.is_terminal else logging.DEBUG  # INFO: the order's end
+        log.log(level, "order %s: %s -> %s", order_id, event.type, moved.status)
         self._on_saved(moved)
 
     def _replay(self, event: CloudEvent, existing: Order) -> None:
