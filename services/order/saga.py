@@ -167,7 +167,8 @@ class Saga:
                 told_as = correlation.current() or order.id
                 self._store.owe_notification(order.id, order.updated_at, told_as)
         self._steps.labels(step, outcome).inc()
-        log.info("order %s: %s %s -> %s", order.id, step, outcome, order.status)
+        level = logging.DEBUG if _routine(order, step, outcome) else logging.INFO
+        log.log(level, "order %s: %s %s -> %s", order.id, step, outcome, order.status)
         self.updates.publish(order)
         return order
 
@@ -175,6 +176,16 @@ class Saga:
         """Count the outcome; the notification it owes is already recorded with it."""
         self._finished.labels(order.status.value, order.reason or "").inc()
         self._on_owed()
+
+
+def _routine(order: Order, step: str, outcome: str) -> bool:
+    """A step on the way to the end of a happy order: logged at DEBUG. Its end (whichever step
+    finishes it) and everything exceptional (a refusal, a failure, a compensation) stay INFO, so
+    an order costs one INFO line here and the lines a teacher shows (`not_sent`) are still there."""
+    return order.saga is not SagaState.DONE and (step, outcome) in _ROUTINE_STEPS
+
+
+_ROUTINE_STEPS = frozenset({("reserve", "ok"), ("charge", "ok")})
 
 
 def _never_sent(error: Exception, first_run: bool) -> bool:
