@@ -13,10 +13,11 @@ import httpx
 import pika.exceptions
 import pytest
 
-from harness import accounting, broker_admin
-from harness.broker import PrivateBroker
-from harness.broker_client import BrokerOrderClient
-from harness.supervisor import Stack
+from harness.audit import ledger as accounting
+from harness.clients.broker import BrokerOrderClient
+from harness.rabbit import admin as rabbit_admin
+from harness.rabbit.node import PrivateBroker
+from harness.stack.supervisor import Stack
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.topology import Topology
 from tests.e2e.broker_helpers import client, consumed, request, urls, wait_until
@@ -56,7 +57,7 @@ def _all_linked(stack: Stack) -> bool:
 def ready(stack: Stack, service: str) -> int:
     """Messages in the service's queue not yet delivered to its consumer."""
     names = Topology(stack.config.extra_env["ORDERFLOW_BROKER_NAMESPACE"])
-    with broker_admin.channel(stack.config.extra_env["ORDERFLOW_BROKER_URL"]) as ch:
+    with rabbit_admin.channel(stack.config.extra_env["ORDERFLOW_BROKER_URL"]) as ch:
         return int(ch.queue_declare(names.queue(service), passive=True).method.message_count)
 
 

@@ -19,11 +19,12 @@ from cloudevents.core.bindings import amqp as sdk_amqp
 from cloudevents.core.bindings import rabbitmq as sdk_rabbitmq
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
-from harness import accounting, broker_admin
-from harness.broker_client import BrokerOrderClient
-from harness.cli import main as orderflow
-from harness.scenarios.audit import check, read_books
-from harness.supervisor import Stack
+from harness.audit import ledger as accounting
+from harness.audit.books import check, read_books
+from harness.cli.main import main as orderflow
+from harness.clients.broker import BrokerOrderClient
+from harness.rabbit import admin as rabbit_admin
+from harness.stack.supervisor import Stack
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CONTENT_TYPE, new_event
 from tests.e2e.broker_helpers import (
@@ -118,7 +119,7 @@ def test_a_duplicated_mid_saga_event_changes_nothing(
     """Capture a real `inventory.reserved` and publish it twice more: payment and order must
     drop both copies (one charge, one confirmation, one notification)."""
     names = topology(stack)
-    with broker_admin.channel(broker_url(stack)) as spy:
+    with rabbit_admin.channel(broker_url(stack)) as spy:
         queue = spy.queue_declare("", exclusive=True).method.queue
         spy.queue_bind(queue, names.events, routing_key=ev.INVENTORY_RESERVED)
         body = request()
@@ -155,8 +156,8 @@ def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
     bad_command = request(token="tok_stolen")
     broker.place(bad_command, correlation_id="poison-3")
 
-    def letters() -> dict[str, list[broker_admin.DeadLetter]]:
-        return broker_admin.dead_letters(broker_url(stack), names)
+    def letters() -> dict[str, list[rabbit_admin.DeadLetter]]:
+        return rabbit_admin.dead_letters(broker_url(stack), names)
 
     wait_until(lambda: sum(len(v) for v in letters().values()) >= 4, what="dead letters")
     found = letters()
@@ -182,7 +183,7 @@ def test_orderflow_dlq_lists_and_replays(stack: Stack, capsys: pytest.CaptureFix
     wait_until(
         lambda: any(
             d.correlation_id == "dlq-cli-1"
-            for d in broker_admin.dead_letters(broker_url(stack), names)["inventory"]
+            for d in rabbit_admin.dead_letters(broker_url(stack), names)["inventory"]
         ),
         what="the dead letter",
     )
@@ -190,12 +191,12 @@ def test_orderflow_dlq_lists_and_replays(stack: Stack, capsys: pytest.CaptureFix
     assert orderflow(args) == 0
     shown = capsys.readouterr().out
     assert "correlation=dlq-cli-1" in shown and "not a JSON object" in shown
-    before = len(broker_admin.dead_letters(broker_url(stack), names)["inventory"])
+    before = len(rabbit_admin.dead_letters(broker_url(stack), names)["inventory"])
     assert orderflow([*args, "--replay", "inventory"]) == 0
     assert f"replayed {before} message(s)" in capsys.readouterr().out
     # Still poison: it comes back to the DLQ, with its reason, rather than vanishing.
     wait_until(
-        lambda: len(broker_admin.dead_letters(broker_url(stack), names)["inventory"]) == before,
+        lambda: len(rabbit_admin.dead_letters(broker_url(stack), names)["inventory"]) == before,
         what="the replayed poison to be dead-lettered again",
     )
 
@@ -210,7 +211,7 @@ def test_messages_carry_cloudevents_and_amqp_properties(
     stack: Stack, broker: BrokerOrderClient
 ) -> None:
     names = topology(stack)
-    with broker_admin.channel(broker_url(stack)) as spy:
+    with rabbit_admin.channel(broker_url(stack)) as spy:
         queue = spy.queue_declare("", exclusive=True).method.queue
         spy.queue_bind(queue, names.events, routing_key=ev.ORDER_PLACED)
         correlation = broker.place(request())
@@ -238,7 +239,7 @@ Publish = Callable[[Any, str], str]  # (channel, exchange) -> the correlation id
 
 def foreign_answer(stack: Stack, publish: Publish, timeout_s: float = 30.0) -> dict[str, Any]:
     names = topology(stack)
-    with broker_admin.channel(broker_url(stack)) as channel:
+    with rabbit_admin.channel(broker_url(stack)) as channel:
         queue = channel.queue_declare("", exclusive=True).method.queue
         for kind in ev.TERMINAL:
             channel.queue_bind(queue, names.events, routing_key=kind)

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from harness import accounting
-from harness.fault_control import control_environment, controls
+from harness.audit import ledger as accounting
+from harness.clients.faults import control_environment, controls
 from harness.scenarios.queues import notifications_owed
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services.order.handlers import RECOVERY_CONCURRENCY
 from tests.e2e.conftest import remove_topology, start_stack
 from tests.e2e.rest_client import charge

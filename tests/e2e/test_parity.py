@@ -15,8 +15,8 @@ import grpc
 import httpx
 import pytest
 
-from harness import accounting
-from harness.supervisor import Stack
+from harness.audit import ledger as accounting
+from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import graphql_client, grpc_client, ws_client
 

@@ -30,8 +30,9 @@ from typing import Any, Final
 
 import httpx
 
-from harness.accounting import TERMINAL, told, told_kind
-from harness.scenarios.spec import AUDIT_COUNTS, DEFAULT_GRACE_S
+from harness.audit.ledger import told, told_kind
+from harness.scenarios.spec import DEFAULT_GRACE_S
+from harness.vocabulary import AUDIT_COUNTS, TERMINAL
 
 POLL_S: Final = 0.5
 EXAMPLES: Final = 10

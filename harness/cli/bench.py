@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
+from harness.audit import books
 from harness.bench import results, table
 from harness.bench.options import (
-    STYLES,
     BenchPlan,
     InvalidArguments,
     add_arguments,
@@ -27,14 +27,14 @@ from harness.bench.options import (
 )
 from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_phase
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
-from harness.broker import BrokerError
-from harness.ports import PortInUse
+from harness.rabbit.node import BrokerError
 from harness.report import write_report
-from harness.scenarios import audit
 from harness.scenarios import run as scenarios
 from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
-from harness.supervisor import StartupFailed
+from harness.stack.ports import PortInUse
+from harness.stack.supervisor import StartupFailed
+from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
 
 __all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
@@ -216,7 +216,7 @@ def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:
     accepted = results.load_accepted(sorted(folder.rglob("samples-load/*.json")))
     print(f"  {style:<9} audit ...", flush=True)
     try:
-        return audit.audit_run(target.services, style, accepted, shared=True)
+        return books.audit_run(target.services, style, accepted, shared=True)
     except httpx.HTTPError as error:  # the measurements stand without it: say so, keep them
         return {"error": f"{type(error).__name__}: {error}"}
 

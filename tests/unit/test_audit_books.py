@@ -3,7 +3,7 @@ service, and the whole audit end to end in tests/e2e/test_scenarios.py)."""
 
 from __future__ import annotations
 
-from harness.scenarios.audit import Books, Order, check
+from harness.audit.books import Books, Order, check
 
 STOCK_OK = {"KB-MECH": {"initial": 10, "available": 8, "held": 2}}
 

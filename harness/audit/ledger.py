@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-TERMINAL = frozenset({"CONFIRMED", "CANCELLED", "REJECTED"})
+from harness.vocabulary import TERMINAL
 
 
 @dataclass(frozen=True)
