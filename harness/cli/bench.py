@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from harness.audit import books
+from harness import audit
 from harness.bench import results, table
 from harness.bench.options import (
     BenchPlan,
@@ -216,7 +216,7 @@ def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:
     accepted = results.load_accepted(sorted(folder.rglob("samples-load/*.json")))
     print(f"  {style:<9} audit ...", flush=True)
     try:
-        return books.audit_run(target.services, style, accepted, shared=True)
+        return audit.audit_run(target.services, style, accepted, shared=True)
     except httpx.HTTPError as error:  # the measurements stand without it: say so, keep them
         return {"error": f"{type(error).__name__}: {error}"}
 

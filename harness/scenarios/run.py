@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from harness.audit import books
+from harness import audit
 from harness.bench import results
 from harness.bench.runner import Load, open_pool, run_phase
 from harness.bench.target import preflight, started_stack
@@ -140,7 +140,7 @@ def _run_style(
             finally:
                 timeline.finish()  # every fault ended, a crashed service restarted
             accepted = results.load_accepted(phase.samples)
-            found = books.audit_run(target.services, style, accepted, scenario.grace_s)
+            found = audit.audit_run(target.services, style, accepted, scenario.grace_s)
         finally:
             queues.stop()  # after the settling, so the queues are seen draining
         broker_queues = queues.summary()  # the dead-letter queues, before the stack goes

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import yaml
 
+from harness.audit import DEFAULT_GRACE_S
 from harness.scenarios.nodes import (
     At,
     ScenarioError,
@@ -52,7 +53,6 @@ BROKER_KINDS: Final = ("outage", "poison")
 TARGETS: Final = (*SERVICES, "broker", "load")
 MODELS: Final = ("closed", "open")
 OUTAGE_HOWS: Final = ("kill", "stop")
-DEFAULT_GRACE_S: Final = 30.0
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 

@@ -19,7 +19,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from harness.audit import ledger as accounting
+from harness import audit
 from harness.cli.main import main as orderflow
 from harness.cli.up import GUEST_WARNING, READY_LINE
 from harness.clients.broker import BrokerOrderClient
@@ -148,7 +148,7 @@ def test_the_node_has_no_guest(broker: PrivateBroker) -> None:
 def test_an_order_placed_as_the_client_user_is_confirmed_end_to_end(
     broker: PrivateBroker, namespace: str, stack: Stack
 ) -> None:
-    books = accounting.snapshot(urls(stack))
+    books = audit.snapshot(urls(stack))
     body = request("KB-MECH", 2)
     with BrokerOrderClient(broker.url, namespace) as client:  # no user in the URL: `client`
         answer = client.place_and_wait(body, timeout_s=60)
@@ -158,7 +158,7 @@ def test_an_order_placed_as_the_client_user_is_confirmed_end_to_end(
         "CONFIRMED",
         None,
     )
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 

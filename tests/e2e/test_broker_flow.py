@@ -19,8 +19,8 @@ from cloudevents.core.bindings import amqp as sdk_amqp
 from cloudevents.core.bindings import rabbitmq as sdk_rabbitmq
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
-from harness.audit import ledger as accounting
-from harness.audit.books import check, read_books
+from harness import audit
+from harness.audit import check, read_books
 from harness.cli.main import main as orderflow
 from harness.clients.broker import BrokerOrderClient
 from harness.rabbit import admin as rabbit_admin
@@ -47,8 +47,8 @@ def broker(stack: Stack) -> Iterator[BrokerOrderClient]:
 
 
 @pytest.fixture
-def books(stack: Stack) -> accounting.Snapshot:
-    return accounting.snapshot(urls(stack))
+def books(stack: Stack) -> audit.Snapshot:
+    return audit.snapshot(urls(stack))
 
 
 def available(stack: Stack, sku: str) -> int:
@@ -56,7 +56,7 @@ def available(stack: Stack, sku: str) -> int:
 
 
 def test_each_outcome_reaches_the_client_as_its_terminal_event(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     stock = available(stack, "KB-MECH")
     cases = {
@@ -84,12 +84,12 @@ def test_each_outcome_reaches_the_client_as_its_terminal_event(
     assert confirmed.data["order"]["total_cents"] == 8999  # the catalog's price, never the client's
     assert available(stack, "KB-MECH") == stock - 3  # the declined order's unit came back
     customers = [case[0]["customer_id"] for case in cases.values()] + [single["customer_id"]]
-    ledger = accounting.account(urls(stack), customers, books)
+    ledger = audit.account(urls(stack), customers, books)
     assert ledger.clean, ledger.summary()
 
 
 def test_the_same_command_delivered_twice_places_one_order(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     body = request()
     event = new_event(ev.ORDER_PLACE, "orderflow/client", body, "dup-command-1")
@@ -97,24 +97,24 @@ def test_the_same_command_delivered_twice_places_one_order(
         broker.publish_raw(event.encode(), ev.ORDER_PLACE, event.id, event.correlationid)
     assert broker.wait("dup-command-1").type == ev.ORDER_CONFIRMED
     wait_until(lambda: consumed(stack, "order", ev.ORDER_PLACE) >= 2, what="both copies handled")
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
 def test_a_retry_with_the_same_idempotency_key_is_answered_without_a_second_order(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     body = request(idempotency_key="broker-retry-1")
     first = broker.wait(broker.place(body))
     again = broker.wait(broker.place(body))  # another correlation id: a client that retried
     assert again.data["order"]["id"] == first.data["order"]["id"]
     assert again.type == first.type == ev.ORDER_CONFIRMED
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
 def test_a_duplicated_mid_saga_event_changes_nothing(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     """Capture a real `inventory.reserved` and publish it twice more: payment and order must
     drop both copies (one charge, one confirmation, one notification)."""
@@ -138,7 +138,7 @@ def test_a_duplicated_mid_saga_event_changes_nothing(
             functools.partial(saw_both, stack, service, before),
             what=f"{service} to see both copies",
         )
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -147,7 +147,7 @@ def saw_both(stack: Stack, service: str, before: float) -> bool:
 
 
 def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     names = topology(stack)
     broker.publish_raw(b"\x00 not json", ev.ORDER_PLACED, "poison-1", "poison-1")
@@ -169,9 +169,7 @@ def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
     # The flow goes on for everyone else, and the poison left nothing behind.
     body = request()
     assert broker.wait(broker.place(body)).type == ev.ORDER_CONFIRMED
-    ledger = accounting.account(
-        urls(stack), [body["customer_id"], bad_command["customer_id"]], books
-    )
+    ledger = audit.account(urls(stack), [body["customer_id"], bad_command["customer_id"]], books)
     assert ledger.lost == 1 and ledger.problems[0].startswith(bad_command["customer_id"])
     assert (ledger.duplicated, ledger.stuck, ledger.inconsistent) == (0, 0, 0), ledger.summary()
 
@@ -257,7 +255,7 @@ def foreign_answer(stack: Stack, publish: Publish, timeout_s: float = 30.0) -> d
 
 
 def test_a_foreign_structured_command_without_time_or_correlation_id_is_answered(
-    stack: Stack, books: accounting.Snapshot
+    stack: Stack, books: audit.Snapshot
 ) -> None:
     """Only the required attributes, plus a `traceparent` extension: answered under its id."""
     require_broker(broker_url(stack))
@@ -280,7 +278,7 @@ def test_a_foreign_structured_command_without_time_or_correlation_id_is_answered
     answer = foreign_answer(stack, publish)
     assert answer["type"] == ev.ORDER_CONFIRMED
     assert answer["data"]["order"]["customer_id"] == body["customer_id"]
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -314,7 +312,7 @@ def sdk_rabbitmq_headers(command_id: str) -> tuple[dict[str, object], str | None
 @pytest.mark.parametrize("written_as", [spec_headers, sdk_amqp_headers, sdk_rabbitmq_headers])
 def test_a_foreign_binary_mode_command_is_answered(
     stack: Stack,
-    books: accounting.Snapshot,
+    books: audit.Snapshot,
     written_as: Callable[[str], tuple[dict[str, object], str | None]],
 ) -> None:
     require_broker(broker_url(stack))
@@ -332,7 +330,7 @@ def test_a_foreign_binary_mode_command_is_answered(
         ev.ORDER_CANCELLED,
         "PAYMENT_DECLINED",
     )
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -384,5 +382,5 @@ def test_a_forged_order_placed_is_given_back_and_the_audit_stays_at_zero(
     rejected_now = httpx.get(f"{stack.url('order')}/orders/{targets[1]}").json()
     assert rejected_now["status"] == "REJECTED"  # the outcome stands; only the holds went back
     assert httpx.get(f"{stack.url('order')}/orders/{unknown}").status_code == 404
-    audit = check(read_books(urls(stack), None), accepted=[])
-    assert audit["counts"] == dict.fromkeys(audit["counts"], 0), audit["examples"]
+    found = check(read_books(urls(stack), None), accepted=[])
+    assert found["counts"] == dict.fromkeys(found["counts"], 0), found["examples"]
