@@ -11,6 +11,7 @@ import pytest
 
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CloudEvent, new_event
+from services.order.api import amqp as order_amqp
 from services.order.choreography import OrderChoreography
 from services.order.choreography import log as choreography_log
 from services.order.store import OrderStore
@@ -34,15 +35,16 @@ async def test_a_broker_order_logs_its_end_at_info_and_its_steps_at_debug(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = OrderStore.open(tmp_path / "order.db")
-    choreography = OrderChoreography(store, new_id=lambda: "o-1")
+    # Through the order service's AMQP adapter, as a delivery reaches it.
+    react = order_amqp.routes(OrderChoreography(store, new_id=lambda: "o-1"), store.messages)
     place = {"customer_id": "ada", "items": [{"sku": "KB-MECH", "quantity": 1}]}
     reserved = {"order_id": "o-1", "customer_id": "ada", "payment_token": "tok_visa"}
     with caplog.at_level(logging.DEBUG):
-        await choreography.on_place(event(ev.ORDER_PLACE, {**place, "payment_token": "tok_visa"}))
-        await choreography.on_inventory_reserved(
+        await react[ev.ORDER_PLACE](event(ev.ORDER_PLACE, {**place, "payment_token": "tok_visa"}))
+        await react[ev.INVENTORY_RESERVED](
             event(ev.INVENTORY_RESERVED, {**reserved, "items": PRICED, "total_cents": 8999})
         )
-        await choreography.on_payment_charged(
+        await react[ev.PAYMENT_CHARGED](
             event(ev.PAYMENT_CHARGED, {"order_id": "o-1", "amount_cents": 8999, "items": PRICED})
         )
     store.close()
