@@ -2,7 +2,7 @@
 # One image for the whole project (compose.yaml, docs/compose.md):
 #   service   what the four services and Locust's web UI run (non-root)
 #   bench     `orderflow bench` in a container: adds Debian's RabbitMQ, so that a scenario that
-#             stops the broker can start a private node of its own (harness/rabbitmq.py)
+#             stops the broker can start a private node of its own (harness/rabbit/installation.py)
 
 # The interpreter the project is tested with here (3.11.7); bookworm is the Debian whose
 # rabbitmq-server (3.10) the private-broker tests ran against.
@@ -41,7 +41,7 @@ EXPOSE 8000 8001 8002 8003 50050 50051 50052 8089
 
 FROM base AS bench
 
-# rabbitmq-server pulls in Erlang (erlang-base gives `erl`, which harness/rabbitmq.py looks for).
+# rabbitmq-server pulls in Erlang (erlang-base gives `erl`, which harness/rabbit/installation.py looks for).
 # It stays root: it writes into a bind-mounted host folder whose owner it cannot know (run it
 # with `--user "$(id -u):$(id -g)"` to get files owned by you; the private node then runs as you).
 RUN apt-get update \

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Final
 
 from harness.bench.runner import Load, open_pool
+from harness.vocabulary import STYLES
 from services.kernel.resilience.policy import PROFILES
 
-STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
 DEFAULT_DURATION_S: Final = 30.0
 MIN_FACTOR: Final = 0.01  # of --time-scale
 MAX_FACTOR: Final = 10.0

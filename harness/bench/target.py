@@ -17,9 +17,9 @@ import pika
 import pika.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness.broker_admin import channel, delete_topology
 from harness.load.targets import Targets
-from harness.supervisor import Stack, StackConfig, connect_host
+from harness.rabbit.admin import channel, delete_topology
+from harness.stack.supervisor import Stack, StackConfig, connect_host
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
 

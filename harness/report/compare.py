@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.bench.table import MISSING, NOT_MARKED, number, percent
+from harness.bench.table import MISSING, number, percent
 from harness.report.cells import BAD, GOOD, Cell, Table, plain
 from harness.report.model import Run
 from harness.report.report import describe_load, describe_machine
-from harness.scenarios.spec import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS, NOT_INVARIANTS
 
 RATIO: Final = "ratio"
 POINTS: Final = "points"
@@ -75,7 +75,7 @@ LOAD_METRICS: Final = (
 )
 # Counts the audit does not mark (repeats recognised, not sent twice): to see, not to judge.
 AUDIT_METRICS: Final = tuple(
-    Metric(name, DIFFERENCE, 0 if name in NOT_MARKED else -1, _count(name), _whole)
+    Metric(name, DIFFERENCE, 0 if name in NOT_INVARIANTS else -1, _count(name), _whole)
     for name in AUDIT_COUNTS
 )
 SCENARIO_METRICS: Final = (

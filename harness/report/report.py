@@ -9,7 +9,7 @@ from harness.bench import table as terminal
 from harness.report import run_tables, scenario_tables
 from harness.report.cells import Table
 from harness.report.model import Run
-from harness.scenarios.spec import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS
 
 TIMELINES_HOW_TO_READ = (
     "Each style's load second by second: the order's p50, p95 and p99 latency on top (a log "

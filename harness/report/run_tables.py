@@ -8,7 +8,7 @@ from typing import Any
 from harness.bench import table as terminal
 from harness.report.cells import BAD, NOTE, Cell, Table, marked, plain, right_aligned
 from harness.report.model import Run
-from harness.scenarios.spec import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS
 
 
 def side_by_side(run: Run) -> Table:

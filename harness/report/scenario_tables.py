@@ -9,7 +9,7 @@ from harness.bench import table as terminal
 from harness.bench.table import number, percent
 from harness.report.cells import BAD, Cell, Table, marked, plain, right_aligned
 from harness.report.model import Run
-from harness.scenarios.spec import PHASES
+from harness.vocabulary import PHASES
 
 ISOLATION_HEADERS = (*terminal.ISOLATION_HEADERS, "poison sent")
 PHASE_HEADERS = (

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from harness.scenarios.spec import (
     APP_KINDS,
-    AUDIT_COUNTS,
     BROKER_KINDS,
-    PHASES,
     PROCESS_KINDS,
     Expectation,
     FaultSpec,
@@ -19,9 +17,7 @@ from harness.scenarios.spec import (
 
 __all__ = [
     "APP_KINDS",
-    "AUDIT_COUNTS",
     "BROKER_KINDS",
-    "PHASES",
     "PROCESS_KINDS",
     "Expectation",
     "FaultSpec",

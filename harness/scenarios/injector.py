@@ -1,9 +1,9 @@
 """Applies a scenario's faults to the stack it runs on: what `begin` and `end` of each kind do.
 
 Application faults go through each service's control endpoint (services/kernel/control.py);
-process faults through the supervisor (harness/supervisor.py); a broker outage stops the private
-broker the scenario started (harness/broker.py), never the machine's; poison messages are
-published to the stack's own broker namespace. A traffic spike is the load generator's own
+process faults through the supervisor (harness/stack/supervisor.py); a broker outage stops the
+private broker the scenario started (harness/rabbit/node.py), never the machine's; poison messages
+are published to the stack's own broker namespace. A traffic spike is the load generator's own
 schedule (harness/load/pacing.py), so it needs nothing here.
 """
 
@@ -16,11 +16,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Final
 
-from harness.broker import PrivateBroker
-from harness.broker_client import BrokerOrderClient
-from harness.fault_control import FaultControl
+from harness.clients.broker import BrokerOrderClient
+from harness.clients.faults import FaultControl
+from harness.rabbit.node import PrivateBroker
 from harness.scenarios.spec import FaultSpec
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import new_event
 

@@ -19,7 +19,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.broker_admin import channel
+from harness.rabbit.admin import channel
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from harness import audit
 from harness.bench import results
 from harness.bench.runner import Load, open_pool, run_phase
 from harness.bench.target import preflight, started_stack
-from harness.broker import PrivateBroker
-from harness.fault_control import control_environment, controls
+from harness.clients.faults import control_environment, controls
 from harness.load.pacing import Surge
-from harness.scenarios import audit
+from harness.rabbit.node import PrivateBroker
 from harness.scenarios.injector import Injector
 from harness.scenarios.phases import isolation
 from harness.scenarios.queues import QueueWatch

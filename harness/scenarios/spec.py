@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import yaml
 
-from harness.bench.options import STYLES
+from harness.audit import DEFAULT_GRACE_S
 from harness.scenarios.nodes import (
     At,
     ScenarioError,
@@ -29,15 +29,14 @@ from harness.scenarios.nodes import (
     reject_unknown,
 )
 from harness.scenarios.phases import Window, phase_bounds
+from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES
 from services.kernel.config import SERVICES
 from services.kernel.faults import ERROR_KINDS, MAX_LATENCY_MS, OPERATIONS
 from services.kernel.resilience.policy import PROFILES
 
 __all__ = [
     "APP_KINDS",
-    "AUDIT_COUNTS",
     "BROKER_KINDS",
-    "PHASES",
     "PROCESS_KINDS",
     "Expectation",
     "FaultSpec",
@@ -48,24 +47,12 @@ __all__ = [
     "parse_scenario",
 ]
 
-AUDIT_COUNTS: Final = (
-    "lost",
-    "stuck",
-    "double_charges",
-    "unrefunded_charges",
-    "unpaid_confirmed",
-    "stock_not_conserved",
-    "missing_notifications",
-    "duplicate_notifications",
-)
-PHASES: Final = ("before", "during", "after")
 APP_KINDS: Final = ("latency", "errors", "hang")
 PROCESS_KINDS: Final = ("crash", "pause", "slow-start")
 BROKER_KINDS: Final = ("outage", "poison")
 TARGETS: Final = (*SERVICES, "broker", "load")
 MODELS: Final = ("closed", "open")
 OUTAGE_HOWS: Final = ("kill", "stop")
-DEFAULT_GRACE_S: Final = 30.0
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 

@@ -50,9 +50,14 @@ class Telemetry:
 
 
 class _CorrelationFilter(logging.Filter):
+    """Stamps each record with the ids that tie one order's lines together across services.
+
+    Services log one INFO line per order, at its end (and one per exceptional event); the steps
+    on the way are at DEBUG. With tracing on, the W3C trace id stands next to the correlation id
+    on that line (`[<correlation id> trace=<trace id>]`): what to search for in a trace UI."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation.current() or "-"
-        # The trace id next to it, when tracing is on: what to search for in the trace UI.
         found = tracing.trace_id()
         record.trace_id = f" trace={found}" if found else ""
         return True

@@ -97,7 +97,7 @@ class OrderChoreography:
             self._store.log(order.id, "place", "accepted", order.created_at)
             self._store.add_waiter(order.id, client)
             uow.emit(ev.ORDER_PLACED, _placed(order))
-        log.info("order %s: placed (broker)", order.id)
+        log.debug("order %s: placed (broker)", order.id)  # one INFO line per order: at its end
 
     async def on_inventory_reserved(self, data: ev.InventoryReserved, uow: UnitOfWork) -> None:
         reserve = functools.partial(_reserved, items=data.items)
@@ -161,7 +161,8 @@ class OrderChoreography:
             if moved.is_terminal:
                 for waiting in self._store.waiters(order_id):
                     _finish(uow, moved, waiting)
-        log.info("order %s: %s -> %s", order_id, cause, moved.status)
+        level = logging.INFO if moved.is_terminal else logging.DEBUG  # INFO: the order's end
+        log.log(level, "order %s: %s -> %s", order_id, cause, moved.status)
         self._on_saved(moved)
 
     def _replay(self, uow: UnitOfWork, existing: Order) -> None:

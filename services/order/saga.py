@@ -171,7 +171,8 @@ class Saga:
                 trace = tracing.carrier()  # the delivery joins this order's trace
                 self._store.owe_notification(order.id, order.updated_at, told_as, trace)
         self._steps.labels(step, outcome).inc()
-        log.info("order %s: %s %s -> %s", order.id, step, outcome, order.status)
+        level = logging.DEBUG if _routine(order, step, outcome) else logging.INFO
+        log.log(level, "order %s: %s %s -> %s", order.id, step, outcome, order.status)
         self.updates.publish(order)
         return order
 
@@ -186,6 +187,16 @@ def _step_name(order: Order) -> str:
     if order.saga is SagaState.COMPENSATING:
         return "compensate"
     return {Status.PENDING: "reserve", Status.RESERVED: "charge"}.get(order.status, "confirm")
+
+
+def _routine(order: Order, step: str, outcome: str) -> bool:
+    """A step on the way to the end of a happy order: logged at DEBUG. Its end (whichever step
+    finishes it) and everything exceptional (a refusal, a failure, a compensation) stay INFO, so
+    an order costs one INFO line here and the lines a teacher shows (`not_sent`) are still there."""
+    return order.saga is not SagaState.DONE and (step, outcome) in _ROUTINE_STEPS
+
+
+_ROUTINE_STEPS = frozenset({("reserve", "ok"), ("charge", "ok")})
 
 
 def _never_sent(error: Exception, first_run: bool) -> bool:

@@ -129,6 +129,7 @@ class OrderStore(sqlite.SqliteStore):
         self._write_lines(order)
 
     def update(self, order: Order) -> None:
+        """Save a saga step: the order's row, and its lines only when they have just been priced."""
         self._db.execute(
             "UPDATE orders SET status = ?, reason = ?, saga_state = ?, release_pending = ?,"
             " refund_pending = ?, updated_at = ? WHERE id = ?",
@@ -142,8 +143,19 @@ class OrderStore(sqlite.SqliteStore):
                 order.id,
             ),
         )
-        self._db.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
-        self._write_lines(order)
+        if order.total_cents is not None and self._unpriced(order.id):
+            self._db.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
+            self._write_lines(order)
+
+    def _unpriced(self, order_id: str) -> bool:
+        """Whether the stored lines still wait for inventory's prices. Lines change once, when
+        the reservation prices them; every other save (charge, confirm, each compensation)
+        leaves them as they are, so it writes the order's row only, not its lines again."""
+        row = self._db.execute(
+            "SELECT 1 FROM order_lines WHERE order_id = ? AND unit_price_cents IS NULL LIMIT 1",
+            (order_id,),
+        ).fetchone()
+        return row is not None
 
     def log(
         self, order_id: str, step: str, outcome: str, at: str, detail: str | None = None

@@ -10,9 +10,9 @@ from typing import Any
 import pika.exceptions
 import pytest
 
-from harness import broker_admin
-from harness.broker_client import BrokerOrderClient
-from harness.supervisor import Stack
+from harness.clients.broker import BrokerOrderClient
+from harness.rabbit import admin as rabbit_admin
+from harness.stack.supervisor import Stack
 from services.kernel.broker.topology import Topology
 from tests.e2e.metrics import sample_sum
 
@@ -25,7 +25,7 @@ def client(stack: Stack) -> BrokerOrderClient:
 def require_broker(url: str) -> None:
     """Fail (never skip) with a message that says what is missing."""
     try:
-        with broker_admin.channel(url):
+        with rabbit_admin.channel(url):
             pass
     except pika.exceptions.AMQPConnectionError:
         pytest.fail(

@@ -11,8 +11,8 @@ import httpx
 import pika.exceptions
 import pytest
 
-from harness.broker_admin import delete_topology
-from harness.supervisor import Stack, StackConfig
+from harness.rabbit.admin import delete_topology
+from harness.stack.supervisor import Stack, StackConfig
 from services.kernel.broker.topology import Topology
 
 # Short enough that a test holding a service paused sees the saga react, long enough for CI.

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import grpc
 
-from harness.supervisor import Stack, connect_host
+from harness.stack.supervisor import Stack, connect_host
 from services._generated.orderflow.v1 import common_pb2, order_pb2
 
 # The order state machine (docs/architecture.md §1), as the paths an order's statuses may follow.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 
 
 def assert_every_line_names_the_order(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 
 
 def sample_sum(stack: Stack, service: str, name: str, **labels: str) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 
 TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
 

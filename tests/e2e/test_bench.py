@@ -19,9 +19,9 @@ import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from harness.bench.target import Target, TargetUnavailable, preflight, stack_targets
-from harness.broker_admin import channel
-from harness.ports import free_ports
-from harness.supervisor import Stack
+from harness.rabbit.admin import channel
+from harness.stack.ports import free_ports
+from harness.stack.supervisor import Stack
 from services.kernel.broker.topology import Topology
 from tests.e2e.conftest import MACHINE_BROKER
 

@@ -19,13 +19,15 @@ import pika
 import pika.exceptions
 import pytest
 
-from harness import accounting, broker_admin, broker_users
-from harness.broker import PrivateBroker
-from harness.broker_client import BrokerOrderClient
-from harness.cli import main as orderflow
-from harness.ports import free_ports
-from harness.supervisor import Stack, StackConfig
-from harness.up import GUEST_WARNING, READY_LINE
+from harness import audit
+from harness.cli.main import main as orderflow
+from harness.cli.up import GUEST_WARNING, READY_LINE
+from harness.clients.broker import BrokerOrderClient
+from harness.rabbit import admin as rabbit_admin
+from harness.rabbit import users as rabbit_users
+from harness.rabbit.node import PrivateBroker
+from harness.stack.ports import free_ports
+from harness.stack.supervisor import Stack, StackConfig
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CONTENT_TYPE, new_event
 from services.kernel.broker.topology import Topology
@@ -89,7 +91,7 @@ def _all_linked(stack: Stack) -> bool:
 @pytest.fixture
 def spy(broker: PrivateBroker, namespace: str, stack: Stack) -> Iterator[Any]:
     """A queue (the operator's) bound to every routing key of the namespace's events."""
-    with broker_admin.channel(broker.url) as channel:
+    with rabbit_admin.channel(broker.url) as channel:
         queue = channel.queue_declare("", exclusive=True).method.queue
         channel.queue_bind(queue, Topology(namespace).events, routing_key="#")
         yield channel, queue
@@ -106,7 +108,7 @@ def seen(spy: Any) -> list[tuple[str, str | None]]:
 
 
 def connect_as(broker: PrivateBroker, user: str) -> pika.BlockingConnection:
-    return pika.BlockingConnection(pika.URLParameters(broker_users.as_user(broker.url, user)))
+    return pika.BlockingConnection(pika.URLParameters(rabbit_users.as_user(broker.url, user)))
 
 
 def forged(kind: str) -> tuple[bytes, str]:
@@ -124,11 +126,11 @@ def forged(kind: str) -> tuple[bytes, str]:
 def test_each_service_is_connected_as_its_own_user(broker: PrivateBroker, stack: Stack) -> None:
     users = _connected_users(broker)
     assert set(SERVICES) <= users
-    assert not users & {"guest", broker_users.ADMIN, broker_users.CLIENT}
+    assert not users & {"guest", rabbit_users.ADMIN, rabbit_users.CLIENT}
 
 
 def test_each_service_process_holds_only_its_own_password(stack: Stack) -> None:
-    passwords = {name: broker_users.identity(name).password for name in broker_users.IDENTITIES}
+    passwords = {name: rabbit_users.identity(name).password for name in rabbit_users.IDENTITIES}
     for service in SERVICES:
         environ = Path(f"/proc/{stack.pid(service)}/environ").read_bytes().decode()
         assert f"ORDERFLOW_BROKER_USER={service}" in environ.split("\0")
@@ -146,7 +148,7 @@ def test_the_node_has_no_guest(broker: PrivateBroker) -> None:
 def test_an_order_placed_as_the_client_user_is_confirmed_end_to_end(
     broker: PrivateBroker, namespace: str, stack: Stack
 ) -> None:
-    books = accounting.snapshot(urls(stack))
+    books = audit.snapshot(urls(stack))
     body = request("KB-MECH", 2)
     with BrokerOrderClient(broker.url, namespace) as client:  # no user in the URL: `client`
         answer = client.place_and_wait(body, timeout_s=60)
@@ -156,7 +158,7 @@ def test_an_order_placed_as_the_client_user_is_confirmed_end_to_end(
         "CONFIRMED",
         None,
     )
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -188,7 +190,7 @@ def test_what_an_owner_publishes_does_get_through(
     """The control for the test above: the same publish as the owner is routed (to the spy
     only: a ping key that no service consumes stands in for a real command)."""
     ping = f"loadgen.ping.{uuid.uuid4().hex[:12]}"
-    connection = connect_as(broker, broker_users.CLIENT)
+    connection = connect_as(broker, rabbit_users.CLIENT)
     try:
         channel = connection.channel()
         channel.confirm_delivery()
@@ -214,7 +216,7 @@ def test_what_an_owner_publishes_does_get_through(
 def test_a_client_cannot_touch_the_services_topology(
     broker: PrivateBroker, namespace: str, stack: Stack, attempt: Any
 ) -> None:
-    connection = connect_as(broker, broker_users.CLIENT)
+    connection = connect_as(broker, rabbit_users.CLIENT)
     try:
         channel = connection.channel()
         channel.confirm_delivery()
@@ -243,11 +245,11 @@ def test_a_service_may_forward_retries_and_dead_letters(
     order service itself (a publish on the DLX as `order`), and a retry copy goes through the
     default exchange (checked on a queue name that routes nowhere, so nothing is disturbed)."""
     names = Topology(namespace)
-    before = len(broker_admin.dead_letters(broker.url, names)["order"])
+    before = len(rabbit_admin.dead_letters(broker.url, names)["order"])
     with BrokerOrderClient(broker.url, namespace) as client:
         client.publish_raw(b"not json", ev.ORDER_PLACE, "poison-1", "poison-1")
     wait_until(
-        lambda: len(broker_admin.dead_letters(broker.url, names)["order"]) == before + 1,
+        lambda: len(rabbit_admin.dead_letters(broker.url, names)["order"]) == before + 1,
         what="order to dead-letter the poison command",
     )
     connection = connect_as(broker, "order")
@@ -263,14 +265,14 @@ def test_orderflow_dlq_reads_as_admin_and_says_when_a_client_is_refused(
     broker: PrivateBroker, namespace: str, stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = Topology(namespace)
-    with broker_admin.channel(broker.url) as channel:  # a dead letter in payment's DLQ
+    with rabbit_admin.channel(broker.url) as channel:  # a dead letter in payment's DLQ
         channel.confirm_delivery()
         channel.basic_publish(names.dlx, "payment", b"poison", pika.BasicProperties(type="x.y"))
-    wait_until(lambda: len(broker_admin.dead_letters(broker.url, names)["payment"]) == 1)
+    wait_until(lambda: len(rabbit_admin.dead_letters(broker.url, names)["payment"]) == 1)
     args = ["dlq", "--namespace", namespace, "--url"]
     assert orderflow([*args, broker.url]) == 0  # no user in the URL: the operator, `admin`
     assert "payment: 1 dead letter(s)" in capsys.readouterr().out
-    client_url = broker_users.as_user(broker.url, broker_users.CLIENT)
+    client_url = rabbit_users.as_user(broker.url, rabbit_users.CLIENT)
     assert orderflow([*args, client_url]) == 1
     shown = capsys.readouterr().out
     assert "orderflow dlq: the broker refused it: ACCESS_REFUSED" in shown
@@ -280,7 +282,7 @@ def test_orderflow_dlq_reads_as_admin_and_says_when_a_client_is_refused(
 def test_the_definitions_file_is_the_one_the_node_loaded(broker: PrivateBroker) -> None:
     listed = broker.rabbitmqctl("list_users", "--quiet", "--no-table-headers")
     users = {line.split()[0] for line in listed.splitlines() if line.strip()}
-    assert users == set(broker_users.IDENTITIES)
+    assert users == set(rabbit_users.IDENTITIES)
     assert Path(broker.data_dir / "definitions.json").is_file()
 
 
@@ -313,7 +315,7 @@ def test_orderflow_up_connects_each_service_as_its_own_user(
         up.send_signal(signal.SIGTERM)
         code = up.wait(timeout=30)
     assert code == 0, out.read_text()
-    broker_admin.delete_topology(broker.url, Topology())  # the default namespace: leave it clean
+    rabbit_admin.delete_topology(broker.url, Topology())  # the default namespace: leave it clean
 
 
 def _connected_users(broker: PrivateBroker) -> set[str]:

@@ -13,10 +13,11 @@ import httpx
 import pika.exceptions
 import pytest
 
-from harness import accounting, broker_admin
-from harness.broker import PrivateBroker
-from harness.broker_client import BrokerOrderClient
-from harness.supervisor import Stack
+from harness import audit
+from harness.clients.broker import BrokerOrderClient
+from harness.rabbit import admin as rabbit_admin
+from harness.rabbit.node import PrivateBroker
+from harness.stack.supervisor import Stack
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.topology import Topology
 from tests.e2e.broker_helpers import client, consumed, request, urls, wait_until
@@ -56,7 +57,7 @@ def _all_linked(stack: Stack) -> bool:
 def ready(stack: Stack, service: str) -> int:
     """Messages in the service's queue not yet delivered to its consumer."""
     names = Topology(stack.config.extra_env["ORDERFLOW_BROKER_NAMESPACE"])
-    with broker_admin.channel(stack.config.extra_env["ORDERFLOW_BROKER_URL"]) as ch:
+    with rabbit_admin.channel(stack.config.extra_env["ORDERFLOW_BROKER_URL"]) as ch:
         return int(ch.queue_declare(names.queue(service), passive=True).method.message_count)
 
 
@@ -107,7 +108,7 @@ class SteadyClient(threading.Thread):
 def test_a_broker_outage_while_orders_are_placed_loses_nothing_accepted(
     stack: Stack, private_broker: PrivateBroker
 ) -> None:
-    books = accounting.snapshot(urls(stack))
+    books = audit.snapshot(urls(stack))
     placing = SteadyClient(stack)
     placing.start()
     wait_until(lambda: len(placing.accepted) >= ORDERS, what="orders accepted before the outage")
@@ -119,7 +120,7 @@ def test_a_broker_outage_while_orders_are_placed_loses_nothing_accepted(
     wait_until(lambda: len(placing.accepted) >= after, what="orders accepted after the outage")
     placing.stop()
     assert placing.refused >= 1, "the client never noticed the outage"
-    ledger = accounting.account(urls(stack), placing.attempted, books, grace_s=60)
+    ledger = audit.account(urls(stack), placing.attempted, books, grace_s=60)
     assert not set(ledger.missing) & set(placing.accepted), ledger.summary()  # none lost
     assert (ledger.duplicated, ledger.stuck, ledger.inconsistent) == (0, 0, 0), ledger.summary()
     assert ledger.outcomes["CONFIRMED/-"] >= len(placing.accepted)
@@ -130,13 +131,13 @@ def test_a_broker_crash_mid_flow_loses_nothing_confirmed(
 ) -> None:
     """SIGKILL, not a clean stop: what the broker confirmed was on disk (durable queues,
     persistent messages), and what it had not confirmed is still in an outbox."""
-    books = accounting.snapshot(urls(stack))
+    books = audit.snapshot(urls(stack))
     customers = place_burst(stack, ORDERS)
     private_broker.kill()
     time.sleep(1.0)
     private_broker.start()
     wait_until(lambda: _all_linked(stack), what="every service to reconnect")
-    ledger = accounting.account(urls(stack), customers, books, grace_s=60)
+    ledger = audit.account(urls(stack), customers, books, grace_s=60)
     assert ledger.clean, ledger.summary()
     assert ledger.outcomes["CONFIRMED/-"] == ORDERS
 
@@ -144,7 +145,7 @@ def test_a_broker_crash_mid_flow_loses_nothing_confirmed(
 def test_a_consumer_killed_mid_flow_resumes_without_loss_or_double_effects(
     stack: Stack, private_broker: PrivateBroker
 ) -> None:
-    books = accounting.snapshot(urls(stack))
+    books = audit.snapshot(urls(stack))
     bodies = [request(token="tok_visa" if n % 3 else "tok_chargeDeclined") for n in range(ORDERS)]
     placed_before = consumed(stack, "inventory", ev.ORDER_PLACED)
     with client(stack) as broker:
@@ -166,7 +167,7 @@ def test_a_consumer_killed_mid_flow_resumes_without_loss_or_double_effects(
         bodies.append(request())  # after the restart, a new order goes all the way through
         assert broker.wait(broker.place(bodies[-1]), timeout_s=60).type == ev.ORDER_CONFIRMED
     customers = [body["customer_id"] for body in bodies]
-    ledger = accounting.account(urls(stack), customers, books, grace_s=60)
+    ledger = audit.account(urls(stack), customers, books, grace_s=60)
     assert ledger.clean, ledger.summary()
     assert ledger.outcomes["CANCELLED/PAYMENT_DECLINED"] == ORDERS // 3
 

@@ -20,11 +20,12 @@ from cloudevents.core.bindings import amqp as sdk_amqp
 from cloudevents.core.bindings import rabbitmq as sdk_rabbitmq
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
-from harness import accounting, broker_admin
-from harness.broker_client import BrokerOrderClient
-from harness.cli import main as orderflow
-from harness.scenarios.audit import check, read_books
-from harness.supervisor import Stack
+from harness import audit
+from harness.audit import check, read_books
+from harness.cli.main import main as orderflow
+from harness.clients.broker import BrokerOrderClient
+from harness.rabbit import admin as rabbit_admin
+from harness.stack.supervisor import Stack
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CONTENT_TYPE, new_event
 from tests.e2e.broker_helpers import (
@@ -47,8 +48,8 @@ def broker(stack: Stack) -> Iterator[BrokerOrderClient]:
 
 
 @pytest.fixture
-def books(stack: Stack) -> accounting.Snapshot:
-    return accounting.snapshot(urls(stack))
+def books(stack: Stack) -> audit.Snapshot:
+    return audit.snapshot(urls(stack))
 
 
 def available(stack: Stack, sku: str) -> int:
@@ -56,7 +57,7 @@ def available(stack: Stack, sku: str) -> int:
 
 
 def test_each_outcome_reaches_the_client_as_its_terminal_event(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     stock = available(stack, "KB-MECH")
     cases = {
@@ -84,12 +85,12 @@ def test_each_outcome_reaches_the_client_as_its_terminal_event(
     assert confirmed.data["order"]["total_cents"] == 8999  # the catalog's price, never the client's
     assert available(stack, "KB-MECH") == stock - 3  # the declined order's unit came back
     customers = [case[0]["customer_id"] for case in cases.values()] + [single["customer_id"]]
-    ledger = accounting.account(urls(stack), customers, books)
+    ledger = audit.account(urls(stack), customers, books)
     assert ledger.clean, ledger.summary()
 
 
 def test_the_same_command_delivered_twice_places_one_order(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     body = request()
     event = new_event(ev.ORDER_PLACE, "orderflow/client", body, "dup-command-1")
@@ -97,29 +98,29 @@ def test_the_same_command_delivered_twice_places_one_order(
         broker.publish_raw(event.encode(), ev.ORDER_PLACE, event.id, event.correlationid)
     assert broker.wait("dup-command-1").type == ev.ORDER_CONFIRMED
     wait_until(lambda: consumed(stack, "order", ev.ORDER_PLACE) >= 2, what="both copies handled")
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
 def test_a_retry_with_the_same_idempotency_key_is_answered_without_a_second_order(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     body = request(idempotency_key="broker-retry-1")
     first = broker.wait(broker.place(body))
     again = broker.wait(broker.place(body))  # another correlation id: a client that retried
     assert again.data["order"]["id"] == first.data["order"]["id"]
     assert again.type == first.type == ev.ORDER_CONFIRMED
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
 def test_a_duplicated_mid_saga_event_changes_nothing(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     """Capture a real `inventory.reserved` and publish it twice more: payment and order must
     drop both copies (one charge, one confirmation, one notification)."""
     names = topology(stack)
-    with broker_admin.channel(broker_url(stack)) as spy:
+    with rabbit_admin.channel(broker_url(stack)) as spy:
         queue = spy.queue_declare("", exclusive=True).method.queue
         spy.queue_bind(queue, names.events, routing_key=ev.INVENTORY_RESERVED)
         body = request()
@@ -138,7 +139,7 @@ def test_a_duplicated_mid_saga_event_changes_nothing(
             functools.partial(saw_both, stack, service, before),
             what=f"{service} to see both copies",
         )
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -147,7 +148,7 @@ def saw_both(stack: Stack, service: str, before: float) -> bool:
 
 
 def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
-    stack: Stack, broker: BrokerOrderClient, books: accounting.Snapshot
+    stack: Stack, broker: BrokerOrderClient, books: audit.Snapshot
 ) -> None:
     names = topology(stack)
     broker.publish_raw(b"\x00 not json", ev.ORDER_PLACED, "poison-1", "poison-1")
@@ -156,8 +157,8 @@ def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
     bad_command = request(token="tok_stolen")
     broker.place(bad_command, correlation_id="poison-3")
 
-    def letters() -> dict[str, list[broker_admin.DeadLetter]]:
-        return broker_admin.dead_letters(broker_url(stack), names)
+    def letters() -> dict[str, list[rabbit_admin.DeadLetter]]:
+        return rabbit_admin.dead_letters(broker_url(stack), names)
 
     wait_until(lambda: sum(len(v) for v in letters().values()) >= 4, what="dead letters")
     found = letters()
@@ -169,9 +170,7 @@ def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason(
     # The flow goes on for everyone else, and the poison left nothing behind.
     body = request()
     assert broker.wait(broker.place(body)).type == ev.ORDER_CONFIRMED
-    ledger = accounting.account(
-        urls(stack), [body["customer_id"], bad_command["customer_id"]], books
-    )
+    ledger = audit.account(urls(stack), [body["customer_id"], bad_command["customer_id"]], books)
     assert ledger.lost == 1 and ledger.problems[0].startswith(bad_command["customer_id"])
     assert (ledger.duplicated, ledger.stuck, ledger.inconsistent) == (0, 0, 0), ledger.summary()
 
@@ -183,7 +182,7 @@ def test_orderflow_dlq_lists_and_replays(stack: Stack, capsys: pytest.CaptureFix
     wait_until(
         lambda: any(
             d.correlation_id == "dlq-cli-1"
-            for d in broker_admin.dead_letters(broker_url(stack), names)["inventory"]
+            for d in rabbit_admin.dead_letters(broker_url(stack), names)["inventory"]
         ),
         what="the dead letter",
     )
@@ -191,12 +190,12 @@ def test_orderflow_dlq_lists_and_replays(stack: Stack, capsys: pytest.CaptureFix
     assert orderflow(args) == 0
     shown = capsys.readouterr().out
     assert "correlation=dlq-cli-1" in shown and "not a JSON object" in shown
-    before = len(broker_admin.dead_letters(broker_url(stack), names)["inventory"])
+    before = len(rabbit_admin.dead_letters(broker_url(stack), names)["inventory"])
     assert orderflow([*args, "--replay", "inventory"]) == 0
     assert f"replayed {before} message(s)" in capsys.readouterr().out
     # Still poison: it comes back to the DLQ, with its reason, rather than vanishing.
     wait_until(
-        lambda: len(broker_admin.dead_letters(broker_url(stack), names)["inventory"]) == before,
+        lambda: len(rabbit_admin.dead_letters(broker_url(stack), names)["inventory"]) == before,
         what="the replayed poison to be dead-lettered again",
     )
 
@@ -211,7 +210,7 @@ def test_messages_carry_cloudevents_and_amqp_properties(
     stack: Stack, broker: BrokerOrderClient
 ) -> None:
     names = topology(stack)
-    with broker_admin.channel(broker_url(stack)) as spy:
+    with rabbit_admin.channel(broker_url(stack)) as spy:
         queue = spy.queue_declare("", exclusive=True).method.queue
         spy.queue_bind(queue, names.events, routing_key=ev.ORDER_PLACED)
         correlation = broker.place(request())
@@ -239,7 +238,7 @@ Publish = Callable[[Any, str], str]  # (channel, exchange) -> the correlation id
 
 def foreign_answer(stack: Stack, publish: Publish, timeout_s: float = 30.0) -> dict[str, Any]:
     names = topology(stack)
-    with broker_admin.channel(broker_url(stack)) as channel:
+    with rabbit_admin.channel(broker_url(stack)) as channel:
         queue = channel.queue_declare("", exclusive=True).method.queue
         for kind in ev.TERMINAL:
             channel.queue_bind(queue, names.events, routing_key=kind)
@@ -257,7 +256,7 @@ def foreign_answer(stack: Stack, publish: Publish, timeout_s: float = 30.0) -> d
 
 
 def test_a_foreign_structured_command_without_time_or_correlation_id_is_answered(
-    stack: Stack, books: accounting.Snapshot
+    stack: Stack, books: audit.Snapshot
 ) -> None:
     """Only the required attributes, plus a `traceparent` extension: answered under its id."""
     require_broker(broker_url(stack))
@@ -280,7 +279,7 @@ def test_a_foreign_structured_command_without_time_or_correlation_id_is_answered
     answer = foreign_answer(stack, publish)
     assert answer["type"] == ev.ORDER_CONFIRMED
     assert answer["data"]["order"]["customer_id"] == body["customer_id"]
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -314,7 +313,7 @@ def sdk_rabbitmq_headers(command_id: str) -> tuple[dict[str, object], str | None
 @pytest.mark.parametrize("written_as", [spec_headers, sdk_amqp_headers, sdk_rabbitmq_headers])
 def test_a_foreign_binary_mode_command_is_answered(
     stack: Stack,
-    books: accounting.Snapshot,
+    books: audit.Snapshot,
     written_as: Callable[[str], tuple[dict[str, object], str | None]],
 ) -> None:
     require_broker(broker_url(stack))
@@ -332,7 +331,7 @@ def test_a_foreign_binary_mode_command_is_answered(
         ev.ORDER_CANCELLED,
         "PAYMENT_DECLINED",
     )
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()
 
 
@@ -384,8 +383,8 @@ def test_a_forged_order_placed_is_given_back_and_the_audit_stays_at_zero(
     rejected_now = httpx.get(f"{stack.url('order')}/orders/{targets[1]}").json()
     assert rejected_now["status"] == "REJECTED"  # the outcome stands; only the holds went back
     assert httpx.get(f"{stack.url('order')}/orders/{unknown}").status_code == 404
-    audit = check(read_books(urls(stack), None), accepted=[])
-    assert audit["counts"] == dict.fromkeys(audit["counts"], 0), audit["examples"]
+    found = check(read_books(urls(stack), None), accepted=[])
+    assert found["counts"] == dict.fromkeys(found["counts"], 0), found["examples"]
 
 
 class _PoisonProperties(pika.BasicProperties):  # type: ignore[misc]
@@ -414,14 +413,14 @@ def deep_table_header(depth: int = 5000) -> bytes:
 
 
 def test_a_header_pika_cannot_decode_is_dead_lettered_and_the_queue_moves_on(
-    stack: Stack, books: accounting.Snapshot
+    stack: Stack, books: audit.Snapshot
 ) -> None:
     """Before the guard in kernel/broker/frames.py, each of these dropped the order service's
     connection on delivery and came back on every reconnect: the queue stopped for good."""
     require_broker(broker_url(stack))
     names = topology(stack)
     poison = {"far-timestamp": far_timestamp_header(), "deep-tables": deep_table_header()}
-    with broker_admin.channel(broker_url(stack)) as channel:
+    with rabbit_admin.channel(broker_url(stack)) as channel:
         for name, entries in poison.items():
             envelope = new_event(ev.ORDER_PLACE, "urn:example:hostile", request(), f"poison-{name}")
             channel.basic_publish(
@@ -429,7 +428,7 @@ def test_a_header_pika_cannot_decode_is_dead_lettered_and_the_queue_moves_on(
             )
 
     def unreadable() -> list[str]:
-        letters = broker_admin.dead_letters(broker_url(stack), names).get("order", [])
+        letters = rabbit_admin.dead_letters(broker_url(stack), names).get("order", [])
         return [d.reason for d in letters if "cannot be decoded" in (d.reason or "")]
 
     wait_until(lambda: len(unreadable()) >= len(poison), what="both poison messages dead-lettered")
@@ -442,5 +441,5 @@ def test_a_header_pika_cannot_decode_is_dead_lettered_and_the_queue_moves_on(
         return command.correlationid
 
     assert foreign_answer(stack, publish)["type"] == ev.ORDER_CONFIRMED
-    ledger = accounting.account(urls(stack), [body["customer_id"]], books)
+    ledger = audit.account(urls(stack), [body["customer_id"]], books)
     assert ledger.clean, ledger.summary()

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from tests.e2e.rest_client import TERMINAL, available, charge, order_body, wait_for
 
 pytestmark = pytest.mark.e2e

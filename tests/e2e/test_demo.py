@@ -11,8 +11,9 @@ from pathlib import Path
 import pika.exceptions
 import pytest
 
-from harness.broker_admin import delete_topology
-from harness.supervisor import StackConfig
+from harness.rabbit.admin import delete_topology
+from harness.stack.supervisor import StackConfig
+from harness.vocabulary import STYLES
 from services.kernel.broker.topology import Topology
 from tests.e2e.conftest import broker_env
 
@@ -44,7 +45,7 @@ def test_demo_shows_the_outcomes_in_every_style_and_stops_the_stack(tmp_path: Pa
         "201 REJECTED (OUT_OF_STOCK)",
     ):
         assert outcome in done.stdout
-    for style in ("rest", "grpc", "graphql", "websocket", "broker"):
+    for style in STYLES:
         assert f"ok  {style}: CONFIRMED at the catalog price, recorded as placed in {style}" in (
             done.stdout
         )

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from harness import accounting
-from harness.fault_control import control_environment, controls
+from harness import audit
+from harness.clients.faults import control_environment, controls
 from harness.scenarios.queues import notifications_owed
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services.order.handlers import RECOVERY_CONCURRENCY
 from tests.e2e.conftest import remove_topology, start_stack
 from tests.e2e.rest_client import charge
@@ -96,7 +96,7 @@ class Users:
 
 
 def test_notification_killed_under_load_every_customer_is_told_once(stack: Stack) -> None:
-    before = accounting.snapshot(urls(stack))
+    before = audit.snapshot(urls(stack))
     users = Users(stack)
     try:
         wait_until(lambda: len(users.customers) >= 8, 30, "orders before the kill")
@@ -111,7 +111,7 @@ def test_notification_killed_under_load_every_customer_is_told_once(stack: Stack
         users.stop()
     assert users.errors == []
     assert (owed[0] or 0) > 0  # the customers told nothing yet were owed, not forgotten
-    ledger = accounting.account(urls(stack), users.customers, before, grace_s=30)
+    ledger = audit.account(urls(stack), users.customers, before, grace_s=30)
     # Every order finished, the books add up, every customer was told their outcome. (A
     # redelivery whose answer died with notification is recognised there: told once.)
     assert ledger.sound, ledger.summary()

@@ -12,14 +12,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from harness.fault_control import (
+from harness.clients.faults import (
     FaultControl,
     FaultControlError,
     control_environment,
     controls,
 )
-from harness.ports import free_ports
-from harness.supervisor import Stack, StackConfig
+from harness.stack.ports import free_ports
+from harness.stack.supervisor import Stack, StackConfig
 from services._generated.orderflow.v1 import order_pb2_grpc
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology, start_stack

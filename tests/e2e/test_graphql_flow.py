@@ -14,7 +14,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from tests.e2e.graphql_client import (
     ORDER_UPDATES,
     ORDERS_WITH_PRODUCTS,

@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import (
     inventory_pb2,
     inventory_pb2_grpc,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services.kernel.serve import HEAD_LIMITS
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from harness.bench.runner import LOCUSTFILE
-from harness.ports import free_ports
-from harness.supervisor import Stack
+from harness.stack.ports import free_ports
+from harness.stack.supervisor import Stack
 from tests.e2e.test_bench import stack_target
 
 pytestmark = pytest.mark.e2e

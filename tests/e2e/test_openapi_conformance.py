@@ -14,7 +14,7 @@ from schemathesis import BaseSchema
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services.kernel.contracts import IDENTIFIER_PATTERN, MAX_ID_LENGTH
 
 pytestmark = pytest.mark.e2e

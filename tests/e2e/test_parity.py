@@ -15,8 +15,8 @@ import grpc
 import httpx
 import pytest
 
-from harness import accounting
-from harness.supervisor import Stack
+from harness import audit
+from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import graphql_client, grpc_client, ws_client
 
@@ -107,7 +107,7 @@ def run_script(stack: Stack, style: str) -> tuple[list[Any], dict[str, int], dic
     """Place the script in `style`; return the orders as REST shows them, and the stock and
     payment deltas the script caused."""
     urls = {s: stack.url(s) for s in ("order", "inventory", "payment", "notification")}
-    before = accounting.snapshot(urls)
+    before = audit.snapshot(urls)
     customers = []
     for number, (items, token, retried) in enumerate(SCRIPT):
         customer = f"parity-{style}-{number}"
@@ -118,9 +118,9 @@ def run_script(stack: Stack, style: str) -> tuple[list[Any], dict[str, int], dic
         recorded = [(o["status"], o["reason"], o["total_cents"], o["id"]) for o in stored["orders"]]
         assert said == recorded * len(said), f"{style}: answered {said}, recorded {recorded}"
         customers.append(customer)
-    ledger = accounting.account(urls, customers, before, grace_s=30)
+    ledger = audit.account(urls, customers, before, grace_s=30)
     assert ledger.clean, f"{style}: {ledger.summary()}"
-    after = accounting.snapshot(urls)
+    after = audit.snapshot(urls)
     orders = [
         httpx.get(f"{urls['order']}/orders", params={"customer_id": c}).json()["orders"]
         for c in customers

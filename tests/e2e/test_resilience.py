@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.fault_control import FaultControl, control_environment, controls
-from harness.supervisor import Stack
+from harness.clients.faults import FaultControl, control_environment, controls
+from harness.stack.supervisor import Stack
 from tests.e2e.conftest import remove_topology, start_stack
 from tests.e2e.metrics import sample_sum
 from tests.e2e.rest_client import available, charge, order_body

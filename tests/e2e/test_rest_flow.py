@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from tests.e2e.logs import assert_every_line_names_the_order
 from tests.e2e.rest_client import available, charge, order_body, payment_summary
 

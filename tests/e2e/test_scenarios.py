@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.scenarios.spec import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS
 from tests.e2e.test_bench import bench, results_of
 
 pytestmark = pytest.mark.e2e

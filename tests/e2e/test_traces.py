@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import remove_topology, start_stack

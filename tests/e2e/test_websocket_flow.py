@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 from tests.e2e.logs import assert_every_line_names_the_order
 from tests.e2e.metrics import downstream_calls
 from tests.e2e.rest_client import available, charge, payment_summary

@@ -29,9 +29,9 @@ import pika.exceptions
 import pytest
 import yaml
 
-from harness.broker_admin import delete_topology
-from harness.ports import free_ports
-from harness.supervisor import StackConfig
+from harness.rabbit.admin import delete_topology
+from harness.stack.ports import free_ports
+from harness.stack.supervisor import StackConfig
 from services.kernel.broker.topology import Topology
 from tests.e2e.conftest import MACHINE_BROKER
 

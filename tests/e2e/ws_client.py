@@ -10,7 +10,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from harness.supervisor import Stack
+from harness.stack.supervisor import Stack
 
 TIMEOUT_S = 30.0
 

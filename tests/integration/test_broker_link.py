@@ -14,8 +14,8 @@ import pika
 import pika.exceptions
 import pytest
 
-from harness.broker_admin import channel, delete_topology
-from harness.ports import free_ports
+from harness.rabbit.admin import channel, delete_topology
+from harness.stack.ports import free_ports
 from services.inventory.store import InventoryStore
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.consumer import REASON, EventConsumer

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.ports import free_ports
-from harness.up import GUEST_WARNING, READY_LINE
+from harness.cli.up import GUEST_WARNING, READY_LINE
+from harness.stack.ports import free_ports
 from services.kernel.config import SERVICES, port_variable
 
 FULL_STACK = ("inventory", "payment", "notification", "order")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness.ports import free_ports
+from harness.stack.ports import free_ports
 from services.kernel.config import ConfigError, Settings
 from services.kernel.control import ControlServer, control_servers, create_control_app
 from services.kernel.faults import Fault, Faults

@@ -18,7 +18,7 @@ import pika.exceptions
 import pytest
 from websockets.sync.server import Server, ServerConnection, serve
 
-from harness.broker_admin import channel
+from harness.rabbit.admin import channel
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 USERS = 10

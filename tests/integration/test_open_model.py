@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from harness.ports import free_ports
+from harness.stack.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = Path(__file__).with_name("stall_locustfile.py")

@@ -58,3 +58,32 @@ def test_unfinished_lists_running_and_compensating_sagas_only(store: OrderStore)
     assert [o.id for o in store.unfinished()] == ["o1"]
     assert done.saga is SagaState.DONE
     assert store.status_counts() == {"PENDING": 1, "REJECTED": 1}
+
+
+def test_lines_are_written_when_placed_and_priced_not_on_every_later_save(
+    store: OrderStore, tmp_path: Path
+) -> None:
+    """A saga saves its order at every step; only the reservation changes the lines."""
+    with sqlite3.connect(tmp_path / "order.db") as watcher:
+        watcher.execute("CREATE TABLE line_writes (n INTEGER)")
+        for write in ("INSERT", "DELETE", "UPDATE"):
+            watcher.execute(
+                f"CREATE TRIGGER count_{write} AFTER {write} ON order_lines"
+                " BEGIN INSERT INTO line_writes VALUES (1); END"
+            )
+    watcher.close()
+    placed = domain.new_order("o1", COMMAND, "t0")
+    priced = (OrderLine("KB-MECH", 2, 8999), OrderLine("MOUSE-WL", 1, 2999))
+    reserved = domain.reserved(placed, priced, "t1")
+    paid = domain.paid(reserved, "t2")
+    steps = [placed, reserved, paid, domain.confirmed(paid, "t3")]
+    writes = []
+    for step in steps:
+        with store.transaction():
+            (store.add if step is placed else store.update)(step)
+        assert store.get("o1") == step
+        with sqlite3.connect(tmp_path / "order.db") as reader:
+            writes.append(reader.execute("SELECT COUNT(*) FROM line_writes").fetchone()[0])
+        reader.close()
+    # 2 inserted at placement; the pricing rewrites them once (2 deleted, 2 inserted); then none.
+    assert writes == [2, 6, 6, 6]

@@ -20,9 +20,15 @@ import pika
 import pika.exceptions
 import pytest
 
-from harness import broker_users
-from harness.broker import BrokerError, BrokerPortInUse, PrivateBroker, available, free_low_ports
-from harness.broker_cli import READY_LINE
+from harness.cli.broker import READY_LINE
+from harness.rabbit import users as rabbit_users
+from harness.rabbit.node import (
+    BrokerError,
+    BrokerPortInUse,
+    PrivateBroker,
+    available,
+    free_low_ports,
+)
 
 MACHINE_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -128,7 +134,7 @@ def test_a_started_node_takes_confirmed_persistent_messages(broker: PrivateBroke
 
 def test_the_node_has_the_projects_users_and_no_guest(broker: PrivateBroker) -> None:
     listed = broker.rabbitmqctl("list_users", "--quiet", "--no-table-headers")
-    assert {line.split()[0] for line in listed.splitlines()} == set(broker_users.IDENTITIES)
+    assert {line.split()[0] for line in listed.splitlines()} == set(rabbit_users.IDENTITIES)
     with pytest.raises(pika.exceptions.ProbableAuthenticationError, match="ACCESS_REFUSED"):
         connect(f"amqp://guest:guest@127.0.0.1:{broker.amqp_port}/%2F")
 
@@ -296,7 +302,7 @@ def test_cli_runs_a_node_until_sigterm(tmp_path: Path) -> None:
             time.sleep(0.1)
         url = f"amqp://127.0.0.1:{port}/%2F"  # no user: each process connects as its own
         assert f"ORDERFLOW_BROKER_URL={url}\n" in output.read_text()
-        publish_persistent(broker_users.as_user(url, broker_users.ADMIN), "test.cli", b"x")
+        publish_persistent(rabbit_users.as_user(url, rabbit_users.ADMIN), "test.cli", b"x")
     finally:
         cli.send_signal(signal.SIGTERM)  # a failed test too: the CLI stops the node it started
         code = cli.wait(timeout=30)

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.fault_control import FaultControl
-from harness.ports import free_ports
+from harness.clients.faults import FaultControl
+from harness.stack.ports import free_ports
 from services.kernel.config import SERVICES, port_variable
 
 TOKEN = "a-test-token-of-some-length"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.supervisor import PortInUse, Stack, StackConfig, StartupFailed
+from harness.stack.supervisor import PortInUse, Stack, StackConfig, StartupFailed
 
 INVENTORY = ("inventory",)
 

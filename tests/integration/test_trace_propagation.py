@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from harness.broker_admin import channel, delete_topology
+from harness.rabbit.admin import channel, delete_topology
 from services._generated.orderflow.v1 import inventory_pb2, inventory_pb2_grpc
 from services.inventory.api.grpc import create_server
 from services.inventory.catalog import SEED

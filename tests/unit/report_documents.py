@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.bench.results import Sample, results_document, run_meta, style_result
 from harness.scenarios.phases import Window, isolation
-from harness.scenarios.spec import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS
 
 T0 = 1_795_432_000.0
 SECONDS = 14

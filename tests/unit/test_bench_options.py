@@ -17,8 +17,7 @@ from harness.bench.options import (
     scenario_styles,
 )
 from harness.bench.runner import Load
-
-ALL_STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
+from harness.vocabulary import STYLES
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -29,7 +28,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_the_defaults_run_every_style_closed_with_ten_users_for_30_seconds() -> None:
     bench = plan(parse())
-    assert bench.styles == ALL_STYLES
+    assert bench.styles == STYLES
     assert bench.load == Load(users=10, rate=None, duration_s=30.0, processes=1)
     assert bench.load.model == "closed"
     assert bench.calibration_s == 10.0

@@ -12,7 +12,7 @@ from harness.bench.table import (
     scenario_table,
     side_by_side,
 )
-from harness.scenarios.spec import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS
 
 
 def stats(count: int, per_s: float, p50: float | None, error_rate: float) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from harness import broker_users
-from harness.cli import COMMANDS, build_parser
+from harness.cli.main import COMMANDS, build_parser
+from harness.cli.up import GRPC_SERVICES
+from harness.rabbit import users as rabbit_users
 from harness.scenarios.spec import load_scenario
-from harness.supervisor import DEPENDENCIES
-from harness.up import GRPC_SERVICES
+from harness.stack.supervisor import DEPENDENCIES
 from services.kernel.config import CONTROL_OFFSET, DEFAULT_PORTS, SERVICES, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,20 +287,20 @@ def bind_mounts(container: str) -> dict[str, str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_connects_to_rabbitmq_as_its_own_user(service: str) -> None:
     broker = urlsplit(Settings.from_env(environment(service)).broker_url)
-    own = broker_users.identity(service)
+    own = rabbit_users.identity(service)
     assert (broker.username, broker.password) == (own.user, own.password)
 
 
 def test_locust_places_orders_as_the_client_user() -> None:
     broker = urlsplit(Settings.from_env(environment("locust")).broker_url)
-    client = broker_users.identity(broker_users.CLIENT)
+    client = rabbit_users.identity(rabbit_users.CLIENT)
     assert (broker.username, broker.password) == (client.user, client.password)
 
 
 def test_rabbitmq_loads_the_projects_definitions_file() -> None:
     mounts = bind_mounts("rabbitmq")
     definitions = mounts["/etc/rabbitmq/definitions.json"]
-    assert (ROOT / definitions).resolve() == broker_users.DEFINITIONS
+    assert (ROOT / definitions).resolve() == rabbit_users.DEFINITIONS
     config = (ROOT / mounts["/etc/rabbitmq/conf.d/20-orderflow.conf"]).read_text()
     assert "load_definitions = /etc/rabbitmq/definitions.json" in config.splitlines()
 

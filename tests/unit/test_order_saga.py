@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from services.order.downstream.interfaces import ChargeResult, ChargeStatus, Dow
 from services.order.handlers import RECOVERY_CONCURRENCY, OrderHandlers
 from services.order.notifications import BATCH, NotificationDelivery, Round
 from services.order.saga import Saga
+from services.order.saga import log as saga_log
 from services.order.store import OrderStore
 from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment, Outage
 
@@ -180,6 +182,38 @@ async def test_a_charge_refused_before_it_left_is_not_refunded(world: World) -> 
         ("reserve", "ok"),
         ("charge", "not_sent"),
         ("release", "ok"),
+    ]
+
+
+def saga_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == saga_log.name and r.levelno == level
+    ]
+
+
+async def test_a_happy_order_logs_one_info_line_at_its_end(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per-step lines cost CPU on every order: they are DEBUG, the order's end is INFO."""
+    with caplog.at_level(logging.DEBUG):
+        order, _ = await world.handlers.place_order(place())
+    assert saga_lines(caplog, logging.INFO) == [f"order {order.id}: confirm ok -> CONFIRMED"]
+    assert saga_lines(caplog, logging.DEBUG) == [
+        f"order {order.id}: reserve ok -> RESERVED",
+        f"order {order.id}: charge ok -> PAID",
+    ]
+
+
+async def test_exceptional_steps_stay_at_info(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the workshop greps for (`not_sent`) and every compensation are still shown."""
+    world.payment.outage = Outage(calls=1, never_sent=True)
+    with caplog.at_level(logging.INFO):
+        order, _ = await world.handlers.place_order(place())
+    assert saga_lines(caplog, logging.INFO) == [
+        f"order {order.id}: charge not_sent -> CANCELLED",
+        f"order {order.id}: release ok -> CANCELLED",
     ]
 
 

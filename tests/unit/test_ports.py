@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.ports import PortClaim, PortInUse, check_ports, free_ports, is_free
-from harness.supervisor import START_ORDER, StackConfig, connect_host, start_waves
+from harness.stack.ports import PortClaim, PortInUse, check_ports, free_ports, is_free
+from harness.stack.supervisor import START_ORDER, StackConfig, connect_host, start_waves
 from services.kernel.config import SERVICES, Settings
 
 

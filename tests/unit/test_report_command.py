@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from tests.unit.report_documents import plain_document, scenario_document, write_folder
 
 

@@ -16,10 +16,10 @@ from harness.scenarios import (
     load_scenario,
     parse_scenario,
 )
+from harness.vocabulary import STYLES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
-ALL_STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
 BOOKS = (
     "lost",
     "stuck",
@@ -70,7 +70,7 @@ def test_the_shipped_values() -> None:
     baseline = load_scenario(SCENARIOS / "baseline.yaml")
     assert baseline.load == LoadSpec("closed", 10, None, 30.0, 5.0)
     assert baseline.faults == ()
-    assert baseline.expect == (Expectation(ALL_STYLES, BOOKS, {"before": 0.99}),)
+    assert baseline.expect == (Expectation(STYLES, BOOKS, {"before": 0.99}),)
     spike = load_scenario(SCENARIOS / "traffic-spike.yaml")
     assert spike.load == LoadSpec("open", None, 30.0, 45.0, 5.0)
     assert [f.describe() for f in spike.faults] == ["load spike x4 at 15s for 10s"]
@@ -170,7 +170,7 @@ def test_the_defaults() -> None:
              error_rate: 1, error: permanent}
     """)
     assert scenario.load == LoadSpec("closed", 3, None, 30.0, 0.0)
-    assert (scenario.styles, scenario.profile, scenario.grace_s) == (ALL_STYLES, None, 30.0)
+    assert (scenario.styles, scenario.profile, scenario.grace_s) == (STYLES, None, 30.0)
     assert scenario.expect == ()
     assert scenario.faults[0].params == {
         "operation": "payment.refund",

@@ -24,9 +24,9 @@ from typing import Any, Final
 import pika
 import pika.exceptions
 
-from harness import broker_users
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser
+from harness.rabbit import users as rabbit_users
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import CONTENT_TYPE, decode, new_event
 from services.kernel.broker.topology import Topology
@@ -92,7 +92,7 @@ class TerminalEvents:
 
 def client_url(url: str) -> str:
     """A URL without a user connects as the project's `client` user, as any client does."""
-    return broker_users.resolve(url, broker_users.CLIENT)
+    return rabbit_users.resolve(url, rabbit_users.CLIENT)
 
 
 _LISTENERS: dict[tuple[str, str], TerminalEvents] = {}

@@ -16,6 +16,7 @@ from websockets.typing import Subprotocol
 
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser, http_problem
+from harness.vocabulary import TERMINAL
 
 PROTOCOL: Final = Subprotocol("graphql-transport-ws")
 PRODUCTS: Final = "{ products { sku name priceCents available } }"
@@ -34,7 +35,6 @@ mutation Place($input: PlaceOrderInput!) {
 ORDER_UPDATES: Final = (
     "subscription Follow($id: ID!) { orderUpdates(orderId: $id) { status reason } }"
 )
-TERMINAL: Final = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
 
 
 class GraphqlUser(HttpStyleUser):

@@ -11,15 +11,15 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from typing import Any, Final
+from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
+from harness.vocabulary import TERMINAL
 
 TIMEOUT_S = 30.0
-TERMINAL: Final = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
 
 
 class RpcError(Exception):

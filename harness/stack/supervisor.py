@@ -18,9 +18,9 @@ from typing import Final
 
 import httpx
 
-from harness.broker_users import service_environment
-from harness.ports import PortClaim, PortInUse, check_ports, free_ports
-from harness.process import Child, describe_exit
+from harness.rabbit.users import service_environment
+from harness.stack.ports import PortClaim, PortInUse, check_ports, free_ports
+from harness.stack.process import Child, describe_exit
 from services.kernel.config import DEFAULT_PORTS, SERVICES, bracketed, host_variable, port_variable
 
 __all__ = ["START_ORDER", "PortInUse", "Stack", "StackConfig", "StartupFailed"]

@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from harness import style_clients, up
-from harness.bench import command as bench
-from harness.ports import PortInUse
-from harness.supervisor import Stack, StartupFailed
+from harness.cli import bench, up
+from harness.clients import styles
+from harness.stack.ports import PortInUse
+from harness.stack.supervisor import Stack, StartupFailed
 from services.kernel.config import ConfigError, Settings
 
 DESCRIPTION = """\
@@ -179,9 +179,9 @@ def every_style(demo: Demo, run_id: str) -> None:
     """The same order through each of the five styles: same rules, same outcome, different
     paths (the saga log shows the orchestrated steps, or the events of the choreography)."""
     print("\n5. The same order in every style: a monitor, card tok_visa")
-    for style, place in style_clients.PLACERS.items():
+    for style, place in styles.PLACERS.items():
         try:
-            placed = place(demo.settings, style_clients.new_request("MON-27", 1))
+            placed = place(demo.settings, styles.new_request("MON-27", 1))
         except Exception as error:  # a style that cannot be reached is reported, not hidden
             demo.expect(f"{style}: placed ({type(error).__name__}: {error})", False)
             continue

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Final
 
-from harness.ports import PortInUse
-from harness.process import describe_exit
-from harness.signals import Interrupted, signals_raise_once
-from harness.supervisor import START_ORDER, Stack, StackConfig, StartupFailed
+from harness.stack.ports import PortInUse
+from harness.stack.process import describe_exit
+from harness.stack.signals import Interrupted, signals_raise_once
+from harness.stack.supervisor import START_ORDER, Stack, StackConfig, StartupFailed
 from services.kernel.config import SERVICES, ConfigError, Settings
 
 WATCH_POLL_S: Final = 0.2

@@ -6,7 +6,7 @@ import argparse
 
 import pika.exceptions
 
-from harness import broker_admin
+from harness.rabbit import admin as rabbit_admin
 from services.kernel.broker.topology import Topology
 from services.kernel.config import ConfigError, Settings, redacted
 
@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     topology = Topology(args.namespace or settings.broker_namespace)
     try:
         if args.replay:
-            moved = broker_admin.replay(url, topology, args.replay)
+            moved = rabbit_admin.replay(url, topology, args.replay)
             print(f"replayed {moved} message(s) from {topology.dlq(args.replay)}")
             return 0
-        _show(broker_admin.dead_letters(url, topology))
+        _show(rabbit_admin.dead_letters(url, topology))
     except pika.exceptions.ChannelClosedByBroker as error:
         if error.reply_code == ACCESS_REFUSED:
             print(f"orderflow dlq: the broker refused it: {error.reply_text}")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(found: dict[str, list[broker_admin.DeadLetter]]) -> None:
+def _show(found: dict[str, list[rabbit_admin.DeadLetter]]) -> None:
     for service, letters in found.items():
         print(f"{service}: {len(letters)} dead letter(s)")
         for letter in letters:

@@ -34,7 +34,7 @@ from services.kernel.config import (
     with_credentials,
 )
 
-DEFINITIONS: Final = Path(__file__).resolve().parent / "rabbit" / "definitions.json"
+DEFINITIONS: Final = Path(__file__).resolve().parent / "definitions.json"
 NAMESPACE: Final = "orderflow"  # the namespace the definitions file grants
 ADMIN: Final = "admin"
 CLIENT: Final = "client"

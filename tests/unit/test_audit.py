@@ -3,7 +3,7 @@ service, and the whole audit end to end in tests/e2e/test_scenarios.py)."""
 
 from __future__ import annotations
 
-from harness.scenarios.audit import Books, Order, check
+from harness.audit import Books, Order, check, count_requests
 
 STOCK_OK = {"KB-MECH": {"initial": 10, "available": 8, "held": 2}}
 
@@ -112,3 +112,26 @@ def test_an_order_still_in_flight_owes_no_notification_yet() -> None:
     orders = [*books().orders, in_flight]
     counts = check(books(orders=orders), ["k1", "k2", "k3"])["counts"]
     assert (counts["stuck"], counts["missing_notifications"]) == (1, 0)
+
+
+def test_the_ledger_counts_lost_duplicated_and_stuck_requests_by_the_same_rules() -> None:
+    done = Order("o1", "CONFIRMED", None, "broker", None, "DONE")
+    twice = [
+        Order("o2", "CONFIRMED", None, "broker", None, "DONE"),
+        Order("o3", "CANCELLED", "PAYMENT_DECLINED", "broker", None, "COMPENSATING"),
+    ]
+    ledger = count_requests({"c1": [done], "c2": twice, "c3": []})
+    assert (ledger.requested, ledger.lost, ledger.missing) == (3, 1, ["c3"])
+    assert (ledger.duplicated, ledger.stuck) == (1, 1)  # a decided order owing stock is stuck
+    assert ledger.problems == [
+        "c3: no order",
+        "c2: 2 orders",
+        "order o3 is CANCELLED (saga COMPENSATING)",
+    ]
+    assert ledger.outcomes == {"CONFIRMED/-": 2, "CANCELLED/PAYMENT_DECLINED": 1}
+    assert not ledger.sound
+
+
+def test_a_ledger_of_finished_orders_one_per_request_is_clean() -> None:
+    ledger = count_requests({"c1": [Order("o1", "REJECTED", "OUT_OF_STOCK", "rest", None, "DONE")]})
+    assert ledger.clean, ledger.summary()

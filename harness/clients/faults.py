@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from harness.ports import free_ports
+from harness.stack.ports import free_ports
 from services.kernel.config import SERVICES
 
 TIMEOUT_S = 5.0

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness import broker_users
+from harness.rabbit import users as rabbit_users
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES
@@ -56,30 +56,30 @@ def test_every_event_type_has_one_publisher_in_the_catalogue() -> None:
 def test_a_key_outside_what_a_user_owns_is_refused(user: str, key: str) -> None:
     """Owners publish their own types, by a pattern (`order.*` but `order.place`), so a type
     added to the catalogue needs no new grant; what the pattern lets through stays narrow."""
-    assert not may(topic_grants(broker_users.definitions(), user)["orderflow.events"], key)
+    assert not may(topic_grants(rabbit_users.definitions(), user)["orderflow.events"], key)
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_each_event_type_is_published_by_its_owner_and_nobody_else(event_type: str) -> None:
     writers = {
         user
-        for user in (*SERVICES, broker_users.CLIENT)
-        if may(topic_grants(broker_users.definitions(), user)["orderflow.events"], event_type)
+        for user in (*SERVICES, rabbit_users.CLIENT)
+        if may(topic_grants(rabbit_users.definitions(), user)["orderflow.events"], event_type)
     }
     assert writers == {PUBLISHER[event_type]}
 
 
 def test_the_order_service_cannot_forge_a_clients_command() -> None:
-    order = topic_grants(broker_users.definitions(), "order")["orderflow.events"]
+    order = topic_grants(rabbit_users.definitions(), "order")["orderflow.events"]
     assert not may(order, ev.ORDER_PLACE)
     assert all(may(order, t) for t in (ev.ORDER_PLACED, *ev.TERMINAL))
 
 
 def test_the_admin_is_the_only_administrator_and_has_no_topic_limits() -> None:
-    definitions = broker_users.definitions()
+    definitions = rabbit_users.definitions()
     tagged = {u["name"] for u in definitions["users"] if u["tags"]}
-    assert tagged == {broker_users.ADMIN}
-    assert topic_grants(definitions, broker_users.ADMIN) == {}
+    assert tagged == {rabbit_users.ADMIN}
+    assert topic_grants(definitions, rabbit_users.ADMIN) == {}
     assert not any(u["name"] == "guest" for u in definitions["users"])
 
 
@@ -88,7 +88,7 @@ def test_a_service_may_declare_the_whole_topology_but_no_dead_letter_queue(
     service: str,
 ) -> None:
     topology = Topology("orderflow")
-    granted = grant(broker_users.definitions(), service)
+    granted = grant(rabbit_users.definitions(), service)
     for name in (topology.events, topology.dlx, *topology.queues()):
         assert may(granted["configure"], name), name
         assert may(granted["write"], name), name  # binding a queue is a write on it
@@ -101,7 +101,7 @@ def test_a_service_may_declare_the_whole_topology_but_no_dead_letter_queue(
 
 
 def test_a_client_may_only_check_the_exchange_and_own_reply_queues() -> None:
-    granted = grant(broker_users.definitions(), broker_users.CLIENT)
+    granted = grant(rabbit_users.definitions(), rabbit_users.CLIENT)
     topology = Topology("orderflow")
     assert not may(granted["configure"], topology.events)  # no redeclaring, no deleting it
     assert may(granted["write"], topology.events) and may(granted["read"], topology.events)
@@ -113,7 +113,7 @@ def test_a_client_may_only_check_the_exchange_and_own_reply_queues() -> None:
 
 
 def test_other_namespaces_are_granted_only_when_asked_for() -> None:
-    rendered = broker_users.definitions(["e2e-0a1b2c", "orderflow"])
+    rendered = rabbit_users.definitions(["e2e-0a1b2c", "orderflow"])
     for service in SERVICES:
         granted = grant(rendered, service)
         for namespace in ("e2e-0a1b2c", "orderflow"):
@@ -124,38 +124,38 @@ def test_other_namespaces_are_granted_only_when_asked_for() -> None:
         topics = topic_grants(rendered, service)
         assert set(topics) == {"e2e-0a1b2c.events", "orderflow.events"}
         assert topics["e2e-0a1b2c.events"] == topics["orderflow.events"]
-    assert broker_users.definitions() == broker_users.definitions(["orderflow"])
+    assert rabbit_users.definitions() == rabbit_users.definitions(["orderflow"])
 
 
 def test_a_namespace_is_escaped_in_the_regexes() -> None:
-    granted = grant(broker_users.definitions(["a.b"]), "order")
+    granted = grant(rabbit_users.definitions(["a.b"]), "order")
     assert may(granted["configure"], "a.b.events")
     assert not may(granted["configure"], "aXb.events")
 
 
 def test_identities_come_from_the_definitions_file() -> None:
-    assert broker_users.identity("order") == broker_users.Identity("order", "orderflow-order-dev")
+    assert rabbit_users.identity("order") == rabbit_users.Identity("order", "orderflow-order-dev")
     with pytest.raises(LookupError, match="guest"):
-        broker_users.identity("guest")
+        rabbit_users.identity("guest")
 
 
 def test_a_url_without_a_user_means_the_projects_identity() -> None:
-    assert broker_users.resolve("amqp://h:1/%2F", "client") == (
+    assert rabbit_users.resolve("amqp://h:1/%2F", "client") == (
         "amqp://client:orderflow-client-dev@h:1/%2F"
     )
-    assert broker_users.resolve("amqp://guest:guest@h:1/%2F", "client") == (
+    assert rabbit_users.resolve("amqp://guest:guest@h:1/%2F", "client") == (
         "amqp://guest:guest@h:1/%2F"
     )
 
 
 def test_a_service_process_gets_its_own_user_only_when_nothing_names_one() -> None:
     bare = {"ORDERFLOW_BROKER_URL": "amqp://h:1/%2F"}
-    assert broker_users.service_environment(bare, "payment") == {
+    assert rabbit_users.service_environment(bare, "payment") == {
         "ORDERFLOW_BROKER_USER": "payment",
         "ORDERFLOW_BROKER_PASSWORD": "orderflow-payment-dev",
     }
-    assert broker_users.service_environment({}, "payment") == {}  # the default names guest
+    assert rabbit_users.service_environment({}, "payment") == {}  # the default names guest
     named = {"ORDERFLOW_BROKER_URL": "amqp://u:p@h:1/%2F"}
-    assert broker_users.service_environment(named, "payment") == {}
+    assert rabbit_users.service_environment(named, "payment") == {}
     chosen = {**bare, "ORDERFLOW_BROKER_USER": "x", "ORDERFLOW_BROKER_PASSWORD": "y"}
-    assert broker_users.service_environment(chosen, "payment") == {}
+    assert rabbit_users.service_environment(chosen, "payment") == {}

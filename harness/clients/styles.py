@@ -17,7 +17,7 @@ import grpc
 import httpx
 from websockets.sync.client import connect
 
-from harness.broker_client import BrokerOrderClient
+from harness.clients.broker import BrokerOrderClient
 from services._generated.orderflow.v1 import common_pb2, order_pb2, order_pb2_grpc
 from services.kernel.config import Settings, bracketed
 

@@ -17,7 +17,7 @@ tmp_path.) Everything the node reads or writes is under `data_dir`:
     mnesia/                queues, bindings and persistent messages
     logs/broker.log        the node's log, appended run after run
 
-No guest user: a client connects as one of the project's identities (harness/broker_users.py).
+No guest user: a client connects as one of the project's identities (harness/rabbit/users.py).
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ from typing import Final
 import pika
 import pika.exceptions
 
-from harness import broker_users
-from harness.ports import free_ports, is_free
-from harness.rabbitmq import (
+from harness.rabbit import users as rabbit_users
+from harness.rabbit.installation import (
     HOST,
     BrokerError,
     BrokerPortInUse,
@@ -49,6 +48,7 @@ from harness.rabbitmq import (
     available,
     link_plugins,
 )
+from harness.stack.ports import free_ports, is_free
 
 __all__ = ["BrokerError", "BrokerPortInUse", "Installation", "PrivateBroker", "available"]
 
@@ -80,7 +80,7 @@ class PrivateBroker:
         self._process: subprocess.Popen[bytes] | None = None
         self._env: dict[str, str] | None = None
         self._log_offset = 0
-        self._namespaces = {broker_users.NAMESPACE}
+        self._namespaces = {rabbit_users.NAMESPACE}
 
     @property
     def amqp_port(self) -> int:
@@ -94,7 +94,7 @@ class PrivateBroker:
     @property
     def amqp_url(self) -> str:
         """The node's URL as `admin`, the operator, who may do anything (tools, fault tests)."""
-        return broker_users.as_user(self.url, broker_users.ADMIN)
+        return rabbit_users.as_user(self.url, rabbit_users.ADMIN)
 
     def grant(self, namespace: str) -> None:
         """Give the project's users the resources of `namespace` too (the definitions grant
@@ -217,7 +217,7 @@ class PrivateBroker:
 
     def _write_definitions(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        rendered = broker_users.definitions(self._namespaces)
+        rendered = rabbit_users.definitions(self._namespaces)
         self._definitions_path.write_text(json.dumps(rendered, indent=2) + "\n")
 
     def _environment(
@@ -360,7 +360,7 @@ def _accepts(port: int) -> bool:
 
 
 def _answers_amqp(port: int) -> bool:
-    admin = broker_users.identity(broker_users.ADMIN)
+    admin = rabbit_users.identity(rabbit_users.ADMIN)
     parameters = pika.ConnectionParameters(
         host=HOST,
         port=port,

@@ -1,7 +1,7 @@
 """Operator tools for the broker style: what sits in each dead-letter queue, replaying it, and
 removing a namespace's topology (tests and throw-away stacks clean up after themselves).
 
-A URL without a user connects as the project's `admin` user (harness/broker_users.py): these are
+A URL without a user connects as the project's `admin` user (harness/rabbit/users.py): these are
 operator tasks, beyond what any service or client may do."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pika
 
-from harness import broker_users
+from harness.rabbit import users as rabbit_users
 from services.kernel.broker.consumer import ATTEMPTS, ORIGINAL_KEY, REASON
 from services.kernel.broker.topology import Topology
 
@@ -35,7 +35,7 @@ class DeadLetter:
 def channel(url: str, timeout_s: float | None = None) -> Iterator[Any]:
     """A channel on a connection of its own; with `timeout_s`, one try at connecting and that
     long for the socket and the handshake (a watcher polling a broker that may be down)."""
-    parameters = pika.URLParameters(broker_users.resolve(url, broker_users.ADMIN))
+    parameters = pika.URLParameters(rabbit_users.resolve(url, rabbit_users.ADMIN))
     if timeout_s is not None:
         parameters.socket_timeout = timeout_s
         parameters.blocked_connection_timeout = timeout_s

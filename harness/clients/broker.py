@@ -19,7 +19,7 @@ from typing import Any, Self
 import pika
 import pika.exceptions
 
-from harness import broker_users
+from harness.rabbit import users as rabbit_users
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import (
     CONTENT_TYPE,
@@ -41,7 +41,7 @@ class NoTopology(RuntimeError):
 
 class BrokerOrderClient:
     def __init__(self, url: str, namespace: str = "orderflow") -> None:
-        self._url = broker_users.resolve(url, broker_users.CLIENT)
+        self._url = rabbit_users.resolve(url, rabbit_users.CLIENT)
         self._topology = Topology(namespace)
         self._connection: Any = None
         self._channel: Any = None

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
+from harness import audit
 from harness.bench import results, table
 from harness.bench.options import (
-    STYLES,
     BenchPlan,
     InvalidArguments,
     add_arguments,
@@ -27,14 +27,14 @@ from harness.bench.options import (
 )
 from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_phase
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
-from harness.broker import BrokerError
-from harness.ports import PortInUse
+from harness.rabbit.node import BrokerError
 from harness.report import write_report
-from harness.scenarios import audit
 from harness.scenarios import run as scenarios
 from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
-from harness.supervisor import StartupFailed
+from harness.stack.ports import PortInUse
+from harness.stack.supervisor import StartupFailed
+from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
 
 __all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Final
 
-from harness.broker import BrokerError, BrokerPortInUse, PrivateBroker
-from harness.signals import Interrupted, signals_raise_once
+from harness.rabbit.node import BrokerError, BrokerPortInUse, PrivateBroker
+from harness.stack.signals import Interrupted, signals_raise_once
 
 WATCH_POLL_S: Final = 0.2
 READY_LINE: Final = "orderflow broker: ready; press Ctrl-C (or send SIGTERM) to stop it"

@@ -8,10 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from harness import broker_cli, demo, dlq, up
-from harness.bench import command as bench
-from harness.report import command as report
-from harness.report import compare_command as compare
+from harness.cli import bench, broker, compare, demo, dlq, report, up
 from services.kernel.config import SERVICES
 
 
@@ -70,9 +67,9 @@ DLQ = Command(
 
 BROKER = Command(
     help="run a private RabbitMQ node (own ports and data) until Ctrl-C",
-    description=broker_cli.DESCRIPTION,
-    add_arguments=broker_cli.add_arguments,
-    run=broker_cli.run,
+    description=broker.DESCRIPTION,
+    add_arguments=broker.add_arguments,
+    run=broker.run,
 )
 
 BENCH = Command(

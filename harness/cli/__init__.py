@@ -1,0 +1,1 @@
+"""Every `orderflow` sub-command, one module each (`main` is the parser that dispatches to them)."""

@@ -1,0 +1,1 @@
+"""RabbitMQ plumbing: a private node, its installation, admin operations, the project's users."""
