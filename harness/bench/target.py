@@ -5,6 +5,7 @@ that what the style needs answers, so a style whose service is not up gets a cle
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
 
 PROBE_TIMEOUT_S = 3.0
+CONSUMER_WAIT_S = 10.0
 
 
 class TargetUnavailable(Exception):
@@ -172,17 +174,27 @@ def _grpc(address: str, service: str) -> None:
 
 
 def _consumed(url: str, queue: str) -> None:
+    # /ready does not wait for the broker link (a service runs on without it): a stack that has
+    # just started may have declared its queue and not yet begun consuming it.
+    deadline = time.monotonic() + CONSUMER_WAIT_S
+    while _consumers(url, queue) == 0:
+        if time.monotonic() >= deadline:
+            raise TargetUnavailable(
+                f"nothing consumes {queue}: the order service is not on the broker"
+            )
+        time.sleep(0.2)
+
+
+def _consumers(url: str, queue: str) -> int:
     try:
         with channel(url) as ch:
-            consumers = ch.queue_declare(queue, passive=True).method.consumer_count
+            return int(ch.queue_declare(queue, passive=True).method.consumer_count)
     except pika.exceptions.ChannelClosedByBroker:
         raise TargetUnavailable(
             f"the broker has no queue {queue}: is the stack's namespace right?"
         ) from None
     except (pika.exceptions.AMQPError, OSError) as error:
         raise TargetUnavailable(f"the broker does not answer at {_safe(url)}: {error!r}") from None
-    if consumers == 0:
-        raise TargetUnavailable(f"nothing consumes {queue}: the order service is not on the broker")
 
 
 def _safe(url: str) -> str:
