@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.rabbit import users as rabbit_users
 from tests.e2e.compose.engine import split_tables
 from tests.e2e.compose.stack import Compose, base_images, broker_credentials, write_override
 from tests.e2e.compose.standins import DEFAULT_MIRROR, host_mirror
@@ -86,6 +87,20 @@ def test_the_broker_credentials_are_every_amqp_user_compose_gives_out() -> None:
                 }
             },
             "d": {},
+            "e": {
+                "environment": {
+                    "ORDERFLOW_BROKER_URL": "amqp://rabbitmq:5672/%2F",
+                    "ORDERFLOW_BROKER_USER": "payment",
+                    "ORDERFLOW_BROKER_PASSWORD": "pw2",
+                }
+            },
         }
     }
-    assert broker_credentials(config) == [("order", "s@cret"), ("guest", "guest"), ("admin", "pw")]
+    admin = rabbit_users.identity(rabbit_users.ADMIN)
+    assert broker_credentials(config) == [
+        ("order", "s@cret"),
+        ("guest", "guest"),
+        ("admin", "pw"),
+        ("payment", "pw2"),
+        (admin.user, admin.password),
+    ]

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from harness.rabbit import users as rabbit_users
 from tests.e2e.compose.engine import run
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -110,7 +111,9 @@ def base_images(config: dict[str, Any]) -> dict[str, str]:
 
 def broker_credentials(config: dict[str, Any]) -> list[tuple[str, str]]:
     """Every user and password compose gives out for the broker (the AMQP URLs of its
-    containers, RabbitMQ's default user), in order; pika's default when a URL has none."""
+    containers, ORDERFLOW_BROKER_USER/PASSWORD, RabbitMQ's default user), in order; pika's
+    default when a URL has none; last, the project's administrator from the definitions file
+    that compose's RabbitMQ loads (the bench profile, not in this config, connects as it)."""
     found: list[tuple[str, str]] = []
     for spec in config["services"].values():
         environment = spec.get("environment") or {}
@@ -118,10 +121,12 @@ def broker_credentials(config: dict[str, Any]) -> list[tuple[str, str]]:
             if str(value).startswith("amqp://"):
                 url = urlsplit(str(value))
                 found.append((unquote(url.username or "guest"), unquote(url.password or "guest")))
-        if "RABBITMQ_DEFAULT_USER" in environment:
-            user, password = (
-                environment["RABBITMQ_DEFAULT_USER"],
-                environment["RABBITMQ_DEFAULT_PASS"],
-            )
-            found.append((user, password))
+        for user, password in (
+            ("ORDERFLOW_BROKER_USER", "ORDERFLOW_BROKER_PASSWORD"),
+            ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"),
+        ):
+            if user in environment:
+                found.append((str(environment[user]), str(environment[password])))
+    admin = rabbit_users.identity(rabbit_users.ADMIN)
+    found.append((admin.user, admin.password))
     return list(dict.fromkeys(found))
