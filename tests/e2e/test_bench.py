@@ -59,7 +59,10 @@ def assert_plausible_cpu(style: str, result: dict[str, Any]) -> None:
     assert cpu["orders"] == result["summary"]["orders_completed"], style
     parts = cpu["processes"]
     assert set(parts) == {"order", "inventory", "payment", "notification", "locust"}, style
-    assert all(0 < ms < 1000 for ms in parts.values()), (style, parts)
+    # /proc counts whole clock ticks (10 ms), which a quiet service may not reach in a short
+    # run: each part is at least 0; the order service and Locust do real work every order.
+    assert all(0 <= ms < 1000 for ms in parts.values()), (style, parts)
+    assert parts["order"] > 0 and parts["locust"] > 0, (style, parts)
     assert cpu["total_ms"] == pytest.approx(sum(parts.values()), abs=0.01), style
     assert set(cpu["not_attributed"]) == {"rabbitmq"}  # the machine's broker: not ours to count
     noop = result["calibration"]["cpu_ms_per_call"]
