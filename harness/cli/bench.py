@@ -44,8 +44,10 @@ __all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
 DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
 load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's
-CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table,
-then writes the run's report beside results.json: report.html and report.md (orderflow report).
+CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table
+and each style's CPU-ms per completed order (each service and Locust, from /proc; RabbitMQ is
+not counted) with the fraction of the bound its no-op's cost allows, then writes the run's
+report beside results.json: report.html and report.md (orderflow report).
 
 Load models:
   --users N            closed model: N users, each starting its next task when one ends
