@@ -7,6 +7,7 @@ cost, for the results."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import shutil
@@ -138,9 +139,13 @@ class _Watch:
     started: float = field(default_factory=time.time)
     ended: float = 0.0
     cpu_s: float = 0.0
+    pid: int = 0
+    cpu_at_start_s: float | None = None  # the Locust processes' CPU when the load started
+    load_started: float = 0.0  # when it did (this clock)
 
     def follow(self, process: subprocess.Popen[str]) -> int:
         before = _children_cpu_s()
+        self.pid = process.pid
         reader = threading.Thread(target=self._read, args=(process,), daemon=True)
         reader.start()
         ticks = 0
@@ -172,9 +177,20 @@ class _Watch:
                 f"a load-generator process used {busiest:.0%} of a core: the figures may show"
                 " the load generator's limit; try --processes 2 or fewer users"
             )
+        measured = None if self.cpu_at_start_s is None else max(cpu_s - self.cpu_at_start_s, 0.0)
+        measured_wall = max(self.ended - self.load_started, 1e-6)
         return {
             "cpu_s": round(cpu_s, 2),
             "cpu_cores": round(cpu_s / wall, 2),
+            # From the load's start to Locust's exit: what generating the measured load cost,
+            # without Locust's start-up (unrounded: it is divided per order).
+            "measured_cpu_s": measured,
+            "busiest_core": round(busiest, 2),
+            # Per process, while the load ran: the figure that says whether Locust was the limit
+            # (busiest_core spans each process's life, start-up included).
+            "core_per_process": None
+            if measured is None
+            else round(measured / measured_wall / processes, 2),
             "processes": processes,
             "saturated": saturated,
             "warnings": warnings,
@@ -196,6 +212,9 @@ class _Watch:
 
     def _started(self, line: str) -> None:
         on_start, self.on_start = self.on_start, None  # the first process to start is the start
+        if self.cpu_at_start_s is None:
+            self.cpu_at_start_s = _family_cpu_s(self.pid)
+            self.load_started = time.time()
         if on_start is None:
             return
         try:
@@ -233,6 +252,21 @@ def _stop(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _family_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by a process and all its descendants (None if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0.0
+    for member in family:
+        with contextlib.suppress(psutil.Error):  # ended meanwhile: rusage counts it at the end
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _children_cpu_s() -> float:

@@ -21,6 +21,15 @@ SIDE_BY_SIDE_HEADERS = (
     "orders÷ceiling",
     "loadgen CPU",
 )
+CPU_PROCESSES = ("order", "inventory", "payment", "notification", "locust")
+CPU_HEADERS = (
+    "style",
+    *CPU_PROCESSES,
+    "total",
+    "no-op (ms)",
+    "bound",
+    "of bound",
+)
 OPERATION_HEADERS = ("style", "operation", "count", "per_s", "p50", "p95", "p99", "max", "errors %")
 
 
@@ -77,10 +86,66 @@ def side_by_side_row(style: str, result: dict[str, Any]) -> list[str]:
         number(summary["orders_per_s"]),
         *(number(summary[f"order_{name}_ms"]) for name in ("p50", "p95", "p99", "max")),
         percent(summary["error_rate"]),
-        number(calibration.get("per_s")),
+        _ceiling(calibration),
         number(calibration.get("order_ratio"), decimals=2),
         _cpu(result.get("load_generator")),
     ]
+
+
+def _ceiling(calibration: dict[str, Any]) -> str:
+    # `!`: a Locust process ran near a full core during the no-op, so the ceiling is the load
+    # generator's limit at least as much as the transport's.
+    if not calibration:
+        return MISSING
+    mark = "!" if calibration.get("load_generator_limited") else " "
+    return number(calibration.get("per_s")) + mark
+
+
+def cpu_table(document: dict[str, Any]) -> str:
+    """CPU-ms per completed order by process and in total, the bound and its share, then what
+    the figures leave out."""
+    styles: dict[str, Any] = document["styles"]
+    rows = [cpu_row(style, result) for style, result in styles.items() if result.get("cpu")]
+    if not rows:
+        return "no CPU figures in this run"
+    title = "CPU-ms per completed order (the mix's browse and look-up included)"
+    lines = [title, render(CPU_HEADERS, rows, "<" + ">" * (len(CPU_HEADERS) - 1))]
+    return "\n".join(lines + cpu_notes(styles))
+
+
+def cpu_row(style: str, result: dict[str, Any]) -> list[str]:
+    cpu = result["cpu"]
+    found = cpu.get("bound") or {}
+    return [
+        style,
+        *(number(cpu["processes"].get(name), 2) for name in CPU_PROCESSES),
+        number(cpu["total_ms"], 2),
+        number(found.get("noop_ms"), 3),
+        number(found.get("cpu_ms_per_order"), 2),
+        MISSING if cpu["bound_fraction"] is None else f"{cpu['bound_fraction']:.0%}",
+    ]
+
+
+def cpu_notes(styles: dict[str, Any]) -> list[str]:
+    """What the totals leave out, once per reason, and which ceilings were the generator's."""
+    reasons: dict[str, list[str]] = {}
+    for result in styles.values():
+        for name, why in ((result.get("cpu") or {}).get("not_attributed") or {}).items():
+            reasons.setdefault(why, [])
+            if name not in reasons[why]:
+                reasons[why].append(name)
+    notes = [f"not counted: {', '.join(names)}: {why}" for why, names in reasons.items()]
+    limited = [
+        style
+        for style, result in styles.items()
+        if (result.get("calibration") or {}).get("load_generator_limited")
+    ]
+    if limited:
+        notes.append(
+            f"ceiling marked ! ({', '.join(limited)}): a Locust process ran near a full core"
+            " during the no-op, so it is the load generator's limit as much as the transport's"
+        )
+    return notes
 
 
 def _cpu(load_generator: dict[str, Any] | None) -> str:

@@ -38,6 +38,8 @@ class Target:
     description: str  # for the results: "own stack (...)" or the --target URL
     # Each service's HTTP address: where the audit reads the books.
     services: Mapping[str, str] = field(default_factory=dict)
+    # Each service's process id, when the bench started the stack itself: whose CPU it reads.
+    pids: Mapping[str, int] = field(default_factory=dict)
 
     def locust_options(self) -> list[str]:
         t = self.targets
@@ -112,7 +114,9 @@ def started_stack(
         stack.start(reset=True, timeout_s=60)
         targets = stack_targets(stack, broker_url, namespace)
         services = {service: stack.url(service) for service in SERVICES}
-        yield stack, Target(targets, f"own stack (broker namespace {namespace})", services)
+        pids = {service: stack.pid(service) for service in SERVICES}
+        description = f"own stack (broker namespace {namespace})"
+        yield stack, Target(targets, description, services, pids)
     finally:
         stack.stop()
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from harness import audit
-from harness.bench import results, table
+from harness.bench import cost, results, table
+from harness.bench.cpu import Reading
 from harness.bench.options import (
     BenchPlan,
     InvalidArguments,
@@ -25,7 +26,8 @@ from harness.bench.options import (
     plan,
     scenario_styles,
 )
-from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool, run_phase
+from harness.bench.phase import measured_phase, not_attributed
+from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
 from harness.rabbit.node import BrokerError
 from harness.report import write_report
@@ -42,8 +44,10 @@ __all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
 DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
 load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's
-CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table,
-then writes the run's report beside results.json: report.html and report.md (orderflow report).
+CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table
+and each style's CPU-ms per completed order (each service and Locust, from /proc; RabbitMQ is
+not counted) with the fraction of the bound its no-op's cost allows, then writes the run's
+report beside results.json: report.html and report.md (orderflow report).
 
 Load models:
   --users N            closed model: N users, each starting its next task when one ends
@@ -195,16 +199,19 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
     for style in bench.styles:  # all first: a style that cannot run fails the run at once
         preflight(target, style)
     print(_describe(bench), flush=True)
+    costs = _Costs(cost.transaction_ms(out / "transaction-cost"), not_attributed(target))
     for style in bench.styles:
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
-            phase = run_phase(style, "load", bench.load, target, out / style)
+            phase, spent = measured_phase(style, "load", bench.load, target, out / style)
             load = results.load_samples(phase.samples)
-            styles[style] = _style_result(bench, load, bench.load.duration_s, phase, ceiling)
+            styles[style] = _style_result(
+                bench, style, load, bench.load.duration_s, (phase, spent), ceiling, costs
+            )
         else:
             styles[style], capacity[style] = _capacity_search(
-                bench, target, style, out / style, ceiling
+                bench, target, style, out / style, (ceiling, costs)
             )
         styles[style]["audit"] = _audit(target, style, out / style)
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
@@ -227,6 +234,22 @@ class Ceiling:
 
     samples: list[results.Sample] | None = None
     load_generator: dict[str, Any] | None = None
+    spent: Reading | None = None  # CPU seconds by process during the no-op
+
+    def noop_cost(self) -> dict[str, float | None] | None:
+        if self.samples is None or self.spent is None:
+            return None
+        noops = sum(sample.operation == results.NOOP for sample in self.samples)
+        return cost.noop_cost(self.spent, noops)
+
+
+@dataclass(frozen=True)
+class _Costs:
+    """What the CPU figures of every style share: a store transaction's cost, measured once
+    per run, and what they cannot attribute."""
+
+    transaction_ms: float
+    not_attributed: dict[str, Any]
 
 
 def _calibrate(bench: BenchPlan, target: Target, style: str, folder: Path) -> Ceiling:
@@ -236,18 +259,21 @@ def _calibrate(bench: BenchPlan, target: Target, style: str, folder: Path) -> Ce
         return Ceiling()
     users = bench.load.users if bench.load.rate is None else min(bench.load.users, 10)
     load = Load(users, None, bench.calibration_s, bench.load.processes)
-    phase = run_phase(style, "calibration", load, target, folder)
-    return Ceiling(results.load_samples(phase.samples), phase.load_generator)
+    phase, spent = measured_phase(style, "calibration", load, target, folder)
+    return Ceiling(results.load_samples(phase.samples), phase.load_generator, spent)
 
 
 def _style_result(
     bench: BenchPlan,
+    style: str,
     load: list[results.Sample],
     duration_s: float,
-    phase: PhaseRun,
+    measured: tuple[PhaseRun, Reading],
     ceiling: Ceiling,
+    costs: _Costs,
 ) -> dict[str, Any]:
-    return results.style_result(
+    phase, spent = measured
+    result = results.style_result(
         load,
         ceiling.samples,
         duration_s,
@@ -255,17 +281,25 @@ def _style_result(
         phase.load_generator,
         ceiling.load_generator,
     )
+    noop = ceiling.noop_cost()
+    if result["calibration"] is not None and noop is not None:
+        result["calibration"]["cpu_ms_per_call"] = noop
+    orders = result["summary"]["orders_completed"]
+    result["cpu"] = cost.cpu_section(
+        style, spent, orders, noop, costs.transaction_ms, costs.not_attributed
+    )
+    return result
 
 
 def _capacity_search(
-    bench: BenchPlan, target: Target, style: str, folder: Path, ceiling: Ceiling
+    bench: BenchPlan, target: Target, style: str, folder: Path, priced: tuple[Ceiling, _Costs]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Raise the rate until a step misses the SLO; the style's result is its best held step."""
     assert bench.capacity is not None
     goal, steps, best, rate = bench.capacity, [], None, bench.capacity.start_rate
     while rate <= goal.max_rate:
         load = Load(open_pool(rate, goal.pool), rate, goal.step_s, bench.load.processes)
-        phase = run_phase(style, "load", load, target, folder / f"rate-{rate:g}")
+        phase, spent = measured_phase(style, "load", load, target, folder / f"rate-{rate:g}")
         samples = results.load_samples(phase.samples)
         step = results.capacity_step(
             samples, rate, goal.step_s, goal.slo_p99_ms, goal.max_error_rate
@@ -273,7 +307,7 @@ def _capacity_search(
         steps.append(step)
         print(_step_line(style, step), flush=True)
         if best is None or step["held"]:
-            best = _style_result(bench, samples, goal.step_s, phase, ceiling)
+            best = _style_result(bench, style, samples, goal.step_s, (phase, spent), *priced)
         if not step["held"]:
             break
         rate = round(rate * goal.growth, 1)
@@ -342,6 +376,8 @@ def _print_tables(document: dict[str, Any], path: Path) -> None:
     print(table.side_by_side(document))
     print()
     print(table.operations_table(document))
+    print()
+    print(table.cpu_table(document))
     if "capacity" in document:
         print()
         print(table.capacity_table(document))

@@ -31,6 +31,7 @@ class Report:
     verdict: str  # the audit in one line
     verdict_ok: bool
     side_by_side: Table
+    cpu: Table | None
     audit: Table
     problems: list[str]  # the audit's examples
     scenario: list[Table]
@@ -49,6 +50,7 @@ def report(run: Run) -> Report:
         verdict=verdict,
         verdict_ok=verdict_ok,
         side_by_side=run_tables.side_by_side(run),
+        cpu=run_tables.cpu(run),
         audit=run_tables.audit(run),
         problems=run_tables.audit_problems(run),
         scenario=scenario_tables.tables(run) if run.scenario else [],

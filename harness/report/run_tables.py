@@ -25,10 +25,37 @@ def side_by_side(run: Run) -> Table:
         "reached their final status; the order latencies (ms) run from placing an order to the "
         "client seeing it confirmed, cancelled or rejected. ceiling/s is a no-op over the same "
         "protocol (the transport alone); orders÷ceiling is the share of it the whole flow "
-        "reaches. A load generator marked ! ran out of CPU: its numbers are a floor.",
+        "reaches. A ceiling marked ! was the load generator's limit (a Locust process near a "
+        "full core during the no-op). A load generator marked ! ran out of CPU: its numbers "
+        "are a floor.",
         headers,
         tuple(rows),
         right_aligned(len(headers)),
+    )
+
+
+def cpu(run: Run) -> Table | None:
+    """CPU-ms per completed order by process, the bound and its share; None for a run without
+    CPU figures (a scenario run, or results from before they were measured)."""
+    rows = tuple(
+        plain(terminal.cpu_row(style, result))
+        for style, result in run.styles.items()
+        if result.get("cpu")
+    )
+    if not rows:
+        return None
+    notes = " ".join(f"{note[0].upper()}{note[1:]}." for note in terminal.cpu_notes(run.styles))
+    return Table(
+        "cpu",
+        "CPU per completed order",
+        "CPU-milliseconds each process used per completed order while the load ran (the mix's "
+        "browse and look-up included), and their total. bound is what an order would cost if "
+        "each of its hops cost the style's no-op (no-op, server and client side) and each store "
+        "transaction a bare SQLite one; of bound is bound ÷ total, the share of what this "
+        f"machine allows that the style reaches (docs/bench.md). {notes}",
+        terminal.CPU_HEADERS,
+        rows,
+        right_aligned(len(terminal.CPU_HEADERS)),
     )
 
 

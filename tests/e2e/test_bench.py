@@ -52,6 +52,29 @@ def results_of(folder: Path) -> dict[str, Any]:
     return document
 
 
+def assert_plausible_cpu(style: str, result: dict[str, Any]) -> None:
+    """Each process of the stack the bench started used some CPU per order, not seconds; the
+    total is the sum of its parts; the no-op's cost gives a bound below the measured cost."""
+    cpu = result["cpu"]
+    assert cpu["orders"] == result["summary"]["orders_completed"], style
+    parts = cpu["processes"]
+    assert set(parts) == {"order", "inventory", "payment", "notification", "locust"}, style
+    # /proc counts whole clock ticks (10 ms), which a quiet service may not reach in a short
+    # run: each part is at least 0; the order service and Locust do real work every order.
+    assert all(0 <= ms < 1000 for ms in parts.values()), (style, parts)
+    assert parts["order"] > 0 and parts["locust"] > 0, (style, parts)
+    assert cpu["total_ms"] == pytest.approx(sum(parts.values()), abs=0.01), style
+    assert set(cpu["not_attributed"]) == {"rabbitmq"}  # the machine's broker: not ours to count
+    noop = result["calibration"]["cpu_ms_per_call"]
+    assert noop["client_ms"] > 0 and noop["server_ms"] >= 0, (style, noop)
+    if style != "broker":  # the broker's no-op is served by RabbitMQ alone
+        assert noop["server_ms"] > 0, (style, noop)
+    bound = cpu["bound"]
+    assert bound["noop_ms"] == pytest.approx(noop["server_ms"] + noop["client_ms"], abs=0.002)
+    assert 0 < cpu["bound_fraction"] < 1.5, (style, cpu)
+    assert isinstance(result["calibration"]["load_generator_limited"], bool)
+
+
 @pytest.mark.timeout(240)
 def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     tmp_path: Path,
@@ -82,8 +105,11 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
         audit = result["audit"]
         assert audit["accepted"] == summary["orders_completed"], style
         assert set(audit["counts"].values()) == {0}, (style, audit)
+        assert_plausible_cpu(style, result)
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])
+    cpu_title = lines.index("CPU-ms per completed order (the mix's browse and look-up included)")
+    assert [line.split()[0] for line in lines[cpu_title + 3 : cpu_title + 8]] == list(STYLES)
     assert [line.split()[0] for line in lines[header + 2 : header + 7]] == list(STYLES)
     # Its last words name the report it wrote beside the results (docs/report.md).
     assert lines[-2:] == [f"Report: {out / 'report.html'}", f"        {out / 'report.md'}"]

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.bench.cost import cpu_section
 from harness.bench.results import Sample, results_document, run_meta, style_result
 from harness.scenarios.phases import Window, isolation
 from harness.vocabulary import AUDIT_COUNTS
@@ -29,6 +30,14 @@ LOAD_GENERATOR: dict[str, Any] = {
     "warnings": [],
 }
 WARMUP_S = 2.0
+CPU_SPENT: dict[str, float | None] = {
+    "order": 0.06,
+    "inventory": 0.03,
+    "payment": 0.02,
+    "notification": 0.01,
+    "locust": 0.04,
+}
+NOT_COUNTED = {"rabbitmq": "not a process this bench started"}
 FAULT = Window("payment", 4.0, 7.5)
 FAULT_DESCRIPTION = "payment crash at 4s for 3s"
 
@@ -78,6 +87,9 @@ def plain_style(**counts: int) -> dict[str, Any]:
         load_samples(), noop_samples(), SECONDS, CALIBRATION_S, LOAD_GENERATOR, LOAD_GENERATOR
     )
     result["audit"] = audit(**counts)
+    noop = {"server_ms": 0.12, "client_ms": 0.3}
+    result["calibration"]["cpu_ms_per_call"] = noop
+    result["cpu"] = cpu_section("rest", CPU_SPENT, 20, noop, 0.015, NOT_COUNTED)
     return result
 
 

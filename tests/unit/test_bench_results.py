@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
+from harness.bench.cost import cpu_section
 from harness.bench.results import (
     SCHEMA,
     Sample,
@@ -175,6 +176,9 @@ def load_phase() -> list[Sample]:
 LOAD_GENERATOR = {
     "cpu_s": 4.2,
     "cpu_cores": 0.42,
+    "measured_cpu_s": 3.9,
+    "busiest_core": 0.42,
+    "core_per_process": 0.4,
     "processes": 1,
     "saturated": False,
     "warnings": [],
@@ -221,7 +225,21 @@ def test_calibration_gives_the_ceiling_and_the_order_ratio() -> None:
         "error_rate": 0.0,
         "order_ratio": 0.01,  # 0.8 orders/s against a ceiling of 80/s
         "load_generator": LOAD_GENERATOR,
+        "load_generator_limited": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("core", "saturated", "limited"),
+    [(0.5, False, False), (0.74, False, False), (0.75, False, True), (0.5, True, True)],
+)
+def test_a_ceiling_is_the_load_generators_when_a_locust_process_nears_a_core(
+    core: float, saturated: bool, limited: bool
+) -> None:
+    generator = {**LOAD_GENERATOR, "core_per_process": core, "saturated": saturated}
+    noops = [sample(0.5, "noop", at=T0 + i / 100) for i in range(400)]
+    result = style_result(load_phase(), noops, 10.0, 5.0, LOAD_GENERATOR, generator)
+    assert result["calibration"]["load_generator_limited"] is limited
 
 
 def test_no_ratio_without_a_ceiling() -> None:
@@ -285,6 +303,9 @@ RUN = {
 }
 
 
+CPU_SPENT = {"order": 0.03, "inventory": 0.01, "payment": None, "locust": 0.02}
+
+
 def full_document(tmp_path: Path) -> dict[str, Any]:
     rows = [[s.at - T0, s.operation, s.latency_ms, s.error] for s in load_phase()]
     load = load_samples([write_sample_file(tmp_path / "load.json", rows)])
@@ -296,6 +317,13 @@ def full_document(tmp_path: Path) -> dict[str, Any]:
         "rest": style_result(load, calibration, 10.0, 5.0, LOAD_GENERATOR, LOAD_GENERATOR),
         "broker": style_result(load, None, 10.0, None, LOAD_GENERATOR),
     }
+    # The CPU figures as `orderflow bench` adds them (harness/cli/bench.py): with a bound where
+    # the no-op was measured, without one where it was not.
+    noop = {"server_ms": 0.12, "client_ms": 0.3}
+    styles["rest"]["calibration"]["cpu_ms_per_call"] = noop
+    not_counted = {"rabbitmq": "not started by this bench"}
+    styles["rest"]["cpu"] = cpu_section("rest", CPU_SPENT, 8, noop, 0.015, not_counted)
+    styles["broker"]["cpu"] = cpu_section("broker", CPU_SPENT, 8, None, 0.015, not_counted)
     steps = [capacity_step(load, rate, 10.0, 500.0, 0.01) for rate in (10.0, 20.0)]
     capacity = {
         "slo_p99_ms": 500.0,
@@ -356,9 +384,19 @@ def unknown_capacity_style(document: dict[str, Any]) -> None:
     document["capacity"]["styles"]["Rest"] = document["capacity"]["styles"].pop("rest")
 
 
+def negative_cpu(document: dict[str, Any]) -> None:
+    document["styles"]["rest"]["cpu"]["processes"]["order"] = -1.5
+
+
+def bound_without_hops(document: dict[str, Any]) -> None:
+    del document["styles"]["rest"]["cpu"]["bound"]["hops"]
+
+
 @pytest.mark.parametrize(
     ("mistake", "culprit"),
     [
+        (negative_cpu, "-1.5"),
+        (bound_without_hops, "'hops'"),
         (unknown_style, "'soap'"),
         (missing_summary, "'summary'"),
         (misspelled_stat, "'p99'"),

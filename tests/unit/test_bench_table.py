@@ -8,6 +8,7 @@ from harness.bench.table import (
     audit_row,
     audit_table,
     capacity_table,
+    cpu_table,
     operations_table,
     scenario_table,
     side_by_side,
@@ -135,6 +136,55 @@ def test_side_by_side_marks_a_saturated_load_generator_and_lists_its_warnings() 
     assert rest.endswith("1.00 cores!")
     assert not websocket.endswith("!")
     assert table.splitlines()[-1] == "rest: load generator used 1.00 of 1 cores"
+
+
+def test_a_ceiling_that_was_the_load_generators_limit_is_marked() -> None:
+    found = document()
+    found["styles"]["websocket"]["calibration"] = {**CALIBRATION, "load_generator_limited": True}
+    assert rows(side_by_side(found))["websocket"][7] == "2500.0!"
+    assert rows(side_by_side(document()))["websocket"][7] == "2500.0"
+    note = cpu_table(with_cpu(found)).splitlines()[-1]
+    assert note.startswith("ceiling marked ! (websocket): a Locust process ran near a full core")
+
+
+NOT_COUNTED = {"rabbitmq": "not a process this bench started"}
+
+
+def cpu(
+    processes: dict[str, float | None], total: float | None, fraction: float | None
+) -> dict[str, Any]:
+    bound = None if fraction is None else {"noop_ms": 0.525, "cpu_ms_per_order": 3.36}
+    return {
+        "orders": 300,
+        "processes": processes,
+        "total_ms": total,
+        "not_attributed": NOT_COUNTED,
+        "bound": bound,
+        "bound_fraction": fraction,
+    }
+
+
+def with_cpu(found: dict[str, Any]) -> dict[str, Any]:
+    measured = {"order": 2.61, "inventory": 1.27, "payment": 0.71, "notification": 0.7}
+    found["styles"]["websocket"]["cpu"] = cpu({**measured, "locust": 1.16}, 6.45, 0.521)
+    found["styles"]["rest"]["cpu"] = cpu({**dict.fromkeys(measured), "locust": 1.0}, 1.0, None)
+    return found
+
+
+def test_the_cpu_table_lists_each_process_the_total_the_bound_and_its_share() -> None:
+    lines = cpu_table(with_cpu(document())).splitlines()
+    assert lines[0] == "CPU-ms per completed order (the mix's browse and look-up included)"
+    table = rows("\n".join(lines[1:]))
+    assert table["websocket"] == [
+        "2.61", "1.27", "0.71", "0.70", "1.16", "6.45", "0.525", "3.36", "52%",
+    ]  # fmt: skip
+    assert table["rest"] == ["-", "-", "-", "-", "1.00", "1.00", "-", "-", "-"]
+    assert "broker" not in table  # a style without CPU figures has no row
+    assert lines[-1] == "not counted: rabbitmq: not a process this bench started"
+
+
+def test_a_run_without_cpu_figures_says_so() -> None:
+    assert cpu_table(document()) == "no CPU figures in this run"
 
 
 def test_numbers_are_right_aligned_in_fixed_width_columns() -> None:

@@ -93,3 +93,9 @@ def test_a_scenario_page_has_its_sections_in_reading_order(tmp_path: Path) -> No
     ]
     how_to_read = re.findall(r'<p class="how">', page)
     assert len(how_to_read) == len(sections) - 1  # all but "What was run"
+
+
+def test_a_plain_page_has_its_cpu_per_order_under_the_side_by_side(tmp_path: Path) -> None:
+    page = written_page(tmp_path, plain_document())
+    sections = re.findall(r'<section id="([^"]+)">', page)
+    assert sections[:4] == ["run", "side-by-side", "cpu", "audit"]

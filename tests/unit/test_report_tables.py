@@ -10,7 +10,7 @@ from harness.report.cells import BAD, NOTE, Cell, Table
 from harness.report.markdown import report as markdown_report
 from harness.report.markdown import table as markdown_table
 from harness.report.report import audit_verdict, report
-from harness.report.run_tables import audit, side_by_side
+from harness.report.run_tables import audit, cpu, side_by_side
 from harness.report.scenario_tables import expectations, phases
 from tests.unit.report_documents import plain_document, scenario_document, write_folder
 
@@ -133,3 +133,25 @@ def test_a_plain_run_has_no_scenario_tables(tmp_path: Path) -> None:
     text = markdown_report(report(load_run(write_folder(tmp_path, plain_document()))))
     assert "## Phase by phase" not in text and "## Failure isolation" not in text
     assert "- **load:** closed model, 5 users, 14 s per style, after a 2 s no-op" in text
+
+
+def test_a_plain_run_has_its_cpu_per_order_and_the_bound(tmp_path: Path) -> None:
+    run = load_run(write_folder(tmp_path, plain_document(("rest", "grpc"))))
+    found = cpu(run)
+    assert found is not None
+    rows = rows_of(markdown_table(found))
+    assert rows[0] == ["style", "order", "inventory", "payment", "notification", "locust",
+                       "total", "no-op (ms)", "bound", "of bound"]  # fmt: skip
+    # 0.06 s of the order service's CPU over 20 orders is 3 ms an order, and so on; the bound:
+    # 5.5 hops at 0.42 ms and 8 transactions at 0.015 ms is 2.43 ms, 30% of the 8 ms.
+    assert rows[2] == ["rest", "3.00", "1.50", "1.00", "0.50", "2.00", "8.00", "0.420", "2.43",
+                       "30%"]  # fmt: skip
+    assert "Not counted: rabbitmq: not a process this bench started." in found.how_to_read
+    text = markdown_report(report(run))
+    assert "## CPU per completed order" in text
+
+
+def test_a_run_without_cpu_figures_has_no_cpu_table(tmp_path: Path) -> None:
+    run = load_run(write_folder(tmp_path, scenario_document()))
+    assert cpu(run) is None
+    assert "## CPU per completed order" not in markdown_report(report(run))

@@ -1,0 +1,57 @@
+"""CPU time of named processes, read from /proc/<pid>/stat (utime + stime, in clock ticks).
+
+One sampler for every reader: the bench reads it at the start and the end of a measured phase,
+and a telemetry loop may read it once a second. /proc is read directly rather than through
+psutil so a test can hand it a fake /proc folder; a process that is gone reads as None (its
+CPU can no longer be known), never as 0."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+PROC: Final = Path("/proc")
+# utime and stime are fields 14 and 15 of /proc/<pid>/stat; counted after the `(comm)` field,
+# which may itself hold spaces and parentheses, they are the 12th and 13th.
+UTIME_AFTER_COMM: Final = 11
+
+Reading = dict[str, float | None]
+
+
+def clock_ticks() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, proc: Path = PROC, ticks: int | None = None) -> float | None:
+    """User plus system CPU seconds the process has used, or None if it is gone."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    used = int(fields[UTIME_AFTER_COMM]) + int(fields[UTIME_AFTER_COMM + 1])
+    return used / (ticks or clock_ticks())
+
+
+@dataclass(frozen=True)
+class CpuSampler:
+    """Reads the CPU seconds of each named process (a name per service, `locust`, ...)."""
+
+    pids: Mapping[str, int]
+    proc: Path = PROC
+    ticks: int = field(default_factory=clock_ticks)
+
+    def sample(self) -> Reading:
+        return {name: cpu_seconds(pid, self.proc, self.ticks) for name, pid in self.pids.items()}
+
+
+def used(before: Reading, after: Reading) -> Reading:
+    """CPU seconds each process used between two readings; None when either is unknown."""
+    spent: Reading = {}
+    for name, value in after.items():
+        start = before.get(name)
+        spent[name] = None if start is None or value is None else value - start
+    return spent

@@ -1,0 +1,46 @@
+"""One Locust phase with the CPU every process of the stack used while its load ran: the
+services' read at the load's start and at Locust's exit (harness/bench/cpu.py), the load
+generator's from the same start (harness/bench/runner.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.bench.cost import LOAD_GENERATOR, RABBITMQ
+from harness.bench.cpu import CpuSampler, Reading, used
+from harness.bench.runner import Load, PhaseRun, run_phase
+from harness.bench.target import Target
+from services.kernel.config import SERVICES
+
+SHARED_BROKER = (
+    "not a process this bench started (the machine's RabbitMQ serves other runs too):"
+    " its CPU is not counted"
+)
+NOT_STARTED_HERE = "the stack was not started by this bench (--target): its processes are not known"
+
+
+def measured_phase(
+    style: str, phase: str, load: Load, target: Target, folder: Path
+) -> tuple[PhaseRun, Reading]:
+    """Run the phase; CPU seconds by process (None: not attributed), the generator's too."""
+    sampler = CpuSampler(target.pids)
+    start: Reading = {}
+
+    def on_start(_at: float) -> None:
+        start.update(sampler.sample())
+
+    run = run_phase(style, phase, load, target, folder, on_start=on_start)
+    spent: Reading = dict.fromkeys(SERVICES)
+    if start:
+        spent.update(used(start, sampler.sample()))
+    spent[LOAD_GENERATOR] = run.load_generator.get("measured_cpu_s")
+    return run, spent
+
+
+def not_attributed(target: Target) -> dict[str, Any]:
+    """What the CPU figures leave out, and why."""
+    reasons = {RABBITMQ: SHARED_BROKER}
+    if not target.pids:
+        reasons |= dict.fromkeys(SERVICES, NOT_STARTED_HERE)
+    return reasons
