@@ -128,16 +128,25 @@ class OrderHandlers:
         with self._saga.updates.watch(order_id) as wake:
             await self.get_order(order_id)
             while True:
-                for change in self._store.status_changes(order_id, after):
+                changes = self._store.status_changes(order_id, after)
+                for change in changes:
                     yield change
                     after = change.seq
                     if change.status in domain.TERMINAL:
                         return
+                if not changes and await self.seen_the_end(order_id, after):
+                    return
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(RECHECK_S):
                         await wake.get()
                 while not wake.empty():
                     wake.get_nowait()
+
+    async def seen_the_end(self, order_id: str, after: int) -> bool:
+        """Whether a client that has the order's status number `after` has its final one.
+        Raises NotFound for an unknown id."""
+        order = await self.get_order(order_id)
+        return order.is_terminal and not self._store.status_changes(order_id, after)
 
     async def list_orders(self, customer_id: str) -> list[Order]:
         check_identifier("customer_id", customer_id)

@@ -3,7 +3,9 @@
 Each event is `event: status`, `id: <n>` (the order's n-th status, numbered by the store in the
 transaction that saved it) and `data:` the change as JSON. A client that reconnects with
 `Last-Event-ID: <n>` gets the statuses after n, none twice; the stream ends after a final
-status. sse-starlette frames the events, sends the keep-alive comments and notices disconnects.
+status. A client that reconnects after the final status (as a browser's EventSource does when
+a stream ends) is answered 204, which tells it to stop. sse-starlette frames the events, sends
+the keep-alive comments and notices disconnects.
 
 Bounded cost: at most `max_streams` open streams per process (beyond: 503 problem+json with
 Retry-After); a stream holds no buffer of its own (the store is read on each wake-up, and the
@@ -75,6 +77,7 @@ router = APIRouter(tags=["orders"])
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        204: {"description": "The client has the final status already (Last-Event-ID)"},
         **problem_responses(404, 422, 503),
     },
 )
@@ -85,7 +88,8 @@ async def order_events(
     last_event_id: Annotated[str | None, LastEventId] = None,
 ) -> Response:
     after = _seen(last_event_id)
-    await use.get_order(order_id)  # an unknown order: 404 before any stream opens
+    if await use.seen_the_end(order_id, after):  # (an unknown order: 404, no stream opens)
+        return Response(status_code=204)  # the spec's "stop reconnecting"
     if not streams.take():
         refused = problem(
             503,
