@@ -14,8 +14,15 @@ from services.kernel.errors import InvalidRequest
 RESPOND_ASYNC = "respond-async"
 MAX_WAIT_S = 30.0  # the longest a long poll holds a request (both spellings, documented)
 MAX_PREFER_LENGTH = 1024
-# "10", "10s", "2.5s": seconds, with at most three decimals.
-WAIT_PATTERN = r"^[0-9]{1,5}(\.[0-9]{1,3})?s?$"
+# "10", "10s", "2.5s": seconds from 0 to 30, with at most three decimals.
+WAIT_PATTERN = r"^(30(\.0{1,3})?|[12]?[0-9](\.[0-9]{1,3})?)s?$"
+
+
+def optional_string(pattern: str) -> dict[str, object]:
+    """The OpenAPI schema of an optional header or query parameter that has a pattern. FastAPI
+    writes `str | None` as "string or null", but a header or a query value is never null, and a
+    schema-driven client would send the word "null" for it."""
+    return {"anyOf": [{"type": "string", "pattern": pattern}]}
 
 
 def preferences(header: str | None) -> dict[str, str]:

@@ -72,6 +72,7 @@ Prefer = Header(
     description="RFC 7240. `respond-async` on POST /orders; `wait=N` (seconds) on GET.",
     json_schema_extra={"maxLength": prefer.MAX_PREFER_LENGTH},
 )
+Wait = Query(json_schema_extra=prefer.optional_string(prefer.WAIT_PATTERN))
 ACCEPTED_ASYNC: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "With `Prefer: respond-async`: the order is recorded (PENDING) and its "
@@ -136,7 +137,9 @@ async def get_order(
     order_id: OrderId,
     use: Handlers,
     response: Response,
-    wait: Annotated[str | None, Query(json_schema_extra={"pattern": prefer.WAIT_PATTERN})] = None,
+    wait: Annotated[
+        str | None, Query(json_schema_extra=prefer.optional_string(prefer.WAIT_PATTERN))
+    ] = None,
     prefer_header: Annotated[str | None, Prefer] = None,
 ) -> dict[str, Any]:
     wait_s = prefer.wait_from_query(wait)

@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.kernel.errors import InvalidRequest
 from services.kernel.http.problem import problem, problem_responses
+from services.order.api import prefer
 from services.order.api.rest import Handlers, OrderId
 from services.order.updates import StatusChange
 
@@ -66,7 +67,9 @@ async def stream_limit(request: Request) -> StreamLimit:
 
 
 Streams = Annotated[StreamLimit, Depends(stream_limit)]
-LastEventId = Header(alias="Last-Event-ID", json_schema_extra={"pattern": EVENT_ID_PATTERN})
+LastEventId = Header(
+    alias="Last-Event-ID", json_schema_extra=prefer.optional_string(EVENT_ID_PATTERN)
+)
 router = APIRouter(tags=["orders"])
 
 
