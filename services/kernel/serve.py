@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 from starlette.types import ASGIApp
 
+from services.kernel import tracing
 from services.kernel.config import ConfigError, Settings
 from services.kernel.http.server import HeadLimits, bounded_protocol
 from services.kernel.telemetry import configure_logging
@@ -67,12 +68,17 @@ def run(service: str, bootstrap: Bootstrap) -> None:
         print(f"orderflow {service}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
+    traces = None
     try:
+        traces = tracing.configure(service)  # off unless OTEL_* / ORDERFLOW_TRACES_FILE ask
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve(service, settings, bootstrap))
     except ConfigError as error:  # found while building, e.g. a database of an older schema
         print(f"orderflow {service}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        if traces is not None:
+            traces.shutdown()  # exports the spans still batched
 
 
 async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None:

@@ -52,6 +52,14 @@ def _check_version(connection: sqlite3.Connection, path: Path | str, version: in
         )
 
 
+def add_column(connection: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Add a column a newer release needs to a file written before it (no-op when present):
+    an additive change keeps older files usable instead of asking for a reset."""
+    present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+    if column not in present:
+        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
 @contextmanager
 def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: nothing is ever half-written."""

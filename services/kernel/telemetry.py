@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -53,12 +53,13 @@ class _CorrelationFilter(logging.Filter):
     """Stamps each record with the ids that tie one order's lines together across services.
 
     Services log one INFO line per order, at its end (and one per exceptional event); the steps
-    on the way are at DEBUG. The W3C trace id belongs next to the correlation id on that line:
-    there is none to carry yet (no trace context is propagated); when there is, set
-    `record.trace_id` here and add `%(trace_id)s` beside `%(correlation_id)s` in the format."""
+    on the way are at DEBUG. With tracing on, the W3C trace id stands next to the correlation id
+    on that line (`[<correlation id> trace=<trace id>]`): what to search for in a trace UI."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation.current() or "-"
+        found = tracing.trace_id()
+        record.trace_id = f" trace={found}" if found else ""
         return True
 
 
@@ -67,7 +68,8 @@ def configure_logging(service: str, level: str) -> None:
     handler.addFilter(_CorrelationFilter())
     handler.setFormatter(
         logging.Formatter(
-            f"%(asctime)s %(levelname)s {service} [%(correlation_id)s] %(name)s: %(message)s"
+            f"%(asctime)s %(levelname)s {service} [%(correlation_id)s%(trace_id)s] %(name)s:"
+            " %(message)s"
         )
     )
     root = logging.getLogger()

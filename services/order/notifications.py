@@ -18,9 +18,10 @@ import logging
 from enum import Enum
 from typing import Final
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
+from services.order.domain import Order
 from services.order.downstream.interfaces import NotificationRefused, Routes
 from services.order.store import OrderStore
 
@@ -101,6 +102,14 @@ class NotificationDelivery:
             self._store.notified(order_id)
             return True
         correlation.set_current(correlation_id)  # this task's own context (gather wraps each)
+        # However late, the delivery belongs to the trace of the transaction that owed it.
+        parent = tracing.parent(*self._store.owed_trace(order_id)) or tracing.root()
+        with tracing.span(
+            "notify", parent_context=parent, attributes={"orderflow.order": order_id}
+        ):
+            return await self._notify(order)
+
+    async def _notify(self, order: Order) -> bool:
         try:
             await self._routes.for_order(order).notifier.notify(order)
         except DownstreamUnavailable as error:

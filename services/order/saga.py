@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 from services.kernel.clock import now_iso
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable, NotSent
@@ -73,7 +73,10 @@ class Saga:
         if correlation.current() is None:
             correlation.set_current(order.id)
         while order.saga is not SagaState.DONE:
-            moved = await self._step(order, first_run)
+            with tracing.span(
+                f"saga {_step_name(order)}", attributes={"orderflow.order": order.id}
+            ):
+                moved = await self._step(order, first_run)
             if moved is None:  # compensation must wait; part of it may have been saved
                 return self._store.get(order.id) or order
             order = moved
@@ -165,7 +168,8 @@ class Saga:
             self._store.log(order.id, step, outcome, order.updated_at, detail)
             if order.saga is SagaState.DONE:  # finished: the customer must be told, once
                 told_as = correlation.current() or order.id
-                self._store.owe_notification(order.id, order.updated_at, told_as)
+                trace = tracing.carrier()  # the delivery joins this order's trace
+                self._store.owe_notification(order.id, order.updated_at, told_as, trace)
         self._steps.labels(step, outcome).inc()
         level = logging.DEBUG if _routine(order, step, outcome) else logging.INFO
         log.log(level, "order %s: %s %s -> %s", order.id, step, outcome, order.status)
@@ -176,6 +180,13 @@ class Saga:
         """Count the outcome; the notification it owes is already recorded with it."""
         self._finished.labels(order.status.value, order.reason or "").inc()
         self._on_owed()
+
+
+def _step_name(order: Order) -> str:
+    """The step `_step` is about to take, for its span."""
+    if order.saga is SagaState.COMPENSATING:
+        return "compensate"
+    return {Status.PENDING: "reserve", Status.RESERVED: "charge"}.get(order.status, "confirm")
 
 
 def _routine(order: Order, step: str, outcome: str) -> bool:

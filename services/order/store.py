@@ -13,6 +13,7 @@ is written in the transaction that finishes the order and deleted once notificat
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -74,7 +75,9 @@ CREATE TABLE IF NOT EXISTS status_changes (
 CREATE TABLE IF NOT EXISTS notifications_owed (
     order_id       TEXT PRIMARY KEY REFERENCES orders (id),
     owed_at        TEXT NOT NULL,
-    correlation_id TEXT NOT NULL
+    correlation_id TEXT NOT NULL,
+    traceparent    TEXT,  -- the trace context of the transaction that owed it
+    tracestate     TEXT
 );
 CREATE TABLE IF NOT EXISTS broker_waiters (
     order_id       TEXT NOT NULL REFERENCES orders (id),
@@ -113,6 +116,8 @@ class OrderStore(sqlite.SqliteStore):
         super().__init__(connection)
         # The broker style's outbox and inbox, written in this store's transactions.
         self.messages = outbox.Messages(connection)
+        for column in ("traceparent", "tracestate"):  # files written before traces
+            sqlite.add_column(connection, "notifications_owed", column, "TEXT")
 
     def add(self, order: Order) -> None:
         self._db.execute(
@@ -239,14 +244,25 @@ class OrderStore(sqlite.SqliteStore):
         ).fetchone()
         return None if row is None else (row["step"], row["outcome"])
 
-    def owe_notification(self, order_id: str, at: str, correlation_id: str) -> None:
+    def owe_notification(
+        self, order_id: str, at: str, correlation_id: str, trace: Mapping[str, str] | None = None
+    ) -> None:
         """The customer must be told how this order ended (call inside `transaction`); the
-        delivery carries the correlation id of the work that finished the order."""
+        delivery carries the correlation id and trace context of the work that finished it."""
+        trace = trace or {}
         self._db.execute(
-            "INSERT OR IGNORE INTO notifications_owed (order_id, owed_at, correlation_id)"
-            " VALUES (?, ?, ?)",
-            (order_id, at, correlation_id),
+            "INSERT OR IGNORE INTO notifications_owed (order_id, owed_at, correlation_id,"
+            " traceparent, tracestate) VALUES (?, ?, ?, ?, ?)",
+            (order_id, at, correlation_id, trace.get("traceparent"), trace.get("tracestate")),
         )
+
+    def owed_trace(self, order_id: str) -> tuple[str | None, str | None]:
+        """The trace context (traceparent, tracestate) an owed notification was recorded in."""
+        row = self._db.execute(
+            "SELECT traceparent, tracestate FROM notifications_owed WHERE order_id = ?",
+            (order_id,),
+        ).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
 
     def notifications_due(self, limit: int) -> list[tuple[str, str]]:
         """The oldest owed notifications: (order id, correlation id)."""

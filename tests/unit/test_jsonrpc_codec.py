@@ -173,8 +173,8 @@ def place_params(**overrides: Any) -> dict[str, Any]:
 
 
 def test_params_read_strictly() -> None:
-    params, correlation_id = Params.of(place_params(_meta={"correlation_id": "corr"}))
-    assert correlation_id == "corr"
+    params, meta = Params.of(place_params(_meta={"correlation_id": "corr"}))
+    assert meta.correlation_id == "corr"
     params.allow("customer_id", "items", "idempotency_key")
     assert params.text("customer_id") == "c1"
     assert params.lines("items") == (Line("A", 2),)

@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import pika
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 from services.kernel.broker.binding import decode_message
 from services.kernel.broker.events import CloudEvent, InvalidEvent
 from services.kernel.broker.link import BrokerLink, Delivery
@@ -78,6 +79,18 @@ class EventConsumer:
             await self._dead_letter(delivery, attempts, reason, event.type)
             return
         correlation.set_current(event.correlationid)
+        # A child of the context the event was written in (CloudEvents Distributed Tracing);
+        # an event without one starts a trace of its own.
+        parent = tracing.parent(event.traceparent, event.tracestate) or tracing.root()
+        attributes = {"messaging.system": "rabbitmq", "messaging.message.id": event.id}
+        with tracing.span(
+            f"process {event.type}", SpanKind.CONSUMER, parent_context=parent, attributes=attributes
+        ):
+            await self._handle(use_case, event, delivery, attempts)
+
+    async def _handle(
+        self, use_case: UseCase, event: CloudEvent, delivery: Delivery, attempts: int
+    ) -> None:
         try:
             await use_case(event)
         except (InvalidEvent, DomainError) as error:

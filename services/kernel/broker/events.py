@@ -4,7 +4,9 @@ What is accepted is what the spec allows, so that a client written from the spec
 - the required attributes `specversion` ("1.0"), `id`, `source`, `type`; the optional `time`
   (RFC 3339), `subject`, `datacontenttype`, `dataschema`; a JSON `null` counts as absent;
 - extension attributes: `correlationid` is the project's (without it, the event's own `id`
-  stands in); any other (`traceparent`, ...) must have a valid name and value, and is ignored;
+  stands in); `traceparent` and `tracestate` (the Distributed Tracing extension) carry the W3C
+  trace context the event was written in (kept when of a sane length, else ignored, as W3C
+  says of a context one cannot read); any other must have a valid name and value, and is ignored;
 - `data` (any JSON value) or `data_base64` (binary data), never both.
 Only what breaks a rule of the spec is refused, with the rule in the reason. Lengths are bounded
 (ids of 128 characters and so on) so that an untrusted event costs a bounded amount to handle.
@@ -27,12 +29,15 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.kernel import tracing
+
 CONTENT_TYPE: Final = "application/cloudevents+json"
 JSON_DATA: Final = "application/json"
 SPEC_VERSION: Final = "1.0"
 REQUIRED: Final = ("specversion", "id", "source", "type")
 OPTIONAL: Final = ("time", "subject", "datacontenttype", "dataschema")
-CORRELATION: Final = "correlationid"  # the one extension attribute the project uses
+CORRELATION: Final = "correlationid"  # the extension attribute the project adds
+TRACING: Final = (tracing.TRACEPARENT, tracing.TRACESTATE)  # the Distributed Tracing extension
 _NAME: Final = re.compile(r"[a-z0-9]+")  # attribute names: lower-case ASCII letters and digits
 _RFC3339: Final = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
@@ -59,6 +64,8 @@ class CloudEvent(BaseModel):
     datacontenttype: str | None = Field(default=None, min_length=1, max_length=256)
     dataschema: str | None = Field(default=None, min_length=1, max_length=2048)
     correlationid: str = Field(min_length=1, max_length=128)
+    traceparent: str | None = Field(default=None, max_length=tracing.MAX_TRACEPARENT)
+    tracestate: str | None = Field(default=None, max_length=tracing.MAX_TRACESTATE)
     data: Any = None  # a JSON value, or bytes (`data_base64`, or binary content mode)
 
     @field_validator("time")
@@ -96,6 +103,7 @@ def new_event(
         datacontenttype=JSON_DATA,
         correlationid=correlation_id,
         data=data,
+        **tracing.carrier(),  # the context it is written in: its consumers' spans are children
     )
 
 
@@ -124,8 +132,10 @@ def from_attributes(attributes: Mapping[str, object], data: object) -> CloudEven
     for name, value in present.items():
         if name not in REQUIRED and name not in OPTIONAL:
             _check_extension(name, value)
-    known = {name: present[name] for name in (*REQUIRED, *OPTIONAL, CORRELATION) if name in present}
+    wanted: tuple[str, ...] = (*REQUIRED, *OPTIONAL, CORRELATION)
+    known = {name: present[name] for name in wanted if name in present}
     known.setdefault(CORRELATION, present["id"])  # e.g. a command: answered under its own id
+    known.update({name: present[name] for name in TRACING if _readable_trace(name, present)})
     try:
         return CloudEvent.model_validate({**known, "data": data})
     except ValidationError as error:
@@ -166,6 +176,10 @@ def _check_extension(name: str, value: object) -> None:
         f"not a CloudEvent: attribute {name!r} must be a string, boolean, binary, 32-bit"
         " integer or timestamp"
     )
+
+
+def _readable_trace(name: str, present: Mapping[str, object]) -> bool:
+    return name in present and tracing.valid_header(name, present[name])
 
 
 def _is_rfc3339(value: str) -> bool:

@@ -6,6 +6,9 @@ effect without its event, or handle a redelivered message twice. The relay publi
 in order with publisher confirms and marks them published only once confirmed: a broker outage
 delays events, never loses them, and a message that was published but not confirmed is
 published again (consumers drop the copy).
+
+Each row keeps the W3C trace context of the transaction that wrote it (also in the event's
+`traceparent`), so the relay's publish span joins that trace however late the row is relayed.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 from typing import Final
 
 import pika
+from opentelemetry.trace import SpanKind
 
-from services.kernel import sqlite
+from services.kernel import sqlite, tracing
 from services.kernel.broker.events import CONTENT_TYPE, CloudEvent
 from services.kernel.broker.link import BrokerLink, BrokerUnavailable
 from services.kernel.broker.topology import Topology
@@ -35,7 +39,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     correlation  TEXT NOT NULL,
     body         BLOB NOT NULL,
     created_at   TEXT NOT NULL,
-    published_at TEXT
+    published_at TEXT,
+    traceparent  TEXT,  -- the trace context of the transaction that wrote the row
+    tracestate   TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
 CREATE TABLE IF NOT EXISTS inbox (
@@ -48,6 +54,9 @@ BATCH: Final = 200
 IDLE_POLL_S: Final = 1.0
 RETRY_BASE_S: Final = 0.5
 RETRY_MAX_S: Final = 10.0
+# Columns added since the first schema, for databases written before them (nullable, so adding
+# one is all the migration there is).
+ADDED_COLUMNS: Final = (("outbox", "traceparent", "TEXT"), ("outbox", "tracestate", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,8 @@ class OutboxRow:
     type: str
     correlation: str
     body: bytes
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 class Messages:
@@ -65,6 +76,8 @@ class Messages:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._waiters: list[asyncio.Event] = []
+        for table, column, declaration in ADDED_COLUMNS:
+            sqlite.add_column(db, table, column, declaration)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -73,9 +86,17 @@ class Messages:
 
     def emit(self, event: CloudEvent) -> None:
         self._db.execute(
-            "INSERT INTO outbox (event_id, type, correlation, body, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (event.id, event.type, event.correlationid, event.encode(), now_iso()),
+            "INSERT INTO outbox (event_id, type, correlation, body, created_at, traceparent,"
+            " tracestate) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.id,
+                event.type,
+                event.correlationid,
+                event.encode(),
+                now_iso(),
+                event.traceparent,
+                event.tracestate,
+            ),
         )
         for waiter in self._waiters:
             waiter.set()  # the relay runs once this transaction's synchronous code has committed
@@ -92,11 +113,11 @@ class Messages:
 
     def unpublished(self, limit: int = BATCH) -> list[OutboxRow]:
         rows = self._db.execute(
-            "SELECT seq, event_id, type, correlation, body FROM outbox"
+            "SELECT seq, event_id, type, correlation, body, traceparent, tracestate FROM outbox"
             " WHERE published_at IS NULL ORDER BY seq LIMIT ?",
             (limit,),
         ).fetchall()
-        return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+        return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6]) for r in rows]
 
     def mark_published(self, seqs: list[int]) -> None:
         with sqlite.transaction(self._db):
@@ -153,11 +174,7 @@ class OutboxRelay:
         seqs confirmed. A row that failed is published again later, after rows behind it:
         consumers never rely on the order of events (each carries what it needs)."""
         results = await asyncio.gather(
-            *(
-                self._link.publish(self._topology.events, r.type, r.body, _properties(r))
-                for r in rows
-            ),
-            return_exceptions=True,
+            *(self._publish_row(row) for row in rows), return_exceptions=True
         )
         done: list[int] = []
         for row, result in zip(rows, results, strict=True):
@@ -166,6 +183,15 @@ class OutboxRelay:
             elif not isinstance(result, BrokerUnavailable):
                 log.error("outbox event %s (%s) not published: %r", row.event_id, row.type, result)
         return done
+
+    async def _publish_row(self, row: OutboxRow) -> None:
+        """One publish, in the trace of the transaction that wrote the row."""
+        parent = tracing.parent(row.traceparent, row.tracestate)
+        attributes = {"messaging.system": "rabbitmq", "messaging.message.id": row.event_id}
+        with tracing.span(
+            f"publish {row.type}", SpanKind.PRODUCER, parent_context=parent, attributes=attributes
+        ):
+            await self._link.publish(self._topology.events, row.type, row.body, _properties(row))
 
 
 def _properties(row: OutboxRow) -> pika.BasicProperties:

@@ -20,7 +20,7 @@ from typing import Final, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 from services.kernel.config import ServiceAddress, bracketed
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.grpc.errors import CODE_KEY, CORRELATION_KEY
@@ -133,6 +133,15 @@ def open_caller(
 ) -> GrpcCaller:
     """One channel to the service's gRPC port, reused by every call and closed with `resources`."""
     target = f"{bracketed(address.host)}:{address.grpc_port}"
-    channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=_tracing())
     resources.push_async_callback(channel.close)
     return GrpcCaller(address.name, channel, timeout_s, telemetry)
+
+
+def _tracing() -> list[grpc.aio.ClientInterceptor]:
+    """A client span per call, its `traceparent` in the call's metadata (when tracing is on)."""
+    if not tracing.enabled():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    return list(aio_client_interceptors())  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from services.kernel import tracing
 from services.kernel.config import bracketed
 from services.kernel.grpc.interceptor import EdgeInterceptor
 from services.kernel.grpc.reflection import serve_reflection
@@ -54,7 +55,7 @@ def create_server(
 ) -> tuple[GrpcServer, int]:
     """The server, and the port it bound (`port` 0 picks a free one, as tests do)."""
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor()],
+        interceptors=[*_tracing(), EdgeInterceptor()],
         options=[("grpc.max_receive_message_length", max_message_bytes)],
     )
     names = [service.name for service in services]
@@ -65,3 +66,14 @@ def create_server(
     serve_reflection([*names, HEALTH_SERVICE], server)
     bound = server.add_insecure_port(f"{bracketed(host)}:{port}")
     return GrpcServer(server, checker, names), bound
+
+
+def _tracing() -> list[grpc.aio.ServerInterceptor]:
+    """A server span per call of ours (its parent from the `traceparent` metadata), outside the
+    edge interceptor so the handler runs in it; health and reflection are left out."""
+    if not tracing.enabled():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+    only_ours = filters.service_prefix("orderflow.")
+    return [aio_server_interceptor(filter_=only_ours)]  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
+from services.kernel import tracing
 from services.kernel.http.middleware import (
     BodySizeLimit,
     CorrelationId,
@@ -72,7 +73,19 @@ def create_http_app(
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     app.add_middleware(CorrelationId)
     app.add_middleware(RequestMetrics, telemetry=telemetry)
+    if tracing.enabled():
+        _trace(app)
     return app
+
+
+def _trace(app: FastAPI) -> None:
+    """A server span per request and per WebSocket (its upgrade's `traceparent` is the parent;
+    its frames are not spans of their own: JSON-RPC makes one per request). Probes are left out."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="/health,/ready,/metrics", exclude_spans=["receive", "send"]
+    )
 
 
 def _operations_router(telemetry: Telemetry, readiness: ReadinessCheck) -> APIRouter:

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
 
@@ -57,6 +57,7 @@ class JsonClient:
             base_url=base_url,
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+            trace_configs=_traced(),
         )
 
     async def call(self, operation: str, method: str, path: str, *, json: Any = None) -> Reply:
@@ -107,6 +108,15 @@ class JsonClient:
 
     def _count(self, operation: str, outcome: str) -> None:
         self._telemetry.downstream_calls.labels(self.service, operation, outcome).inc()
+
+
+def _traced() -> list[aiohttp.TraceConfig]:
+    """A client span per call, its `traceparent` in the request headers (when tracing is on)."""
+    if not tracing.enabled():
+        return []
+    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+
+    return [create_trace_config()]
 
 
 class HealthProbe:

@@ -5,7 +5,8 @@ not be up yet. When the connection drops, the calls waiting on it fail as Downst
 (the other side may or may not have acted on them) and the next call reconnects. After a failed
 attempt the next one waits (0.1 s, doubling up to 1 s): calls meanwhile wait for it and share it
 when it is due before their deadline, and fail at once when it is not. Every call has a deadline,
-sends the correlation id in `params._meta`, and is counted in telemetry as `ws.<method>`.
+sends the correlation id and the W3C trace context in `params._meta`, and is counted in
+telemetry as `ws.<method>`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, overload
 
+from opentelemetry.trace import SpanKind
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.protocol import State
 
-from services.kernel import correlation
+from services.kernel import correlation, tracing
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.jsonrpc import messages
 from services.kernel.jsonrpc.errors import SERVER_FAILURES
@@ -144,7 +146,8 @@ class RpcClient:
         deadline = asyncio.get_running_loop().time() + self._timeout_s
         try:
             async with asyncio.timeout_at(deadline):
-                answer = await self._exchange(method, params, deadline)
+                with tracing.span(f"jsonrpc {method}", SpanKind.CLIENT):
+                    answer = await self._exchange(method, params, deadline)
         except TimeoutError:
             self._count(method, "timeout")
             cause = f"no answer within {self._timeout_s}s"
@@ -259,6 +262,8 @@ class RpcClient:
 
 
 def with_correlation(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` plus the current correlation id in the reserved `_meta` member."""
-    current = correlation.current()
-    return {**params, META: {"correlation_id": current}} if current else params
+    """`params` plus the current correlation id and trace context in the reserved `_meta`."""
+    meta: dict[str, str] = tracing.carrier()
+    if current := correlation.current():
+        meta["correlation_id"] = current
+    return {**params, META: meta} if meta else params

@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
-from services.kernel import correlation
+from opentelemetry.trace import SpanKind
+
+from services.kernel import correlation, tracing
 from services.kernel.jsonrpc import messages
 from services.kernel.jsonrpc.errors import METHOD_NOT_FOUND, RpcError, error_for
 from services.kernel.jsonrpc.messages import Batch, Limits, Request
@@ -65,7 +67,11 @@ class Dispatcher:
         if method is None:
             data = {"code": "METHOD_NOT_FOUND", "method": request.method}
             raise RpcError(METHOD_NOT_FOUND, f"no method named {request.method!r}", data)
-        params, correlation_id = Params.of(request.params)
+        params, meta = Params.of(request.params)
         # Each request runs in a task of its own, so this binds the id to this request only.
-        correlation.begin(correlation_id or peer.correlation_id)
-        return await method(params, peer)
+        correlation.begin(meta.correlation_id or peer.correlation_id)
+        # Without a `traceparent` of its own, the request is part of the socket's span (whose
+        # parent is the upgrade request's `traceparent`).
+        parent = tracing.parent(meta.traceparent, meta.tracestate)
+        with tracing.span(f"jsonrpc {request.method}", SpanKind.SERVER, parent_context=parent):
+            return await method(params, peer)

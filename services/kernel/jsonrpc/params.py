@@ -8,12 +8,25 @@ turn a safe retry into a second order.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
+from services.kernel import tracing
 from services.kernel.contracts import Line
 from services.kernel.jsonrpc.errors import invalid_params
 
 META: Final = "_meta"  # reserved member: protocol metadata, not an argument of the method
+# What `_meta` may hold: the correlation id and the caller's W3C trace context.
+META_MEMBERS: Final = ("correlation_id", tracing.TRACEPARENT, tracing.TRACESTATE)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The protocol metadata a request carried in `params._meta`."""
+
+    correlation_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 class Params:
@@ -21,12 +34,12 @@ class Params:
         self._raw = raw
 
     @classmethod
-    def of(cls, raw: object) -> tuple[Params, str | None]:
-        """The method's arguments, and the correlation id the caller put in `_meta`."""
+    def of(cls, raw: object) -> tuple[Params, Meta]:
+        """The method's arguments, and what the caller put in `_meta`."""
         if not isinstance(raw, dict):
             raise invalid_params("params must be an object (arguments by name)", field="params")
         arguments = {key: value for key, value in raw.items() if key != META}
-        return cls(arguments), _correlation_id(raw.get(META, {}))
+        return cls(arguments), _meta(raw.get(META, {}))
 
     def allow(self, *names: str) -> Params:
         if unknown := sorted(set(self._raw) - set(names)):
@@ -79,12 +92,18 @@ def _integer(value: object, field: str) -> int:
     return value
 
 
-def _correlation_id(meta: object) -> str | None:
-    if not isinstance(meta, dict) or set(meta) - {"correlation_id"}:
-        raise invalid_params('_meta may only hold "correlation_id"', field=META)
+def _meta(meta: object) -> Meta:
+    if not isinstance(meta, dict) or set(meta) - set(META_MEMBERS):
+        names = ", ".join(f'"{name}"' for name in META_MEMBERS)
+        raise invalid_params(f"_meta may only hold {names}", field=META)
     value = meta.get("correlation_id")
     if value is not None and not isinstance(value, str):
         raise invalid_params(
             "_meta.correlation_id must be a string", field=f"{META}.correlation_id"
         )
-    return value
+    for name in (tracing.TRACEPARENT, tracing.TRACESTATE):
+        if meta.get(name) is not None and not tracing.valid_header(name, meta[name]):
+            raise invalid_params(
+                f"_meta.{name} must be a W3C {name} string", field=f"{META}.{name}"
+            )
+    return Meta(value, meta.get(tracing.TRACEPARENT), meta.get(tracing.TRACESTATE))
