@@ -73,6 +73,8 @@ class Settings:
     control_token: str | None = None  # the control endpoint is off without one
     resilience: Resilience = PROFILES["naive"]  # of the order service's downstream calls
     start_delay_s: float = 0.0  # a fault hook: wait this long before building or binding anything
+    sse_max_streams: int = 256  # order's open GET /orders/{id}/events streams, per process
+    sse_keepalive_s: float = 15.0  # a comment on an idle stream this often, for proxies
 
     @property
     def call_timeout_s(self) -> float:
@@ -114,6 +116,8 @@ class Settings:
             control_token=_token(env, "ORDERFLOW_CONTROL_TOKEN"),
             resilience=resilience,
             start_delay_s=_seconds_within(env, "ORDERFLOW_START_DELAY_S", 0.0, MAX_START_DELAY_S),
+            sse_max_streams=_count(env, "ORDERFLOW_SSE_MAX_STREAMS", cls.sse_max_streams, low=1),
+            sse_keepalive_s=_positive_float(env, "ORDERFLOW_SSE_KEEPALIVE_S", cls.sse_keepalive_s),
         )
 
 

@@ -25,9 +25,16 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
+from services.kernel import correlation
 from services.kernel.broker import catalogue as ev
-from services.kernel.broker.unit_of_work import UnitOfWork, derived_id
+from services.kernel.broker.unit_of_work import (
+    Received,
+    SqliteUnitOfWork,
+    UnitOfWork,
+    derived_id,
+)
 from services.kernel.clock import now_iso
 from services.kernel.contracts import Line
 from services.kernel.errors import Conflict
@@ -74,30 +81,49 @@ class OrderChoreography:
         self._faults = faults or Faults(OPERATIONS["order"])
 
     async def on_place(self, request: ev.PlaceOrderCommand, uow: UnitOfWork) -> None:
-        await self._faults.before("order.place")
         command = PlaceOrder(
             customer_id=request.customer_id,
             lines=tuple(Line(item.sku, item.quantity) for item in request.items),
             payment_token=request.payment_token,
             idempotency_key=request.idempotency_key,
-            style=BROKER,
         )
+        await self.place(command, uow)
+
+    async def place(self, command: PlaceOrder, uow: UnitOfWork) -> tuple[Order, bool] | None:
+        """Record the order (PENDING) and its order.placed in one transaction, the choreography
+        runs from there: the `order.place` command's use case, and the asynchronous HTTP front's
+        (`Prefer: respond-async`). Returns the order and whether it is new (None when this very
+        message was handled before: a redelivery, which changes nothing); a replay (the same
+        idempotency key and request) is answered as `_replay` says, a different request with
+        the key raises IdempotencyMismatch (the broker dead-letters it, HTTP answers 422)."""
+        await self._faults.before("order.place")
+        command = replace(command, style=BROKER)
         command.validate()  # an invalid command is poison: dead-lettered with the reason
         client = uow.message.correlation_id  # the client waits for the answer under it
         with uow:
             if uow.already_handled:
-                return
+                return None
             key = command.idempotency_key
             existing = self._store.by_idempotency_key(key) if key else None
             if existing is not None:
                 self._replay(uow, domain.check_replay(existing, command))
-                return
+                return existing, False
             order = domain.new_order(self._new_id(), command, now_iso())
             self._store.add(order)
             self._store.log(order.id, "place", "accepted", order.created_at)
             self._store.add_waiter(order.id, client)
             uow.emit(ev.ORDER_PLACED, _placed(order))
         log.debug("order %s: placed (broker)", order.id)  # one INFO line per order: at its end
+        return order, True
+
+    async def accept(self, command: PlaceOrder) -> tuple[Order, bool]:
+        """`place` for a request over HTTP: its own unit of work, as if the command had come
+        in by the broker under the request's correlation id (the terminal event's waiter)."""
+        client = correlation.current() or correlation.new_id()
+        received = Received(str(uuid.uuid4()), ev.ORDER_PLACE, client)
+        placed = await self.place(command, SqliteUnitOfWork(self._store.messages, received))
+        assert placed is not None  # a fresh message id is never in the inbox
+        return placed
 
     async def on_inventory_reserved(self, data: ev.InventoryReserved, uow: UnitOfWork) -> None:
         reserve = functools.partial(_reserved, items=data.items)

@@ -11,6 +11,7 @@ this process (`_in_flight`), so a retry, another retry and recovery never run it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
@@ -26,7 +27,7 @@ from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
 from services.order.saga import Saga
 from services.order.store import AuditedOrder, LogEntry, OrderStore
-from services.order.updates import follow
+from services.order.updates import StatusChange, follow
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 100
@@ -34,6 +35,8 @@ MAX_LISTED = 100
 # profile, their bulkheads) with live orders: after an outage thousands may wait, and driving
 # them all at once would crowd live orders out, and the bulkhead turn most of them away again.
 RECOVERY_CONCURRENCY = 8
+# How often a status stream reads the store when no live update woke it.
+RECHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,48 @@ class OrderHandlers:
             first = await self.get_order(order_id)
             async for order in follow(first, queue):
                 yield order
+
+    async def await_change(self, order_id: str, wait_s: float) -> Order:
+        """Long polling: the order as soon as its status differs from the one it has now, or
+        at once if that is final, or as it is after `wait_s`. Raises NotFound for an unknown id."""
+        with self._saga.updates.watch(order_id) as queue:
+            first = await self.get_order(order_id)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    async for order in follow(first, queue):
+                        if order.status is not first.status:
+                            return order
+        return await self.get_order(order_id)
+
+    async def status_changes(self, order_id: str, after: int = 0) -> AsyncIterator[StatusChange]:
+        """The order's statuses numbered above `after`, then each new one as it is saved,
+        ending after a final one. Raises NotFound (before yielding anything) for an unknown id.
+
+        The store is the record (numbered, in the transaction of each change); the live updates
+        only say when to read it again, so a watcher's dropped update loses nothing, and a
+        change made where no update is published (another process) is read within RECHECK_S."""
+        with self._saga.updates.watch(order_id) as wake:
+            await self.get_order(order_id)
+            while True:
+                changes = self._store.status_changes(order_id, after)
+                for change in changes:
+                    yield change
+                    after = change.seq
+                    if change.status in domain.TERMINAL:
+                        return
+                if not changes and await self.seen_the_end(order_id, after):
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECHECK_S):
+                        await wake.get()
+                while not wake.empty():
+                    wake.get_nowait()
+
+    async def seen_the_end(self, order_id: str, after: int) -> bool:
+        """Whether a client that has the order's status number `after` has its final one.
+        Raises NotFound for an unknown id."""
+        order = await self.get_order(order_id)
+        return order.is_terminal and not self._store.status_changes(order_id, after)
 
     async def list_orders(self, customer_id: str) -> list[Order]:
         check_identifier("customer_id", customer_id)

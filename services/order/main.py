@@ -19,7 +19,7 @@ from services.kernel.http.app import ReadinessCheck, create_http_app
 from services.kernel.http.client import HealthProbe
 from services.kernel.telemetry import Telemetry
 from services.order import downstream
-from services.order.api import amqp, graphql, grpc, rest, ws
+from services.order.api import amqp, graphql, grpc, rest, sse, ws
 from services.order.choreography import OrderChoreography
 from services.order.downstream.graphql import connect_catalog
 from services.order.handlers import OrderHandlers
@@ -61,12 +61,13 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
                 log.info("recovery drove %d unfinished order(s)", count)
             await asyncio.sleep(settings.recovery_interval_s)
 
-    app = create_app(handlers, telemetry, readiness, settings.max_body_bytes)
+    choreography = OrderChoreography(store, on_saved=saga.updates.publish, faults=faults)
+    streams = sse.StreamLimit(settings.sse_max_streams, settings.sse_keepalive_s)
+    app = create_app(handlers, telemetry, readiness, settings.max_body_bytes, choreography, streams)
     address = settings.address(NAME)
     grpc_server, _ = grpc.create_server(
         handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
     )
-    choreography = OrderChoreography(store, on_saved=saga.updates.publish, faults=faults)
     broker = broker_jobs(
         NAME, settings, telemetry, store.messages, amqp.routes(choreography, store.messages)
     )
@@ -80,13 +81,21 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
 
 
 def create_app(
-    handlers: OrderHandlers, telemetry: Telemetry, readiness: ReadinessCheck, max_body_bytes: int
+    handlers: OrderHandlers,
+    telemetry: Telemetry,
+    readiness: ReadinessCheck,
+    max_body_bytes: int,
+    choreography: OrderChoreography | None = None,
+    streams: sse.StreamLimit | None = None,
 ) -> FastAPI:
+    """Without a choreography, `Prefer: respond-async` is ignored (RFC 7240 lets a server)."""
+    streams = streams or sse.StreamLimit(Settings.sse_max_streams, Settings.sse_keepalive_s)
     return create_http_app(
         title="orderflow order",
         description="Places orders and runs their saga: reserve, charge, confirm or compensate.",
         routers=[
             rest.router,
+            sse.router,
             graphql.create_router(max_body_bytes),
             ws.create_router(max_message_bytes=max_body_bytes),
         ],
@@ -94,7 +103,8 @@ def create_app(
         readiness=readiness,
         max_body_bytes=max_body_bytes,
         problem_statuses=rest.PROBLEM_STATUSES,
-        state={"handlers": handlers},
+        # REST's `Prefer: respond-async` places by the choreography's use case.
+        state={"handlers": handlers, "choreography": choreography, "streams": streams},
     )
 
 

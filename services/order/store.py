@@ -3,6 +3,9 @@
 The saga's position (`saga_state`, pending compensation flags) is saved in the same transaction as
 every status change, so a process killed at any instant restarts knowing exactly what is left.
 `saga_log` is an append-only history of every step, kept for people: it explains an order.
+`status_changes` numbers each order's statuses 1, 2, 3... as they are saved (in the same
+transaction): the Server-Sent Events stream sends them with that number as the event id, so a
+client resuming with `Last-Event-ID` gets exactly the changes after the one it saw.
 `notifications_owed` lists the finished orchestrated orders whose customer is not told yet: a row
 is written in the transaction that finishes the order and deleted once notification acknowledged.
 """
@@ -24,6 +27,7 @@ from services.order.domain import (
     SagaState,
     Status,
 )
+from services.order.updates import StatusChange
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -60,6 +64,14 @@ CREATE TABLE IF NOT EXISTS saga_log (
     at       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, seq);
+CREATE TABLE IF NOT EXISTS status_changes (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    seq      INTEGER NOT NULL,
+    status   TEXT NOT NULL,
+    reason   TEXT,
+    at       TEXT NOT NULL,
+    PRIMARY KEY (order_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notifications_owed (
     order_id       TEXT PRIMARY KEY REFERENCES orders (id),
     owed_at        TEXT NOT NULL,
@@ -127,9 +139,13 @@ class OrderStore(sqlite.SqliteStore):
             ),
         )
         self._write_lines(order)
+        self._record_status(order)
 
     def update(self, order: Order) -> None:
         """Save a saga step: the order's row, and its lines only when they have just been priced."""
+        before = self._db.execute("SELECT status FROM orders WHERE id = ?", (order.id,)).fetchone()
+        if before is not None and before[0] != order.status:
+            self._record_status(order)
         self._db.execute(
             "UPDATE orders SET status = ?, reason = ?, saga_state = ?, release_pending = ?,"
             " refund_pending = ?, updated_at = ? WHERE id = ?",
@@ -146,6 +162,26 @@ class OrderStore(sqlite.SqliteStore):
         if order.total_cents is not None and self._unpriced(order.id):
             self._db.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
             self._write_lines(order)
+
+    def _record_status(self, order: Order) -> None:
+        self._db.execute(
+            "INSERT INTO status_changes (order_id, seq, status, reason, at)"
+            " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM status_changes"
+            " WHERE order_id = ?1",
+            (order.id, order.status, order.reason, order.updated_at),
+        )
+
+    def status_changes(self, order_id: str, after: int = 0) -> list[StatusChange]:
+        """The order's statuses numbered above `after`, oldest first (a handful per order)."""
+        rows = self._db.execute(
+            "SELECT seq, status, reason, at FROM status_changes WHERE order_id = ? AND seq > ?"
+            " ORDER BY seq",
+            (order_id, after),
+        )
+        return [
+            StatusChange(order_id, r[0], Status(r[1]), Reason(r[2]) if r[2] else None, r[3])
+            for r in rows
+        ]
 
     def _unpriced(self, order_id: str) -> bool:
         """Whether the stored lines still wait for inventory's prices. Lines change once, when

@@ -4,6 +4,7 @@ The saga publishes every saved change; gRPC `WatchOrder`, the GraphQL subscripti
 WebSocket `order.updated` notifications each follow one order through here. Watchers that fall
 behind never slow the saga down: each has a bounded queue, and the oldest update is dropped
 first (a watcher still ends on the terminal state, which is always the last update published).
+The store numbers each order's statuses (`StatusChange`), for the streams that must resume.
 """
 
 from __future__ import annotations
@@ -12,10 +13,22 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
-from services.order.domain import Order
+from services.order.domain import Order, Reason, Status
 
 QUEUE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One status an order reached: `seq` counts the order's statuses from 1 (PENDING)."""
+
+    order_id: str
+    seq: int
+    status: Status
+    reason: Reason | None
+    at: str
 
 
 class OrderUpdates:

@@ -1,10 +1,15 @@
-"""Orders over REST: place (with Idempotency-Key), read, list, explain (saga log) and audit."""
+"""Orders over REST: place (with Idempotency-Key), read, list, explain (saga log) and audit.
+
+Placing answers the finished order (201, the orchestrated saga), or, with `Prefer:
+respond-async`, 202 at once (the choreography's place use case: the order and its
+order.placed in one transaction). Reading can wait for a change (long polling); the status
+stream is sse.py."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.kernel import styles
 from services.kernel.contracts import MAX_LINES
@@ -20,6 +25,8 @@ from services.kernel.http.schemas import (
     one_of_in_query,
     payment_token,
 )
+from services.order.api import prefer
+from services.order.choreography import OrderChoreography
 from services.order.domain import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_IDEMPOTENCY_KEY,
@@ -52,6 +59,30 @@ IdempotencyKey = Header(
 router = APIRouter(tags=["orders"])
 
 
+async def choreography_of(request: Request) -> OrderChoreography | None:
+    """The broker style's use cases, when the composition root gave them (else REST places
+    synchronously whatever the client prefers: RFC 7240 lets a server ignore a preference)."""
+    found = getattr(request.app.state, "choreography", None)
+    return found if isinstance(found, OrderChoreography) else None
+
+
+Choreography = Annotated[OrderChoreography | None, Depends(choreography_of)]
+Prefer = Header(
+    alias="Prefer",
+    description="RFC 7240. `respond-async` on POST /orders; `wait=N` (seconds) on GET.",
+    json_schema_extra={"maxLength": prefer.MAX_PREFER_LENGTH},
+)
+Wait = Query(json_schema_extra=prefer.optional_string(prefer.WAIT_PATTERN))
+ACCEPTED_ASYNC: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "With `Prefer: respond-async`: the order is recorded (PENDING) and its "
+        "order.placed event written in the same transaction; the choreography runs from there. "
+        "`Location` names the order; follow it with GET /orders/{id}?wait=… or "
+        "GET /orders/{id}/events."
+    }
+}
+
+
 @router.post(
     "/orders",
     status_code=status.HTTP_201_CREATED,
@@ -59,14 +90,19 @@ router = APIRouter(tags=["orders"])
     description=(
         "The same Idempotency-Key with the same body returns the same order (never a second "
         "charge); with a different body it is refused with 422. An order for a SKU the catalog "
-        "does not know is answered 422 (the order is recorded as REJECTED/UNKNOWN_SKU)."
+        "does not know is answered 422 (the order is recorded as REJECTED/UNKNOWN_SKU). With "
+        "`Prefer: respond-async` the order is accepted at once (202, `Preference-Applied`) and "
+        "placed in the broker style: its events carry it on (an unknown SKU ends it REJECTED)."
     ),
+    responses=ACCEPTED_ASYNC,
 )
 async def place_order(
     body: PlaceOrderBody,
     response: Response,
     use: Handlers,
+    choreography: Choreography,
     idempotency_key: Annotated[str | None, IdempotencyKey] = None,
+    prefer_header: Annotated[str | None, Prefer] = None,
 ) -> Any:
     command = PlaceOrder(
         customer_id=body.customer_id,
@@ -74,16 +110,44 @@ async def place_order(
         payment_token=body.payment_token,
         idempotency_key=idempotency_key,
     )
-    order, created = await use.place_order(command)
+    if choreography and prefer.RESPOND_ASYNC in prefer.preferences(prefer_header):
+        order, created = await choreography.accept(command)
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers["Preference-Applied"] = prefer.RESPOND_ASYNC
+    else:
+        order, created = await use.place_order(command)
     response.headers["Location"] = f"/orders/{order.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return document(order)
 
 
-@router.get("/orders/{order_id}", summary="One order", responses=problem_responses(404))
-async def get_order(order_id: OrderId, use: Handlers) -> dict[str, Any]:
-    return document(await use.get_order(order_id))
+@router.get(
+    "/orders/{order_id}",
+    summary="One order; with a wait, as soon as its status changes (long polling)",
+    description=(
+        "`?wait=10s` (up to 30 s; or `Prefer: wait=10`, capped at 30) holds the request until "
+        "the order's status differs from the one it has when the request arrives, or is final "
+        "already, or the wait ends; it answers the order as it is then (200 either way: compare "
+        "`status`). `?wait` wins over `Prefer: wait`; a bad `?wait` is refused with 422."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def get_order(
+    order_id: OrderId,
+    use: Handlers,
+    response: Response,
+    wait: Annotated[
+        str | None, Query(json_schema_extra=prefer.optional_string(prefer.WAIT_PATTERN))
+    ] = None,
+    prefer_header: Annotated[str | None, Prefer] = None,
+) -> dict[str, Any]:
+    wait_s = prefer.wait_from_query(wait)
+    if wait_s is None and (wait_s := prefer.wait_from_prefer(prefer.preferences(prefer_header))):
+        response.headers["Preference-Applied"] = f"wait={wait_s:g}"
+    if not wait_s:
+        return document(await use.get_order(order_id))
+    return document(await use.await_change(order_id, wait_s))
 
 
 @router.get("/orders", summary="A customer's orders, newest first (at most 100)")

@@ -1,0 +1,149 @@
+"""An order's status changes as Server-Sent Events: `GET /orders/{id}/events`.
+
+Each event is `event: status`, `id: <n>` (the order's n-th status, numbered by the store in the
+transaction that saved it) and `data:` the change as JSON. A client that reconnects with
+`Last-Event-ID: <n>` gets the statuses after n, none twice; the stream ends after a final
+status. A client that reconnects after the final status (as a browser's EventSource does when
+a stream ends) is answered 204, which tells it to stop. sse-starlette frames the events, sends
+the keep-alive comments and notices disconnects.
+
+Bounded cost: at most `max_streams` open streams per process (beyond: 503 problem+json with
+Retry-After); a stream holds no buffer of its own (the store is read on each wake-up, and the
+live-update queue it waits on is bounded).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
+
+from services.kernel.errors import InvalidRequest
+from services.kernel.http.problem import problem, problem_responses
+from services.order.api import prefer
+from services.order.api.rest import Handlers, OrderId
+from services.order.updates import StatusChange
+
+EVENT_ID_PATTERN = r"^[0-9]{1,9}$"
+RETRY_AFTER_S = 5
+EVENT_STREAM_DESCRIPTION = (
+    "`text/event-stream`: one `status` event per status the order reached, `id` its number "
+    "(1 = PENDING), `data` a JSON object `{order_id, seq, status, reason, at}`; the stream "
+    "ends after a final status (CONFIRMED, REJECTED, CANCELLED). Comments (`: keep-alive`) "
+    "keep an idle stream open through proxies."
+)
+
+
+@dataclass
+class StreamLimit:
+    """The per-process bound on open streams, and their keep-alive period (from Settings)."""
+
+    max_streams: int
+    keepalive_s: float
+    open: int = 0
+
+    def take(self) -> bool:
+        if self.open >= self.max_streams:
+            return False
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        self.open -= 1
+
+
+async def stream_limit(request: Request) -> StreamLimit:
+    found = request.app.state.streams
+    if not isinstance(found, StreamLimit):
+        raise TypeError(f"app.state.streams is {type(found).__name__}, not StreamLimit")
+    return found
+
+
+Streams = Annotated[StreamLimit, Depends(stream_limit)]
+LastEventId = Header(
+    alias="Last-Event-ID", json_schema_extra=prefer.optional_string(EVENT_ID_PATTERN)
+)
+router = APIRouter(tags=["orders"])
+
+
+@router.get(
+    "/orders/{order_id}/events",
+    summary="The order's status changes as Server-Sent Events, until its final status",
+    description=EVENT_STREAM_DESCRIPTION,
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        204: {"description": "The client has the final status already (Last-Event-ID)"},
+        **problem_responses(404, 422, 503),
+    },
+)
+async def order_events(
+    order_id: OrderId,
+    use: Handlers,
+    streams: Streams,
+    last_event_id: Annotated[str | None, LastEventId] = None,
+) -> Response:
+    after = _seen(last_event_id)
+    if await use.seen_the_end(order_id, after):  # (an unknown order: 404, no stream opens)
+        return Response(status_code=204)  # the spec's "stop reconnecting"
+    if not streams.take():
+        refused = problem(
+            503,
+            "TOO_MANY_STREAMS",
+            f"this process already serves {streams.max_streams} event streams; retry later",
+        )
+        refused.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return refused
+    events = (_event(change) async for change in use.status_changes(order_id, after))
+    return _Leased(
+        streams,
+        events,
+        ping=streams.keepalive_s,
+        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+class _Leased(EventSourceResponse):
+    """Gives its stream's place back however the response ends (finished, disconnected,
+    failed, cancelled at shutdown)."""
+
+    def __init__(self, limit: StreamLimit, content: AsyncIterator[Any], **options: Any) -> None:
+        super().__init__(content, **options)
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._limit.release()
+
+
+def _seen(last_event_id: str | None) -> int:
+    """The number of the last status the client has (0: none yet)."""
+    if last_event_id is None:
+        return 0
+    if not re.fullmatch(EVENT_ID_PATTERN, last_event_id):
+        raise InvalidRequest(
+            f"Last-Event-ID must be an event id this stream sent, got {last_event_id!r}",
+            field="Last-Event-ID",
+        )
+    return int(last_event_id)
+
+
+def _event(change: StatusChange) -> ServerSentEvent:
+    data = {
+        "order_id": change.order_id,
+        "seq": change.seq,
+        "status": change.status.value,
+        "reason": change.reason.value if change.reason else None,
+        "at": change.at,
+    }
+    return ServerSentEvent(json.dumps(data), event="status", id=str(change.seq))

@@ -1,0 +1,84 @@
+"""`POST /orders` with `Prefer: respond-async`, in-process: the REST adapter, the choreography's
+place use case and the real SQLite store (its outbox), with fakes of the downstream ports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.kernel.broker import catalogue as ev
+from services.kernel.telemetry import Telemetry
+from services.order.choreography import OrderChoreography
+from services.order.main import create_app
+from tests.integration.test_order_rest import Stack, order_body
+
+ASYNC = {"Prefer": "respond-async"}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Stack:
+    return Stack(tmp_path / "order.db")
+
+
+async def client_of(stack: Stack, with_choreography: bool) -> httpx.AsyncClient:
+    async def ready() -> Mapping[str, bool]:
+        return await stack.handlers.is_ready()
+
+    choreography = OrderChoreography(stack.store) if with_choreography else None
+    app = create_app(stack.handlers, Telemetry("order"), ready, 4096, choreography)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://order")
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with await client_of(stack, with_choreography=True) as made:
+        yield made
+
+
+async def test_202_records_the_order_and_its_order_placed_together(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    answer = await client.post("/orders", json=order_body(), headers=ASYNC)
+    assert answer.status_code == 202
+    order = answer.json()
+    assert order["status"] == "PENDING"
+    stored = stack.store.get(order["id"])
+    assert stored is not None and stored.style == "broker"
+    [placed] = stack.store.messages.unpublished()
+    assert placed.type == ev.ORDER_PLACED
+    assert json.loads(placed.body)["data"]["order_id"] == order["id"]
+
+
+async def test_a_replay_emits_nothing_new_and_a_mismatch_writes_nothing(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    headers = {**ASYNC, "Idempotency-Key": "k-1"}
+    first = await client.post("/orders", json=order_body(), headers=headers)
+    again = await client.post("/orders", json=order_body(), headers=headers)
+    other = await client.post("/orders", json=order_body(quantity=3), headers=headers)
+    assert (first.status_code, again.status_code, other.status_code) == (202, 202, 422)
+    assert again.json()["id"] == first.json()["id"]
+    assert other.json()["code"] == "IDEMPOTENCY_MISMATCH"
+    assert [m.type for m in stack.store.messages.unpublished()] == [ev.ORDER_PLACED]
+
+
+async def test_an_invalid_request_is_refused_before_anything_is_written(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    answer = await client.post("/orders", json=order_body(token="tok_unknown"), headers=ASYNC)
+    assert answer.status_code == 422
+    assert stack.store.messages.unpublished() == []
+    assert stack.store.status_counts() == {}
+
+
+async def test_without_the_choreography_the_preference_is_ignored(stack: Stack) -> None:
+    # RFC 7240: a server may ignore a preference; then REST answers as always (201, saga run).
+    async with await client_of(stack, with_choreography=False) as client:
+        answer = await client.post("/orders", json=order_body(), headers=ASYNC)
+    assert answer.status_code == 201
+    assert "Preference-Applied" not in answer.headers
+    assert answer.json()["status"] == "CONFIRMED"
