@@ -17,8 +17,10 @@ import grpc
 import httpx
 from websockets.sync.client import connect
 
+from harness.clients import documents, shapes
 from harness.clients.broker import BrokerOrderClient
-from services._generated.orderflow.v1 import common_pb2, order_pb2, order_pb2_grpc
+from harness.clients.shapes import Request
+from services._generated.orderflow.v1 import order_pb2_grpc
 from services.kernel.config import Settings, bracketed
 
 TIMEOUT_S = 30.0
@@ -32,13 +34,8 @@ class Placed:
     total_cents: int | None
 
 
-Request = dict[str, Any]  # the shared place-order shape, with an optional idempotency_key
-
-
 def place_rest(settings: Settings, request: Request) -> Placed:
-    body = {k: v for k, v in request.items() if k != "idempotency_key"}
-    key = request.get("idempotency_key")
-    headers = {"Idempotency-Key": key} if key else {}
+    body, headers = shapes.rest_place(request)
     url = f"{settings.address('order').http_url}/orders"
     answer = httpx.post(url, json=body, headers=headers, timeout=TIMEOUT_S).json()
     return _from_document(answer.get("order", answer))
@@ -48,44 +45,14 @@ def place_grpc(settings: Settings, request: Request) -> Placed:
     address = settings.address("order")
     with grpc.insecure_channel(f"{bracketed(address.host)}:{address.grpc_port}") as channel:
         stub = order_pb2_grpc.OrderServiceStub(channel)
-        message = order_pb2.PlaceOrderRequest(
-            customer_id=request["customer_id"],
-            items=[common_pb2.LineItem(**item) for item in request["items"]],
-            payment_token=request["payment_token"],
-            idempotency_key=request.get("idempotency_key") or "",
-        )
-        order = stub.PlaceOrder(message, timeout=TIMEOUT_S).order
-    reason = order_pb2.Order.Reason.Name(order.reason)
-    return Placed(
-        order.id,
-        order_pb2.Order.Status.Name(order.status),
-        None if order.reason == order_pb2.Order.REASON_UNSPECIFIED else reason,
-        order.total_cents if order.HasField("total_cents") else None,
-    )
-
-
-PLACE_ORDER = """
-mutation Place($input: PlaceOrderInput!) {
-  placeOrder(input: $input) {
-    __typename
-    ... on Order { id status reason totalCents }
-    ... on UnknownSku { order { id status reason totalCents } }
-    ... on Problem { code message }
-  }
-}"""
+        order = stub.PlaceOrder(shapes.grpc_place(request), timeout=TIMEOUT_S).order
+    total = order.total_cents if order.HasField("total_cents") else None
+    return Placed(order.id, *shapes.grpc_outcome(order), total)
 
 
 def place_graphql(settings: Settings, request: Request) -> Placed:
-    variables = {
-        "input": {
-            "customerId": request["customer_id"],
-            "items": request["items"],
-            "paymentToken": request["payment_token"],
-            "idempotencyKey": request.get("idempotency_key"),
-        }
-    }
     url = f"{settings.address('order').http_url}/graphql"
-    payload = {"query": PLACE_ORDER, "variables": variables}
+    payload = documents.payload(documents.PLACE_ORDER, {"input": documents.place_input(request)})
     result = httpx.post(url, json=payload, timeout=TIMEOUT_S).json()["data"]["placeOrder"]
     order = result.get("order", result)
     if "id" not in order:
@@ -95,7 +62,7 @@ def place_graphql(settings: Settings, request: Request) -> Placed:
 
 def place_websocket(settings: Settings, request: Request) -> Placed:
     url = settings.address("order").http_url.replace("http://", "ws://", 1) + "/ws"
-    call = {"jsonrpc": "2.0", "id": 1, "method": "place_order", "params": request}
+    call = shapes.rpc_call(1, "place_order", request)
     with connect(url, proxy=None, open_timeout=TIMEOUT_S) as socket:
         socket.send(json.dumps(call))
         while True:  # order.updated notifications come first, then the answer

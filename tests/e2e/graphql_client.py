@@ -11,39 +11,16 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Final
+from typing import Any
 
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
-PROTOCOL: Final = Subprotocol("graphql-transport-ws")
-
-ORDER_FIELDS: Final = """
-  id customerId status reason totalCents createdAt updatedAt
-  items { sku quantity unitPriceCents }
-"""
-PLACE_ORDER: Final = f"""
-mutation Place($input: PlaceOrderInput!) {{
-  placeOrder(input: $input) {{
-    __typename
-    ... on Order {{ {ORDER_FIELDS} }}
-    ... on UnknownSku {{ code message order {{ {ORDER_FIELDS} }} }}
-    ... on IdempotencyKeyReused {{ code message orderId }}
-    ... on InvalidInput {{ code message field }}
-  }}
-}}"""
-ORDER_UPDATES: Final = f"""
-subscription Follow($orderId: ID!) {{ orderUpdates(orderId: $orderId) {{ {ORDER_FIELDS} }} }}
-"""
-ORDERS_WITH_PRODUCTS: Final = """
-query Orders($customerId: String!) {
-  orders(customerId: $customerId) {
-    id status items { sku quantity product { sku name priceCents available } }
-  }
-}"""
+from harness.clients import documents
+from harness.clients.documents import PROTOCOL
+from harness.clients.shapes import order_request
 
 
 def place_input(
@@ -52,12 +29,7 @@ def place_input(
     token: str = "tok_visa",
     key: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "customerId": customer,
-        "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
-        "paymentToken": token,
-        "idempotencyKey": key,
-    }
+    return documents.place_input(order_request(items, token, customer, key))
 
 
 def ws_url(http_url: str) -> str:
@@ -67,7 +39,7 @@ def ws_url(http_url: str) -> str:
 def post(
     http: httpx.Client, url: str, query: str, variables: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    answer = http.post(f"{url}/graphql", json={"query": query, "variables": variables or {}})
+    answer = http.post(f"{url}/graphql", json=documents.payload(query, variables))
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -87,7 +59,7 @@ class TransportWS:
         return message
 
     async def subscribe(self, op_id: str, query: str, variables: dict[str, Any]) -> None:
-        payload = {"query": query, "variables": variables}
+        payload = documents.payload(query, variables)
         await self.send({"id": op_id, "type": "subscribe", "payload": payload})
 
     async def until_complete(self, op_id: str) -> list[dict[str, Any]]:

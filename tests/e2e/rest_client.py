@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import httpx
 
+from harness.clients.shapes import order_request
 from harness.stack.supervisor import Stack
 
 TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
@@ -16,11 +16,7 @@ TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
 def order_body(
     items: dict[str, int], token: str = "tok_visa", customer: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "customer_id": customer or f"c-{uuid.uuid4().hex[:12]}",
-        "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
-        "payment_token": token,
-    }
+    return order_request(items, token, customer)
 
 
 def available(http: httpx.Client, stack: Stack, sku: str) -> int:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from harness import audit
+from harness.clients import documents, shapes
 from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import graphql_client, grpc_client, ws_client
@@ -39,12 +40,7 @@ Placer = Callable[[Stack, dict[str, int], str, str, str | None], Answer]
 def place_rest(
     stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
 ) -> Answer:
-    body = {
-        "customer_id": customer,
-        "items": [{"sku": s, "quantity": q} for s, q in items.items()],
-        "payment_token": token,
-    }
-    headers = {"Idempotency-Key": key} if key else {}
+    body, headers = shapes.rest_place(shapes.order_request(items, token, customer, key))
     answer = httpx.post(f"{stack.url('order')}/orders", json=body, headers=headers, timeout=30)
     assert answer.status_code in (200, 201, 422), answer.text
     order = answer.json().get("order", answer.json())
@@ -72,9 +68,7 @@ def place_graphql(
 ) -> Answer:
     with httpx.Client(timeout=30) as http:
         variables = {"input": graphql_client.place_input(items, customer, token, key)}
-        answer = graphql_client.post(
-            http, stack.url("order"), graphql_client.PLACE_ORDER, variables
-        )
+        answer = graphql_client.post(http, stack.url("order"), documents.PLACE_ORDER, variables)
     result = answer["data"]["placeOrder"]
     assert result["__typename"] in ("Order", "UnknownSku"), result
     order = result.get("order", result)

@@ -10,6 +10,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
+from harness.clients.shapes import order_request, rpc_call
 from harness.stack.supervisor import Stack
 
 TIMEOUT_S = 30.0
@@ -56,10 +57,7 @@ class RpcSocket:
 
     def call(self, method: str, params: object = None) -> Exchange:
         self.next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        self.socket.send(json.dumps(message))
+        self.socket.send(json.dumps(rpc_call(self.next_id, method, params)))
         return self.until_response()
 
     def send_raw(self, text: str) -> Exchange:
@@ -90,9 +88,4 @@ class RpcSocket:
 def place_params(
     items: dict[str, int], token: str = "tok_visa", customer: str = "ws-customer", **extra: Any
 ) -> dict[str, Any]:
-    return {
-        "customer_id": customer,
-        "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
-        "payment_token": token,
-        **extra,
-    }
+    return {**order_request(items, token, customer), **extra}
