@@ -8,6 +8,7 @@ contract is made once.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from services._generated.orderflow.v1 import common_pb2, order_pb2
@@ -15,6 +16,21 @@ from services._generated.orderflow.v1 import common_pb2, order_pb2
 # {customer_id, items: [{sku, quantity}], payment_token, idempotency_key?}: the shape of REST's
 # body, JSON-RPC's params and the broker's command, from which gRPC and GraphQL are derived.
 Request = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What a style's own answer to placing an order said."""
+
+    order_id: str
+    status: str
+    reason: str | None
+    total_cents: int | None
+
+    @classmethod
+    def from_json(cls, order: dict[str, Any]) -> Placed:
+        """From the order's shared JSON shape (REST, JSON-RPC and the broker answer with it)."""
+        return cls(order["id"], order["status"], order["reason"], order["total_cents"])
 
 
 def order_request(

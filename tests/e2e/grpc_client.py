@@ -17,7 +17,6 @@ PATHS = (
     ("PENDING", "REJECTED"),
     ("PENDING", "RESERVED", "CANCELLED"),
 )
-TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
 
 
 @contextmanager
@@ -45,8 +44,3 @@ def follows_the_state_machine(statuses: list[str]) -> bool:
 def _subsequence(seen: list[str], path: tuple[str, ...]) -> bool:
     remaining = iter(path)
     return all(status in remaining for status in seen)
-
-
-def trailing(error: grpc.RpcError) -> dict[str, str]:
-    assert isinstance(error, grpc.Call)
-    return {key: str(value) for key, value in error.trailing_metadata() or ()}
