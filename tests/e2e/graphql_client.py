@@ -1,49 +1,20 @@
-"""Talking GraphQL to a service in tests: POST /graphql, and graphql-transport-ws by hand
-(connection_init/ack, subscribe, next, complete) with the `websockets` client.
-
-The in-process tests also use `serving`, which puts an app on a real socket, since a WebSocket
-needs one.
+"""What the GraphQL tests add to the client (harness/clients/graphql.py): PlaceOrderInput from
+a sku: quantity map, and `serving`, which puts an app on a real socket for the in-process tests,
+since a WebSocket needs one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Final
+from typing import Any
 
-import httpx
 import uvicorn
 from starlette.types import ASGIApp
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
-PROTOCOL: Final = Subprotocol("graphql-transport-ws")
-
-ORDER_FIELDS: Final = """
-  id customerId status reason totalCents createdAt updatedAt
-  items { sku quantity unitPriceCents }
-"""
-PLACE_ORDER: Final = f"""
-mutation Place($input: PlaceOrderInput!) {{
-  placeOrder(input: $input) {{
-    __typename
-    ... on Order {{ {ORDER_FIELDS} }}
-    ... on UnknownSku {{ code message order {{ {ORDER_FIELDS} }} }}
-    ... on IdempotencyKeyReused {{ code message orderId }}
-    ... on InvalidInput {{ code message field }}
-  }}
-}}"""
-ORDER_UPDATES: Final = f"""
-subscription Follow($orderId: ID!) {{ orderUpdates(orderId: $orderId) {{ {ORDER_FIELDS} }} }}
-"""
-ORDERS_WITH_PRODUCTS: Final = """
-query Orders($customerId: String!) {
-  orders(customerId: $customerId) {
-    id status items { sku quantity product { sku name priceCents available } }
-  }
-}"""
+from harness.clients import documents
+from harness.clients.shapes import order_request
 
 
 def place_input(
@@ -52,67 +23,7 @@ def place_input(
     token: str = "tok_visa",
     key: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "customerId": customer,
-        "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
-        "paymentToken": token,
-        "idempotencyKey": key,
-    }
-
-
-def ws_url(http_url: str) -> str:
-    return http_url.replace("http://", "ws://", 1) + "/graphql"
-
-
-def post(
-    http: httpx.Client, url: str, query: str, variables: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    answer = http.post(f"{url}/graphql", json={"query": query, "variables": variables or {}})
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-class TransportWS:
-    """One graphql-transport-ws connection, acknowledged."""
-
-    def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.socket.send(json.dumps(message))
-
-    async def receive(self, timeout_s: float = 15.0) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.socket.recv(), timeout_s))
-        return message
-
-    async def subscribe(self, op_id: str, query: str, variables: dict[str, Any]) -> None:
-        payload = {"query": query, "variables": variables}
-        await self.send({"id": op_id, "type": "subscribe", "payload": payload})
-
-    async def until_complete(self, op_id: str) -> list[dict[str, Any]]:
-        """The payloads of `next` messages up to `complete`; an `error` message fails."""
-        payloads: list[dict[str, Any]] = []
-        while True:
-            message = await self.receive()
-            assert message.get("id") == op_id, message
-            if message["type"] == "complete":
-                return payloads
-            assert message["type"] == "next", message
-            payloads.append(message["payload"])
-
-
-@contextlib.asynccontextmanager
-async def transport_ws(
-    url: str, init: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-) -> AsyncIterator[TransportWS]:
-    async with connect(
-        url, subprotocols=[PROTOCOL], additional_headers=headers, proxy=None
-    ) as socket:
-        connection = TransportWS(socket)
-        await connection.send({"type": "connection_init", "payload": init or {}})
-        assert (await connection.receive())["type"] == "connection_ack"
-        yield connection
+    return documents.place_input(order_request(items, token, customer, key))
 
 
 class _Server(uvicorn.Server):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
 
+from harness.clients import shapes
 from harness.stack.supervisor import Stack, connect_host
-from services._generated.orderflow.v1 import common_pb2, order_pb2
+from services._generated.orderflow.v1 import order_pb2
 
 # The order state machine (docs/architecture.md §1), as the paths an order's statuses may follow.
 PATHS = (
@@ -17,7 +17,6 @@ PATHS = (
     ("PENDING", "REJECTED"),
     ("PENDING", "RESERVED", "CANCELLED"),
 )
-TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
 
 
 @contextmanager
@@ -30,20 +29,11 @@ def channel(stack: Stack, service: str) -> Iterator[grpc.Channel]:
 def place_request(
     items: dict[str, int], token: str = "tok_visa", customer: str | None = None, key: str = ""
 ) -> order_pb2.PlaceOrderRequest:
-    return order_pb2.PlaceOrderRequest(
-        customer_id=customer or f"c-{uuid.uuid4().hex[:12]}",
-        items=[common_pb2.LineItem(sku=sku, quantity=qty) for sku, qty in items.items()],
-        payment_token=token,
-        idempotency_key=key,
-    )
+    return shapes.grpc_place(shapes.order_request(items, token, customer, key))
 
 
 def status(order: order_pb2.Order) -> tuple[str, str | None]:
-    """(status, reason) as the shared JSON shape names them (reason None when unspecified)."""
-    reason = order_pb2.Order.Reason.Name(order.reason)
-    return order_pb2.Order.Status.Name(order.status), (
-        None if order.reason == order_pb2.Order.REASON_UNSPECIFIED else reason
-    )
+    return shapes.grpc_outcome(order)
 
 
 def follows_the_state_machine(statuses: list[str]) -> bool:
@@ -54,8 +44,3 @@ def follows_the_state_machine(statuses: list[str]) -> bool:
 def _subsequence(seen: list[str], path: tuple[str, ...]) -> bool:
     remaining = iter(path)
     return all(status in remaining for status in seen)
-
-
-def trailing(error: grpc.RpcError) -> dict[str, str]:
-    assert isinstance(error, grpc.Call)
-    return {key: str(value) for key, value in error.trailing_metadata() or ()}

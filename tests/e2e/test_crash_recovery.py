@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.clients.rest import wait_for
 from harness.stack.supervisor import Stack
-from tests.e2e.rest_client import TERMINAL, available, charge, order_body, wait_for
+from harness.vocabulary import TERMINAL
+from tests.e2e.rest_client import available, charge, order_body
 
 pytestmark = pytest.mark.e2e
 

@@ -14,16 +14,10 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from harness.clients.documents import ORDER_UPDATES, ORDERS_WITH_PRODUCTS, PLACE_ORDER
+from harness.clients.graphql import post, transport_ws, ws_url
 from harness.stack.supervisor import Stack
-from tests.e2e.graphql_client import (
-    ORDER_UPDATES,
-    ORDERS_WITH_PRODUCTS,
-    PLACE_ORDER,
-    place_input,
-    post,
-    transport_ws,
-    ws_url,
-)
+from tests.e2e.graphql_client import place_input
 from tests.e2e.metrics import sample_sum
 from tests.e2e.rest_client import available, payment_summary
 

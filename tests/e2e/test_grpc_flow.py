@@ -12,21 +12,16 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from harness.clients.grpc import trailing
 from harness.stack.supervisor import Stack
+from harness.vocabulary import TERMINAL
 from services._generated.orderflow.v1 import (
     inventory_pb2,
     inventory_pb2_grpc,
     order_pb2,
     order_pb2_grpc,
 )
-from tests.e2e.grpc_client import (
-    TERMINAL,
-    channel,
-    follows_the_state_machine,
-    place_request,
-    status,
-    trailing,
-)
+from tests.e2e.grpc_client import channel, follows_the_state_machine, place_request, status
 from tests.e2e.logs import assert_every_line_names_the_order
 from tests.e2e.metrics import downstream_calls
 from tests.e2e.rest_client import charge, payment_summary

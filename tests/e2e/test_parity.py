@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 
 from harness import audit
+from harness.clients import graphql, grpc, rest, websocket
+from harness.clients.shapes import Placed, Request, order_request
 from harness.stack.supervisor import Stack
-from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
-from tests.e2e import graphql_client, grpc_client, ws_client
+from tests.e2e import grpc_client, ws_client
 
 # (items, token, idempotency key used twice?) — confirmed, declined, out of stock, unknown SKU,
 # several lines, and a retried request.
@@ -36,70 +36,43 @@ Answer = tuple[str, str | None, int | None, str]
 Placer = Callable[[Stack, dict[str, int], str, str, str | None], Answer]
 
 
-def place_rest(
-    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
-) -> Answer:
-    body = {
-        "customer_id": customer,
-        "items": [{"sku": s, "quantity": q} for s, q in items.items()],
-        "payment_token": token,
-    }
-    headers = {"Idempotency-Key": key} if key else {}
-    answer = httpx.post(f"{stack.url('order')}/orders", json=body, headers=headers, timeout=30)
-    assert answer.status_code in (200, 201, 422), answer.text
-    order = answer.json().get("order", answer.json())
-    return order["status"], order["reason"], order["total_cents"], order["id"]
-
-
-def place_grpc(
-    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
-) -> Answer:
-    with grpc_client.channel(stack, "order") as channel:
-        stub = order_pb2_grpc.OrderServiceStub(channel)
-        request = grpc_client.place_request(items, token, customer, key or "")
-        try:
-            order = stub.PlaceOrder(request, timeout=30).order
-        except grpc.RpcError as error:
-            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT  # the unknown SKU
-            order_id = grpc_client.trailing(error)["orderflow-order-id"]
-            order = stub.GetOrder(order_pb2.GetOrderRequest(id=order_id), timeout=30)
-    total = order.total_cents if order.HasField("total_cents") else None
-    return (*grpc_client.status(order), total, order.id)
-
-
-def place_graphql(
-    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
-) -> Answer:
+def place_rest(stack: Stack, request: Request) -> Placed:
     with httpx.Client(timeout=30) as http:
-        variables = {"input": graphql_client.place_input(items, customer, token, key)}
-        answer = graphql_client.post(
-            http, stack.url("order"), graphql_client.PLACE_ORDER, variables
-        )
-    result = answer["data"]["placeOrder"]
-    assert result["__typename"] in ("Order", "UnknownSku"), result
-    order = result.get("order", result)
-    return order["status"], order["reason"], order["totalCents"], order["id"]
+        return rest.place(http, stack.url("order"), request)
 
 
-def place_websocket(
-    stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
-) -> Answer:
-    extra = {"idempotency_key": key} if key else {}
+def place_grpc(stack: Stack, request: Request) -> Placed:
+    with grpc_client.channel(stack, "order") as channel:
+        return grpc.place(channel, request)
+
+
+def place_graphql(stack: Stack, request: Request) -> Placed:
+    with httpx.Client(timeout=30) as http:
+        return graphql.place(http, stack.url("order"), request)
+
+
+def place_websocket(stack: Stack, request: Request) -> Placed:
     with ws_client.rpc_socket(stack) as socket:
-        reply = socket.call("place_order", ws_client.place_params(items, token, customer, **extra))
-    if "result" in reply.response:
-        order = reply.result
-    else:
-        assert reply.error["data"]["code"] == "UNKNOWN_SKU", reply.error
-        order = reply.error["data"]["order"]
-    return order["status"], order["reason"], order["total_cents"], order["id"]
+        return websocket.place(socket, request)
+
+
+def answering(place: Callable[[Stack, Request], Placed]) -> Placer:
+    """The placer of a script line: its order placed by `place`, its answer as a tuple."""
+
+    def placer(
+        stack: Stack, items: dict[str, int], token: str, customer: str, key: str | None
+    ) -> Answer:
+        placed = place(stack, order_request(items, token, customer, key))
+        return placed.status, placed.reason, placed.total_cents, placed.order_id
+
+    return placer
 
 
 PLACERS: dict[str, Placer] = {
-    "rest": place_rest,
-    "grpc": place_grpc,
-    "graphql": place_graphql,
-    "websocket": place_websocket,
+    "rest": answering(place_rest),
+    "grpc": answering(place_grpc),
+    "graphql": answering(place_graphql),
+    "websocket": answering(place_websocket),
 }
 
 

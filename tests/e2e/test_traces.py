@@ -20,11 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.clients.documents import PLACE_ORDER
 from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import remove_topology, start_stack
-from tests.e2e.graphql_client import PLACE_ORDER, place_input
+from tests.e2e.graphql_client import place_input
 from tests.e2e.grpc_client import channel, place_request
 from tests.e2e.rest_client import order_body
 from tests.e2e.ws_client import place_params, rpc_socket

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from graphql import get_introspection_query
 
-from tests.e2e.graphql_client import transport_ws, ws_url
+from harness.clients.graphql import transport_ws, ws_url
 from tests.integration.test_service_process import Service, service_env
 from tests.unit.graphql_attacks import attacks, repeated_fields
 

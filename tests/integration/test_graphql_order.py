@@ -15,6 +15,8 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from harness.clients.documents import ORDER_FIELDS, ORDER_UPDATES, ORDERS_WITH_PRODUCTS, PLACE_ORDER
+from harness.clients.graphql import transport_ws, ws_url
 from services.kernel import correlation
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
@@ -27,16 +29,7 @@ from services.order.handlers import OrderHandlers
 from services.order.main import create_app
 from services.order.saga import Saga
 from services.order.store import OrderStore
-from tests.e2e.graphql_client import (
-    ORDER_FIELDS,
-    ORDER_UPDATES,
-    ORDERS_WITH_PRODUCTS,
-    PLACE_ORDER,
-    place_input,
-    serving,
-    transport_ws,
-    ws_url,
-)
+from tests.e2e.graphql_client import place_input, serving
 from tests.unit.fakes import FakeInventory, FakeNotifier, FakePayment
 
 MAX_BODY = 8192

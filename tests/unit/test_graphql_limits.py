@@ -16,6 +16,7 @@ from graphql import (
     parse,
 )
 
+from harness.clients.documents import ORDER_UPDATES, ORDERS_WITH_PRODUCTS, PLACE_ORDER
 from services.inventory.api.graphql import create_schema as inventory_schema
 from services.kernel.graphql import limits, overlap
 from services.kernel.graphql.documents import Documents, Lru
@@ -31,7 +32,6 @@ from services.kernel.graphql.schema import Schema
 from services.order.api.graphql import create_schema as order_schema
 from services.order.downstream import graphql as downstream
 from services.payment.api.graphql import create_schema as payment_schema
-from tests.e2e.graphql_client import ORDER_UPDATES, ORDERS_WITH_PRODUCTS, PLACE_ORDER
 from tests.unit.graphql_attacks import TARGETS, attacks, repeated_fields, spread_fan_out
 
 ORDER = order_schema()

@@ -7,34 +7,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Final
+from typing import Any
 
 from locust.contrib.fasthttp import ResponseContextManager
 from locust.exception import RescheduleTask
 from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
+from harness.clients.documents import (
+    NOOP,
+    ORDER,
+    ORDER_UPDATES_BRIEF,
+    PLACE_ORDER_BRIEF,
+    PRODUCTS,
+    PROTOCOL,
+    payload,
+    place_input,
+)
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser, http_problem
 from harness.vocabulary import TERMINAL
-
-PROTOCOL: Final = Subprotocol("graphql-transport-ws")
-PRODUCTS: Final = "{ products { sku name priceCents available } }"
-ORDER: Final = "query Order($id: ID!) { order(id: $id) { id status reason totalCents } }"
-NOOP: Final = "{ __typename }"
-PLACE_ORDER: Final = """
-mutation Place($input: PlaceOrderInput!) {
-  placeOrder(input: $input) {
-    __typename
-    ... on Order { id status reason }
-    ... on UnknownSku { code message }
-    ... on InvalidInput { code message }
-    ... on IdempotencyKeyReused { code message }
-  }
-}"""
-ORDER_UPDATES: Final = (
-    "subscription Follow($id: ID!) { orderUpdates(orderId: $id) { status reason } }"
-)
 
 
 class GraphqlUser(HttpStyleUser):
@@ -54,7 +45,8 @@ class GraphqlUser(HttpStyleUser):
 
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
-        data = self._query("/graphql", "place_order", PLACE_ORDER, {"input": _input(plan.request)})
+        variables = {"input": place_input(plan.request)}
+        data = self._query("/graphql", "place_order", PLACE_ORDER_BRIEF, variables)
         placed = (data or {}).get("placeOrder")
         if not isinstance(placed, dict) or placed.get("__typename") != "Order":
             raise RescheduleTask()  # refused: reported as place_order
@@ -74,8 +66,8 @@ class GraphqlUser(HttpStyleUser):
     def _query(
         self, url: str, name: str, query: str, variables: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        payload = {"query": query, "variables": variables or {}}
-        with self.client.post(url, json=payload, name=name, catch_response=True) as answer:
+        body = payload(query, variables)
+        with self.client.post(url, json=body, name=name, catch_response=True) as answer:
             return _data(answer)
 
     def _follow_until_terminal(self, order_id: str) -> tuple[str, str | None]:
@@ -89,8 +81,8 @@ class GraphqlUser(HttpStyleUser):
 
     def _follow(self, socket: ClientConnection, order_id: str) -> tuple[str, str | None]:
         op_id = uuid.uuid4().hex
-        payload = {"query": ORDER_UPDATES, "variables": {"id": order_id}}
-        socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+        subscribe = payload(ORDER_UPDATES_BRIEF, {"id": order_id})
+        socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": subscribe}))
         while True:
             message = json.loads(socket.recv(timeout=TIMEOUT_S))
             if message.get("id") != op_id:
@@ -134,12 +126,3 @@ def _data(answer: ResponseContextManager) -> dict[str, Any] | None:
     if isinstance(field, dict) and field.get("__typename") not in (None, "Order"):
         answer.failure(f"{field['__typename']}: {str(field.get('message'))[:120]}")
     return data
-
-
-def _input(request: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "customerId": request["customer_id"],
-        "items": request["items"],
-        "paymentToken": request["payment_token"],
-        "idempotencyKey": request["idempotency_key"],
-    }

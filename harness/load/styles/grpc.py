@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.clients.shapes import grpc_outcome, grpc_place
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 from services._generated.orderflow.v1 import (
-    common_pb2,
     inventory_pb2,
     inventory_pb2_grpc,
     order_pb2,
@@ -50,14 +50,14 @@ class GrpcUser(StyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
         with self.reporter.measure("place_order", started) as measured:
-            answer = self._orders.PlaceOrder(_request(plan.request), timeout=DEADLINE_S)
+            answer = self._orders.PlaceOrder(grpc_place(plan.request), timeout=DEADLINE_S)
             measured.length = answer.ByteSize()
         order_id = answer.order.id
         with self.reporter.measure("order_completed", started, plan.accepted):
             final = answer.order
             if final.status not in TERMINAL:  # the saga could not finish yet: follow it
                 final = self._watch_until_terminal(order_id)
-            plan.check(*_outcome(final))
+            plan.check(*grpc_outcome(final))
         return order_id
 
     def get_order(self, order_id: str) -> None:
@@ -80,18 +80,3 @@ class GrpcUser(StyleUser):
                 stream.cancel()
                 return order
         raise RuntimeError(f"WatchOrder ended before order {order_id} finished")
-
-
-def _request(request: dict[str, Any]) -> order_pb2.PlaceOrderRequest:
-    return order_pb2.PlaceOrderRequest(
-        customer_id=request["customer_id"],
-        items=[common_pb2.LineItem(**item) for item in request["items"]],
-        payment_token=request["payment_token"],
-        idempotency_key=request["idempotency_key"],
-    )
-
-
-def _outcome(order: Any) -> tuple[str, str | None]:
-    reason = None if order.reason == order_pb2.Order.REASON_UNSPECIFIED else order.reason
-    status = order_pb2.Order.Status.Name(order.status)
-    return status, None if reason is None else order_pb2.Order.Reason.Name(reason)

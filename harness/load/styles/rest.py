@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from locust.exception import RescheduleTask
 
+from harness.clients.shapes import rest_place
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import HttpStyleUser, expect_json
 
@@ -18,8 +19,7 @@ class RestUser(HttpStyleUser):
 
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
-        body = {k: v for k, v in plan.request.items() if k != "idempotency_key"}
-        headers = {"Idempotency-Key": plan.request["idempotency_key"]}
+        body, headers = rest_place(plan.request)
         with self.client.post(
             "/orders", json=body, headers=headers, name="place_order", catch_response=True
         ) as answer:

@@ -15,6 +15,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
+from harness.clients.shapes import rpc_call
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 from harness.vocabulary import TERMINAL
@@ -35,8 +36,7 @@ class RpcSocket:
 
     def send(self, method: str, params: object) -> int:
         call_id = next(self._ids)
-        message = {"jsonrpc": "2.0", "id": call_id, "method": method, "params": params}
-        self._socket.send(json.dumps(message))
+        self._socket.send(json.dumps(rpc_call(call_id, method, params)))
         return call_id
 
     def receive(self, deadline: float) -> dict[str, Any]:

@@ -1,0 +1,36 @@
+"""The gRPC client: place an order over HTTP/2 with the generated stubs, read back its answer."""
+
+from __future__ import annotations
+
+import grpc
+
+from harness.clients.shapes import Placed, Request, grpc_outcome, grpc_place
+from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
+
+TIMEOUT_S = 30.0
+
+
+def place(channel: grpc.Channel, request: Request) -> Placed:
+    """PlaceOrder. An unknown SKU is refused with INVALID_ARGUMENT and the rejected order's id
+    in the trailers: that order is read back, as the other styles answer with it."""
+    stub = order_pb2_grpc.OrderServiceStub(channel)
+    try:
+        order = stub.PlaceOrder(grpc_place(request), timeout=TIMEOUT_S).order
+    except grpc.RpcError as error:
+        order_id = trailing(error).get("orderflow-order-id")
+        if error.code() is not grpc.StatusCode.INVALID_ARGUMENT or order_id is None:
+            raise
+        order = stub.GetOrder(order_pb2.GetOrderRequest(id=order_id), timeout=TIMEOUT_S)
+    return placed(order)
+
+
+def placed(order: order_pb2.Order) -> Placed:
+    total = order.total_cents if order.HasField("total_cents") else None
+    return Placed(order.id, *grpc_outcome(order), total)
+
+
+def trailing(error: grpc.RpcError) -> dict[str, str]:
+    """The trailing metadata of a failed call, as a dict."""
+    if not isinstance(error, grpc.Call):
+        return {}
+    return {key: str(value) for key, value in error.trailing_metadata() or ()}
