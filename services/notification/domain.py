@@ -22,6 +22,7 @@ class NotificationRequest:
     kind: str
     reason: str | None = None
     total_cents: int | None = None
+    callback_url: str | None = None  # where a webhook tells the final order, if anywhere
 
 
 @dataclass(frozen=True)
