@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from services.kernel.resilience.policy import PROFILES, Resilience
 from services.kernel.styles import MATCH, ORCHESTRATED
+from services.kernel.webhooks import LOOPBACK_HOSTS
 
 SERVICES: Final = ("order", "inventory", "payment", "notification")
 
@@ -77,7 +78,7 @@ class Settings:
     sse_keepalive_s: float = 15.0  # a comment on an idle stream this often, for proxies
     # Webhooks (services/kernel/webhooks.py): the hosts a callback URL may name, the master
     # secret each customer's signing secret is derived from, and notification's retry delays.
-    webhook_allowed_hosts: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+    webhook_allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
     webhook_master_secret: str = "orderflow-development-webhook-secret"  # set one in production
     webhook_retry_delays_ms: tuple[int, ...] = (1000, 5000, 30000, 120000)
 

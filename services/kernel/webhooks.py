@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 from services.kernel.errors import InvalidRequest
 
 MAX_URL_LENGTH: Final = 2048
+# The allow-list when ORDERFLOW_WEBHOOK_ALLOWED_HOSTS is unset: this machine only.
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 SCHEMES: Final = frozenset({"http", "https"})
 SECRET_PREFIX: Final = "whsec_"
 TOLERANCE_S: Final = 300  # the specification's suggested replay window, either side of now

@@ -40,6 +40,7 @@ from services.kernel.contracts import Line
 from services.kernel.errors import Conflict
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.styles import BROKER
+from services.kernel.webhooks import LOOPBACK_HOSTS
 from services.order import domain
 from services.order.domain import (
     Compensation,
@@ -73,7 +74,7 @@ class OrderChoreography:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_saved: Callable[[Order], None] = lambda order: None,
         faults: Faults | None = None,
-        callback_hosts: frozenset[str] = domain.LOOPBACK,
+        callback_hosts: frozenset[str] = LOOPBACK_HOSTS,
     ) -> None:
         self._store = store
         self._callback_hosts = callback_hosts

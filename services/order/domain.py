@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 
-from services.kernel.config import Settings
 from services.kernel.contracts import (
     Line,
     check_identifier,
@@ -18,13 +17,12 @@ from services.kernel.contracts import (
     identifier_pattern,
 )
 from services.kernel.errors import Conflict, InvalidRequest, Rejected
-from services.kernel.webhooks import check_callback_url
+from services.kernel.webhooks import LOOPBACK_HOSTS, check_callback_url
 
 MAX_IDEMPOTENCY_KEY: Final = 255
 # An identifier's rule with a longer limit (clients often send a UUID or a request hash).
 IDEMPOTENCY_KEY_PATTERN: Final = identifier_pattern(MAX_IDEMPOTENCY_KEY)
 _IDEMPOTENCY_KEY: Final = re.compile(IDEMPOTENCY_KEY_PATTERN)
-LOOPBACK: Final = Settings.webhook_allowed_hosts  # the allow-list when none is configured
 UNKNOWN_SKU_DETAIL: Final = "the order names a SKU that the catalog does not know"
 
 
@@ -90,7 +88,7 @@ class PlaceOrder:
     style: str = "rest"  # the style it came in through; the saga calls downstream in the same
     callback_url: str | None = None  # told the final order by a webhook (services/notification)
 
-    def validate(self, callback_hosts: frozenset[str] = LOOPBACK) -> None:
+    def validate(self, callback_hosts: frozenset[str] = LOOPBACK_HOSTS) -> None:
         """`callback_hosts`: the hosts a callback URL may name (the configured allow-list)."""
         check_identifier("customer_id", self.customer_id)
         if self.callback_url is not None:

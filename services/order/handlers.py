@@ -22,6 +22,7 @@ from services.kernel.clock import now_iso
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
+from services.kernel.webhooks import LOOPBACK_HOSTS
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
@@ -55,7 +56,7 @@ class OrderHandlers:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         catalog: Catalog | None = None,
         faults: Faults | None = None,
-        callback_hosts: frozenset[str] = domain.LOOPBACK,
+        callback_hosts: frozenset[str] = LOOPBACK_HOSTS,
     ) -> None:
         self._store = store
         self._saga = saga
