@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from services.kernel.resilience.policy import PROFILES, Resilience
 from services.kernel.styles import MATCH, ORCHESTRATED
+from services.kernel.webhooks import LOOPBACK_HOSTS
 
 SERVICES: Final = ("order", "inventory", "payment", "notification")
 
@@ -75,6 +76,11 @@ class Settings:
     start_delay_s: float = 0.0  # a fault hook: wait this long before building or binding anything
     sse_max_streams: int = 256  # order's open GET /orders/{id}/events streams, per process
     sse_keepalive_s: float = 15.0  # a comment on an idle stream this often, for proxies
+    # Webhooks (services/kernel/webhooks.py): the hosts a callback URL may name, the master
+    # secret each customer's signing secret is derived from, and notification's retry delays.
+    webhook_allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
+    webhook_master_secret: str = "orderflow-development-webhook-secret"  # set one in production
+    webhook_retry_delays_ms: tuple[int, ...] = (1000, 5000, 30000, 120000)
 
     @property
     def call_timeout_s(self) -> float:
@@ -118,6 +124,15 @@ class Settings:
             start_delay_s=_seconds_within(env, "ORDERFLOW_START_DELAY_S", 0.0, MAX_START_DELAY_S),
             sse_max_streams=_count(env, "ORDERFLOW_SSE_MAX_STREAMS", cls.sse_max_streams, low=1),
             sse_keepalive_s=_positive_float(env, "ORDERFLOW_SSE_KEEPALIVE_S", cls.sse_keepalive_s),
+            webhook_allowed_hosts=_hosts(
+                env, "ORDERFLOW_WEBHOOK_ALLOWED_HOSTS", cls.webhook_allowed_hosts
+            ),
+            webhook_master_secret=_secret(
+                env, "ORDERFLOW_WEBHOOK_SECRET", cls.webhook_master_secret
+            ),
+            webhook_retry_delays_ms=_delays(
+                env, "ORDERFLOW_WEBHOOK_RETRY_DELAYS_MS", cls.webhook_retry_delays_ms
+            ),
         )
 
 
@@ -356,3 +371,21 @@ def _delays(env: Mapping[str, str], key: str, default: tuple[int, ...]) -> tuple
     if not delays or any(not 0 < d <= 3_600_000 for d in delays):
         raise ConfigError(f"{key} must list 1..3600000 ms per retry, got {raw!r}")
     return delays
+
+
+def _hosts(env: Mapping[str, str], key: str, default: frozenset[str]) -> frozenset[str]:
+    """Host names or IP literals, compared exactly (lower-case) with a callback URL's host."""
+    raw = env.get(key)
+    if raw is None:
+        return default
+    hosts = frozenset(part.strip().lower().strip("[]") for part in raw.split(",") if part.strip())
+    if not hosts or any(not re.fullmatch(r"[a-z0-9.:_-]{1,253}", host) for host in hosts):
+        raise ConfigError(f"{key} must be comma-separated host names or IP literals, got {raw!r}")
+    return hosts
+
+
+def _secret(env: Mapping[str, str], key: str, default: str) -> str:
+    value = env.get(key, default)
+    if len(value) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"{key} must be at least {MIN_TOKEN_LENGTH} characters")
+    return value

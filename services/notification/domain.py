@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import Conflict, InvalidRequest
+from services.kernel.webhooks import MAX_URL_LENGTH
 
 
 class NotificationKind(StrEnum):
@@ -22,6 +23,7 @@ class NotificationRequest:
     kind: str
     reason: str | None = None
     total_cents: int | None = None
+    callback_url: str | None = None  # where a webhook tells the final order, if anywhere
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ def compose(request: NotificationRequest) -> Notice:
         check_identifier("reason", request.reason)
     if request.total_cents is not None and request.total_cents < 0:
         raise InvalidRequest("total_cents must not be negative", field="total_cents")
+    # Its shape only: a URL off the allow-list is recorded as a dead webhook (webhooks.py),
+    # so a configuration that differs from order's never costs the customer the notice.
+    if request.callback_url is not None and not 0 < len(request.callback_url) <= MAX_URL_LENGTH:
+        raise InvalidRequest(
+            f"callback_url must be 1-{MAX_URL_LENGTH} characters", field="callback_url"
+        )
     message = render_message(request.order_id, kind, request.reason, request.total_cents)
     return Notice(request.order_id, request.customer_id, kind, request.reason, message)
 

@@ -9,8 +9,10 @@ customer is not told again. One order is told one outcome: another one for it is
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
@@ -23,10 +25,19 @@ from services.notification.domain import (
     check_same_outcome,
     compose,
 )
-from services.notification.store import NotificationStore
+from services.notification.store import LIST_LIMIT, NotificationStore
+from services.notification.webhook_store import State, Webhook
 
 # Told each notification received and whether it was new, e.g. to count it in metrics.
 Recorder = Callable[[Notification, bool], None]
+
+
+class WebhookOwer(Protocol):
+    """Records a webhook in the caller's transaction (`owe`), then is told to send (`owed`)."""
+
+    def owe(self, notification: Notification, url: str, total_cents: int | None) -> None: ...
+
+    def owed(self) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -42,9 +53,11 @@ class NotificationHandlers:
         store: NotificationStore,
         on_recorded: Recorder = _ignore,
         faults: Faults | None = None,
+        webhooks: WebhookOwer | None = None,
     ) -> None:
         self._store = store
         self._on_recorded = on_recorded
+        self._webhooks = webhooks
         self._faults = faults or Faults(OPERATIONS["notification"])
 
     async def notify(self, request: NotificationRequest) -> tuple[Notification, bool]:
@@ -53,8 +66,8 @@ class NotificationHandlers:
         await self._faults.before("notification.record")
         notice = compose(request)
         with self._store.transaction():
-            notification, created = self._record(notice)
-        self._on_recorded(notification, created)
+            notification, created = self._record(notice, request)
+        self._told(notification, created, request)
         return notification, created
 
     async def on_order_finished(self, finished: ev.OrderFinished, uow: UnitOfWork) -> None:
@@ -68,23 +81,35 @@ class NotificationHandlers:
             kind=uow.message.type,
             reason=order.reason,
             total_cents=order.total_cents,
+            callback_url=finished.callback_url,
         )
         await self._faults.before("notification.record")
         notice = compose(request)
         with uow:
             if uow.already_handled:
                 return
-            notification, created = self._record(notice)
-        self._on_recorded(notification, created)
+            notification, created = self._record(notice, request)
+        self._told(notification, created, request)
 
-    def _record(self, notice: Notice) -> tuple[Notification, bool]:
-        """Once per order, inside the caller's transaction."""
+    def _record(self, notice: Notice, request: NotificationRequest) -> tuple[Notification, bool]:
+        """Once per order, inside the caller's transaction; its webhook with it, if asked for."""
         existing = self._store.notification(notice.order_id)
         if existing is not None:
             check_same_outcome(existing, notice)
             return self._store.count_duplicate(existing), False
         log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
-        return self._store.add(notice), True
+        notification = self._store.add(notice)
+        if request.callback_url is not None and self._webhooks is not None:
+            self._webhooks.owe(notification, request.callback_url, request.total_cents)
+        return notification, True
+
+    def _told(
+        self, notification: Notification, created: bool, request: NotificationRequest
+    ) -> None:
+        """After the commit: count it, and have a new webhook sent now."""
+        self._on_recorded(notification, created)
+        if created and request.callback_url is not None and self._webhooks is not None:
+            self._webhooks.owed()
 
     async def told(self) -> list[tuple[str, str]]:
         """(order id, kind) of every notification: what the audit compares with outcomes."""
@@ -95,6 +120,9 @@ class NotificationHandlers:
     ) -> list[Notification]:
         check_filters(order_id, customer_id)
         return self._store.find(order_id, customer_id)
+
+    async def webhooks(self, state: State) -> builtins.list[Webhook]:
+        return self._store.webhooks.in_state(state, LIST_LIMIT)
 
     async def summary(self) -> dict[str, int]:
         return self._store.summary()

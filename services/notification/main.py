@@ -17,12 +17,16 @@ from services.notification.api import amqp, rest
 from services.notification.domain import Notification
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
+from services.notification.webhooks import WebhookDelivery
 
 NAME = "notification"
 
 
 def create_handlers(
-    store: NotificationStore, telemetry: Telemetry, faults: Faults | None = None
+    store: NotificationStore,
+    telemetry: Telemetry,
+    faults: Faults | None = None,
+    webhooks: WebhookDelivery | None = None,
 ) -> NotificationHandlers:
     counted = telemetry.counter(
         "orderflow_notifications",
@@ -33,7 +37,7 @@ def create_handlers(
     def count(notification: Notification, created: bool) -> None:
         counted.labels(notification.kind.value, "new" if created else "duplicate").inc()
 
-    return NotificationHandlers(store, on_recorded=count, faults=faults)
+    return NotificationHandlers(store, on_recorded=count, faults=faults, webhooks=webhooks)
 
 
 def create_app(
@@ -57,7 +61,14 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     resources.callback(store.close)
     telemetry = Telemetry(NAME)
     faults = Faults(OPERATIONS[NAME], telemetry)
-    handlers = create_handlers(store, telemetry, faults)
+    webhooks = WebhookDelivery(
+        store.webhooks,
+        master_secret=settings.webhook_master_secret,
+        allowed_hosts=settings.webhook_allowed_hosts,
+        retry_delays_ms=settings.webhook_retry_delays_ms,
+        telemetry=telemetry,
+    )
+    handlers = create_handlers(store, telemetry, faults, webhooks)
     app = create_app(handlers, telemetry, max_body_bytes=settings.max_body_bytes)
     jobs = broker_jobs(
         NAME, settings, telemetry, store.messages, amqp.routes(handlers, store.messages)
@@ -66,7 +77,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     return serve.RunningService(
         http_app=app,
         http_port=settings.address(NAME).http_port,
-        background=jobs,
+        background=[webhooks.run, *jobs],
         servers=servers,
     )
 

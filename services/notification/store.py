@@ -15,6 +15,7 @@ from typing import Final
 from services.kernel import sqlite
 from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
+from services.notification import webhook_store
 from services.notification.domain import Notice, Notification, NotificationKind
 
 LIST_LIMIT: Final = 100
@@ -37,12 +38,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS notifications_one_per_order ON notifications (
 
 
 class NotificationStore(sqlite.SqliteStore):
-    SCHEMA = SCHEMA + outbox.SCHEMA
+    SCHEMA = SCHEMA + outbox.SCHEMA + webhook_store.SCHEMA
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         super().__init__(connection)
         # The broker style's outbox and inbox, written in this store's transactions.
         self.messages = outbox.Messages(connection)
+        # The webhooks owed to callback URLs, written in the notification's transaction.
+        self.webhooks = webhook_store.Webhooks(connection)
 
     def notification(self, order_id: str) -> Notification | None:
         """The order's notification, if its customer was told."""

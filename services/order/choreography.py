@@ -40,6 +40,7 @@ from services.kernel.contracts import Line
 from services.kernel.errors import Conflict
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.styles import BROKER
+from services.kernel.webhooks import LOOPBACK_HOSTS
 from services.order import domain
 from services.order.domain import (
     Compensation,
@@ -73,8 +74,10 @@ class OrderChoreography:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_saved: Callable[[Order], None] = lambda order: None,
         faults: Faults | None = None,
+        callback_hosts: frozenset[str] = LOOPBACK_HOSTS,
     ) -> None:
         self._store = store
+        self._callback_hosts = callback_hosts
         self._new_id = new_id
         self._on_saved = on_saved
         # Shared with OrderHandlers: the broker's command is the same `order.place` entry.
@@ -86,6 +89,7 @@ class OrderChoreography:
             lines=tuple(Line(item.sku, item.quantity) for item in request.items),
             payment_token=request.payment_token,
             idempotency_key=request.idempotency_key,
+            callback_url=request.callback_url,
         )
         await self.place(command, uow)
 
@@ -98,7 +102,9 @@ class OrderChoreography:
         the key raises IdempotencyMismatch (the broker dead-letters it, HTTP answers 422)."""
         await self._faults.before("order.place")
         command = replace(command, style=BROKER)
-        command.validate()  # an invalid command is poison: dead-lettered with the reason
+        command.validate(
+            self._callback_hosts
+        )  # an invalid command is poison: dead-lettered with the reason
         client = uow.message.correlation_id  # the client waits for the answer under it
         with uow:
             if uow.already_handled:
@@ -239,5 +245,7 @@ def _finish(uow: UnitOfWork, order: Order, correlation_id: str) -> None:
     every client's copy is the same event: notification's inbox keeps one, each client gets its
     own (matched by correlation id)."""
     kind = FINISHED_EVENT[order.status]
-    finished = ev.OrderFinished.model_validate({"order": domain.document(order)})
+    finished = ev.OrderFinished.model_validate(
+        {"order": domain.document(order), "callback_url": order.callback_url}
+    )
     uow.emit(kind, finished, correlation_id=correlation_id, event_id=derived_id(order.id, kind))

@@ -17,6 +17,7 @@ from services.kernel.contracts import (
     identifier_pattern,
 )
 from services.kernel.errors import Conflict, InvalidRequest, Rejected
+from services.kernel.webhooks import LOOPBACK_HOSTS, check_callback_url
 
 MAX_IDEMPOTENCY_KEY: Final = 255
 # An identifier's rule with a longer limit (clients often send a UUID or a request hash).
@@ -85,9 +86,13 @@ class PlaceOrder:
     payment_token: str
     idempotency_key: str | None = None
     style: str = "rest"  # the style it came in through; the saga calls downstream in the same
+    callback_url: str | None = None  # told the final order by a webhook (services/notification)
 
-    def validate(self) -> None:
+    def validate(self, callback_hosts: frozenset[str] = LOOPBACK_HOSTS) -> None:
+        """`callback_hosts`: the hosts a callback URL may name (the configured allow-list)."""
         check_identifier("customer_id", self.customer_id)
+        if self.callback_url is not None:
+            check_callback_url(self.callback_url, callback_hosts)
         check_lines(self.lines)
         check_payment_token(self.payment_token)
         key = self.idempotency_key
@@ -100,11 +105,13 @@ class PlaceOrder:
 
     def fingerprint(self) -> str:
         """Identifies the request body, so a reused key with a different body is caught."""
-        canonical = {
+        canonical: dict[str, object] = {
             "customer_id": self.customer_id,
             "items": sorted([line.sku, line.quantity] for line in self.lines),
             "payment_token": self.payment_token,
         }
+        if self.callback_url is not None:  # absent otherwise: earlier fingerprints still match
+            canonical["callback_url"] = self.callback_url
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -160,6 +167,7 @@ class Order:
     idempotency_key: str | None = None
     fingerprint: str = ""
     style: str = "rest"
+    callback_url: str | None = None
 
     @property
     def total_cents(self) -> int | None:
@@ -191,6 +199,7 @@ def new_order(order_id: str, command: PlaceOrder, now: str) -> Order:
         idempotency_key=command.idempotency_key,
         fingerprint=command.fingerprint(),
         style=command.style,
+        callback_url=command.callback_url,
     )
 
 

@@ -22,6 +22,7 @@ from services.kernel.clock import now_iso
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
+from services.kernel.webhooks import LOOPBACK_HOSTS
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
@@ -55,9 +56,11 @@ class OrderHandlers:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         catalog: Catalog | None = None,
         faults: Faults | None = None,
+        callback_hosts: frozenset[str] = LOOPBACK_HOSTS,
     ) -> None:
         self._store = store
         self._saga = saga
+        self._callback_hosts = callback_hosts
         self._new_id = new_id
         self._catalog = catalog
         self._faults = faults or Faults(OPERATIONS["order"])
@@ -72,7 +75,7 @@ class OrderHandlers:
         `on_accepted` is told the order (new or replayed) before the saga is awaited, so a
         pushing adapter can start following it (`watch_order`) without missing a change."""
         await self._faults.before("order.place")
-        command.validate()
+        command.validate(self._callback_hosts)
         with self._store.transaction():
             key = command.idempotency_key
             existing = self._store.by_idempotency_key(key) if key else None

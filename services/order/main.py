@@ -45,7 +45,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     # One set of faults for both entries of `order.place`: the orchestrated styles' handler and
     # the broker command's reaction; each place request passes exactly one of them.
     faults = Faults(OPERATIONS[NAME], telemetry)
-    handlers = OrderHandlers(store, saga, catalog=catalog, faults=faults)
+    hosts = settings.webhook_allowed_hosts
+    handlers = OrderHandlers(store, saga, catalog=catalog, faults=faults, callback_hosts=hosts)
     # An exit stack unwinds in reverse: the sagas stop before the clients they call close.
     resources.push_async_callback(handlers.stop, SAGA_GRACE_S)
     probe = HealthProbe({s: settings.address(s).http_url for s in ("inventory", "payment")})
@@ -61,7 +62,9 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
                 log.info("recovery drove %d unfinished order(s)", count)
             await asyncio.sleep(settings.recovery_interval_s)
 
-    choreography = OrderChoreography(store, on_saved=saga.updates.publish, faults=faults)
+    choreography = OrderChoreography(
+        store, on_saved=saga.updates.publish, faults=faults, callback_hosts=hosts
+    )
     streams = sse.StreamLimit(settings.sse_max_streams, settings.sse_keepalive_s)
     app = create_app(handlers, telemetry, readiness, settings.max_body_bytes, choreography, streams)
     address = settings.address(NAME)

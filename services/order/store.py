@@ -118,12 +118,13 @@ class OrderStore(sqlite.SqliteStore):
         self.messages = outbox.Messages(connection)
         for column in ("traceparent", "tracestate"):  # files written before traces
             sqlite.add_column(connection, "notifications_owed", column, "TEXT")
+        sqlite.add_column(connection, "orders", "callback_url", "TEXT")  # before webhooks
 
     def add(self, order: Order) -> None:
         self._db.execute(
             "INSERT INTO orders (id, customer_id, status, reason, payment_token, idempotency_key,"
-            " fingerprint, style, saga_state, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " fingerprint, style, saga_state, created_at, updated_at, callback_url)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 order.id,
                 order.customer_id,
@@ -136,6 +137,7 @@ class OrderStore(sqlite.SqliteStore):
                 order.saga,
                 order.created_at,
                 order.updated_at,
+                order.callback_url,
             ),
         )
         self._write_lines(order)
@@ -345,4 +347,5 @@ class OrderStore(sqlite.SqliteStore):
             idempotency_key=row["idempotency_key"],
             fingerprint=row["fingerprint"],
             style=row["style"],
+            callback_url=row["callback_url"],
         )

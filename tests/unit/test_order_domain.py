@@ -65,6 +65,17 @@ def test_fingerprint_ignores_line_order_and_key_but_not_content() -> None:
     assert base.fingerprint() != command(payment_token="tok_chargeDeclined").fingerprint()
 
 
+def test_a_callback_url_is_part_of_the_request_and_checked_against_the_allow_list() -> None:
+    hooked = command(callback_url="http://127.0.0.1:9099/hook")
+    hooked.validate()
+    assert hooked.fingerprint() != command().fingerprint()  # a replay must name the same one
+    assert domain.new_order("o1", hooked, NOW).callback_url == "http://127.0.0.1:9099/hook"
+    with pytest.raises(InvalidRequest, match="callback_url host") as refused:
+        command(callback_url="http://example.com/hook").validate()
+    assert refused.value.details == {"field": "callback_url"}
+    command(callback_url="http://example.com/hook").validate(frozenset({"example.com"}))
+
+
 def test_replay_with_same_body_returns_the_order_and_different_body_is_refused() -> None:
     order = domain.new_order("o1", command(), NOW)
     assert domain.check_replay(order, command()) is order

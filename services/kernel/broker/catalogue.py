@@ -65,6 +65,8 @@ class PlaceOrderCommand(EventData):
     items: list[Item] = Field(max_length=MAX_LINES)
     payment_token: str
     idempotency_key: str | None = None
+    # Checked by the order service against its allow-list (services/kernel/webhooks.py).
+    callback_url: str | None = Field(None, max_length=2048)
 
 
 class OrderPlaced(EventData):
@@ -147,6 +149,7 @@ class OrderFinished(EventData):
     """order.confirmed / order.cancelled / order.rejected: the order in its final state."""
 
     order: OrderDocument
+    callback_url: str | None = None  # where notification sends the order's webhook, if anywhere
 
 
 D = TypeVar("D", bound=EventData)

@@ -16,8 +16,10 @@ from services.kernel.http.schemas import (
     identifier,
     identifier_in_query,
 )
+from services.kernel.webhooks import MAX_URL_LENGTH
 from services.notification.domain import Notification, NotificationKind, NotificationRequest
 from services.notification.handlers import NotificationHandlers
+from services.notification.webhook_store import State, Webhook
 
 PROBLEM_STATUSES: dict[str, int] = {}
 
@@ -28,10 +30,17 @@ class NotifyBody(StrictBody):
     kind: str = documented(enum=[kind.value for kind in NotificationKind])
     reason: str | None = documented(None, **IDENTIFIER_LIMITS)
     total_cents: WholeNumber | None = documented(None, minimum=0)
+    # Checked against the allow-list again: a refused URL is recorded as a dead webhook.
+    callback_url: str | None = documented(None, minLength=1, maxLength=MAX_URL_LENGTH)
 
     def to_request(self) -> NotificationRequest:
         return NotificationRequest(
-            self.order_id, self.customer_id, self.kind, self.reason, self.total_cents
+            self.order_id,
+            self.customer_id,
+            self.kind,
+            self.reason,
+            self.total_cents,
+            self.callback_url,
         )
 
 
@@ -79,6 +88,31 @@ async def audit(use: Handlers) -> dict[str, list[list[str]]]:
 @router.get("/notifications/summary", summary="Notifications stored and duplicates seen")
 async def summary(use: Handlers) -> dict[str, int]:
     return await use.summary()
+
+
+@router.get(
+    "/webhooks",
+    summary="Webhooks in one state, newest first (state=dead: the dead-letter record)",
+    description="`owed` are still being tried, `delivered` were taken by a receiver (2xx), "
+    "`dead` were given up after the last retry or refused; `last_error` says why.",
+)
+async def list_webhooks(
+    use: Handlers, state: State = State.DEAD
+) -> dict[str, list[dict[str, Any]]]:
+    return {"webhooks": [webhook_json(w) for w in await use.webhooks(state)]}
+
+
+def webhook_json(webhook: Webhook) -> dict[str, Any]:
+    return {
+        "id": webhook.id,
+        "order_id": webhook.order_id,
+        "customer_id": webhook.customer_id,
+        "url": webhook.url,
+        "state": webhook.state.value,
+        "attempts": webhook.attempts,
+        "last_error": webhook.last_error,
+        "updated_at": webhook.updated_at,
+    }
 
 
 def notification_json(notification: Notification) -> dict[str, Any]:

@@ -40,6 +40,7 @@ async def resolve_place_order(info: Info, input: PlaceOrderInput) -> PlaceOrderR
         lines=lines_of(input.items),
         payment_token=input.payment_token,
         idempotency_key=input.idempotency_key,
+        callback_url=input.callback_url,
         style=styles.GRAPHQL,
     )
     order, _ = await info.context.handlers.place_order(command)

@@ -108,6 +108,11 @@ class PlaceOrderInput:
         description="tok_visa approves, tok_chargeDeclined declines."
     )
     idempotency_key: str | None = None
+    callback_url: str | None = strawberry.field(
+        default=None,
+        description="Sent the final order by a signed webhook (Standard Webhooks); its host must"
+        " be in ORDERFLOW_WEBHOOK_ALLOWED_HOSTS.",
+    )
 
 
 @strawberry.type(

@@ -37,6 +37,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             lines=tuple(Line(item.sku, item.quantity) for item in request.items),
             payment_token=request.payment_token,
             idempotency_key=request.idempotency_key or None,
+            callback_url=request.callback_url or None,
             style=styles.GRPC,
         )
         try:

@@ -25,6 +25,7 @@ from services.kernel.http.schemas import (
     one_of_in_query,
     payment_token,
 )
+from services.kernel.webhooks import MAX_URL_LENGTH
 from services.order.api import prefer
 from services.order.choreography import OrderChoreography
 from services.order.domain import (
@@ -44,6 +45,8 @@ class PlaceOrderBody(StrictBody):
     customer_id: str = identifier()
     items: list[LineBody] = documented(minItems=1, maxItems=MAX_LINES)
     payment_token: str = payment_token()
+    # Checked against the allow-list by the use case (422 `INVALID_REQUEST`, field callback_url).
+    callback_url: str | None = documented(None, minLength=1, maxLength=MAX_URL_LENGTH)
 
 
 Handlers = Annotated[OrderHandlers, Depends(handlers_of(OrderHandlers))]
@@ -109,6 +112,7 @@ async def place_order(
         lines=tuple(item.to_line() for item in body.items),
         payment_token=body.payment_token,
         idempotency_key=idempotency_key,
+        callback_url=body.callback_url,
     )
     if choreography and prefer.RESPOND_ASYNC in prefer.preferences(prefer_header):
         order, created = await choreography.accept(command)

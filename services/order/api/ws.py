@@ -65,12 +65,13 @@ async def pushed(followers: list[asyncio.Task[None]], order: Order) -> None:
 
 
 def place_command(params: Params) -> PlaceOrder:
-    params.allow("customer_id", "items", "payment_token", "idempotency_key")
+    params.allow("customer_id", "items", "payment_token", "idempotency_key", "callback_url")
     return PlaceOrder(
         customer_id=params.text("customer_id"),
         lines=params.lines("items"),
         payment_token=params.text("payment_token"),
         idempotency_key=params.optional_text("idempotency_key"),
+        callback_url=params.optional_text("callback_url"),
         style=styles.WEBSOCKET,
     )
 

@@ -42,6 +42,7 @@ class RestNotifier:
             "kind": f"order.{order.status.lower()}",
             "reason": order.reason,
             "total_cents": order.total_cents,
+            "callback_url": order.callback_url,
         }
         reply = await self._client.call("notify", "POST", "/notifications", json=body)
         if reply.is_success:

@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from services._generated.orderflow.v1 import common_pb2 as orderflow_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18orderflow/v1/order.proto\x12\x0corderflow.v1\x1a\x19orderflow/v1/common.proto\"\x7f\n\x11PlaceOrderRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.orderflow.v1.LineItem\x12\x15\n\rpayment_token\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"J\n\x12PlaceOrderResponse\x12\"\n\x05order\x18\x01 \x01(\x0b\x32\x13.orderflow.v1.Order\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1f\n\x11WatchOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xf8\x03\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.orderflow.v1.Order.Status\x12*\n\x06reason\x18\x04 \x01(\x0e\x32\x1a.orderflow.v1.Order.Reason\x12&\n\x05items\x18\x05 \x03(\x0b\x32\x17.orderflow.v1.OrderItem\x12\x18\n\x0btotal_cents\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12\x12\n\nupdated_at\x18\x08 \x01(\t\"q\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0c\n\x08RESERVED\x10\x02\x12\x08\n\x04PAID\x10\x03\x12\r\n\tCONFIRMED\x10\x04\x12\x0c\n\x08REJECTED\x10\x05\x12\r\n\tCANCELLED\x10\x06\"\x88\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUT_OF_STOCK\x10\x01\x12\x0f\n\x0bUNKNOWN_SKU\x10\x02\x12\x19\n\x15INVENTORY_UNAVAILABLE\x10\x03\x12\x14\n\x10PAYMENT_DECLINED\x10\x04\x12\x12\n\x0ePAYMENT_FAILED\x10\x05\x42\x0e\n\x0c_total_cents\"^\n\tOrderItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x1d\n\x10unit_price_cents\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_unit_price_cents2\xe5\x01\n\x0cOrderService\x12O\n\nPlaceOrder\x12\x1f.orderflow.v1.PlaceOrderRequest\x1a .orderflow.v1.PlaceOrderResponse\x12>\n\x08GetOrder\x12\x1d.orderflow.v1.GetOrderRequest\x1a\x13.orderflow.v1.Order\x12\x44\n\nWatchOrder\x12\x1f.orderflow.v1.WatchOrderRequest\x1a\x13.orderflow.v1.Order0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18orderflow/v1/order.proto\x12\x0corderflow.v1\x1a\x19orderflow/v1/common.proto\"\x95\x01\n\x11PlaceOrderRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.orderflow.v1.LineItem\x12\x15\n\rpayment_token\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x05 \x01(\t\"J\n\x12PlaceOrderResponse\x12\"\n\x05order\x18\x01 \x01(\x0b\x32\x13.orderflow.v1.Order\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1f\n\x11WatchOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xf8\x03\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.orderflow.v1.Order.Status\x12*\n\x06reason\x18\x04 \x01(\x0e\x32\x1a.orderflow.v1.Order.Reason\x12&\n\x05items\x18\x05 \x03(\x0b\x32\x17.orderflow.v1.OrderItem\x12\x18\n\x0btotal_cents\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12\x12\n\nupdated_at\x18\x08 \x01(\t\"q\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0c\n\x08RESERVED\x10\x02\x12\x08\n\x04PAID\x10\x03\x12\r\n\tCONFIRMED\x10\x04\x12\x0c\n\x08REJECTED\x10\x05\x12\r\n\tCANCELLED\x10\x06\"\x88\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUT_OF_STOCK\x10\x01\x12\x0f\n\x0bUNKNOWN_SKU\x10\x02\x12\x19\n\x15INVENTORY_UNAVAILABLE\x10\x03\x12\x14\n\x10PAYMENT_DECLINED\x10\x04\x12\x12\n\x0ePAYMENT_FAILED\x10\x05\x42\x0e\n\x0c_total_cents\"^\n\tOrderItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x1d\n\x10unit_price_cents\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_unit_price_cents2\xe5\x01\n\x0cOrderService\x12O\n\nPlaceOrder\x12\x1f.orderflow.v1.PlaceOrderRequest\x1a .orderflow.v1.PlaceOrderResponse\x12>\n\x08GetOrder\x12\x1d.orderflow.v1.GetOrderRequest\x1a\x13.orderflow.v1.Order\x12\x44\n\nWatchOrder\x12\x1f.orderflow.v1.WatchOrderRequest\x1a\x13.orderflow.v1.Order0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'orderflow.v1.order_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLACEORDERREQUEST']._serialized_start=69
-  _globals['_PLACEORDERREQUEST']._serialized_end=196
-  _globals['_PLACEORDERRESPONSE']._serialized_start=198
-  _globals['_PLACEORDERRESPONSE']._serialized_end=272
-  _globals['_GETORDERREQUEST']._serialized_start=274
-  _globals['_GETORDERREQUEST']._serialized_end=303
-  _globals['_WATCHORDERREQUEST']._serialized_start=305
-  _globals['_WATCHORDERREQUEST']._serialized_end=336
-  _globals['_ORDER']._serialized_start=339
-  _globals['_ORDER']._serialized_end=843
-  _globals['_ORDER_STATUS']._serialized_start=575
-  _globals['_ORDER_STATUS']._serialized_end=688
-  _globals['_ORDER_REASON']._serialized_start=691
-  _globals['_ORDER_REASON']._serialized_end=827
-  _globals['_ORDERITEM']._serialized_start=845
-  _globals['_ORDERITEM']._serialized_end=939
-  _globals['_ORDERSERVICE']._serialized_start=942
-  _globals['_ORDERSERVICE']._serialized_end=1171
+  _globals['_PLACEORDERREQUEST']._serialized_start=70
+  _globals['_PLACEORDERREQUEST']._serialized_end=219
+  _globals['_PLACEORDERRESPONSE']._serialized_start=221
+  _globals['_PLACEORDERRESPONSE']._serialized_end=295
+  _globals['_GETORDERREQUEST']._serialized_start=297
+  _globals['_GETORDERREQUEST']._serialized_end=326
+  _globals['_WATCHORDERREQUEST']._serialized_start=328
+  _globals['_WATCHORDERREQUEST']._serialized_end=359
+  _globals['_ORDER']._serialized_start=362
+  _globals['_ORDER']._serialized_end=866
+  _globals['_ORDER_STATUS']._serialized_start=598
+  _globals['_ORDER_STATUS']._serialized_end=711
+  _globals['_ORDER_REASON']._serialized_start=714
+  _globals['_ORDER_REASON']._serialized_end=850
+  _globals['_ORDERITEM']._serialized_start=868
+  _globals['_ORDERITEM']._serialized_end=962
+  _globals['_ORDERSERVICE']._serialized_start=965
+  _globals['_ORDERSERVICE']._serialized_end=1194
 # @@protoc_insertion_point(module_scope)

@@ -28,12 +28,17 @@ class PlaceOrderRequest(_message.Message):
     ITEMS_FIELD_NUMBER: _builtins.int
     PAYMENT_TOKEN_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    CALLBACK_URL_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     payment_token: _builtins.str
     """tok_visa approves, tok_chargeDeclined declines (test tokens)."""
     idempotency_key: _builtins.str
     """Optional (empty = none). The same key with the same request returns the same order and
     never charges twice; with a different request it is refused (FAILED_PRECONDITION).
+    """
+    callback_url: _builtins.str
+    """Optional (empty = none). Sent the final order by a signed webhook (Standard Webhooks); its
+    host must be in ORDERFLOW_WEBHOOK_ALLOWED_HOSTS, else INVALID_ARGUMENT.
     """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LineItem]: ...
@@ -44,10 +49,11 @@ class PlaceOrderRequest(_message.Message):
         items: _abc.Iterable[_common_pb2.LineItem] | None = ...,
         payment_token: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        callback_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "items", b"items", "payment_token", b"payment_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_url", b"callback_url", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "items", b"items", "payment_token", b"payment_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
