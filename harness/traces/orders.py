@@ -21,6 +21,7 @@ from harness.traces.waterfall import rows, total_ms
 
 # An order started near the end of its style's load may finish a client timeout later.
 LATE_S: Final = 35.0
+EARLY_S: Final = 0.5
 QUEUE_WAIT: Final = "queue wait"
 UNTRACED: Final = "between spans"
 
@@ -47,15 +48,26 @@ def by_style(folder: Path, styles: Sequence[str]) -> list[StyleTraces]:
         traces = list(order_traces(read_folder(collect.folder(folder))).values())
     except TracesError:
         return []
-    found = []
-    for style in styles:
-        window = _window(folder / style)
-        if window is None:
-            continue
-        mine = [t for t in traces if window[0] <= t[0].start_ns / 1e9 <= window[1]]
-        if mine:
-            found.append(StyleTraces(style, sorted(mine, key=total_ms)))
-    return found
+    windows = {style: w for style in styles if (w := _window(folder / style)) is not None}
+    mine: dict[str, list[Trace]] = {style: [] for style in windows}
+    for trace in traces:
+        style = _style_at(windows, trace[0].start_ns / 1e9)
+        if style is not None:
+            mine[style].append(trace)
+    return [
+        StyleTraces(style, sorted(found, key=total_ms)) for style, found in mine.items() if found
+    ]
+
+
+def _style_at(windows: dict[str, tuple[float, float]], at: float) -> str | None:
+    """The style whose load had begun most recently at `at`, if it was still running (or had
+    just ended: an order may finish a client timeout later). The styles run one after another
+    on one stack, so the next style's start ends the previous one's window."""
+    begun = [(start, style) for style, (start, _) in windows.items() if start <= at]
+    if not begun:
+        return None
+    _, style = max(begun)
+    return style if at <= windows[style][1] + LATE_S else None
 
 
 def breakdown(trace: Trace) -> dict[str, float]:
@@ -114,7 +126,8 @@ def _window(style_folder: Path) -> tuple[float, float] | None:
     samples = load_samples(sorted(style_folder.glob("samples-*/*.json")))
     if not samples:
         return None
-    return samples[0].at - 1.0, samples[-1].at + LATE_S
+    # A little early: the first sample's time is when it was due, its span may start before.
+    return samples[0].at - EARLY_S, samples[-1].at
 
 
 def _rank(percentile: float, count: int) -> int:

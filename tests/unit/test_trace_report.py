@@ -11,7 +11,7 @@ import pytest
 from harness.report.waterfalls import traces
 from harness.traces.orders import QUEUE_WAIT, breakdown, by_style
 from harness.traces.spans import read_folder
-from tests.unit.report_documents import T0, load_samples, write_samples
+from tests.unit.report_documents import SECONDS, T0, load_samples, write_samples
 from tests.unit.trace_files import TraceFiles
 
 
@@ -37,13 +37,13 @@ def _run_folder(folder: Path) -> None:
     starts within its style's load. rest's orders take 20..119 ms, grpc's 200..209 ms."""
     samples = load_samples()
     write_samples(folder / "rest" / "samples-load" / "s.json", "rest", samples)
-    later = [replace(s, at=s.at + 100) for s in samples]
+    later = [replace(s, at=s.at + SECONDS + 1) for s in samples]  # grpc right after rest
     write_samples(folder / "grpc" / "samples-load" / "s.json", "grpc", later)
     files = TraceFiles(folder / "traces")
     for n in range(100):
         files.order(f"rest-{n}", T0 + 1 + n / 100, order_ms=20 + n, inventory_ms=5)
     for n in range(10):
-        files.order(f"grpc-{n}", T0 + 101 + n / 10, order_ms=200 + n, inventory_ms=50)
+        files.order(f"grpc-{n}", T0 + SECONDS + 2 + n / 10, order_ms=200 + n, inventory_ms=50)
     files.close()
 
 
