@@ -4,6 +4,7 @@ services write them), read back into waterfalls, and found by order id."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from harness.cli import trace as trace_command
+from harness.cli.main import main
 from harness.traces import collect
 from harness.traces.spans import TracesError, order_traces, read_file, read_folder
 from harness.traces.waterfall import rows, text
@@ -119,3 +121,17 @@ def test_the_waterfall_text_has_a_bar_per_span(tmp_path: Path) -> None:
     _write_order(tmp_path, "order-1")
     lines = text(order_traces(read_folder(tmp_path))["order-1"]).splitlines()
     assert len(lines) == 4 and all("█" in line for line in lines[1:])
+
+
+def test_orderflow_trace_reads_the_newest_results_folder_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(tmp_path))
+    older, newer = tmp_path / "bench" / "older", tmp_path / "bench" / "newer"
+    for folder in (older, newer):
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text("{}")
+    os.utime(older / "results.json", (1, 1))
+    _write_order(newer / "traces", "order-1")
+    assert main(["trace", "order-1"]) == 0
+    assert "saga reserve" in capsys.readouterr().out
