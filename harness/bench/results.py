@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "orderflow.bench/v1"
+from harness.bench.results_model import SCHEMA as SCHEMA  # re-exported: readers name it here
+from harness.bench.results_model import Results
+
 SAMPLE_FORMAT = 1
 ORDER_COMPLETED = "order_completed"
 NOOP = "noop"
@@ -315,7 +317,10 @@ def results_document(
 
 
 def write_results(folder: Path, document: dict[str, Any]) -> Path:
-    """Write results.json; NaN or infinity is refused, since JSON has no such numbers."""
+    """Write results.json, after checking it is what its model (and so its published schema)
+    says; NaN or infinity is refused too, since JSON has no such numbers. The document is
+    written as built, not re-serialised from the model, so a whole number stays whole."""
+    Results.model_validate(document)  # a pydantic ValidationError is a ValueError
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
     path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")

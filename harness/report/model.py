@@ -1,7 +1,7 @@
 """A results folder as the report reads it: results.json, checked enough to be drawn.
 
-The report does not validate against docs/results.schema.json (jsonschema is a development
-dependency); it checks what it relies on, so a wrong folder fails with one clear line naming
+The document is checked against the model the bench writes it from (harness/bench/results_model.py,
+whose JSON schema is docs/results.schema.json), so a wrong folder fails with one clear line naming
 the path rather than a traceback halfway through drawing.
 """
 
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bench.results import SCHEMA
+from pydantic import ValidationError
+
+from harness.bench.results_model import SCHEMA, Results
 
 RESULTS = "results.json"
 
@@ -84,7 +86,21 @@ def load_run(folder: Path) -> Run:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ReportError(f"{path}: not readable JSON ({error})") from None
     _check(path, document)
+    try:
+        Results.model_validate(document)
+    except ValidationError as error:
+        raise ReportError(f"{folder}: {_garbled(error)}") from None
     return Run(folder, document)
+
+
+def _garbled(error: ValidationError) -> str:
+    """The first thing the model found wrong, where it is: ['run']['command']: Field required."""
+    first = error.errors()[0]
+    where = "".join(f"[{part!r}]" for part in first["loc"])
+    return (
+        f"{RESULTS} lacks or garbles what the report reads ({where}: {first['msg']});"
+        " was it written by another version of orderflow?"
+    )
 
 
 def _check(path: Path, document: Any) -> None:

@@ -27,11 +27,13 @@ from harness.scenarios.nodes import (
     read_seconds,
     read_text,
     reject_unknown,
+    scalar,
+    shown,
 )
 from harness.scenarios.phases import Window, phase_bounds
 from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES
 from services.kernel.config import SERVICES
-from services.kernel.faults import ERROR_KINDS, MAX_LATENCY_MS, OPERATIONS
+from services.kernel.faults import ERROR_KINDS, MAX_LATENCY_MS, OPERATIONS, Fault, InvalidFault
 from services.kernel.resilience.policy import PROFILES
 
 __all__ = [
@@ -212,17 +214,37 @@ def _one_of(choices: tuple[str, ...], what: str) -> _Param:
     return lambda at, _target: read_choice(at, choices, what)
 
 
-_MAX = MAX_LATENCY_MS  # what the services' fault hooks accept
-_LATENCY = _num(f"a number above 0, at most {_MAX:g}", lambda v: 0 < v <= _MAX)
+def _fault_field(name: str, wanted: str, *, above_zero: bool = False) -> _Param:
+    """A parameter of an application fault, checked by the control endpoint's own model (one
+    set of bounds: what a timeline sets, a service accepts). A latency or error rate of 0 would
+    be a fault that does nothing, so a timeline's must be above 0."""
+
+    def parse(at: At, _target: str) -> float:
+        try:
+            value = float(Fault.checked(name, scalar(at)))
+        except InvalidFault:
+            value = None
+        if value is None or (above_zero and value == 0):
+            raise at.error(f"must be {wanted}, not {shown(at)}")
+        return value
+
+    return parse
+
+
+_MAX = f"{MAX_LATENCY_MS:g}"
+_LATENCY = _fault_field("latency_ms", f"a number above 0, at most {_MAX}", above_zero=True)
 _PARAMS: Final[dict[str, dict[str, tuple[_Param, object]]]] = {
     "latency": {
         "operation": (_operation, _REQUIRED),
         "latency_ms": (_LATENCY, _REQUIRED),
-        "jitter_ms": (_num(f"a number from 0 to {_MAX:g}", lambda v: 0 <= v <= _MAX), 0.0),
+        "jitter_ms": (_fault_field("jitter_ms", f"a number from 0 to {_MAX}"), 0.0),
     },
     "errors": {
         "operation": (_operation, _REQUIRED),
-        "error_rate": (_num("a number above 0, at most 1", lambda v: 0 < v <= 1), _REQUIRED),
+        "error_rate": (
+            _fault_field("error_rate", "a number above 0, at most 1", above_zero=True),
+            _REQUIRED,
+        ),
         "error": (_one_of(ERROR_KINDS, "error kind"), "transient"),
     },
     "hang": {"operation": (_operation, _REQUIRED)},

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from prometheus_client import Counter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
@@ -51,31 +51,57 @@ class InjectedFailure(RuntimeError):
     """A permanent injected error: an internal error, as a bug would be."""
 
 
-@dataclass(frozen=True)
-class Fault:
-    latency_ms: float = 0.0  # added before the operation runs
-    jitter_ms: float = 0.0  # plus up to this much more, uniformly
-    error_rate: float = 0.0  # the share of calls that then fail
-    error: str = "transient"  # or "permanent"
+LatencyMs = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS)]
+# How each field's bounds read in an error, here and in a scenario file (harness/scenarios).
+WANTED: Final[dict[str, str]] = {
+    "latency_ms": f"a number from 0 to {MAX_LATENCY_MS:g}",
+    "jitter_ms": f"a number from 0 to {MAX_LATENCY_MS:g}",
+    "error_rate": "a number from 0 to 1",
+    "error": f"one of {ERROR_KINDS}",
+    "hang": "true or false",
+}
+
+
+class Fault(BaseModel):
+    """One operation's fault: the one model of what the control endpoint accepts and of what a
+    scenario's timeline may set (harness/scenarios/spec.py checks its parameters with it)."""
+
+    # Strict: "10" or true is not a number here, as JSON says; NaN is no number either.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    latency_ms: LatencyMs = 0.0  # added before the operation runs
+    jitter_ms: LatencyMs = 0.0  # plus up to this much more, uniformly
+    error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0  # the share of calls that then fail
+    error: Literal["transient", "permanent"] = "transient"
     hang: bool = False  # never answer (the caller's timeout is the only way out)
 
     @classmethod
     def parse(cls, data: object) -> Fault:
         if not isinstance(data, Mapping):
             raise InvalidFault("a fault is a JSON object")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
             raise InvalidFault(f"unknown field(s) {unknown}")
-        return cls(
-            latency_ms=_number(data, "latency_ms", 0.0, MAX_LATENCY_MS),
-            jitter_ms=_number(data, "jitter_ms", 0.0, MAX_LATENCY_MS),
-            error_rate=_number(data, "error_rate", 0.0, 1.0),
-            error=_kind(data.get("error", "transient")),
-            hang=_flag(data.get("hang", False)),
-        )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            name = str(error.errors()[0]["loc"][0])
+            raise InvalidFault(problem(name, data[name])) from None
+
+    @classmethod
+    def checked(cls, name: str, value: object) -> Any:
+        """`value` as the field `name` holds it, if within the model's bounds."""
+        try:
+            return getattr(cls.model_validate({name: value}), name)
+        except ValidationError:
+            raise InvalidFault(problem(name, value)) from None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
+
+
+def problem(name: str, value: object) -> str:
+    return f"{name} must be {WANTED[name]}, got {value!r}"
 
 
 class Faults:
@@ -145,22 +171,3 @@ class Faults:
     def _count(self, operation: str, kind: str) -> None:
         if self._injected is not None:
             self._injected.labels(operation, kind).inc()
-
-
-def _number(data: Mapping[str, object], key: str, low: float, high: float) -> float:
-    value = data.get(key, low)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidFault(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
-
-
-def _kind(value: object) -> str:
-    if value not in ERROR_KINDS:
-        raise InvalidFault(f"error must be one of {ERROR_KINDS}, got {value!r}")
-    return str(value)
-
-
-def _flag(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidFault(f"hang must be true or false, got {value!r}")
-    return value

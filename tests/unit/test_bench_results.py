@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
 from harness.bench.cost import cpu_section
 from harness.bench.results import (
@@ -414,8 +414,14 @@ def test_a_document_with_a_mistake_does_not_follow_the_schema(
 ) -> None:
     document = full_document(tmp_path)
     mistake(document)
-    messages = [error.message for error in validator.iter_errors(document)]
+    messages = [message for error in validator.iter_errors(document) for message in _told(error)]
     assert any(culprit in message for message in messages), messages
+
+
+def _told(error: ValidationError) -> list[str]:
+    """The error's message and, for a value that matched no alternative (a section that may be
+    null), what each alternative found wrong."""
+    return [error.message, *(message for cause in error.context or () for message in _told(cause))]
 
 
 def test_results_are_written_as_indented_json_in_document_order(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ OPERATIONS = ("payment.charge", "payment.refund")
 
 def test_a_fault_is_parsed_from_json_with_defaults() -> None:
     assert Fault.parse({}) == Fault()
-    assert Fault.parse({"latency_ms": 200, "jitter_ms": 50.5}) == Fault(200.0, 50.5)
+    assert Fault.parse({"latency_ms": 200, "jitter_ms": 50.5}) == Fault(
+        latency_ms=200.0, jitter_ms=50.5
+    )
     fault = Fault.parse({"error_rate": 0.25, "error": "permanent", "hang": False})
     assert (fault.error_rate, fault.error, fault.hang) == (0.25, "permanent", False)
     assert Fault.parse(fault.to_json()) == fault

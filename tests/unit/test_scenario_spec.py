@@ -17,6 +17,7 @@ from harness.scenarios import (
     parse_scenario,
 )
 from harness.vocabulary import STYLES
+from services.kernel.faults import Fault
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -599,3 +600,45 @@ def test_a_second_spike_is_refused_at_its_line() -> None:
         parse(text)
     assert refused.value.line == 6 and refused.value.field == "faults[1]"
     assert "one spike per scenario; faults[0] on line 5 is one" in str(refused.value)
+
+
+def test_an_application_fault_of_the_timeline_is_one_the_control_endpoint_accepts() -> None:
+    """One model (services/kernel/faults.py) checks both: what a timeline sets, a service takes."""
+    faults = parse("""\
+        name: x
+        description: d
+        load: {model: closed, users: 3, duration: 30}
+        faults:
+          - {at: 0, duration: 5, target: payment, kind: latency, operation: payment.refund,
+             latency_ms: 600000, jitter_ms: 600000}
+          - {at: 10, duration: 5, target: payment, kind: errors, operation: payment.charge,
+             error_rate: 1, error: permanent}
+    """).faults
+    for fault in faults:
+        settable = {name: value for name, value in fault.params.items() if name != "operation"}
+        assert Fault.parse(settable).to_json() == {**Fault().to_json(), **settable}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "wanted"),
+    [
+        ("jitter_ms", "600001", "a number from 0 to 600000"),
+        ("jitter_ms", ".nan", "a number from 0 to 600000"),
+        ("latency_ms", "0", "a number above 0, at most 600000"),
+        ("latency_ms", "true", "a number above 0, at most 600000"),
+    ],
+)
+def test_a_latency_the_control_endpoint_would_refuse_is_refused_with_its_line(
+    field: str, value: str, wanted: str
+) -> None:
+    latency = "" if field == "latency_ms" else "latency_ms: 5, "
+    error = rejected(f"""\
+        name: x
+        description: d
+        load: {{model: closed, users: 3, duration: 30}}
+        faults:
+          - {{at: 0, duration: 5, target: payment, kind: latency, operation: payment.refund,
+             {latency}{field}: {value}}}
+    """)
+    assert (error.line, error.field) == (6, f"faults[0].{field}"), str(error)
+    assert f"must be {wanted}, not" in str(error)

@@ -1,0 +1,46 @@
+"""docs/results.schema.json is generated from harness/bench/results_model.py; regenerate it with
+`.venv/bin/python scripts/export_results_schema.py` after changing the model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+from harness.bench.results_base import StyleName
+from harness.bench.results_model import json_schema, schema_text
+from services.kernel import styles
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = ROOT / "docs" / "results.schema.json"
+SCRIPT = ROOT / "scripts" / "export_results_schema.py"
+
+
+def test_the_published_schema_is_the_models() -> None:
+    assert SCHEMA_PATH.read_text() == schema_text(), (
+        f"{SCHEMA_PATH.relative_to(ROOT)} drifted from the model; "
+        f"run .venv/bin/python {SCRIPT.relative_to(ROOT)}"
+    )
+
+
+def test_the_export_command_agrees() -> None:
+    checked = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert (checked.returncode, checked.stdout) == (0, ""), checked.stdout + checked.stderr
+
+
+def test_the_generated_schema_is_a_valid_draft_2020_12_schema() -> None:
+    schema = json_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert json.loads(schema_text()) == schema
+
+
+def test_the_style_names_are_the_kernels() -> None:
+    literal = typing.get_args(StyleName)[0]
+    assert typing.get_args(literal) == styles.ALL
