@@ -86,9 +86,11 @@ def _host(service: str, url_host: str, settings: Settings) -> str:
 
 
 @contextlib.contextmanager
-def own_stack(data_dir: Path, settings: Settings, profile: str) -> Iterator[Target]:
+def own_stack(
+    data_dir: Path, settings: Settings, profile: str, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Target]:
     """Start the four services on free ports, in a broker namespace of this run's own."""
-    with started_stack(data_dir, settings.broker_url, profile) as (_, target):
+    with started_stack(data_dir, settings.broker_url, profile, extra_env) as (_, target):
         yield target
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import os
 import shlex
 import sys
 import uuid
@@ -36,6 +37,7 @@ from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.stack.ports import PortInUse
 from harness.stack.supervisor import StartupFailed
+from harness.traces import collect as traces
 from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
 
@@ -62,7 +64,11 @@ style, and reports the highest rate held with p99 under --slo-p99 and errors und
 Durations are whole seconds: 30s, 2m or 30.
 
 Without --target it starts its own stack (free ports, its own broker namespace on
-ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end.
+ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. That stack
+traces: each service writes its spans as OTLP JSON to <out>/traces/<service>.jsonl, sampling
+one order in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1;
+set either to change it, OTEL_SDK_DISABLED=true for none). `orderflow trace ORDER_ID` prints
+one order's waterfall from them.
 
 With a scenario file (orderflow bench scenarios/payment-outage.yaml) the file sets the load, the
 profile and a timeline of faults; each style runs on a fresh stack of its own (and a private
@@ -188,7 +194,9 @@ def _target(url: str | None, settings: Settings, out: Path, profile: str) -> Ite
         yield running_target(url, settings)
         return
     print(f"Starting the stack ({profile} profile; data and logs in {out / 'stack'}) ...")
-    with own_stack(out / "stack", settings, profile) as target:
+    # Our own stack traces into the results folder (a running target traces as it was told).
+    traced = traces.environment(out, os.environ)
+    with own_stack(out / "stack", settings, profile, traced) as target:
         yield target
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from harness.cli import bench, broker, compare, demo, dlq, report, up
+from harness.cli import bench, broker, compare, demo, dlq, report, trace, up
 from services.kernel.config import SERVICES
 
 
@@ -93,6 +93,13 @@ COMPARE = Command(
     run=compare.run,
 )
 
+TRACE = Command(
+    help="print one order's waterfall from the spans a bench run collected",
+    description=trace.DESCRIPTION,
+    add_arguments=trace.add_arguments,
+    run=trace.run,
+)
+
 # Every sub-command, in `orderflow --help` order: add new ones (bench, ...) here.
 COMMANDS: dict[str, Command] = {
     "up": UP,
@@ -100,6 +107,7 @@ COMMANDS: dict[str, Command] = {
     "bench": BENCH,
     "report": REPORT,
     "compare": COMPARE,
+    "trace": TRACE,
     "serve": SERVE,
     "dlq": DLQ,
     "broker": BROKER,

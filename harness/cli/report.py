@@ -18,7 +18,9 @@ into that folder, from its results.json:
                what was run, every style side by side, the audit with any broken invariant in
                red, bar charts of orders/s and p99, each style's latency (p50/p95/p99) and
                throughput second by second with the faults shaded, and for a scenario the
-               failure isolation phase by phase (before / during / after the faults)
+               failure isolation phase by phase (before / during / after the faults); when
+               the run traced (a bench on its own stack does), each style's waterfall of a
+               typical and a slow order and where an order's time goes, part by part
   report.md    the same tables in Markdown, for a pull request or a wiki
 
 `orderflow bench` writes both at the end of every run; run this to write them again. Each

@@ -13,6 +13,8 @@ from harness.report import charts, html, markdown
 from harness.report.model import Run, load_run, reported_as_errors
 from harness.report.report import BARS_HOW_TO_READ, TIMELINES_HOW_TO_READ, report
 from harness.report.series import series
+from harness.report.waterfalls import HOW_TO_READ as WATERFALLS_HOW_TO_READ
+from harness.report.waterfalls import traces
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -39,9 +41,11 @@ def write_report(folder: Path) -> Written:
 
 def _write(run: Run, folder: Path) -> Written:
     found = report(run)
+    traced = traces(folder, list(run.styles))  # nothing when the run collected no spans
+    breakdown = "" if traced.breakdown is None else "\n" + markdown.table(traced.breakdown) + "\n"
     return write_pages(
         Written(folder / HTML_NAME, folder / MARKDOWN_NAME),
-        markdown.report(found),
+        markdown.report(found) + breakdown,
         "report.html.j2",
         title=found.title,
         report=found,
@@ -49,6 +53,8 @@ def _write(run: Run, folder: Path) -> Written:
         bars_how_to_read=BARS_HOW_TO_READ,
         timelines=timelines(run),
         timelines_how_to_read=TIMELINES_HOW_TO_READ,
+        traces=traced,
+        waterfalls_how_to_read=WATERFALLS_HOW_TO_READ,
     )
 
 

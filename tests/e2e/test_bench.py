@@ -22,6 +22,7 @@ from harness.bench.target import Target, TargetUnavailable, preflight, stack_tar
 from harness.rabbit.admin import channel
 from harness.stack.ports import free_ports
 from harness.stack.supervisor import Stack
+from harness.traces.spans import order_traces, read_folder
 from services.kernel.broker.topology import Topology
 from tests.e2e.conftest import MACHINE_BROKER
 
@@ -80,7 +81,15 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "run"
-    done = bench("--duration", "3s", "--calibration", "2s", "--users", "4", "--out", str(out))
+    # Every order traced (the default samples one in ten): each style then has its waterfalls.
+    every = {
+        **os.environ,
+        "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
+        "ORDERFLOW_PROFILE": "naive",
+        "OTEL_TRACES_SAMPLER_ARG": "1",
+    }
+    args = ("--duration", "3s", "--calibration", "2s", "--users", "4", "--out", str(out))
+    done = bench(*args, env=every)
     assert done.returncode == 0, done.stdout + done.stderr
     document = results_of(out)
     assert list(document["styles"]) == list(STYLES)
@@ -114,7 +123,10 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     # Its last words name the report it wrote beside the results (docs/report.md).
     assert lines[-2:] == [f"Report: {out / 'report.html'}", f"        {out / 'report.md'}"]
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 1 + len(STYLES) and '<section id="audit">' in page
+    # The bars, a timeline per style, and a figure of waterfalls per style (its spans traced).
+    assert page.count("<svg") == 1 + 2 * len(STYLES) and '<section id="audit">' in page
+    assert '<section id="trace-breakdown">' in page
+    assert_traced(out)
     assert (out / "report.md").read_text().startswith("# orderflow report: plain bench\n")
     # It ran its own stack under the results folder, and removed its broker namespace after.
     databases = {path.name for path in (out / "stack").glob("*.db")}
@@ -122,6 +134,24 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     namespace = document["run"]["target"].removeprefix("own stack (broker namespace ")[:-1]
     with pytest.raises(pika.exceptions.ChannelClosedByBroker), channel(MACHINE_BROKER) as ch:
         ch.queue_declare(Topology(namespace).queue("order"), passive=True)
+
+
+def assert_traced(out: Path) -> None:
+    """Each service wrote its spans into the results folder, and `orderflow trace` prints an
+    order's waterfall from them."""
+    folder = out / "traces"
+    names = {path.name for path in folder.glob("*.jsonl")}
+    assert names == {"order.jsonl", "inventory.jsonl", "payment.jsonl", "notification.jsonl"}
+    order_id = next(iter(order_traces(read_folder(folder))))
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "trace", order_id, "--results", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("trace ") and "order" in done.stdout
 
 
 @pytest.mark.timeout(240)

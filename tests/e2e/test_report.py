@@ -15,7 +15,15 @@ import pytest
 from PIL import Image
 
 from harness.report import write_report
-from tests.unit.report_documents import scenario_document, scenario_samples, write_folder
+from tests.unit.report_documents import (
+    T0,
+    load_samples,
+    plain_document,
+    scenario_document,
+    scenario_samples,
+    write_folder,
+)
+from tests.unit.trace_files import TraceFiles
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +106,23 @@ def test_every_table_and_chart_is_in_the_rendered_page(tmp_path: Path) -> None:
     assert re.findall(r'<td class="num bad">([^<]*)</td>', audit) == ["2!"]
     # The fault window was drawn, in every panel of every style's chart.
     assert len(re.findall(r'<g id="fault-(?:rest|broker)-\d-0">', dom)) == 3 * len(STYLES)
+
+
+@pytest.mark.timeout(120)
+def test_a_traced_run_shows_each_styles_waterfalls_and_the_breakdown(tmp_path: Path) -> None:
+    folder = tmp_path / "traced"
+    write_folder(folder, plain_document(("rest",)), {"rest": load_samples()})
+    files = TraceFiles(folder / "traces")
+    for n in range(20):
+        files.order(f"order-{n}", T0 + 1 + n / 10, order_ms=20 + n, inventory_ms=5)
+    files.close()
+    page = write_report(folder).html
+    dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
+    waterfalls = dom[dom.index('<section id="waterfalls">') :]
+    waterfalls = waterfalls[: waterfalls.index("</section>")]
+    assert waterfalls.count("<svg") == 1  # one figure per style: typical and slow panels
+    assert "rest: typical order, 29.0 ms" in waterfalls
+    assert "rest: slow (p99) order, 39.0 ms" in waterfalls
+    assert "saga reserve (order)" in waterfalls and "POST /reservations (inventory)" in waterfalls
+    breakdown = dom[dom.index('<section id="trace-breakdown">') :]
+    assert "inventory (own work)" in breakdown[: breakdown.index("</section>")]

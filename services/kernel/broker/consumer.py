@@ -82,7 +82,12 @@ class EventConsumer:
         # A child of the context the event was written in (CloudEvents Distributed Tracing);
         # an event without one starts a trace of its own.
         parent = tracing.parent(event.traceparent, event.tracestate) or tracing.root()
-        attributes = {"messaging.system": "rabbitmq", "messaging.message.id": event.id}
+        attributes = {
+            "messaging.system": "rabbitmq",
+            "messaging.message.id": event.id,
+            # What `orderflow trace` finds a broker order's trace by (the client's own id).
+            "orderflow.correlation": event.correlationid,
+        }
         with tracing.span(
             f"process {event.type}", SpanKind.CONSUMER, parent_context=parent, attributes=attributes
         ):
