@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from services.kernel.contracts import LOOPBACK_HOSTS
 from services.kernel.resilience.policy import PROFILES, Resilience
 from services.kernel.styles import MATCH, ORCHESTRATED
-from services.kernel.webhooks import LOOPBACK_HOSTS
 
 SERVICES: Final = ("order", "inventory", "payment", "notification")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from services.kernel.errors import InvalidRequest
 
@@ -78,3 +79,38 @@ def check_payment_token(token: str) -> None:
             f"payment_token must be one of {sorted(PAYMENT_TOKENS)} (test tokens)",
             field="payment_token",
         )
+
+
+# --- webhooks: where a place-order request may ask to be called back (webhooks.py signs) ---
+
+MAX_URL_LENGTH: Final = 2048
+# The allow-list when ORDERFLOW_WEBHOOK_ALLOWED_HOSTS is unset: this machine only.
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+SCHEMES: Final = frozenset({"http", "https"})
+_CALLBACK: Final = "callback_url"
+
+
+def check_callback_url(url: str, allowed_hosts: frozenset[str]) -> str:
+    """Return `url` if a webhook may be sent to it; raise InvalidRequest saying why not."""
+    if not 0 < len(url) <= MAX_URL_LENGTH:
+        raise InvalidRequest(f"callback_url must be 1-{MAX_URL_LENGTH} characters", field=_CALLBACK)
+    # Control characters, spaces and backslashes are parsed differently by different clients.
+    if not url.isascii() or not url.isprintable() or " " in url or "\\" in url:
+        raise InvalidRequest("callback_url must be printable ASCII with no spaces", field=_CALLBACK)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise InvalidRequest("callback_url is not a valid URL", field=_CALLBACK) from None
+    if parts.scheme not in SCHEMES:
+        raise InvalidRequest("callback_url must be an http or https URL", field=_CALLBACK)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise InvalidRequest("callback_url must not carry user information", field=_CALLBACK)
+    if host is None or host not in allowed_hosts:
+        raise InvalidRequest(
+            f"callback_url host must be one of {sorted(allowed_hosts)}"
+            " (ORDERFLOW_WEBHOOK_ALLOWED_HOSTS)",
+            field=_CALLBACK,
+        )
+    return url

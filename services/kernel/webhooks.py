@@ -1,7 +1,8 @@
 """Webhooks: which callback URLs are allowed, and how a delivery is signed and verified.
 
-The rule for a callback URL is written once here; every place-order edge calls
-`check_callback_url` and maps its `InvalidRequest` through its own error map. A webhook must not
+The rule for a callback URL is written once, in contracts.py (the domains apply it; they may
+import only the kernel's pure parts); every place-order edge maps its `InvalidRequest` through
+its own error map. A webhook must not
 become a way to make the services call anywhere, so a URL names a host of a configured allow-list
 (loopback by default) and nothing is resolved while checking: the host is compared as written.
 
@@ -22,43 +23,9 @@ import sys
 import time
 from collections.abc import Mapping
 from typing import Final
-from urllib.parse import urlsplit
 
-from services.kernel.errors import InvalidRequest
-
-MAX_URL_LENGTH: Final = 2048
-# The allow-list when ORDERFLOW_WEBHOOK_ALLOWED_HOSTS is unset: this machine only.
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-SCHEMES: Final = frozenset({"http", "https"})
 SECRET_PREFIX: Final = "whsec_"
 TOLERANCE_S: Final = 300  # the specification's suggested replay window, either side of now
-_FIELD: Final = "callback_url"
-
-
-def check_callback_url(url: str, allowed_hosts: frozenset[str]) -> str:
-    """Return `url` if a webhook may be sent to it; raise InvalidRequest saying why not."""
-    if not 0 < len(url) <= MAX_URL_LENGTH:
-        raise InvalidRequest(f"callback_url must be 1-{MAX_URL_LENGTH} characters", field=_FIELD)
-    # Control characters, spaces and backslashes are parsed differently by different clients.
-    if not url.isascii() or not url.isprintable() or " " in url or "\\" in url:
-        raise InvalidRequest("callback_url must be printable ASCII with no spaces", field=_FIELD)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a port that is not a number in range
-    except ValueError:
-        raise InvalidRequest("callback_url is not a valid URL", field=_FIELD) from None
-    if parts.scheme not in SCHEMES:
-        raise InvalidRequest("callback_url must be an http or https URL", field=_FIELD)
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise InvalidRequest("callback_url must not carry user information", field=_FIELD)
-    if host is None or host not in allowed_hosts:
-        raise InvalidRequest(
-            f"callback_url host must be one of {sorted(allowed_hosts)}"
-            " (ORDERFLOW_WEBHOOK_ALLOWED_HOSTS)",
-            field=_FIELD,
-        )
-    return url
 
 
 def customer_secret(master: str, customer_id: str) -> bytes:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.kernel.contracts import check_identifier
+from services.kernel.contracts import MAX_URL_LENGTH, check_identifier
 from services.kernel.errors import Conflict, InvalidRequest
-from services.kernel.webhooks import MAX_URL_LENGTH
 
 
 class NotificationKind(StrEnum):

@@ -23,9 +23,10 @@ from typing import Final
 import httpx
 
 from services.kernel.clock import now_iso
+from services.kernel.contracts import check_callback_url
 from services.kernel.errors import InvalidRequest
 from services.kernel.telemetry import Telemetry
-from services.kernel.webhooks import check_callback_url, customer_secret, sign
+from services.kernel.webhooks import customer_secret, sign
 from services.notification.domain import Notification
 from services.notification.webhook_store import State, Webhook, Webhooks
 

@@ -36,11 +36,10 @@ from services.kernel.broker.unit_of_work import (
     derived_id,
 )
 from services.kernel.clock import now_iso
-from services.kernel.contracts import Line
+from services.kernel.contracts import LOOPBACK_HOSTS, Line
 from services.kernel.errors import Conflict
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.styles import BROKER
-from services.kernel.webhooks import LOOPBACK_HOSTS
 from services.order import domain
 from services.order.domain import (
     Compensation,

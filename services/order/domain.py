@@ -10,14 +10,15 @@ from enum import StrEnum
 from typing import Any, Final
 
 from services.kernel.contracts import (
+    LOOPBACK_HOSTS,
     Line,
+    check_callback_url,
     check_identifier,
     check_lines,
     check_payment_token,
     identifier_pattern,
 )
 from services.kernel.errors import Conflict, InvalidRequest, Rejected
-from services.kernel.webhooks import LOOPBACK_HOSTS, check_callback_url
 
 MAX_IDEMPOTENCY_KEY: Final = 255
 # An identifier's rule with a longer limit (clients often send a UUID or a request hash).

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 from services.kernel import correlation, styles
 from services.kernel.clock import now_iso
-from services.kernel.contracts import check_identifier
+from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
-from services.kernel.webhooks import LOOPBACK_HOSTS
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from services.kernel.config import ConfigError, Settings
+from services.kernel.contracts import check_callback_url
 from services.kernel.errors import InvalidRequest
 from services.kernel.webhooks import (
     VerificationError,
-    check_callback_url,
     customer_secret,
     decode_secret,
     encode_secret,

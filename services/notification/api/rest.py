@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
+from services.kernel.contracts import MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
 from services.kernel.http.schemas import (
@@ -16,7 +17,6 @@ from services.kernel.http.schemas import (
     identifier,
     identifier_in_query,
 )
-from services.kernel.webhooks import MAX_URL_LENGTH
 from services.notification.domain import Notification, NotificationKind, NotificationRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.webhook_store import State, Webhook

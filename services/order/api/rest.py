@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.kernel import styles
-from services.kernel.contracts import MAX_LINES
+from services.kernel.contracts import MAX_LINES, MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import problem_responses
 from services.kernel.http.schemas import (
@@ -25,7 +25,6 @@ from services.kernel.http.schemas import (
     one_of_in_query,
     payment_token,
 )
-from services.kernel.webhooks import MAX_URL_LENGTH
 from services.order.api import prefer
 from services.order.choreography import OrderChoreography
 from services.order.domain import (
