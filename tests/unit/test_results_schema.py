@@ -44,3 +44,13 @@ def test_the_generated_schema_is_a_valid_draft_2020_12_schema() -> None:
 def test_the_style_names_are_the_kernels() -> None:
     literal = typing.get_args(StyleName)[0]
     assert typing.get_args(literal) == styles.ALL
+
+
+def test_the_models_invariants_are_the_audits_counts() -> None:
+    """The Literal cannot be built from the vocabulary's tuple for mypy: the two must agree."""
+    from typing import get_args
+
+    from harness import vocabulary
+    from harness.bench.results_scenario_model import Invariant
+
+    assert get_args(Invariant) == vocabulary.AUDIT_COUNTS
