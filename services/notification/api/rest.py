@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
+from services.kernel.broker.catalogue import OrderDocument
 from services.kernel.contracts import MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
@@ -32,6 +33,8 @@ class NotifyBody(StrictBody):
     total_cents: WholeNumber | None = documented(None, minimum=0)
     # Checked against the allow-list again: a refused URL is recorded as a dead webhook.
     callback_url: str | None = documented(None, minLength=1, maxLength=MAX_URL_LENGTH)
+    # The final order, as its webhook sends it: required with a callback_url.
+    order: OrderDocument | None = None
 
     def to_request(self) -> NotificationRequest:
         return NotificationRequest(
@@ -41,6 +44,7 @@ class NotifyBody(StrictBody):
             self.reason,
             self.total_cents,
             self.callback_url,
+            None if self.order is None else self.order.model_dump(mode="json"),
         )
 
 
