@@ -25,8 +25,8 @@ class NotificationRequest:
     reason: str | None = None
     total_cents: int | None = None
     callback_url: str | None = None  # where a webhook tells the final order, if anywhere
-    # The final order (the shared order document): what its webhook carries, so required with a
-    # callback URL (the receiver gets the order, not a summary it would have to look up).
+    # The final order (the shared order document): what its webhook carries (the receiver gets
+    # the order, not a summary it would have to look up). Without it a webhook is recorded dead.
     order: Mapping[str, Any] | None = None
 
 
@@ -83,14 +83,15 @@ def compose(request: NotificationRequest) -> Notice:
         raise InvalidRequest(
             f"callback_url must be 1-{MAX_URL_LENGTH} characters", field="callback_url"
         )
-    _check_order(request)
     message = render_message(request.order_id, kind, request.reason, request.total_cents)
     return Notice(request.order_id, request.customer_id, kind, request.reason, message)
 
 
 def _check_order(request: NotificationRequest) -> None:
     if request.callback_url is not None and request.order is None:
-        raise InvalidRequest("a callback_url needs the final order its webhook sends", field="order")
+        raise InvalidRequest(
+            "a callback_url needs the final order its webhook sends", field="order"
+        )
     if request.order is not None and request.order.get("id") != request.order_id:
         raise InvalidRequest("order is another order than order_id names", field="order")
 

@@ -35,7 +35,9 @@ Recorder = Callable[[Notification, bool], None]
 class WebhookOwer(Protocol):
     """Records a webhook in the caller's transaction (`owe`), then is told to send (`owed`)."""
 
-    def owe(self, notification: Notification, url: str, order: Mapping[str, Any]) -> None: ...
+    def owe(
+        self, notification: Notification, url: str, order: Mapping[str, Any] | None
+    ) -> None: ...
 
     def owed(self) -> None: ...
 
@@ -100,8 +102,7 @@ class NotificationHandlers:
             return self._store.count_duplicate(existing), False
         log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
         notification = self._store.add(notice)
-        # compose() refused a callback URL without the order: both or neither are here.
-        if request.callback_url and request.order and self._webhooks is not None:
+        if request.callback_url is not None and self._webhooks is not None:
             self._webhooks.owe(notification, request.callback_url, request.order)
         return notification, True
 

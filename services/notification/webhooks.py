@@ -76,21 +76,24 @@ class WebhookDelivery:
         for state in State:
             states.labels(state.value).set_function(partial(_count, webhooks, state))
 
-    def owe(self, notification: Notification, url: str, order: Mapping[str, Any]) -> None:
+    def owe(self, notification: Notification, url: str, order: Mapping[str, Any] | None) -> None:
         """Record the webhook of a new notification (inside its transaction). A URL the
-        allow-list refuses is recorded dead at once: order checks it first, so this is a
-        sender's bug or a changed configuration, and the notification itself still counts."""
+        allow-list refuses, or a request without the order to send, is recorded dead at once:
+        order checks the URL first and sends the order with it, so this is a sender's bug or a
+        changed configuration, and the notification itself still counts."""
         error: str | None = None
         try:
             check_callback_url(url, self._hosts)
         except InvalidRequest as refused:
             error = f"refused: {refused.message}"
+        if order is None:
+            error = "refused: the request carried no order to send"
         webhook = Webhook(
             id=f"msg_{notification.order_id}",
             order_id=notification.order_id,
             customer_id=notification.customer_id,
             url=url,
-            body=payload(notification, order),
+            body="" if order is None else payload(notification, order),
             state=State.OWED if error is None else State.DEAD,
             attempts=0,
             last_error=error,

@@ -115,3 +115,16 @@ async def test_a_url_off_the_allow_list_is_recorded_dead_and_never_called(
     assert dead.attempts == 0 and (dead.last_error or "").startswith("refused: callback_url host")
     # The notification itself is recorded all the same.
     assert store.notification("ord-1") is not None
+
+
+async def test_a_callback_without_the_order_to_send_is_recorded_dead_and_never_called(
+    store: NotificationStore,
+) -> None:
+    loop = delivery(store)
+    handlers = NotificationHandlers(store, webhooks=loop)
+    url = "http://127.0.0.1/hook"
+    await handlers.notify(NotificationRequest("ord-2", "cust-1", "order.confirmed", None, 1, url))
+    assert await rounds(loop, [204], 2) == []  # never a summary in place of the order
+    [dead] = store.webhooks.in_state(State.DEAD, 10)
+    assert dead.last_error == "refused: the request carried no order to send"
+    assert store.notification("ord-2") is not None  # the notification itself is recorded

@@ -53,9 +53,6 @@ def test_unknown_kind_is_invalid(kind: str) -> None:
     assert caught.value.details["field"] == "kind"
 
 
-HOOK = "http://127.0.0.1/hook"
-
-
 def test_compose_validates_and_renders() -> None:
     notice = compose(NotificationRequest("ord-1", "cust-1", "order.confirmed", None, 2999))
     assert notice.kind is NotificationKind.CONFIRMED
@@ -70,14 +67,6 @@ def test_compose_validates_and_renders() -> None:
         (NotificationRequest("ord-1", "cust 1 ", "order.confirmed"), "customer_id"),
         (NotificationRequest("ord-1", "cust-1", "order.cancelled", reason=""), "reason"),
         (NotificationRequest("ord-1", "cust-1", "order.confirmed", total_cents=-1), "total_cents"),
-        # A webhook sends the final order: a callback URL without it would send a summary.
-        (NotificationRequest("ord-1", "cust-1", "order.confirmed", callback_url=HOOK), "order"),
-        (
-            NotificationRequest(
-                "ord-1", "cust-1", "order.confirmed", callback_url=HOOK, order={"id": "ord-2"}
-            ),
-            "order",
-        ),
     ],
 )
 def test_compose_refuses_bad_fields(request_: NotificationRequest, field: str) -> None:
