@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from harness.clients.rest import wait_for
+from harness.clients.sse import Event, EventReader
 from harness.stack.supervisor import Stack
 from harness.vocabulary import TERMINAL
 from tests.e2e.conftest import remove_topology, start_stack
 from tests.e2e.rest_client import order_body
-from tests.e2e.sse_client import Event, EventReader
 
 pytestmark = pytest.mark.e2e
 
