@@ -30,6 +30,7 @@ from harness.scenarios.phases import isolation
 from harness.scenarios.queues import QueueWatch
 from harness.scenarios.spec import Expectation, Scenario
 from harness.scenarios.timeline import Timeline
+from harness.vocabulary import style_of
 
 EXPECTATIONS_NOT_MET: Final = 3
 
@@ -140,7 +141,7 @@ def _run_style(
             finally:
                 timeline.finish()  # every fault ended, a crashed service restarted
             accepted = results.load_accepted(phase.samples)
-            found = audit.audit_run(target.services, style, accepted, scenario.grace_s)
+            found = audit.audit_run(target.services, style_of(style), accepted, scenario.grace_s)
         finally:
             queues.stop()  # after the settling, so the queues are seen draining
         broker_queues = queues.summary()  # the dead-letter queues, before the stack goes
@@ -151,7 +152,9 @@ def _run_style(
     result["audit"] = found
     result["scenario"] = {
         "faults": [happened.to_json() for happened in timeline.happened],
-        **isolation(style, samples, zero, timeline.windows(), spec.warmup_s, spec.duration_s),
+        **isolation(
+            style_of(style), samples, zero, timeline.windows(), spec.warmup_s, spec.duration_s
+        ),
         "broker": {**broker_queues, "poison_published": injector.poison_published},
     }
     result["scenario"]["expectations"] = _expectations(scenario.expect, style, result)
@@ -175,7 +178,7 @@ def _expectations(
 ) -> list[dict[str, Any]]:
     scenario = result["scenario"]
     checks = []
-    for expectation in (e for e in expect if style in e.styles):
+    for expectation in (e for e in expect if style_of(style) in e.styles):  # variants too
         for count in expectation.zero:
             seen = result["audit"]["counts"][count]
             checks.append({"check": f"{count} == 0", "seen": seen, "passed": seen == 0})
