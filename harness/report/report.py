@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.bench import table as terminal
-from harness.report import run_tables, scenario_tables
+from harness.report import run_tables, scenario_tables, variants
 from harness.report.cells import Table
 from harness.report.model import Run
 from harness.vocabulary import AUDIT_COUNTS
@@ -31,6 +31,7 @@ class Report:
     verdict: str  # the audit in one line
     verdict_ok: bool
     side_by_side: Table
+    variants: Table | None  # each variant beside its style (variants.py), when both ran
     cpu: Table | None
     audit: Table
     problems: list[str]  # the audit's examples
@@ -50,6 +51,7 @@ def report(run: Run) -> Report:
         verdict=verdict,
         verdict_ok=verdict_ok,
         side_by_side=run_tables.side_by_side(run),
+        variants=variants.variants(run),
         cpu=run_tables.cpu(run),
         audit=run_tables.audit(run),
         problems=run_tables.audit_problems(run),
