@@ -85,8 +85,8 @@ def terminal(found: Comparison) -> str:
     changes = found.changes
     rows = [[cell.text for cell in row] for row in changes.rows]
     lines = [
-        f"A: {found.a.folder}  ({found.a.kind}, {found.a.meta['profile']} profile)",
-        f"B: {found.b.folder}  ({found.b.kind}, {found.b.meta['profile']} profile)",
+        f"A: {found.a.folder}  ({found.a.kind}, {found.a.meta.profile} profile)",
+        f"B: {found.b.folder}  ({found.b.kind}, {found.b.meta.profile} profile)",
         *(f"warning: {line}" for line in found.warnings),
         "",
         render(changes.headers, rows, changes.aligns),
