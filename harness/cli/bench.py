@@ -42,8 +42,9 @@ from harness.traces import collect as traces
 from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
 
-__all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run", "short_run"]
 
+HELP = "measure every style under the same load (Locust) and compare them"
 DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
 load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's

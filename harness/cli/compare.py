@@ -20,6 +20,7 @@ BARS_HOW_TO_READ = (
     "shorter on the right."
 )
 
+HELP = "what changed between two results folders (e.g. naive vs resilient profile)"
 DESCRIPTION = """\
 Compares two results folders of `orderflow bench`, A then B: for every style that ran in both,
 orders/s, the order's p50 and p99, the error rate and the audit's counts, and for two scenario
