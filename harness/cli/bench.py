@@ -117,7 +117,7 @@ def run_scenario_file(args: argparse.Namespace) -> int:
     except (ScenarioError, InvalidArguments, ConfigError) as error:
         print(f"orderflow bench: {error}", file=sys.stderr)
         return 2
-    scenario = replace(scenario, styles=styles)
+    scenario = scenario.model_copy(update={"styles": styles})
     run_id = _new_run_id()
     out = args.out or settings.data_dir / "bench" / f"{scenario.name}-{run_id}"
     profile = args.profile or scenario.profile or settings.resilience.profile
