@@ -10,26 +10,34 @@ starts, not a minute into a run.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Final, Self
+from typing import Annotated, Any, ClassVar, Final
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
-    model_validator,
 )
 
 from harness.audit import DEFAULT_GRACE_S
+from harness.scenarios.fault_kinds import (
+    APP_KINDS,
+    BROKER_KINDS,
+    FAULT_FIELDS,
+    FAULT_KEYS,
+    PARAMS,
+    PROCESS_KINDS,
+    TARGETS,
+    describe_params,
+    read_kind,
+    read_param,
+)
 from harness.scenarios.nodes import (
     At,
     ScenarioError,
@@ -37,16 +45,12 @@ from harness.scenarios.nodes import (
     read_choices,
     read_count,
     read_number,
-    read_seconds,
     read_text,
     reject_unknown,
-    scalar,
-    shown,
 )
 from harness.scenarios.phases import Window, phase_bounds
+from harness.scenarios.section import Missing, Section, read_by, seconds
 from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES
-from services.kernel.config import SERVICES
-from services.kernel.faults import ERROR_KINDS, MAX_LATENCY_MS, OPERATIONS, Fault, InvalidFault
 from services.kernel.resilience.policy import PROFILES
 
 __all__ = [
@@ -62,83 +66,11 @@ __all__ = [
     "parse_scenario",
 ]
 
-APP_KINDS: Final = ("latency", "errors", "hang")
-PROCESS_KINDS: Final = ("crash", "pause", "slow-start")
-BROKER_KINDS: Final = ("outage", "poison")
-TARGETS: Final = (*SERVICES, "broker", "load")
 MODELS: Final = ("closed", "open")
-OUTAGE_HOWS: Final = ("kill", "stop")
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-@dataclass(frozen=True)
-class Missing:
-    """A required field the mapping at `at` lacks."""
-
-    at: At
-    key: str
-
-    def error(self) -> ScenarioError:
-        return self.at.missing(self.key)
-
-
-def _read(reader: Callable[[At], object]) -> BeforeValidator:
-    """A field read from its node by a nodes.py reader (its errors name the file and line); a
-    value given in code passes as it is."""
-
-    def read(value: object) -> object:
-        if isinstance(value, Missing):
-            raise value.error()
-        return reader(value) if isinstance(value, At) else value
-
-    return BeforeValidator(read)
-
-
-def _seconds(zero: bool = False) -> BeforeValidator:
-    return _read(lambda at: read_seconds(at, zero=zero))
-
-
-class _Section(BaseModel):
-    """A part of a scenario file. Read from a node, its fields are checked against the file's
-    keys (KEYS: file key -> field) before each field is read, and its rules across fields after
-    (`_check`, with the nodes at hand for their lines)."""
-
-    model_config = ConfigDict(frozen=True)
-    KEYS: ClassVar[Mapping[str, str]]
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _from_node(
-        cls, data: object, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo
-    ) -> Self:
-        if isinstance(data, Missing):
-            raise data.error()
-        if not isinstance(data, At):
-            return handler(data)
-        fields = cls._fields(data, info)
-        section = handler(cls._values(data, fields, info))
-        section._check(data, fields, info)
-        return section
-
-    @classmethod
-    def _fields(cls, at: At, info: ValidationInfo) -> dict[str, At]:
-        return at.fields(tuple(cls.KEYS))
-
-    @classmethod
-    def _values(cls, at: At, fields: Mapping[str, At], info: ValidationInfo) -> dict[str, object]:
-        """Each field's node; a required one that is missing, as a Missing that says so where
-        the field is read (so the mistakes are found in the file's order)."""
-        return {
-            name: fields[key] if key in fields else Missing(at, key)
-            for key, name in cls.KEYS.items()
-            if key in fields or cls.model_fields[name].is_required()
-        }
-
-    def _check(self, at: At, fields: Mapping[str, At], info: ValidationInfo) -> None:
-        """The section's rules across its fields."""
-
-
-class LoadSpec(_Section):
+class LoadSpec(Section):
     KEYS: ClassVar[Mapping[str, str]] = {
         "model": "model",
         "users": "users",
@@ -148,18 +80,18 @@ class LoadSpec(_Section):
     }
 
     # "closed" | "open"
-    model: Annotated[str, _read(lambda at: read_choice(at, MODELS, "load model"))]
+    model: Annotated[str, read_by(lambda at: read_choice(at, MODELS, "load model"))]
     # closed: the users; open: the pool (None: the runner sizes it)
-    users: Annotated[int | None, _read(read_count)] = None
+    users: Annotated[int | None, read_by(read_count)] = None
     # open: arrivals per second; closed: None
     rate: Annotated[
         float | None,
-        _read(
+        read_by(
             lambda at: read_number(at, "a number above 0 (arrivals per second)", lambda r: r > 0)
         ),
     ] = None
-    duration_s: Annotated[float, _seconds()]  # the whole run, warmup included
-    warmup_s: Annotated[float, _seconds(zero=True)] = 0.0  # not measured: the stack settles
+    duration_s: Annotated[float, seconds()]  # the whole run, warmup included
+    warmup_s: Annotated[float, seconds(zero=True)] = 0.0  # not measured: the stack settles
 
     def _check(self, at: At, fields: Mapping[str, At], info: ValidationInfo) -> None:
         if self.model == "closed":
@@ -176,7 +108,7 @@ class LoadSpec(_Section):
             )
 
 
-class FaultSpec(_Section):
+class FaultSpec(Section):
     KEYS: ClassVar[Mapping[str, str]] = {
         "at": "at_s",
         "duration": "duration_s",
@@ -184,10 +116,10 @@ class FaultSpec(_Section):
         "kind": "kind",
     }
 
-    at_s: Annotated[float, _seconds(zero=True)]  # from the start of the load
-    duration_s: Annotated[float, _seconds()]
+    at_s: Annotated[float, seconds(zero=True)]  # from the start of the load
+    duration_s: Annotated[float, seconds()]
     # a service, "broker" or "load"
-    target: Annotated[str, _read(lambda at: read_choice(at, TARGETS, "target"))]
+    target: Annotated[str, read_by(lambda at: read_choice(at, TARGETS, "target"))]
     kind: str
     # every parameter of the kind, defaults filled in
     params: Annotated[Mapping[str, Any], BeforeValidator(_params)]
@@ -198,7 +130,7 @@ class FaultSpec(_Section):
         return self.at_s + self.duration_s
 
     def describe(self) -> str:
-        detail = _detail(self.kind, self.params)
+        detail = describe_params(self.kind, self.params)
         return f"{self.target} {self.kind}{detail} at {self.at_s:g}s for {self.duration_s:g}s"
 
     @classmethod
@@ -206,10 +138,12 @@ class FaultSpec(_Section):
         """The parameters a fault takes depend on its kind, and its kind's on its target."""
         fields = at.fields()
         if not {"target", "kind"} <= fields.keys():
-            reject_unknown(fields, _FAULT_FIELDS)  # a misspelt target or kind, most likely
+            reject_unknown(fields, FAULT_FIELDS)  # a misspelt target or kind, most likely
         target = read_choice(at.require(fields, "target"), TARGETS, "target")
-        kind = _kind(at.require(fields, "kind"), target, _context(info).get("load"))
-        reject_unknown(fields, (*_FAULT, *_PARAMS[kind]), f" for {kind}")
+        load = _context(info).get("load")
+        model = load.model if isinstance(load, LoadSpec) else None
+        kind = read_kind(at.require(fields, "kind"), target, model)
+        reject_unknown(fields, (*FAULT_KEYS, *PARAMS[kind]), f" for {kind}")
         return fields
 
     @classmethod
@@ -219,7 +153,7 @@ class FaultSpec(_Section):
             "at_s": fields["at"] if "at" in fields else Missing(at, "at"),
             "duration_s": fields["duration"] if "duration" in fields else Missing(at, "duration"),
             "target": target,
-            "kind": read_choice(fields["kind"], tuple(_PARAMS), "fault kind"),
+            "kind": read_choice(fields["kind"], tuple(PARAMS), "fault kind"),
             "params": _ParamNodes(at, fields, target),
             "line": at.line,
         }
@@ -236,8 +170,8 @@ class _ParamNodes:
 
     def read(self, kind: str) -> dict[str, object]:
         return {
-            name: _param(self.at, self.fields, name, parse, self.target, default)
-            for name, (parse, default) in _PARAMS[kind].items()
+            name: read_param(self.at, self.fields, name, parse, self.target, default)
+            for name, (parse, default) in PARAMS[kind].items()
         }
 
 
@@ -250,7 +184,7 @@ def _params(value: object, info: ValidationInfo) -> object:
     return value.read(read["kind"])
 
 
-class Expectation(_Section):
+class Expectation(Section):
     KEYS: ClassVar[Mapping[str, str]] = {
         "styles": "styles",
         "zero": "zero",
@@ -260,7 +194,7 @@ class Expectation(_Section):
     styles: tuple[str, ...] = ()  # () read from a file: the scenario's styles
     # audit counts that must be 0
     zero: Annotated[
-        tuple[str, ...], _read(lambda at: read_choices(at, AUDIT_COUNTS, "audit count"))
+        tuple[str, ...], read_by(lambda at: read_choices(at, AUDIT_COUNTS, "audit count"))
     ] = ()
     # phase -> ratio in [0, 1]
     min_success_ratio: Mapping[str, float] = Field(default_factory=dict)
@@ -329,7 +263,7 @@ def _expectation_nodes(value: object, info: ValidationInfo) -> object:
     return value.items()
 
 
-class Scenario(_Section):
+class Scenario(Section):
     KEYS: ClassVar[Mapping[str, str]] = {
         "name": "name",
         "description": "description",
@@ -341,15 +275,17 @@ class Scenario(_Section):
         "expect": "expect",
     }
 
-    name: Annotated[str, _read(_name)]
-    description: Annotated[str, _read(read_text)]
+    name: Annotated[str, read_by(_name)]
+    description: Annotated[str, read_by(read_text)]
     load: LoadSpec
-    styles: Annotated[tuple[str, ...], _read(lambda at: read_choices(at, STYLES, "style"))] = STYLES
+    styles: Annotated[tuple[str, ...], read_by(lambda at: read_choices(at, STYLES, "style"))] = (
+        STYLES
+    )
     # None: the environment's (ORDERFLOW_PROFILE)
     profile: Annotated[
-        str | None, _read(lambda at: read_choice(at, tuple(PROFILES), "profile"))
+        str | None, read_by(lambda at: read_choice(at, tuple(PROFILES), "profile"))
     ] = None
-    grace_s: Annotated[float, _seconds(zero=True)] = DEFAULT_GRACE_S  # the audit's wait
+    grace_s: Annotated[float, seconds(zero=True)] = DEFAULT_GRACE_S  # the audit's wait
     faults: Annotated[
         tuple[FaultSpec, ...], BeforeValidator(_fault_nodes), AfterValidator(_by_start)
     ] = ()  # by start time
@@ -413,8 +349,6 @@ def _scenario_error(error: ValidationError, path: Path) -> ScenarioError:
 
 # --- the scenario ----------------------------------------------------------------------------
 
-_FAULT = ("at", "duration", "target", "kind")
-
 
 def _name(at: At) -> str:
     name = read_text(at)
@@ -423,78 +357,6 @@ def _name(at: At) -> str:
     if name != at.path.stem:
         raise at.error(f"{name!r} is not the file's name ({at.path.name}): rename one of them")
     return name
-
-
-# --- faults ----------------------------------------------------------------------------------
-
-_Param = Callable[[At, str], object]  # a parameter's node and the fault's target -> its value
-_REQUIRED: Final = object()
-
-
-def _operation(at: At, target: str) -> str:
-    return read_choice(at, OPERATIONS.get(target, ()), f"{target} operation")
-
-
-def _num(wanted: str, ok: Callable[[float], bool]) -> _Param:
-    return lambda at, _target: read_number(at, wanted, ok)
-
-
-def _one_of(choices: tuple[str, ...], what: str) -> _Param:
-    return lambda at, _target: read_choice(at, choices, what)
-
-
-def _fault_field(name: str, wanted: str, *, above_zero: bool = False) -> _Param:
-    """A parameter of an application fault, checked by the control endpoint's own model (one
-    set of bounds: what a timeline sets, a service accepts). A latency or error rate of 0 would
-    be a fault that does nothing, so a timeline's must be above 0."""
-
-    def parse(at: At, _target: str) -> float:
-        try:
-            value = float(Fault.checked(name, scalar(at)))
-        except InvalidFault:
-            value = None
-        if value is None or (above_zero and value == 0):
-            raise at.error(f"must be {wanted}, not {shown(at)}")
-        return value
-
-    return parse
-
-
-_MAX = f"{MAX_LATENCY_MS:g}"
-_LATENCY = _fault_field("latency_ms", f"a number above 0, at most {_MAX}", above_zero=True)
-_PARAMS: Final[dict[str, dict[str, tuple[_Param, object]]]] = {
-    "latency": {
-        "operation": (_operation, _REQUIRED),
-        "latency_ms": (_LATENCY, _REQUIRED),
-        "jitter_ms": (_fault_field("jitter_ms", f"a number from 0 to {_MAX}"), 0.0),
-    },
-    "errors": {
-        "operation": (_operation, _REQUIRED),
-        "error_rate": (
-            _fault_field("error_rate", "a number above 0, at most 1", above_zero=True),
-            _REQUIRED,
-        ),
-        "error": (_one_of(ERROR_KINDS, "error kind"), "transient"),
-    },
-    "hang": {"operation": (_operation, _REQUIRED)},
-    "crash": {},
-    "pause": {},
-    "slow-start": {},
-    "slow-consumer": {"latency_ms": (_LATENCY, _REQUIRED)},
-    "outage": {"how": (_one_of(OUTAGE_HOWS, "way to stop the broker"), "kill")},
-    "poison": {"rate": (_num("a number above 0 (messages a second)", lambda v: v > 0), _REQUIRED)},
-    "spike": {"factor": (_num("a number above 1", lambda v: v > 1), _REQUIRED)},
-}
-_FAULT_FIELDS: Final = (*_FAULT, *dict.fromkeys(p for params in _PARAMS.values() for p in params))
-
-
-def _kinds(target: str) -> tuple[str, ...]:
-    if target == "broker":
-        return BROKER_KINDS
-    if target == "load":
-        return ("spike",)
-    # Every order event ends at the notification service: the one consumer slowing down matters.
-    return APP_KINDS + PROCESS_KINDS + (("slow-consumer",) if target == "notification" else ())
 
 
 def _no_overlap(ordered: list[tuple[FaultSpec, At]]) -> None:
@@ -515,29 +377,6 @@ def _no_overlap(ordered: list[tuple[FaultSpec, At]]) -> None:
         last[fault.target] = (fault, item)
 
 
-def _kind(at: At, target: str, load: object) -> str:
-    kind = read_choice(at, tuple(_PARAMS), "fault kind")
-    allowed = _kinds(target)
-    if kind not in allowed:
-        owners = " or ".join(t for t in TARGETS if kind in _kinds(t))
-        raise at.error(
-            f"{kind} is a fault of {owners}, not {target}: {target} takes {', '.join(allowed)}"
-        )
-    if kind == "spike" and isinstance(load, LoadSpec) and load.model != "open":
-        raise at.error("a spike multiplies the open model's rate, and load.model is closed")
-    return kind
-
-
-def _param(
-    at: At, fields: Mapping[str, At], name: str, parse: _Param, target: str, default: object
-) -> object:
-    if name in fields:
-        return parse(fields[name], target)
-    if default is _REQUIRED:
-        at.require(fields, name)
-    return default
-
-
 def _inside(fields: Mapping[str, At], start: float, length: float, load: LoadSpec) -> None:
     """A fault starts after the warmup and ends before the load does, so there is an after."""
     if start < load.warmup_s:
@@ -549,25 +388,6 @@ def _inside(fields: Mapping[str, At], start: float, length: float, load: LoadSpe
             f"the fault would end at {end:g}s, not before the load ends ({load.duration_s:g}s)"
         )
         raise fields["duration"].error(problem)
-
-
-def _detail(kind: str, params: Mapping[str, Any]) -> str:
-    """The parameters worth a glance, for `FaultSpec.describe`."""
-    on = f" on {params['operation']}" if "operation" in params else ""
-    if kind == "latency":
-        jitter = f" ±{params['jitter_ms']:g}" if params["jitter_ms"] else ""
-        return f" {params['latency_ms']:g}{jitter}ms{on}"
-    if kind == "errors":
-        return f" {params['error_rate']:.0%} {params['error']}{on}"
-    if kind == "slow-consumer":
-        return f" +{params['latency_ms']:g}ms a message"
-    if kind == "outage":
-        return f" ({params['how']})"
-    if kind == "poison":
-        return f" {params['rate']:g}/s"
-    if kind == "spike":
-        return f" x{params['factor']:g}"
-    return on
 
 
 # --- phases and expectations -----------------------------------------------------------------
