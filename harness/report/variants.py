@@ -6,8 +6,9 @@ what the order takes (`order_completed`)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
+from harness.bench.results_model import StyleResult
 from harness.report.cells import Table, plain, right_aligned
 from harness.report.model import Run
 from harness.vocabulary import VARIANT_OF
@@ -47,30 +48,30 @@ def variants(run: Run) -> Table | None:
     )
 
 
-def _row(variant: str, style: str, mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
-    accepted = _operation(mine, "place_order"), _operation(theirs, "place_order")
-    completed = _operation(mine, "order_completed"), _operation(theirs, "order_completed")
+def _row(variant: str, style: str, mine: StyleResult, theirs: StyleResult) -> list[str]:
+    accepted = _percentiles(mine, "place_order"), _percentiles(theirs, "place_order")
+    completed = _percentiles(mine, "order_completed"), _percentiles(theirs, "order_completed")
     return [
         variant,
         style,
-        _ratio(mine["summary"]["orders_per_s"], theirs["summary"]["orders_per_s"]),
-        _ms(accepted[0].get("p50_ms")),
-        _ms(accepted[1].get("p50_ms")),
-        _ms(completed[0].get("p50_ms")),
-        _ms(completed[1].get("p50_ms")),
-        _ratio(completed[0].get("p99_ms"), completed[1].get("p99_ms")),
+        _ratio(mine.summary.orders_per_s, theirs.summary.orders_per_s),
+        _ms(accepted[0][0]),
+        _ms(accepted[1][0]),
+        _ms(completed[0][0]),
+        _ms(completed[1][0]),
+        _ratio(completed[0][1], completed[1][1]),
         _ratio(_cpu_total(mine), _cpu_total(theirs)),
     ]
 
 
-def _operation(result: dict[str, Any], name: str) -> dict[str, Any]:
-    found: dict[str, Any] = result["operations"].get(name, {})
-    return found
+def _percentiles(result: StyleResult, name: str) -> tuple[float | None, float | None]:
+    """(p50, p99) of an operation, None for one that has no samples."""
+    found = result.operations.get(name)
+    return (None, None) if found is None else (found.p50_ms, found.p99_ms)
 
 
-def _cpu_total(result: dict[str, Any]) -> float | None:
-    total: float | None = (result.get("cpu") or {}).get("total_ms")
-    return total
+def _cpu_total(result: StyleResult) -> float | None:
+    return None if result.cpu is None else result.cpu.total_ms
 
 
 def _ms(value: float | None) -> str:
