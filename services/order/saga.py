@@ -1,8 +1,9 @@
 """The order saga, orchestrated: reserve → charge → confirm, or compensate.
 
 Every step first calls a downstream service, then saves the order's new state and a log entry in
-one transaction (the confirmation, which calls nobody, is saved in the charge's). Because every downstream call is idempotent (keyed by the order id) and the
-saga's position is durable, `advance` can be called again on any unfinished order after a crash:
+one transaction (the confirmation, which calls nobody, is saved in the charge's). Because every
+downstream call is idempotent (keyed by the order id) and the saga's position is durable,
+`advance` can be called again on any unfinished order after a crash:
 it repeats at most the one call whose answer was lost, and the other side answers it from its
 record instead of doing it twice.
 
