@@ -98,6 +98,37 @@ SCENARIO_METRICS: Final = (
 CHANGE_HEADERS: Final = ("style", "metric", "A", "B", "change")
 
 
+def _cpu(result: dict[str, Any]) -> dict[str, Any]:
+    cpu: dict[str, Any] = result.get("cpu") or {}
+    return cpu
+
+
+def _cpu_of(process: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda result: (_cpu(result).get("processes") or {}).get(process)
+
+
+def cpu_metrics(a: Run, b: Run) -> list[Metric]:
+    """CPU-ms per completed order (in total, then each process) and the fraction of the
+    bound, when either run measured them (docs/bench.md, "CPU per order and the bound")."""
+    cpus = [_cpu(result) for run in (a, b) for result in run.styles.values()]
+    if not any(cpu.get("total_ms") is not None for cpu in cpus):
+        return []
+    processes = dict.fromkeys(  # in the order measured; none that no run could attribute
+        name for cpu in cpus for name, ms in (cpu.get("processes") or {}).items() if ms is not None
+    )
+    return [
+        Metric("CPU-ms/order", RATIO, -1, lambda result: _cpu(result).get("total_ms"), _ms),
+        *(Metric(f"CPU-ms/order {name}", RATIO, -1, _cpu_of(name), _ms) for name in processes),
+        Metric(
+            "of bound %", POINTS, +1, lambda result: _cpu(result).get("bound_fraction"), percent
+        ),
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return number(value, 2)
+
+
 @dataclass(frozen=True)
 class Comparison:
     a: Run
@@ -110,7 +141,7 @@ class Comparison:
 
 def compare(a: Run, b: Run) -> Comparison:
     styles = [style for style in a.styles if style in b.styles]
-    metrics = [*LOAD_METRICS, *AUDIT_METRICS]
+    metrics = [*LOAD_METRICS, *cpu_metrics(a, b), *AUDIT_METRICS]
     if a.scenario and b.scenario:
         metrics += SCENARIO_METRICS
     rows = tuple(
