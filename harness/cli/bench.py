@@ -37,6 +37,7 @@ from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.stack.ports import PortInUse
 from harness.stack.supervisor import StartupFailed
+from harness.telemetry.sampler import TelemetrySampler
 from harness.traces import collect as traces
 from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
@@ -212,17 +213,26 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
-            phase, spent = measured_phase(style, "load", bench.load, target, out / style)
+            with TelemetrySampler(target.services, lambda: target.pids) as telemetry:
+                phase, spent = measured_phase(
+                    style, "load", bench.load, target, out / style, telemetry.start
+                )
             load = results.load_samples(phase.samples)
             styles[style] = _style_result(
                 bench, style, load, bench.load.duration_s, (phase, spent), ceiling, costs
             )
+            styles[style]["telemetry"] = telemetry.section(_load_start(load))
         else:
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, (ceiling, costs)
             )
         styles[style]["audit"] = _audit(target, style, out / style)
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
+
+
+def _load_start(load: list[results.Sample]) -> float:
+    """The second 0 of the style's per-second figures (results.per_second's t0)."""
+    return min((sample.at for sample in load), default=0.0)
 
 
 def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""The scenario report's trace of an order during the fault: per style, the longest traced
+order that started while a fault was on (its retries, the breaker failing it fast, the outbox
+waiting for the broker), drawn as the other waterfalls are.
+
+The style's load start (results.json's `telemetry.started_at`) places the fault windows, which
+are in seconds from it, on the spans' clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from markupsafe import Markup
+
+from harness.report import html
+from harness.report.model import Run
+from harness.report.series import Window, fault_windows
+from harness.report.waterfalls import waterfall
+from harness.traces.orders import StyleTraces, Trace, by_style
+from harness.traces.waterfall import total_ms
+
+HOW_TO_READ: Final = (
+    "Per style, the longest traced order that started while a fault was on, span by span as in "
+    "the waterfalls: retried calls repeat, a call the open breaker refused ends at once with no "
+    "span in the service it guards, and an event waits in the outbox (the gap before its "
+    "publish) while the broker is away. Its start is given in seconds from the load's start, "
+    "with the fault it fell in."
+)
+
+
+def fault_traces(run: Run) -> list[Markup]:
+    """A waterfall per style that traced an order during a fault (none for a plain run)."""
+    if not run.scenario:
+        return []
+    drawn = []
+    for found in by_style(run.folder, list(run.styles)):
+        during = order_during_fault(found, run.styles[found.style])
+        if during is not None:
+            trace, at_s, window = during
+            title = (
+                f"{found.style}: an order at {at_s:.1f} s, during '{window.label}',"
+                f" {total_ms(trace):.1f} ms"
+            )
+            drawn.append(html.svg(waterfall(title, trace, f"fault-trace-{found.style}")))
+    return drawn
+
+
+def order_during_fault(
+    found: StyleTraces, result: dict[str, Any]
+) -> tuple[Trace, float, Window] | None:
+    """The longest traced order that started within a fault window, with its start (seconds
+    from the load's start) and the window; None without one."""
+    zero = (result.get("telemetry") or {}).get("started_at")
+    faults = (result.get("scenario") or {}).get("faults", [])
+    if zero is None or not faults:
+        return None
+    windows = fault_windows(faults, float("inf"))
+    best: tuple[Trace, float, Window] | None = None
+    for trace in found.traces:  # shortest first: the last one found is the longest
+        at_s = trace[0].start_ns / 1e9 - zero
+        window = _within(windows, at_s)
+        if window is not None:
+            best = (trace, at_s, window)
+    return best
+
+
+def _within(windows: Sequence[Window], at_s: float) -> Window | None:
+    return next((w for w in windows if w.start_s <= at_s < w.end_s), None)
