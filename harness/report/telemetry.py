@@ -37,6 +37,7 @@ PANEL_IN: Final = 1.9
 COUNTERS: Final = ("retries", "bulkhead_rejections", "faults_injected")
 BACKLOGS: Final = ("outbox_backlog", "queue_depth", "notifications_owed")
 DASHES: Final = ("-", "--", ":")
+STATE: Final = "breaker"
 
 Line = tuple[str, str, list[float], str]  # label, colour, values (NaN: none), dash
 Panel = tuple[str, str, list[Line]]  # title, y label, lines
@@ -91,11 +92,15 @@ def chart(style: StyleTelemetry) -> str | None:
             :, 0
         ].tolist()
         for row, (ax, (title, unit, lines)) in enumerate(zip(axes, panels, strict=True)):
+            states = unit == STATE
             for label, colour, values, dash in lines:
-                ax.plot(style.times, values, dash, color=colour, label=label, linewidth=1.4)
+                drawn = "steps-post" if states else "default"  # a state holds until it changes
+                ax.plot(style.times, values, dash, color=colour, label=label, drawstyle=drawn)
+            if states:
+                ax.set_yticks([0, 1, 2], ["closed", "half-open", "open"])
             if row == 0:
                 _not_answering(ax, style)
-            ax.set_ylim(bottom=0)
+            ax.set_ylim(bottom=0, top=2.2 if states else None)
             ax.set_ylabel(unit)
             ax.set_title(title, loc="left", fontsize=10)
             key = f"telemetry-{style.style}-{row}"
@@ -114,7 +119,11 @@ def _panels(style: StyleTelemetry) -> list[Panel]:
     return [
         ("CPU per service", "cores", _per_service(style, lambda r: r.cpu_cores)),
         ("resident memory per service", "MiB", _per_service(style, lambda r: r.rss_mb)),
-        ("circuit breakers: 0 closed, 1 half-open, 2 open", "state", _breakers(style)),
+        (
+            "circuit breakers, by the service holding each and the one it guards",
+            STATE,
+            _breakers(style),
+        ),
         ("retries, bulkhead rejections, faults injected", "per second", _counters(style)),
         ("outbox backlog, queue depth, notifications owed", "messages", _backlogs(style)),
     ]
