@@ -9,6 +9,7 @@ a private RabbitMQ node for the outage, then the audit across the services' stor
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from harness.vocabulary import AUDIT_COUNTS
+from tests.e2e.conftest import MACHINE_BROKER
 from tests.e2e.test_bench import bench, results_of
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +32,10 @@ def scenario(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-def run(path: Path, out: Path, *args: str, timeout_s: float = 300) -> dict[str, Any]:
-    done = bench(str(path), "--out", str(out), *args, timeout_s=timeout_s)
+def run(
+    path: Path, out: Path, *args: str, timeout_s: float = 300, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    done = bench(str(path), "--out", str(out), *args, timeout_s=timeout_s, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return results_of(out)  # valid against docs/results.schema.json
 
@@ -153,9 +157,24 @@ faults:
 """,
     )
     out = tmp_path / "out"
-    document = run(path, out)
+    every = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "OTEL_TRACES_SAMPLER_ARG": "1"}
+    document = run(path, out, env=every)  # every order traced: some fall in the fault
     assert document["run"]["profile"] == "resilient"
     result = document["styles"]["rest"]
+    # The sampler saw it: payment silent and order's breaker on it open during the crash, and
+    # closed again after; the report draws it, and an order traced during the fault.
+    began, ended = (
+        result["scenario"]["faults"][0]["began_s"],
+        result["scenario"]["faults"][0]["ended_s"],
+    )
+    series = result["telemetry"]["series"]
+    during = [p["services"] for p in series if began + 1 <= p["t"] < ended]
+    assert during and not any(services["payment"]["answered"] for services in during)
+    assert any(services["order"]["breakers"]["payment"] == 2 for services in during), during
+    assert series[-1]["services"]["order"]["breakers"]["payment"] == 0
+    page = (out / "report.html").read_text()
+    assert '<section id="telemetry">' in page and "order → payment" in page
+    assert '<section id="fault-traces">' in page and "rest: an order at " in page
     during = result["scenario"]["phases"]["during"]["operations"]["order_completed"]
     assert during["success_ratio"] < 0.5  # payment is down: the orders fail ...
     assert during["p99_ms"] < 1000.0  # ... fast, none waiting out a timeout
