@@ -91,21 +91,8 @@ def chart(style: StyleTelemetry) -> str | None:
         axes: Sequence[Axes] = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[
             :, 0
         ].tolist()
-        for row, (ax, (title, unit, lines)) in enumerate(zip(axes, panels, strict=True)):
-            states = unit == STATE
-            for label, colour, values, dash in lines:
-                drawn = "steps-post" if states else "default"  # a state holds until it changes
-                ax.plot(style.times, values, dash, color=colour, label=label, drawstyle=drawn)
-            if states:
-                ax.set_yticks([0, 1, 2], ["closed", "half-open", "open"])
-            if row == 0:
-                _not_answering(ax, style)
-            ax.set_ylim(bottom=0, top=2.2 if states else None)
-            ax.set_ylabel(unit)
-            ax.set_title(title, loc="left", fontsize=10)
-            key = f"telemetry-{style.style}-{row}"
-            charts.shade(ax, style.warmup_s, style.faults, key, legend=row == 0)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        for row, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
+            _panel(ax, style, panel, row)
         axes[-1].set_xlabel("seconds from the start of the load")
         axes[-1].set_xlim(min(0.0, *style.times), max(max(style.times), 1.0))
         figure.suptitle(
@@ -113,6 +100,25 @@ def chart(style: StyleTelemetry) -> str | None:
         )
 
     return charts.render(draw, PANEL_IN * len(panels) + 0.5, f"telemetry-{style.style}")
+
+
+def _panel(ax: Axes, style: StyleTelemetry, panel: Panel, row: int) -> None:
+    title, unit, lines = panel
+    states = unit == STATE
+    for label, colour, values, dash in lines:
+        drawn = "steps-post" if states else "default"  # a state holds until it changes
+        ax.plot(style.times, values, dash, color=colour, label=label, drawstyle=drawn)
+    if states:
+        ax.set_yticks([0, 1, 2], ["closed", "half-open", "open"])
+    if row == 0:  # the crosses of a silent service go with the first panel's legend
+        _not_answering(ax, style)
+    ax.set_ylim(bottom=0, top=2.2 if states else None)
+    ax.set_ylabel(unit)
+    ax.set_title(title, loc="left", fontsize=10)
+    charts.shade(
+        ax, style.warmup_s, style.faults, f"telemetry-{style.style}-{row}", legend=row == 0
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 
 def _panels(style: StyleTelemetry) -> list[Panel]:
