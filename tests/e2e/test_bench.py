@@ -141,12 +141,13 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
 
 
 def assert_sampled(style: str, telemetry: dict[str, Any]) -> None:
-    """Every service of the stack read about once a second over the 3 s load: each answered,
-    with its memory and, from the second reading on, the CPU it used; the order service's
-    outbox and notifications owed among its patterns."""
+    """Every service of the stack read about once a second over the 3 s load (Locust's 3 s
+    include its start: two readings at least): each answered, with its memory and, from the
+    second reading on, the CPU it used; the order service's outbox and notifications owed
+    among its patterns."""
     series = telemetry["series"]
     times = [point["t"] for point in series]
-    assert len(series) >= 3 and abs(times[0]) < 1.0, (style, times)  # from the load's start
+    assert len(series) >= 2 and abs(times[0]) < 1.0, (style, times)  # from the load's start
     assert all(0.5 < b - a < 2.5 for a, b in itertools.pairwise(times)), (style, times)
     for point in series:
         services = point["services"]
