@@ -107,7 +107,17 @@ def _panel(ax: Axes, style: StyleTelemetry, panel: Panel, row: int) -> None:
     states = unit == STATE
     for label, colour, values, dash in lines:
         drawn = "steps-post" if states else "default"  # a state holds until it changes
-        ax.plot(style.times, values, dash, color=colour, label=label, drawstyle=drawn)
+        # Markers too: a value between two missing ones (a short run's CPU) has no line.
+        ax.plot(
+            style.times,
+            values,
+            dash,
+            color=colour,
+            label=label,
+            drawstyle=drawn,
+            marker=".",
+            markersize=4,
+        )
     if states:
         ax.set_yticks([0, 1, 2], ["closed", "half-open", "open"])
     if row == 0:  # the crosses of a silent service go with the first panel's legend
