@@ -97,7 +97,10 @@ class TelemetrySampler:
         """One point: every service's patterns, CPU (cores used since the last point) and
         memory."""
         at = time.time()
-        pids = self.pids()
+        try:
+            pids = self.pids()
+        except LookupError:  # a service not (re)started: its process is not known this second
+            pids = {}
         services = {}
         for service, url in self.services.items():
             found = scrape.read(client, url, TIMEOUT_S)

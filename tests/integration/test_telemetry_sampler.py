@@ -94,7 +94,9 @@ def test_the_sampler_reads_a_real_services_patterns_cpu_and_memory_once_a_second
         seen = last(sampler, len(sampler.points))
         assert seen["breakers"]["inventory"] == 2, seen  # open
         assert seen["faults_injected"] == 1
-        assert seen["cpu_cores"] is not None and seen["cpu_cores"] > 0  # it placed orders
+        assert seen["cpu_cores"] is not None
+        # It placed orders: some CPU over the readings (whole 10 ms ticks, so not in each one).
+        assert sum(point["services"]["order"]["cpu_cores"] or 0 for point in sampler.points) > 0
         assert "outbox_backlog" in seen and "notifications_owed" in seen
         process.kill()
         process.wait(timeout=10)
