@@ -111,6 +111,13 @@ expect:
     broker = result["scenario"]["broker"]
     assert broker["unreachable_s"] >= 3  # down: the watcher could not reach it ...
     assert broker["series"][-1]["depths"] is not None  # ... and up again
+    # The services' own view, sampled each second: their links down while the broker was (well
+    # inside the outage: a link notices a killed broker at once), and whatever waited in an
+    # outbox meanwhile relayed by the end.
+    series = result["telemetry"]["series"]
+    down = [p["services"] for p in series if fault["began_s"] + 1 <= p["t"] < fault["planned_s"][1]]
+    assert down and all(r.get("broker_connected") != 1 for s in down for r in s.values()), down
+    assert all(r["outbox_backlog"] == 0 for r in series[-1]["services"].values()), series[-1]
     node_log = (out / "broker" / "logs" / "broker.log").read_text()
     assert node_log.count("orderflow: starting") == 2  # the private node, killed and restarted
     assert set(audit_counts(result).values()) == {0}, result["audit"]
