@@ -1,6 +1,6 @@
 """The scenario report's trace of an order during the fault: per style, the longest traced
-order that started while a fault was on (its retries, the breaker failing it fast, the outbox
-waiting for the broker), drawn as the other waterfalls are.
+order that was in flight while a fault was on (its retries, the breaker failing it fast, the
+outbox waiting for the broker), drawn as the other waterfalls are.
 
 The style's load start (results.json's `telemetry.started_at`) places the fault windows, which
 are in seconds from it, on the spans' clock."""
@@ -20,11 +20,11 @@ from harness.traces.orders import StyleTraces, Trace, by_style
 from harness.traces.waterfall import total_ms
 
 HOW_TO_READ: Final = (
-    "Per style, the longest traced order that started while a fault was on, span by span as in "
+    "Per style, the longest traced order in flight while a fault was on, span by span as in "
     "the waterfalls: retried calls repeat, a call the open breaker refused ends at once with no "
     "span in the service it guards, and an event waits in the outbox (the gap before its "
     "publish) while the broker is away. Its start is given in seconds from the load's start, "
-    "with the fault it fell in."
+    "with the fault it went through."
 )
 
 
@@ -38,7 +38,7 @@ def fault_traces(run: Run) -> list[Markup]:
         if during is not None:
             trace, at_s, window = during
             title = (
-                f"{found.style}: an order at {at_s:.1f} s, during '{window.label}',"
+                f"{found.style}: an order begun at {at_s:.1f} s, through '{window.label}',"
                 f" {total_ms(trace):.1f} ms"
             )
             drawn.append(html.svg(waterfall(title, trace, f"fault-trace-{found.style}")))
@@ -48,8 +48,9 @@ def fault_traces(run: Run) -> list[Markup]:
 def order_during_fault(
     found: StyleTraces, result: dict[str, Any]
 ) -> tuple[Trace, float, Window] | None:
-    """The longest traced order that started within a fault window, with its start (seconds
-    from the load's start) and the window; None without one."""
+    """The longest traced order in flight during a fault window (begun before it ended, ended
+    after it began: a broker order waiting out an outage began before it), with its start in
+    seconds from the load's start and the window; None without one."""
     zero = (result.get("telemetry") or {}).get("started_at")
     faults = (result.get("scenario") or {}).get("faults", [])
     if zero is None or not faults:
@@ -57,12 +58,13 @@ def order_during_fault(
     windows = fault_windows(faults, float("inf"))
     best: tuple[Trace, float, Window] | None = None
     for trace in found.traces:  # shortest first: the last one found is the longest
-        at_s = trace[0].start_ns / 1e9 - zero
-        window = _within(windows, at_s)
+        began_s = trace[0].start_ns / 1e9 - zero
+        ended_s = max(span.end_ns for span in trace) / 1e9 - zero
+        window = _overlapping(windows, began_s, ended_s)
         if window is not None:
-            best = (trace, at_s, window)
+            best = (trace, began_s, window)
     return best
 
 
-def _within(windows: Sequence[Window], at_s: float) -> Window | None:
-    return next((w for w in windows if w.start_s <= at_s < w.end_s), None)
+def _overlapping(windows: Sequence[Window], began_s: float, ended_s: float) -> Window | None:
+    return next((w for w in windows if began_s < w.end_s and ended_s > w.start_s), None)

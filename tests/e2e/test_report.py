@@ -156,7 +156,7 @@ def test_a_scenarios_telemetry_is_plotted_with_the_fault_and_an_order_traced_dur
 
     during = section(dom, "fault-traces")
     assert during.count("<svg") == 1  # the stack's traces fall in rest's window (same times)
-    assert "rest: an order at 5.2 s, during 'payment crash at 4s for 3s', 900.0 ms" in during
+    assert "rest: an order begun at 5.2 s, through 'payment crash at 4s for 3s', 900.0 ms" in during
 
 
 def section(dom: str, key: str) -> str:

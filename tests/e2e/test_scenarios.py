@@ -180,7 +180,7 @@ faults:
     assert series[-1]["services"]["order"]["breakers"]["payment"] == 0
     page = (out / "report.html").read_text()
     assert '<section id="telemetry">' in page and "order → payment" in page
-    assert '<section id="fault-traces">' in page and "rest: an order at " in page
+    assert '<section id="fault-traces">' in page and "rest: an order begun at " in page
     during = result["scenario"]["phases"]["during"]["operations"]["order_completed"]
     assert during["success_ratio"] < 0.5  # payment is down: the orders fail ...
     assert during["p99_ms"] < 1000.0  # ... fast, none waiting out a timeout

@@ -63,22 +63,24 @@ def trace(order: str, start_s: float, ms: float) -> list[Span]:
     ]
 
 
-def test_the_order_shown_during_a_fault_is_the_longest_that_began_within_it() -> None:
+def test_the_order_shown_during_a_fault_is_the_longest_in_flight_within_it() -> None:
     zero = 1_000.0
-    found = StyleTraces(
-        "rest",
-        [
-            trace("early", zero + 2.0, 10),
-            trace("during", zero + 5.0, 40),
-            trace("during-longer", zero + 6.0, 90),
-            trace("after-longest", zero + 9.0, 900),
-        ],
-    )
+    orders = [
+        trace("early", zero + 2.0, 10),
+        trace("during", zero + 5.0, 40),
+        trace("during-longer", zero + 6.0, 90),
+        trace("after-longest", zero + 9.0, 900),
+    ]
     fault = {"began_s": 4.0, "ended_s": 7.5, "description": "payment crash at 4s for 3s"}
     result = {"telemetry": {"started_at": zero}, "scenario": {"faults": [fault]}}
-    chosen = order_during_fault(found, result)
+    chosen = order_during_fault(StyleTraces("rest", orders), result)
     assert chosen is not None
     spans, at_s, window = chosen
     assert spans[0].trace_id == "tduring-longer" and at_s == 6.0
     assert window.label == "payment crash at 4s for 3s"
-    assert order_during_fault(found, {"scenario": {"faults": [fault]}}) is None  # no zero
+    # One begun before the fault that waited through it (a broker order in an outage) counts.
+    waited = trace("waited", zero + 3.0, 2_000)
+    chosen = order_during_fault(StyleTraces("rest", [*orders[:3], waited, orders[3]]), result)
+    assert chosen is not None and chosen[0] == waited and chosen[1] == 3.0
+    no_zero = {"scenario": {"faults": [fault]}}
+    assert order_during_fault(StyleTraces("rest", orders), no_zero) is None
