@@ -72,12 +72,17 @@ set either to change it, OTEL_SDK_DISABLED=true for none). `orderflow trace ORDE
 one order's waterfall from them.
 
 With a scenario file (orderflow bench scenarios/payment-outage.yaml) the file sets the load, the
-profile and a timeline of faults; each style runs on a fresh stack of its own (and a private
-RabbitMQ node when a fault stops the broker), and after the load an audit checks that no order
-was lost or stuck, nobody was charged twice or kept charged, and stock was conserved. The
-results then hold each phase (before / during / after the faults), the blast radius, the
-recovery time, the queues and the audit. --styles, --profile, --out and --processes still apply;
---time-scale 0.25 runs the file's whole timeline in a quarter of the time (a workshop's laptop).
+profile and a timeline of faults; each style runs on a fresh stack of its own (traced as above,
+into the same <out>/traces; and a private RabbitMQ node when a fault stops the broker), and
+after the load an audit checks that no order was lost or stuck, nobody was charged twice or
+kept charged, and stock was conserved. The results then hold each phase (before / during /
+after the faults), the blast radius, the recovery time, the queues and the audit. --styles,
+--profile, --out and --processes still apply; --time-scale 0.25 runs the file's whole timeline
+in a quarter of the time (a workshop's laptop).
+
+While a style's load runs, every run reads each service's /metrics (breakers, retries, bulkhead
+rejections, outbox, queue depth, faults injected), CPU and memory once a second: results.json's
+`telemetry`, plotted in the report.
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
 are named), 3 a scenario's expectation not met, 130 interrupted."""
