@@ -320,8 +320,14 @@ def write_results(folder: Path, document: dict[str, Any]) -> Path:
     """Write results.json, after checking it is what its model (and so its published schema)
     says; NaN or infinity is refused too, since JSON has no such numbers. The document is
     written as built, not re-serialised from the model, so a whole number stays whole."""
-    Results.model_validate(document)  # a pydantic ValidationError is a ValueError
+    checked(document)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
     path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
     return path
+
+
+def checked(document: dict[str, Any]) -> Results:
+    """The document as its model reads it; a pydantic ValidationError (a ValueError) when it is
+    not what the model says."""
+    return Results.model_validate(document)

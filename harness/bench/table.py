@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
+from harness.bench.results_model import (
+    Calibration,
+    Capacity,
+    CapacityStep,
+    LoadGenerator,
+    OperationStats,
+    Results,
+    StyleCapacity,
+    StyleResult,
+)
+from harness.bench.results_scenario_model import Audit, Counts, StyleScenario
 from harness.vocabulary import AUDIT_COUNTS, NOT_INVARIANTS, PHASES
 
 MISSING = "-"
@@ -56,56 +66,61 @@ def percent(fraction: float | None) -> str:
     return MISSING if fraction is None else f"{fraction * 100:.2f}"
 
 
-def side_by_side(document: dict[str, Any]) -> str:
+def by_style(document: Results) -> dict[str, StyleResult]:
+    """Each style's result, in the order they ran, by its name."""
+    return dict(document.styles.items())
+
+
+def side_by_side(document: Results) -> str:
     """One row per style, in the document's order, then the load generator's warnings."""
-    styles: dict[str, Any] = document["styles"]
+    styles = by_style(document)
     rows = [side_by_side_row(style, result) for style, result in styles.items()]
     table = render(SIDE_BY_SIDE_HEADERS, rows, "<" + ">" * (len(SIDE_BY_SIDE_HEADERS) - 1))
     return "\n".join([table, *load_generator_warnings(styles)])
 
 
-def load_generator_warnings(styles: dict[str, Any]) -> list[str]:
+def load_generator_warnings(styles: Mapping[str, StyleResult]) -> list[str]:
     """Each style's load-generator warnings (saturation, Locust's own), calibration included."""
     return [
         f"{style}{phase}: {warning}"
         for style, result in styles.items()
         for phase, load_generator in (
-            ("", result.get("load_generator")),
-            (" (calibration)", (result.get("calibration") or {}).get("load_generator")),
+            ("", result.load_generator),
+            (" (calibration)", result.calibration and result.calibration.load_generator),
         )
-        for warning in (load_generator or {}).get("warnings", [])
+        for warning in (load_generator.warnings if load_generator else [])
     ]
 
 
-def side_by_side_row(style: str, result: dict[str, Any]) -> list[str]:
-    summary = result["summary"]
-    calibration = result.get("calibration") or {}
+def side_by_side_row(style: str, result: StyleResult) -> list[str]:
+    summary, calibration = result.summary, result.calibration
+    order_ms = (summary.order_p50_ms, summary.order_p95_ms, summary.order_p99_ms)
     return [
         style,
-        number(summary["requests_per_s"]),
-        number(summary["orders_per_s"]),
-        *(number(summary[f"order_{name}_ms"]) for name in ("p50", "p95", "p99", "max")),
-        percent(summary["error_rate"]),
+        number(summary.requests_per_s),
+        number(summary.orders_per_s),
+        *(number(ms) for ms in (*order_ms, summary.order_max_ms)),
+        percent(summary.error_rate),
         _ceiling(calibration),
-        number(calibration.get("order_ratio"), decimals=2),
-        _cpu(result.get("load_generator")),
+        number(calibration.order_ratio if calibration else None, decimals=2),
+        _cpu(result.load_generator),
     ]
 
 
-def _ceiling(calibration: dict[str, Any]) -> str:
+def _ceiling(calibration: Calibration | None) -> str:
     # `!`: a Locust process ran near a full core during the no-op, so the ceiling is the load
     # generator's limit at least as much as the transport's.
-    if not calibration:
+    if calibration is None:
         return MISSING
-    mark = "!" if calibration.get("load_generator_limited") else " "
-    return number(calibration.get("per_s")) + mark
+    mark = "!" if calibration.load_generator_limited else " "
+    return number(calibration.per_s) + mark
 
 
-def cpu_table(document: dict[str, Any]) -> str:
+def cpu_table(document: Results) -> str:
     """CPU-ms per completed order by process and in total, the bound and its share, then what
     the figures leave out."""
-    styles: dict[str, Any] = document["styles"]
-    rows = [cpu_row(style, result) for style, result in styles.items() if result.get("cpu")]
+    styles = by_style(document)
+    rows = [cpu_row(style, result) for style, result in styles.items() if result.cpu]
     if not rows:
         return "no CPU figures in this run"
     title = "CPU-ms per completed order (the mix's browse and look-up included)"
@@ -113,24 +128,26 @@ def cpu_table(document: dict[str, Any]) -> str:
     return "\n".join(lines + cpu_notes(styles))
 
 
-def cpu_row(style: str, result: dict[str, Any]) -> list[str]:
-    cpu = result["cpu"]
-    found = cpu.get("bound") or {}
+def cpu_row(style: str, result: StyleResult) -> list[str]:
+    """The row of a style that has CPU figures (result.cpu)."""
+    cpu = result.cpu
+    assert cpu is not None  # the tables list only the styles that have them
+    bound = cpu.bound
     return [
         style,
-        *(number(cpu["processes"].get(name), 2) for name in CPU_PROCESSES),
-        number(cpu["total_ms"], 2),
-        number(found.get("noop_ms"), 3),
-        number(found.get("cpu_ms_per_order"), 2),
-        MISSING if cpu["bound_fraction"] is None else f"{cpu['bound_fraction']:.0%}",
+        *(number(cpu.processes.get(name), 2) for name in CPU_PROCESSES),
+        number(cpu.total_ms, 2),
+        number(bound.noop_ms if bound else None, 3),
+        number(bound.cpu_ms_per_order if bound else None, 2),
+        MISSING if cpu.bound_fraction is None else f"{cpu.bound_fraction:.0%}",
     ]
 
 
-def cpu_notes(styles: dict[str, Any]) -> list[str]:
+def cpu_notes(styles: Mapping[str, StyleResult]) -> list[str]:
     """What the totals leave out, once per reason, and which ceilings were the generator's."""
     reasons: dict[str, list[str]] = {}
     for result in styles.values():
-        for name, why in ((result.get("cpu") or {}).get("not_attributed") or {}).items():
+        for name, why in (result.cpu.not_attributed if result.cpu else {}).items():
             reasons.setdefault(why, [])
             if name not in reasons[why]:
                 reasons[why].append(name)
@@ -138,7 +155,7 @@ def cpu_notes(styles: dict[str, Any]) -> list[str]:
     limited = [
         style
         for style, result in styles.items()
-        if (result.get("calibration") or {}).get("load_generator_limited")
+        if result.calibration and result.calibration.load_generator_limited
     ]
     if limited:
         notes.append(
@@ -148,69 +165,67 @@ def cpu_notes(styles: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _cpu(load_generator: dict[str, Any] | None) -> str:
-    if not load_generator:
-        return MISSING
+def _cpu(load_generator: LoadGenerator) -> str:
     # A space where the mark would be, so the numbers of every row stay aligned.
-    mark = "!" if load_generator["saturated"] else " "
-    return f"{load_generator['cpu_cores']:.2f} cores{mark}"
+    mark = "!" if load_generator.saturated else " "
+    return f"{load_generator.cpu_cores:.2f} cores{mark}"
 
 
-def operations_table(document: dict[str, Any]) -> str:
+def operations_table(document: Results) -> str:
     rows = [
         operation_row(style, operation, stats)
-        for style, result in document["styles"].items()
-        for operation, stats in result["operations"].items()
+        for style, result in document.styles.items()
+        for operation, stats in result.operations.items()
     ]
     return render(OPERATION_HEADERS, rows, "<<" + ">" * (len(OPERATION_HEADERS) - 2))
 
 
-def operation_row(style: str, operation: str, stats: dict[str, Any]) -> list[str]:
+def operation_row(style: str, operation: str, stats: OperationStats) -> list[str]:
     return [
         style,
         operation,
-        str(stats["count"]),
-        number(stats["per_s"]),
-        *(number(stats[f"{name}_ms"]) for name in ("p50", "p95", "p99", "max")),
-        percent(stats["error_rate"]),
+        str(stats.count),
+        number(stats.per_s),
+        *(number(ms) for ms in (stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.max_ms)),
+        percent(stats.error_rate),
     ]
 
 
-def capacity_table(document: dict[str, Any]) -> str:
+def capacity_table(document: Results) -> str:
     """Each style's highest held rate, then its steps in the order they ran."""
-    capacity = document.get("capacity")
+    capacity = document.capacity
     if capacity is None:
         return "no capacity search in this run"
     title = (
-        f"capacity: p99 <= {capacity['slo_p99_ms']:g} ms and errors below "
-        f"{capacity['max_error_rate'] * 100:g} %, {capacity['step_s']:g} s per step"
+        f"capacity: p99 <= {capacity.slo_p99_ms:g} ms and errors below "
+        f"{capacity.max_error_rate * 100:g} %, {capacity.step_s:g} s per step"
     )
-    rows = [capacity_row(style, search, capacity) for style, search in capacity["styles"].items()]
+    rows = [capacity_row(style, search, capacity) for style, search in capacity.styles.items()]
     return title + "\n" + render(("style", "held rate/s", "steps"), rows, "<><")
 
 
-def capacity_row(style: str, search: dict[str, Any], capacity: dict[str, Any]) -> list[str]:
-    held_rate = search["held_rate"]
+def capacity_row(style: str, search: StyleCapacity, capacity: Capacity) -> list[str]:
+    held_rate = search.held_rate
     held = "none held" if held_rate is None else f"{held_rate:g}"
-    steps = ", ".join(_step(step, capacity) for step in search["steps"])
+    steps = ", ".join(_step(step, capacity) for step in search.steps)
     return [style, held, steps]
 
 
-def _step(step: dict[str, Any], capacity: dict[str, Any]) -> str:
-    p99 = step["p99_ms"]
+def _step(step: CapacityStep, capacity: Capacity) -> str:
+    p99 = step.p99_ms
     latency = "no samples" if p99 is None else f"{p99:.0f}ms"
-    return f"{step['rate']:g}/s {latency} {_verdict(step, capacity)}"
+    return f"{step.rate:g}/s {latency} {_verdict(step, capacity)}"
 
 
-def _verdict(step: dict[str, Any], capacity: dict[str, Any]) -> str:
-    if step["held"]:
+def _verdict(step: CapacityStep, capacity: Capacity) -> str:
+    if step.held:
         return "ok"
     reasons = []
-    if step["p99_ms"] is not None and step["p99_ms"] > capacity["slo_p99_ms"]:
+    if step.p99_ms is not None and step.p99_ms > capacity.slo_p99_ms:
         reasons.append("over SLO")
-    if step["error_rate"] >= capacity["max_error_rate"]:
-        reasons.append(f"errors {percent(step['error_rate'])}%")
-    if step.get("load_generator_saturated"):
+    if step.error_rate >= capacity.max_error_rate:
+        reasons.append(f"errors {percent(step.error_rate)}%")
+    if step.load_generator_saturated:
         reasons.append("load generator saturated")
     return " and ".join(reasons) or "not held"
 
@@ -244,73 +259,90 @@ def breaks_invariant(name: str, count: int | None) -> bool:
     return bool(count) and name not in NOT_INVARIANTS
 
 
-def expectations_failed(result: dict[str, Any]) -> bool:
+def expectations_failed(result: StyleResult) -> bool:
     """Whether a style's run missed any of its scenario's expectations."""
-    checks = (result.get("scenario") or {}).get("expectations", [])
-    return any(not check["passed"] for check in checks)
+    checks = result.scenario.expectations if result.scenario else []
+    return any(not check.passed for check in checks)
 
 
-def audit_table(document: dict[str, Any]) -> str:
+def counts_of(result: StyleResult) -> Counts | None:
+    """The audit's counts, or None when the audit could not read the books (or did not run)."""
+    return result.audit.counts if isinstance(result.audit, Audit) else None
+
+
+def count(counts: Counts, name: str) -> int | None:
+    """One count by its vocabulary name; None for a count newer than the run."""
+    found: int | None = getattr(counts, name)
+    return found
+
+
+def audit_table(document: Results) -> str:
     """The audit of each style's run; a count that breaks an invariant is marked with `!`, a
     scenario's expectation not met with FAILED."""
-    rows = [audit_row(style, result) for style, result in document["styles"].items()]
+    rows = [audit_row(style, result) for style, result in document.styles.items()]
     return render(AUDIT_HEADERS, rows, "<" + ">" * (len(AUDIT_HEADERS) - 2) + "<")
 
 
-def scenario_table(document: dict[str, Any]) -> str:
+def scenario_table(document: Results) -> str:
     """A scenario's failure isolation, one row per style, and what did not go as planned."""
-    section, styles = document["scenario"], document["styles"]
-    isolation = [isolation_row(style, result["scenario"]) for style, result in styles.items()]
-    faults = "; ".join(section["faults"]) or "no faults"
+    section, styles = document.scenario, scenario_results(by_style(document))
+    assert section is not None  # a scenario run's document
+    isolation = [isolation_row(style, scenario) for style, scenario in styles.items()]
+    faults = "; ".join(section.faults) or "no faults"
     failed = [
-        f"{style}: {fault['description']}: {error}"
-        for style, result in styles.items()
-        for fault in result["scenario"]["faults"]
-        for error in fault["errors"]
+        f"{style}: {fault.description}: {error}"
+        for style, scenario in styles.items()
+        for fault in scenario.faults
+        for error in fault.errors
     ]
-    stopped = section.get("stopped")
+    stopped = section.stopped
     return "\n".join(
         [
-            f"Scenario {section['name']}: {faults}",
+            f"Scenario {section.name}: {faults}",
             "",
             render(ISOLATION_HEADERS, isolation, "<" + ">" * (len(ISOLATION_HEADERS) - 1)),
             *(f"fault not as planned! {line}" for line in failed),
-            *([f"stopped at {stopped['style']}: {stopped['error']}"] if stopped else []),
+            *([f"stopped at {stopped.style}: {stopped.error}"] if stopped else []),
         ]
     )
 
 
-def isolation_row(style: str, scenario: dict[str, Any]) -> list[str]:
-    phases = scenario["phases"]
-    orders = [phases.get(p, {}).get("operations", {}).get("order_completed", {}) for p in PHASES]
-    ok = [phases.get(p, {}).get("order_success_ratio") for p in PHASES]
-    spared = scenario["blast_radius"]["operations"].values()
-    worst = min((op["success_ratio_during"] for op in spared), default=None)
-    broker = scenario["broker"]
-    dead = broker["dead_lettered"]
+def scenario_results(styles: Mapping[str, StyleResult]) -> dict[str, StyleScenario]:
+    """Each style's scenario section (every style of a scenario run has one)."""
+    found = {style: result.scenario for style, result in styles.items()}
+    return {style: scenario for style, scenario in found.items() if scenario is not None}
+
+
+def isolation_row(style: str, scenario: StyleScenario) -> list[str]:
+    phases = [scenario.phases.get(name) for name in PHASES]
+    orders = [phase.operations.get("order_completed") if phase else None for phase in phases]
+    ok = [phase.order_success_ratio if phase else None for phase in phases]
+    spared = scenario.blast_radius.operations.values()
+    during = [op.success_ratio_during for op in spared]
+    worst = min((ratio for ratio in during if ratio is not None), default=None)
+    broker = scenario.broker
+    dead = broker.dead_lettered
     return [
         style,
         "/".join(percent(ratio) for ratio in ok),
-        "/".join(number(o.get("p99_ms"), 0) for o in orders),
-        number(scenario["p99_inflation"].get("order_completed")),
+        "/".join(number(order.p99_ms if order else None, 0) for order in orders),
+        number(scenario.p99_inflation.get("order_completed")),
         percent(worst),
-        number(scenario["recovery_s"], 0),
-        str(max(broker["max_depth"].values(), default=0)),
+        number(scenario.recovery_s, 0),
+        str(max(broker.max_depth.values(), default=0)),
         MISSING if dead is None else str(sum(dead.values())),
     ]
 
 
-def audit_row(style: str, result: dict[str, Any]) -> list[str]:
-    audit = result.get("audit") or {}
-    if "counts" not in audit:  # the audit could not read the books
+def audit_row(style: str, result: StyleResult) -> list[str]:
+    counts = counts_of(result)
+    if counts is None:  # the audit could not read the books
         return [style, *(MISSING for _ in AUDIT_COUNTS), MISSING]
-    counts = audit["counts"]
-    checks = (result.get("scenario") or {}).get("expectations", [])
+    checks = result.scenario.expectations if result.scenario else []
     verdict = "FAILED" if expectations_failed(result) else ("met" if checks else MISSING)
+    found = [count(counts, name) for name in AUDIT_COUNTS]
     cells = [  # a count newer than the run (missing_notifications) shows as MISSING
-        f"{counts[name]}{'!' if breaks_invariant(name, counts[name]) else ''}"
-        if name in counts
-        else MISSING
-        for name in AUDIT_COUNTS
+        MISSING if value is None else f"{value}{'!' if breaks_invariant(name, value) else ''}"
+        for name, value in zip(AUDIT_COUNTS, found, strict=True)
     ]
     return [style, *cells, verdict]

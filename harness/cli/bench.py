@@ -28,6 +28,7 @@ from harness.bench.options import (
     scenario_styles,
 )
 from harness.bench.phase import measured_phase, not_attributed
+from harness.bench.results_scenario_model import AuditError
 from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool
 from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
 from harness.rabbit.node import BrokerError
@@ -42,8 +43,9 @@ from harness.traces import collect as traces
 from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
 
-__all__ = ["DESCRIPTION", "add_arguments", "run", "short_run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run", "short_run"]
 
+HELP = "measure every style under the same load (Locust) and compare them"
 DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
 load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's
@@ -121,7 +123,7 @@ def run_scenario_file(args: argparse.Namespace) -> int:
     except (ScenarioError, InvalidArguments, ConfigError) as error:
         print(f"orderflow bench: {error}", file=sys.stderr)
         return 2
-    scenario = replace(scenario, styles=styles)
+    scenario = scenario.model_copy(update={"styles": styles})
     run_id = _new_run_id()
     out = args.out or settings.data_dir / "bench" / f"{scenario.name}-{run_id}"
     profile = args.profile or scenario.profile or settings.resilience.profile
@@ -149,7 +151,7 @@ def _scenario_outcome(document: dict[str, Any], out: Path) -> int:
         path = results.write_results(out, document)
         _print_tables(document, path)
         print()
-        print(table.scenario_table(document))
+        print(table.scenario_table(results.checked(document)))
         _write_report(out)
     if stopped:
         print(
@@ -184,7 +186,8 @@ def short_run(settings: Settings, out: Path) -> int:
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
     path = results.write_results(out, document)
-    print(f"\n{table.side_by_side(document)}\n\n{table.audit_table(document)}")
+    found = results.checked(document)
+    print(f"\n{table.side_by_side(found)}\n\n{table.audit_table(found)}")
     print(f"\nResults: {path}  (made by: {command})")
     _write_report(out)
     return 0
@@ -395,20 +398,21 @@ def _describe(bench: BenchPlan) -> str:
 
 
 def _print_tables(document: dict[str, Any], path: Path) -> None:
+    found = results.checked(document)
     print()
-    print(table.side_by_side(document))
+    print(table.side_by_side(found))
     print()
-    print(table.operations_table(document))
+    print(table.operations_table(found))
     print()
-    print(table.cpu_table(document))
-    if "capacity" in document:
+    print(table.cpu_table(found))
+    if found.capacity is not None:
         print()
-        print(table.capacity_table(document))
+        print(table.capacity_table(found))
     print()
-    print(table.audit_table(document))
-    for style, result in document["styles"].items():
-        if error := result.get("audit", {}).get("error"):
-            print(f"{style}: the audit could not read the books: {error}")
+    print(table.audit_table(found))
+    for style, result in found.styles.items():
+        if isinstance(result.audit, AuditError):
+            print(f"{style}: the audit could not read the books: {result.audit.error}")
     print(f"\nResults: {path}  (folder: {path.parent})")
 
 

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 from typing import Final
 
+from harness.cli.options import add_data_dir, add_timeout
 from harness.rabbit.node import BrokerError, BrokerPortInUse, PrivateBroker
 from harness.stack.signals import Interrupted, signals_raise_once
 
 WATCH_POLL_S: Final = 0.2
 READY_LINE: Final = "orderflow broker: ready; press Ctrl-C (or send SIGTERM) to stop it"
 
+HELP = "run a private RabbitMQ node (own ports and data) until Ctrl-C"
 DESCRIPTION = """\
 Starts a RabbitMQ node of its own (needs rabbitmq-server installed), separate from any broker
 already on this machine: own node name, Erlang cookie, ports and data directory. It listens on
@@ -35,11 +37,9 @@ is taken."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="data and log of the node (default: $ORDERFLOW_DATA_DIR/broker or .orderflow/broker)",
+    add_data_dir(
+        parser,
+        "data and log of the node (default: $ORDERFLOW_DATA_DIR/broker or .orderflow/broker)",
     )
     parser.add_argument(
         "--port",
@@ -47,13 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the AMQP port on 127.0.0.1 (default: a free one below 32768)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long to wait for the node to accept connections (default: %(default)s)",
-    )
+    add_timeout(parser, "the node to accept connections")
 
 
 def _port(text: str) -> int:

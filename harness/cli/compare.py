@@ -20,6 +20,7 @@ BARS_HOW_TO_READ = (
     "shorter on the right."
 )
 
+HELP = "what changed between two results folders (e.g. naive vs resilient profile)"
 DESCRIPTION = """\
 Compares two results folders of `orderflow bench`, A then B: for every style that ran in both,
 orders/s, the order's p50 and p99, the error rate and the audit's counts, and for two scenario
@@ -85,8 +86,8 @@ def terminal(found: Comparison) -> str:
     changes = found.changes
     rows = [[cell.text for cell in row] for row in changes.rows]
     lines = [
-        f"A: {found.a.folder}  ({found.a.kind}, {found.a.meta['profile']} profile)",
-        f"B: {found.b.folder}  ({found.b.kind}, {found.b.meta['profile']} profile)",
+        f"A: {found.a.folder}  ({found.a.kind}, {found.a.meta.profile} profile)",
+        f"B: {found.b.folder}  ({found.b.kind}, {found.b.meta.profile} profile)",
         *(f"warning: {line}" for line in found.warnings),
         "",
         render(changes.headers, rows, changes.aligns),

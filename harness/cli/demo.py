@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 
 from harness.cli import bench, up
+from harness.cli.options import add_data_dir
 from harness.clients import styles
 from harness.stack.ports import PortInUse
 from harness.stack.supervisor import Stack, StartupFailed
 from services.kernel.config import ConfigError, Settings
 
+HELP = "start the stack, place real orders in every style, show what happened"
 DESCRIPTION = """\
 Starts the four services (like `orderflow up --reset`, data in DATA_DIR, default
 .orderflow/demo), places real orders over REST and prints each outcome with its saga log:
@@ -36,9 +38,7 @@ so you can go on exploring it afterwards. Exit code 0 if every outcome is as exp
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", type=Path, metavar="DIR", help="databases and logs (default: .orderflow/demo)"
-    )
+    add_data_dir(parser, "databases and logs (default: .orderflow/demo)")
     parser.add_argument(
         "--no-start", action="store_true", help="use the stack that `orderflow up` is running"
     )

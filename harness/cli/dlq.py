@@ -12,6 +12,7 @@ from services.kernel.config import ConfigError, Settings, redacted
 
 ACCESS_REFUSED = 403
 
+HELP = "list (or replay) the broker style's dead-letter queues"
 DESCRIPTION = """\
 Lists the messages in each service's dead-letter queue (<namespace>.<service>.dlq): their event
 type, correlation id, how many times they were tried and why they were dead-lettered. Listing

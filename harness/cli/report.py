@@ -10,6 +10,7 @@ from pathlib import Path
 from harness.report.build import write_report
 from harness.report.model import ReportError
 
+HELP = "write a results folder's report: report.html (charts) and report.md"
 DESCRIPTION = """\
 Writes a report of one results folder of `orderflow bench` (a plain run or a scenario run)
 into that folder, from its results.json:

@@ -11,6 +11,7 @@ from harness.traces.spans import TracesError, order_traces, read_folder
 from harness.traces.waterfall import text
 from services.kernel.config import ConfigError, Settings
 
+HELP = "print one order's waterfall from the spans a bench run collected"
 DESCRIPTION = """\
 Prints one order's trace as a waterfall in the terminal: every span of the order (the client's
 request at the order service, each saga step, each downstream call, each broker event's

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Final
 
+from harness.cli.options import add_data_dir, add_timeout
 from harness.stack.ports import PortInUse
 from harness.stack.process import describe_exit
 from harness.stack.signals import Interrupted, signals_raise_once
@@ -25,6 +26,7 @@ GUEST_WARNING: Final = (
 )
 READY_LINE: Final = "orderflow up: ready; press Ctrl-C (or send SIGTERM) to stop everything"
 
+HELP = "start the whole stack locally and run it until Ctrl-C"
 DESCRIPTION = """\
 Starts the services (inventory, payment, notification, then order) as child processes, waits
 until each answers GET /ready, prints where everything is, and runs until SIGINT or SIGTERM;
@@ -48,12 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="delete the services' databases first (the catalog is seeded afresh)",
     )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="databases and logs (default: $ORDERFLOW_DATA_DIR, else .orderflow)",
-    )
+    add_data_dir(parser, "databases and logs (default: $ORDERFLOW_DATA_DIR, else .orderflow)")
     parser.add_argument(
         "--only",
         action="append",
@@ -61,13 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SERVICE",
         help="start only this service; repeat for several (dependencies are not added)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long to wait for every service to be ready (default: %(default)s)",
-    )
+    add_timeout(parser, "every service to be ready")
 
 
 # Notification has no gRPC service: the styles are compared on the calls the saga waits for.

@@ -12,13 +12,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from services.inventory.catalog import PLENTY, SEED
+from services.kernel.contracts import PLENTY, SEEDED_CATALOG
 
 TASK_WEIGHTS: Final = {"browse_catalog": 4, "place_order": 4, "get_order": 2}
 DECLINED_SHARE: Final = 0.05
 OUT_OF_STOCK_SHARE: Final = 0.05
-EVERYDAY: Final = tuple(product.sku for product in SEED if product.available >= PLENTY)
-SOLD_OUT: Final = next(product.sku for product in SEED if product.available == 0)
+EVERYDAY: Final = tuple(product.sku for product in SEEDED_CATALOG if product.available >= PLENTY)
+SOLD_OUT: Final = next(product.sku for product in SEEDED_CATALOG if product.available == 0)
 
 
 class UnexpectedOutcome(Exception):

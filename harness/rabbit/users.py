@@ -28,8 +28,8 @@ from typing import Any, Final
 from services.kernel.config import (
     BROKER_PASSWORD,
     BROKER_USER,
+    DEFAULT_BROKER_URL,
     SERVICES,
-    Settings,
     url_user,
     with_credentials,
 )
@@ -76,7 +76,7 @@ def resolve(url: str, name: str) -> str:
 def service_environment(env: Mapping[str, str], service: str) -> dict[str, str]:
     """What a service process adds to `env` to connect as its own user: nothing when `env`
     already says who it is (ORDERFLOW_BROKER_USER, or a user in ORDERFLOW_BROKER_URL)."""
-    url = env.get("ORDERFLOW_BROKER_URL", Settings.broker_url)
+    url = env.get("ORDERFLOW_BROKER_URL", DEFAULT_BROKER_URL)
     if BROKER_USER in env or url_user(url):
         return {}
     own = identity(service)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
+from harness.bench.results_model import Summary
 from harness.report import charts, html, markdown
 from harness.report.fault_traces import HOW_TO_READ as FAULT_TRACES_HOW_TO_READ
 from harness.report.fault_traces import fault_traces
@@ -23,9 +24,9 @@ from harness.report.waterfalls import traces
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
 # The bar charts of a report and of a comparison: (panel title, field of a style's summary).
-SUMMARY_BARS = (
-    ("orders/s completed (higher is better)", "orders_per_s"),
-    ("order p99 in ms (lower is better)", "order_p99_ms"),
+SUMMARY_BARS: tuple[tuple[str, Callable[[Summary], float | None]], ...] = (
+    ("orders/s completed (higher is better)", lambda summary: summary.orders_per_s),
+    ("order p99 in ms (lower is better)", lambda summary: summary.order_p99_ms),
 )
 
 
@@ -77,7 +78,7 @@ def summary_bars(title: str, styles: Sequence[str], runs: Mapping[str, Run], sal
     """Orders/s and p99 per style: a bar per run in each style's group (one run, or A and B)."""
     panels = {
         panel: {
-            label: [run.styles[style]["summary"][field] for style in styles]
+            label: [field(run.styles[style].summary) for style in styles]
             for label, run in runs.items()
         }
         for panel, field in SUMMARY_BARS
@@ -86,7 +87,7 @@ def summary_bars(title: str, styles: Sequence[str], runs: Mapping[str, Run], sal
 
 
 def timelines(run: Run) -> list[Markup]:
-    warmup_s = (run.scenario or {}).get("warmup_s", 0.0)
+    warmup_s = run.scenario.warmup_s if run.scenario else 0.0
     return [
         html.svg(charts.timeline(series(run.folder, style, result, warmup_s)))
         for style, result in run.styles.items()

@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from harness.bench.table import MISSING, number, percent
+from harness.bench.results_model import StyleResult, Summary
+from harness.bench.results_scenario_model import StyleScenario
+from harness.bench.table import MISSING, count, counts_of, number, percent
 from harness.report.cells import BAD, GOOD, Cell, Table, plain
 from harness.report.model import Run
-from harness.report.report import describe_load, describe_machine
+from harness.report.report import describe_load, describe_machine, time_scale
 from harness.vocabulary import AUDIT_COUNTS, NOT_INVARIANTS
 
 RATIO: Final = "ratio"
@@ -29,36 +31,46 @@ class Metric:
     name: str
     change: str  # RATIO, POINTS or DIFFERENCE
     better: int  # +1: higher is better, -1: lower is better, 0: neither
-    value: Callable[[dict[str, Any]], float | None]  # from one style's result
+    value: Callable[[StyleResult], float | None]  # from one style's result
     show: Callable[[float | None], str] = number
 
 
-def _summary(field: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda result: result["summary"][field]
+def _summary(read: Callable[[Summary], float | None]) -> Callable[[StyleResult], float | None]:
+    return lambda result: read(result.summary)
 
 
-def _count(name: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda result: (result.get("audit") or {}).get("counts", {}).get(name)
+def _count(name: str) -> Callable[[StyleResult], float | None]:
+    def value(result: StyleResult) -> float | None:
+        counts = counts_of(result)
+        return None if counts is None else count(counts, name)
+
+    return value
 
 
-def _during(result: dict[str, Any]) -> float | None:
-    during = result["scenario"]["phases"].get("during", {})
-    ratio: float | None = during.get("order_success_ratio")
-    return ratio
+def _scenario(result: StyleResult) -> StyleScenario:
+    # Scenario metrics are compared only when both runs are scenario runs, whose every style
+    # has the section: its absence is a garbled document (a ReportError, as a missing key was).
+    if result.scenario is None:
+        raise KeyError("scenario")
+    return result.scenario
 
 
-def _inflation(result: dict[str, Any]) -> float | None:
-    inflation: float | None = result["scenario"]["p99_inflation"].get("order_completed")
-    return inflation
+def _during(result: StyleResult) -> float | None:
+    during = _scenario(result).phases.get("during")
+    return None if during is None else during.order_success_ratio
 
 
-def _recovery(result: dict[str, Any]) -> float | None:
+def _inflation(result: StyleResult) -> float | None:
+    return _scenario(result).p99_inflation.get("order_completed")
+
+
+def _recovery(result: StyleResult) -> float | None:
     """Seconds to recover; NEVER when a run with faults did not recover before it ended (the
     worst value there is, so that a change to it is marked, not shown as a blank)."""
-    recovery: float | None = result["scenario"]["recovery_s"]
-    if recovery is None and "during" in result["scenario"]["phases"]:
+    scenario = _scenario(result)
+    if scenario.recovery_s is None and "during" in scenario.phases:
         return NEVER
-    return recovery
+    return scenario.recovery_s
 
 
 def _whole(value: float | None) -> str:
@@ -68,10 +80,10 @@ def _whole(value: float | None) -> str:
 
 
 LOAD_METRICS: Final = (
-    Metric("orders/s", RATIO, +1, _summary("orders_per_s")),
-    Metric("order p50 ms", RATIO, -1, _summary("order_p50_ms")),
-    Metric("order p99 ms", RATIO, -1, _summary("order_p99_ms")),
-    Metric("errors %", POINTS, -1, _summary("error_rate"), percent),
+    Metric("orders/s", RATIO, +1, _summary(lambda summary: summary.orders_per_s)),
+    Metric("order p50 ms", RATIO, -1, _summary(lambda summary: summary.order_p50_ms)),
+    Metric("order p99 ms", RATIO, -1, _summary(lambda summary: summary.order_p99_ms)),
+    Metric("errors %", POINTS, -1, _summary(lambda summary: summary.error_rate), percent),
 )
 # Counts the audit does not mark (repeats recognised, not sent twice): to see, not to judge.
 AUDIT_METRICS: Final = tuple(
@@ -121,9 +133,7 @@ def compare(a: Run, b: Run) -> Comparison:
     return Comparison(a, b, styles, differences(a, b), runs_table(a, b), changes)
 
 
-def _change_row(
-    style: str, metric: Metric, a: dict[str, Any], b: dict[str, Any]
-) -> tuple[Cell, ...]:
+def _change_row(style: str, metric: Metric, a: StyleResult, b: StyleResult) -> tuple[Cell, ...]:
     before, after = metric.value(a), metric.value(b)
     text, delta = change(metric.change, before, after)
     return (
@@ -170,11 +180,9 @@ def differences(a: Run, b: Run) -> list[str]:
         found.append(f"the runs differ in kind: A is a {a.kind} run, B a {b.kind} run")
     if describe_load(a.meta) != describe_load(b.meta):
         found.append(f"the load differs: A {describe_load(a.meta)}; B {describe_load(b.meta)}")
-    if _time_scale(a) != _time_scale(b):
-        found.append(
-            f"the scenario's times were scaled x{_time_scale(a):g} in A, x{_time_scale(b):g} in B"
-        )
-    if a.meta["machine"] != b.meta["machine"]:
+    if (scale_a := time_scale(a.scenario)) != (scale_b := time_scale(b.scenario)):
+        found.append(f"the scenario's times were scaled x{scale_a:g} in A, x{scale_b:g} in B")
+    if a.meta.machine != b.meta.machine:
         found.append("the runs were made on different machines (see the runs' table)")
     for name, run, other in (("A", a, b), ("B", b, a)):
         alone = [style for style in run.styles if style not in other.styles]
@@ -183,20 +191,15 @@ def differences(a: Run, b: Run) -> list[str]:
     return found
 
 
-def _time_scale(run: Run) -> float:
-    scale: float = (run.scenario or {}).get("time_scale", 1.0)
-    return scale
-
-
 def runs_table(a: Run, b: Run) -> Table:
     fields = (
         ("folder", lambda run: str(run.folder)),
         ("kind", lambda run: run.kind),
-        ("command", lambda run: run.meta["command"]),
-        ("started", lambda run: run.meta["started_at"]),
+        ("command", lambda run: run.meta.command),
+        ("started", lambda run: run.meta.started_at),
         ("load", lambda run: describe_load(run.meta)),
-        ("profile", lambda run: run.meta["profile"]),
-        ("machine", lambda run: describe_machine(run.meta["machine"])),
+        ("profile", lambda run: run.meta.profile),
+        ("machine", lambda run: describe_machine(run.meta.machine)),
     )
     rows = tuple(plain([name, read(a), read(b)]) for name, read in fields)
     return Table(

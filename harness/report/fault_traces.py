@@ -8,10 +8,11 @@ are in seconds from it, on the spans' clock."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 from markupsafe import Markup
 
+from harness.bench.results_model import StyleResult
 from harness.report import html
 from harness.report.model import Run
 from harness.report.series import Window, fault_windows
@@ -46,16 +47,15 @@ def fault_traces(run: Run) -> list[Markup]:
 
 
 def order_during_fault(
-    found: StyleTraces, result: dict[str, Any]
+    found: StyleTraces, result: StyleResult
 ) -> tuple[Trace, float, Window] | None:
     """The longest traced order in flight during a fault window (begun before it ended, ended
     after it began: a broker order waiting out an outage began before it), with its start in
     seconds from the load's start and the window; None without one."""
-    zero = (result.get("telemetry") or {}).get("started_at")
-    faults = (result.get("scenario") or {}).get("faults", [])
-    if zero is None or not faults:
+    if result.telemetry is None or result.scenario is None or not result.scenario.faults:
         return None
-    windows = fault_windows(faults, float("inf"))
+    zero = result.telemetry.started_at
+    windows = fault_windows(result.scenario.faults, float("inf"))
     best: tuple[Trace, float, Window] | None = None
     for trace in found.traces:  # shortest first: the last one found is the longest
         began_s = trace[0].start_ns / 1e9 - zero

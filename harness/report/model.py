@@ -1,8 +1,8 @@
-"""A results folder as the report reads it: results.json, checked enough to be drawn.
+"""A results folder as the report reads it: results.json, read through the model the bench
+writes it from (harness/bench/results_model.py, whose JSON schema is docs/results.schema.json).
 
-The document is checked against the model the bench writes it from (harness/bench/results_model.py,
-whose JSON schema is docs/results.schema.json), so a wrong folder fails with one clear line naming
-the path rather than a traceback halfway through drawing.
+Every section reaches the report as that model's typed objects, and a wrong folder fails with one
+clear line naming the path rather than a traceback halfway through drawing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.bench.results_model import SCHEMA, Results
+from harness.bench import table as terminal
+from harness.bench.results_model import SCHEMA, Results, StyleResult
+from harness.bench.results_model import Run as RunMeta
+from harness.bench.results_scenario_model import Scenario
 
 RESULTS = "results.json"
 
@@ -47,31 +50,29 @@ class Run:
     """One results folder: one plain bench run or one scenario run."""
 
     folder: Path
-    document: dict[str, Any]
+    results: Results
 
     @property
-    def meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = self.document["run"]
-        return meta
+    def meta(self) -> RunMeta:
+        return self.results.run
 
     @property
-    def styles(self) -> dict[str, dict[str, Any]]:
-        styles: dict[str, dict[str, Any]] = self.document["styles"]
-        return styles
+    def styles(self) -> dict[str, StyleResult]:
+        """Each style's result, in the order they ran."""
+        return terminal.by_style(self.results)
 
     @property
-    def scenario(self) -> dict[str, Any] | None:
-        scenario: dict[str, Any] | None = self.document.get("scenario")
-        return scenario
+    def scenario(self) -> Scenario | None:
+        return self.results.scenario
 
     @property
     def kind(self) -> str:
         """`scenario <name>` or `plain bench`: what a reader calls the run."""
-        return f"scenario {self.scenario['name']}" if self.scenario else "plain bench"
+        return f"scenario {self.scenario.name}" if self.scenario else "plain bench"
 
     @property
     def name(self) -> str:
-        return self.scenario["name"] if self.scenario else "bench"
+        return self.scenario.name if self.scenario else "bench"
 
 
 def load_run(folder: Path) -> Run:
@@ -87,10 +88,9 @@ def load_run(folder: Path) -> Run:
         raise ReportError(f"{path}: not readable JSON ({error})") from None
     _check(path, document)
     try:
-        Results.model_validate(document)
+        return Run(folder, Results.model_validate(document))
     except ValidationError as error:
         raise ReportError(f"{folder}: {_garbled(error)}") from None
-    return Run(folder, document)
 
 
 def _garbled(error: ValidationError) -> str:

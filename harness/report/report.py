@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from harness.bench import table as terminal
+from harness.bench.results_model import Machine
+from harness.bench.results_model import Run as RunMeta
+from harness.bench.results_scenario_model import Scenario
 from harness.report import run_tables, scenario_tables
 from harness.report.cells import Table
 from harness.report.model import Run
@@ -63,50 +65,55 @@ def report(run: Run) -> Report:
 def facts(run: Run) -> list[tuple[str, str]]:
     meta = run.meta
     found = [
-        ("command", meta["command"]),
-        ("started", f"{meta['started_at']} (run {meta['id']})"),
+        ("command", meta.command),
+        ("started", f"{meta.started_at} (run {meta.id})"),
         ("styles", ", ".join(run.styles)),
         ("load", describe_load(meta)),
-        ("profile", f"{meta['profile']} (the order service's timeouts, retries and breaker)"),
-        ("stack", meta["target"]),
-        ("machine", describe_machine(meta["machine"])),
+        ("profile", f"{meta.profile} (the order service's timeouts, retries and breaker)"),
+        ("stack", meta.target),
+        ("machine", describe_machine(meta.machine)),
     ]
     if run.scenario:
         found[1:1] = _scenario_facts(run.scenario)
     return found
 
 
-def describe_load(meta: dict[str, Any]) -> str:
+def describe_load(meta: RunMeta) -> str:
     """The load in words: `closed model, 5 users, 3 s per style after a 2 s calibration, ...`"""
     shape = (
-        f"{meta['users']} users"
-        if meta["model"] == "closed"
-        else f"{meta['rate']:g} arrivals/s over {meta['users']} users"
+        f"{meta.users} users"
+        if meta.model == "closed"
+        else f"{meta.rate:g} arrivals/s over {meta.users} users"
     )
     calibration = (
         "no calibration"
-        if meta["calibration_s"] is None
-        else f"after a {meta['calibration_s']:g} s no-op calibration"
+        if meta.calibration_s is None
+        else f"after a {meta.calibration_s:g} s no-op calibration"
     )
-    processes = meta["processes"]
+    processes = meta.processes
     generator = f"{processes} Locust process{'es' if processes > 1 else ''}"
-    duration = f"{meta['duration_s']:g} s per style,"
-    return f"{meta['model']} model, {shape}, {duration} {calibration}, {generator}"
+    duration = f"{meta.duration_s:g} s per style,"
+    return f"{meta.model} model, {shape}, {duration} {calibration}, {generator}"
 
 
-def describe_machine(machine: dict[str, Any]) -> str:
-    return f"{machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}"
+def describe_machine(machine: Machine) -> str:
+    return f"{machine.cpus} CPUs, Python {machine.python}, {machine.platform}"
 
 
-def _scenario_facts(scenario: dict[str, Any]) -> list[tuple[str, str]]:
-    scale = scenario.get("time_scale", 1.0)
+def time_scale(scenario: Scenario | None) -> float:
+    """How the scenario's times were scaled (1: as written, or not a scenario run)."""
+    return 1.0 if scenario is None or scenario.time_scale is None else scenario.time_scale
+
+
+def _scenario_facts(scenario: Scenario) -> list[tuple[str, str]]:
+    scale = time_scale(scenario)
     return [
-        ("scenario", f"{scenario['name']} ({scenario['file']})"),
-        ("what happens", scenario["description"].strip()),
-        ("faults", "; ".join(scenario["faults"]) or "none"),
+        ("scenario", f"{scenario.name} ({scenario.file})"),
+        ("what happens", scenario.description.strip()),
+        ("faults", "; ".join(scenario.faults) or "none"),
         (
             "timing",
-            f"warm-up {scenario['warmup_s']:g} s, audit waited up to {scenario['grace_s']:g} s"
+            f"warm-up {scenario.warmup_s:g} s, audit waited up to {scenario.grace_s:g} s"
             + (f", times scaled x{scale:g}" if scale != 1.0 else ""),
         ),
     ]
@@ -116,15 +123,15 @@ def audit_verdict(run: Run) -> tuple[str, bool]:
     """The audit in one line, and whether it is good news."""
     broken = []
     for style, result in run.styles.items():
-        audit = result.get("audit") or {}
-        if "counts" not in audit:
+        counts = terminal.counts_of(result)
+        if counts is None:
             broken.append(f"{style}: the books could not be read")
             continue
-        counts = audit["counts"]
         found = [
-            f"{name} {counts[name]}"
+            f"{name} {terminal.count(counts, name)}"
             for name in AUDIT_COUNTS
-            if terminal.breaks_invariant(name, counts.get(name))  # older runs lack newer counts
+            # older runs lack newer counts
+            if terminal.breaks_invariant(name, terminal.count(counts, name))
         ]
         if found:
             broken.append(f"{style}: {', '.join(found)}")

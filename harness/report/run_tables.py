@@ -3,9 +3,9 @@ the capacity search and the errors (a scenario run's own tables are in scenario_
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.bench import table as terminal
+from harness.bench.results_model import StyleResult
+from harness.bench.results_scenario_model import AuditError
 from harness.report.cells import BAD, NOTE, Cell, Table, marked, plain, right_aligned
 from harness.report.model import Run
 from harness.vocabulary import AUDIT_COUNTS
@@ -16,7 +16,7 @@ def side_by_side(run: Run) -> Table:
     rows = []
     for style, result in run.styles.items():
         texts = terminal.side_by_side_row(style, result)
-        saturated = (result.get("load_generator") or {}).get("saturated", False)
+        saturated = result.load_generator.saturated
         rows.append(marked(texts, [""] * (len(texts) - 1) + [NOTE if saturated else ""]))
     return Table(
         "side-by-side",
@@ -38,9 +38,7 @@ def cpu(run: Run) -> Table | None:
     """CPU-ms per completed order by process, the bound and its share; None for a run without
     CPU figures (a scenario run, or results from before they were measured)."""
     rows = tuple(
-        plain(terminal.cpu_row(style, result))
-        for style, result in run.styles.items()
-        if result.get("cpu")
+        plain(terminal.cpu_row(style, result)) for style, result in run.styles.items() if result.cpu
     )
     if not rows:
         return None
@@ -63,7 +61,7 @@ def operations(run: Run) -> Table:
     rows = tuple(
         plain(terminal.operation_row(style, operation, stats))
         for style, result in run.styles.items()
-        for operation, stats in result["operations"].items()
+        for operation, stats in result.operations.items()
     )
     return Table(
         "operations",
@@ -94,10 +92,13 @@ def audit(run: Run) -> Table:
     )
 
 
-def _audit_cells(style: str, result: dict[str, Any]) -> tuple[Cell, ...]:
+def _audit_cells(style: str, result: StyleResult) -> tuple[Cell, ...]:
     texts = terminal.audit_row(style, result)
-    counts = (result.get("audit") or {}).get("counts", {})
-    marks = [""] + [_count_mark(name, counts.get(name)) for name in AUDIT_COUNTS]
+    counts = terminal.counts_of(result)
+    found = [None if counts is None else terminal.count(counts, name) for name in AUDIT_COUNTS]
+    marks = [""] + [
+        _count_mark(name, count) for name, count in zip(AUDIT_COUNTS, found, strict=True)
+    ]
     return marked(texts, [*marks, BAD if texts[-1] == "FAILED" else ""])
 
 
@@ -112,28 +113,28 @@ def audit_problems(run: Run) -> list[str]:
     whose books could not be read at all."""
     found = []
     for style, result in run.styles.items():
-        found_audit = result.get("audit") or {}
-        if error := found_audit.get("error"):
-            found.append(f"{style}: the audit could not read the books: {error}")
-        for examples in found_audit.get("examples", {}).values():
+        if isinstance(result.audit, AuditError):
+            found.append(f"{style}: the audit could not read the books: {result.audit.error}")
+            continue
+        for examples in result.audit.examples.values() if result.audit else []:
             found.extend(f"{style}: {example}" for example in examples)
     return found
 
 
 def capacity(run: Run) -> Table | None:
-    section = run.document.get("capacity")
+    section = run.results.capacity
     if section is None:
         return None
     rows = tuple(
         plain(terminal.capacity_row(style, search, section))
-        for style, search in section["styles"].items()
+        for style, search in section.styles.items()
     )
     return Table(
         "capacity",
         "Capacity search",
-        f"The open-model rate was raised step by step ({section['step_s']:g} s each) until a "
-        f"step missed p99 <= {section['slo_p99_ms']:g} ms or had "
-        f"{section['max_error_rate'] * 100:g} % errors or more. held rate/s is the highest "
+        f"The open-model rate was raised step by step ({section.step_s:g} s each) until a "
+        f"step missed p99 <= {section.slo_p99_ms:g} ms or had "
+        f"{section.max_error_rate * 100:g} % errors or more. held rate/s is the highest "
         "step that held: the most this style carried here within the objective.",
         ("style", "held rate/s", "steps"),
         rows,
@@ -145,8 +146,8 @@ def errors(run: Run) -> Table | None:
     rows = tuple(
         plain((style, operation, message, str(count)))
         for style, result in run.styles.items()
-        for operation, stats in result["operations"].items()
-        for message, count in stats["errors"].items()
+        for operation, stats in result.operations.items()
+        for message, count in stats.errors.items()
     )
     if not rows:
         return None
@@ -163,7 +164,7 @@ def errors(run: Run) -> Table | None:
 def warnings(run: Run) -> list[str]:
     """The load generator's warnings and, for a scenario that stopped, where and why."""
     found = terminal.load_generator_warnings(run.styles)
-    stopped = (run.scenario or {}).get("stopped")
+    stopped = run.scenario.stopped if run.scenario else None
     if stopped:
-        found.append(f"the scenario stopped at {stopped['style']}: {stopped['error']}")
+        found.append(f"the scenario stopped at {stopped.style}: {stopped.error}")
     return found

@@ -3,9 +3,8 @@ operations the faults spared, the faults as they happened and the scenario's exp
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.bench import table as terminal
+from harness.bench.results_scenario_model import Fault, Phase, StyleScenario
 from harness.bench.table import number, percent
 from harness.report.cells import BAD, Cell, Table, marked, plain, right_aligned
 from harness.report.model import Run
@@ -31,14 +30,15 @@ def tables(run: Run) -> list[Table]:
 
 
 def isolation(run: Run) -> Table:
+    styles = _scenarios(run)
     rows = tuple(
         plain(
             [
-                *terminal.isolation_row(style, result["scenario"]),
-                str(result["scenario"]["broker"]["poison_published"]),
+                *terminal.isolation_row(style, scenario),
+                str(scenario.broker.poison_published),
             ]
         )
-        for style, result in run.styles.items()
+        for style, scenario in styles.items()
     )
     return Table(
         "isolation",
@@ -56,11 +56,12 @@ def isolation(run: Run) -> Table:
 
 
 def phases(run: Run) -> Table:
+    styles = _scenarios(run)
     rows = tuple(
-        _phase_row(style, name, result["scenario"]["phases"][name])
-        for style, result in run.styles.items()
+        _phase_row(style, name, phase)
+        for style, scenario in styles.items()
         for name in PHASES
-        if name in result["scenario"]["phases"]
+        if (phase := scenario.phases.get(name)) is not None
     )
     return Table(
         "phases",
@@ -74,36 +75,37 @@ def phases(run: Run) -> Table:
     )
 
 
-def _phase_row(style: str, name: str, phase: dict[str, Any]) -> tuple[Cell, ...]:
-    order = phase["operations"].get("order_completed", {})
+def _phase_row(style: str, name: str, phase: Phase) -> tuple[Cell, ...]:
+    order = phase.operations.get("order_completed")
     return plain(
         [
             style,
             name,
-            f"{phase['from_s']:g}-{phase['to_s']:g}",
-            percent(phase["order_success_ratio"]),
-            number(phase["orders_per_s"]),
-            number(order.get("p50_ms")),
-            number(order.get("p99_ms")),
-            percent(phase["success_ratio"]),
+            f"{phase.from_s:g}-{phase.to_s:g}",
+            percent(phase.order_success_ratio),
+            number(phase.orders_per_s),
+            number(order.p50_ms if order else None),
+            number(order.p99_ms if order else None),
+            percent(phase.success_ratio),
         ]
     )
 
 
 def spared(run: Run) -> Table:
+    styles = _scenarios(run)
     rows = tuple(
         plain(
             [
                 style,
-                ", ".join(result["scenario"]["blast_radius"]["faulted"]),
+                ", ".join(scenario.blast_radius.faulted),
                 operation,
-                percent(stats["success_ratio_before"]),
-                percent(stats["success_ratio_during"]),
-                number(stats["p99_inflation"], 2),
+                percent(stats.success_ratio_before),
+                percent(stats.success_ratio_during),
+                number(stats.p99_inflation, 2),
             ]
         )
-        for style, result in run.styles.items()
-        for operation, stats in result["scenario"]["blast_radius"]["operations"].items()
+        for style, scenario in styles.items()
+        for operation, stats in scenario.blast_radius.operations.items()
     )
     return Table(
         "blast-radius",
@@ -118,10 +120,9 @@ def spared(run: Run) -> Table:
 
 
 def faults(run: Run) -> Table:
+    styles = _scenarios(run)
     rows = tuple(
-        _fault_row(style, fault)
-        for style, result in run.styles.items()
-        for fault in result["scenario"]["faults"]
+        _fault_row(style, fault) for style, scenario in styles.items() for fault in scenario.faults
     )
     return Table(
         "faults",
@@ -135,28 +136,29 @@ def faults(run: Run) -> Table:
     )
 
 
-def _fault_row(style: str, fault: dict[str, Any]) -> tuple[Cell, ...]:
-    start, end = fault["planned_s"]
-    problems = "; ".join(fault["errors"])
+def _fault_row(style: str, fault: Fault) -> tuple[Cell, ...]:
+    start, end = fault.planned_s
+    problems = "; ".join(fault.errors)
     texts = [
         style,
-        fault["description"],
+        fault.description,
         f"{start:g}-{end:g}",
-        number(fault["began_s"], 2),
-        number(fault["ended_s"], 2),
+        number(fault.began_s, 2),
+        number(fault.ended_s, 2),
         problems or "none",
     ]
     return marked(texts, ["", "", "", "", "", BAD if problems else ""])
 
 
 def expectations(run: Run) -> Table:
+    styles = _scenarios(run)
     rows = tuple(
         marked(
-            [style, check["check"], _seen(check["seen"]), "met" if check["passed"] else "FAILED"],
-            ["", "", "", "" if check["passed"] else BAD],
+            [style, check.check, _seen(check.seen), "met" if check.passed else "FAILED"],
+            ["", "", "", "" if check.passed else BAD],
         )
-        for style, result in run.styles.items()
-        for check in result["scenario"]["expectations"]
+        for style, scenario in styles.items()
+        for check in scenario.expectations
     )
     return Table(
         "expectations",
@@ -171,3 +173,7 @@ def expectations(run: Run) -> Table:
 
 def _seen(value: float | None) -> str:
     return terminal.MISSING if value is None else f"{value:g}"
+
+
+def _scenarios(run: Run) -> dict[str, StyleScenario]:
+    return terminal.scenario_results(run.styles)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.bench.results import ORDER_COMPLETED, by_second, load_samples, nearest_rank
+from harness.bench.results_model import SecondStats, StyleResult
+from harness.bench.results_scenario_model import Depths, Fault
 
 OWED = "notifications owed (order)"
 
@@ -47,48 +48,47 @@ class Series:
         return len(self.orders)
 
 
-def series(folder: Path, style: str, result: dict[str, Any], warmup_s: float) -> Series:
-    seconds = result["per_second"]
-    orders = [second["operations"].get(ORDER_COMPLETED, {}) for second in seconds]
-    scenario = result.get("scenario") or {}
+def series(folder: Path, style: str, result: StyleResult, warmup_s: float) -> Series:
+    seconds = result.per_second
+    orders = [second.operations.get(ORDER_COMPLETED) for second in seconds]
+    scenario = result.scenario
     return Series(
         style=style,
-        p50=[order.get("p50_ms") for order in orders],
+        p50=[order.p50_ms if order else None for order in orders],
         p95=_p95(sorted((folder / style).glob("samples-load/*.json")), len(seconds)),
-        p99=[order.get("p99_ms") for order in orders],
-        orders=[order.get("count", 0) - order.get("failures", 0) for order in orders],
-        requests=[_requests(second["operations"]) for second in seconds],
-        failures=[sum(op["failures"] for op in s["operations"].values()) for s in seconds],
-        faults=fault_windows(scenario.get("faults", []), len(seconds)),
+        p99=[order.p99_ms if order else None for order in orders],
+        orders=[order.count - order.failures if order else 0 for order in orders],
+        requests=[_requests(second.operations) for second in seconds],
+        failures=[sum(op.failures for op in s.operations.values()) for s in seconds],
+        faults=fault_windows(scenario.faults if scenario else [], len(seconds)),
         warmup_s=warmup_s,
-        queues=_queues(scenario.get("broker", {}).get("series", [])),
+        queues=_queues(scenario.broker.series if scenario else []),
     )
 
 
-def _requests(operations: dict[str, dict[str, Any]]) -> int:
-    return sum(stats["count"] for name, stats in operations.items() if name != ORDER_COMPLETED)
+def _requests(operations: dict[str, SecondStats]) -> int:
+    return sum(stats.count for name, stats in operations.items() if name != ORDER_COMPLETED)
 
 
-def fault_windows(faults: Sequence[dict[str, Any]], end_s: float) -> list[Window]:
+def fault_windows(faults: Sequence[Fault], end_s: float) -> list[Window]:
     """When each fault really was on; one that never began is not drawn, one that never
     ended lasts to the end of the load (as the phases count it)."""
-    return [_window(fault, end_s) for fault in faults if fault["began_s"] is not None]
+    return [
+        Window(fault.began_s, end_s if fault.ended_s is None else fault.ended_s, fault.description)
+        for fault in faults
+        if fault.began_s is not None
+    ]
 
 
-def _window(fault: dict[str, Any], end_s: float) -> Window:
-    ended = fault["ended_s"]
-    return Window(fault["began_s"], end_s if ended is None else ended, fault["description"])
-
-
-def _queues(points: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, int]]]:
+def _queues(points: Sequence[Depths]) -> dict[str, list[tuple[float, int]]]:
     """Each queue's depth over time; only queues that ever held a message (an empty chart
     says nothing), and no point while the broker did not answer."""
     found: dict[str, list[tuple[float, int]]] = {}
     for point in points:
-        for queue, depth in (point["depths"] or {}).items():
-            found.setdefault(queue, []).append((point["t"], depth))
-        if (owed := point.get("notifications_owed")) is not None:  # results since issue 14
-            found.setdefault(OWED, []).append((point["t"], owed))
+        for queue, depth in (point.depths or {}).items():
+            found.setdefault(queue, []).append((point.t, depth))
+        if (owed := point.notifications_owed) is not None:  # results since issue 14
+            found.setdefault(OWED, []).append((point.t, owed))
     return {queue: depths for queue, depths in found.items() if any(d for _, d in depths)}
 
 

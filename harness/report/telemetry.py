@@ -70,14 +70,13 @@ class StyleTelemetry:
 
 def telemetry_charts(run: Run) -> list[Markup]:
     """One chart per style whose results hold telemetry (none for results written before)."""
-    warmup_s = (run.scenario or {}).get("warmup_s", 0.0)
+    warmup_s = run.scenario.warmup_s if run.scenario else 0.0
     found = []
     for style, result in run.styles.items():
-        if result.get("telemetry"):
-            telemetry = Telemetry.model_validate(result["telemetry"])
-            end = max((point.t for point in telemetry.series), default=0.0)
-            faults = fault_windows((result.get("scenario") or {}).get("faults", []), end)
-            found.append(StyleTelemetry(style, telemetry, faults, warmup_s))
+        if result.telemetry is not None:
+            end = max((point.t for point in result.telemetry.series), default=0.0)
+            faults = fault_windows(result.scenario.faults if result.scenario else [], end)
+            found.append(StyleTelemetry(style, result.telemetry, faults, warmup_s))
     return [html.svg(drawn) for style in found if (drawn := chart(style))]
 
 

@@ -91,8 +91,12 @@ class At:
     def require(self, fields: Mapping[str, At], name: str, why: str = "") -> At:
         """The field, or an error on the line that introduces this mapping."""
         if name not in fields:
-            raise self.child(name, self.node).error(f"required{why}", line=self.entry_line)
+            raise self.missing(name, why)
         return fields[name]
+
+    def missing(self, name: str, why: str = "") -> ScenarioError:
+        """This mapping lacks the field `name`: said on the line that introduces it."""
+        return self.child(name, self.node).error(f"required{why}", line=self.entry_line)
 
 
 def reject_unknown(fields: Mapping[str, At], known: Collection[str], of: str = "") -> None:

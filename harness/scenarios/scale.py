@@ -14,7 +14,6 @@ no length, one ending with the load, a phase an expectation needs) is refused, n
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from harness.bench.options import MAX_FACTOR, MIN_FACTOR
 from harness.scenarios.nodes import ScenarioError
@@ -31,7 +30,7 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
         return scenario
     load = _load(scenario, factor)
     faults = tuple(_fault(scenario, fault, factor, load) for fault in scenario.faults)
-    shrunk = replace(scenario, load=load, faults=faults, time_scale=factor)
+    shrunk = scenario.model_copy(update={"load": load, "faults": faults, "time_scale": factor})
     _phases_still_there(shrunk, factor)
     return shrunk
 
@@ -49,7 +48,7 @@ def _load(scenario: Scenario, factor: float) -> LoadSpec:
         raise _too_far(
             scenario, None, "load", factor, f"leaves {total:g}s of load, all of it warmup"
         )
-    return replace(load, duration_s=total, warmup_s=warmup)
+    return load.model_copy(update={"duration_s": total, "warmup_s": warmup})
 
 
 def _fault(scenario: Scenario, fault: FaultSpec, factor: float, load: LoadSpec) -> FaultSpec:
@@ -59,7 +58,7 @@ def _fault(scenario: Scenario, fault: FaultSpec, factor: float, load: LoadSpec) 
     elif end >= load.duration_s:
         problem = f"makes {fault.describe()} end with the load ({load.duration_s:g}s)"
     else:
-        return replace(fault, at_s=start, duration_s=end - start)
+        return fault.model_copy(update={"at_s": start, "duration_s": end - start})
     raise _too_far(scenario, fault.line, "faults", factor, problem)
 
 

@@ -1,22 +1,43 @@
 """Scenario files: a load, a timeline of faults and what must hold, read from YAML.
 
-The file is composed (not loaded) so every node keeps its line (nodes.py walks them); any
-mistake is a `ScenarioError` naming the file, the line and the field path, because a scenario
-that is wrong should fail before the stack starts, not a minute into a run.
+The file is composed (not loaded) so every node keeps its line (nodes.py walks them), and read
+into one pydantic model, `Scenario`: each field is read from its node by a nodes.py reader, and
+each section's rules across fields are its model's. Any mistake is a `ScenarioError` naming the
+file, the line and the field path, because a scenario that is wrong should fail before the stack
+starts, not a minute into a run.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
 
 from harness.audit import DEFAULT_GRACE_S
+from harness.scenarios.fault_kinds import (
+    APP_KINDS,
+    BROKER_KINDS,
+    FAULT_FIELDS,
+    FAULT_KEYS,
+    PARAMS,
+    PROCESS_KINDS,
+    TARGETS,
+    describe_params,
+    read_kind,
+    read_param,
+)
 from harness.scenarios.nodes import (
     At,
     ScenarioError,
@@ -24,16 +45,12 @@ from harness.scenarios.nodes import (
     read_choices,
     read_count,
     read_number,
-    read_seconds,
     read_text,
     reject_unknown,
-    scalar,
-    shown,
 )
 from harness.scenarios.phases import Window, phase_bounds
+from harness.scenarios.section import Missing, Section, read_by, seconds
 from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES
-from services.kernel.config import SERVICES
-from services.kernel.faults import ERROR_KINDS, MAX_LATENCY_MS, OPERATIONS, Fault, InvalidFault
 from services.kernel.resilience.policy import PROFILES
 
 __all__ = [
@@ -49,31 +66,63 @@ __all__ = [
     "parse_scenario",
 ]
 
-APP_KINDS: Final = ("latency", "errors", "hang")
-PROCESS_KINDS: Final = ("crash", "pause", "slow-start")
-BROKER_KINDS: Final = ("outage", "poison")
-TARGETS: Final = (*SERVICES, "broker", "load")
 MODELS: Final = ("closed", "open")
-OUTAGE_HOWS: Final = ("kill", "stop")
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-@dataclass(frozen=True)
-class LoadSpec:
-    model: str  # "closed" | "open"
-    users: int | None  # closed: the users; open: the pool (None: the runner sizes it)
-    rate: float | None  # open: arrivals per second; closed: None
-    duration_s: float  # the whole run, warmup included
-    warmup_s: float = 0.0  # not measured: the stack and the clients settle
+class LoadSpec(Section):
+    KEYS: ClassVar[Mapping[str, str]] = {
+        "model": "model",
+        "users": "users",
+        "rate": "rate",
+        "duration": "duration_s",
+        "warmup": "warmup_s",
+    }
+
+    # "closed" | "open"
+    model: Annotated[str, read_by(lambda at: read_choice(at, MODELS, "load model"))]
+    # closed: the users; open: the pool (None: the runner sizes it)
+    users: Annotated[int | None, read_by(read_count)] = None
+    # open: arrivals per second; closed: None
+    rate: Annotated[
+        float | None,
+        read_by(
+            lambda at: read_number(at, "a number above 0 (arrivals per second)", lambda r: r > 0)
+        ),
+    ] = None
+    duration_s: Annotated[float, seconds()]  # the whole run, warmup included
+    warmup_s: Annotated[float, seconds(zero=True)] = 0.0  # not measured: the stack settles
+
+    def _check(self, at: At, fields: Mapping[str, At], info: ValidationInfo) -> None:
+        if self.model == "closed":
+            at.require(fields, "users", " by the closed model")
+            if "rate" in fields:
+                raise fields["rate"].error(
+                    "the closed model takes no rate (for arrivals per second, use model: open)"
+                )
+        else:
+            at.require(fields, "rate", " by the open model (arrivals per second)")
+        if self.warmup_s >= self.duration_s:
+            raise fields["warmup"].error(
+                f"must be shorter than load.duration ({self.duration_s:g}s)"
+            )
 
 
-@dataclass(frozen=True)
-class FaultSpec:
-    at_s: float  # from the start of the load
-    duration_s: float
-    target: str  # a service, "broker" or "load"
+class FaultSpec(Section):
+    KEYS: ClassVar[Mapping[str, str]] = {
+        "at": "at_s",
+        "duration": "duration_s",
+        "target": "target",
+        "kind": "kind",
+    }
+
+    at_s: Annotated[float, seconds(zero=True)]  # from the start of the load
+    duration_s: Annotated[float, seconds()]
+    # a service, "broker" or "load"
+    target: Annotated[str, read_by(lambda at: read_choice(at, TARGETS, "target"))]
     kind: str
-    params: Mapping[str, Any]  # every parameter of the kind, defaults filled in
+    # every parameter of the kind, defaults filled in
+    params: Annotated[Mapping[str, Any], BeforeValidator(_params)]
     line: int  # of the fault's entry in the file
 
     @property
@@ -81,27 +130,166 @@ class FaultSpec:
         return self.at_s + self.duration_s
 
     def describe(self) -> str:
-        detail = _detail(self.kind, self.params)
+        detail = describe_params(self.kind, self.params)
         return f"{self.target} {self.kind}{detail} at {self.at_s:g}s for {self.duration_s:g}s"
 
+    @classmethod
+    def _fields(cls, at: At, info: ValidationInfo) -> dict[str, At]:
+        """The parameters a fault takes depend on its kind, and its kind's on its target."""
+        fields = at.fields()
+        if not {"target", "kind"} <= fields.keys():
+            reject_unknown(fields, FAULT_FIELDS)  # a misspelt target or kind, most likely
+        target = read_choice(at.require(fields, "target"), TARGETS, "target")
+        load = _context(info).get("load")
+        model = load.model if isinstance(load, LoadSpec) else None
+        kind = read_kind(at.require(fields, "kind"), target, model)
+        reject_unknown(fields, (*FAULT_KEYS, *PARAMS[kind]), f" for {kind}")
+        return fields
+
+    @classmethod
+    def _values(cls, at: At, fields: Mapping[str, At], info: ValidationInfo) -> dict[str, object]:
+        target = read_choice(fields["target"], TARGETS, "target")
+        return {
+            "at_s": fields["at"] if "at" in fields else Missing(at, "at"),
+            "duration_s": fields["duration"] if "duration" in fields else Missing(at, "duration"),
+            "target": target,
+            "kind": read_choice(fields["kind"], tuple(PARAMS), "fault kind"),
+            "params": _ParamNodes(at, fields, target),
+            "line": at.line,
+        }
+
 
 @dataclass(frozen=True)
-class Expectation:
-    styles: tuple[str, ...]
-    zero: tuple[str, ...]  # audit counts that must be 0
-    min_success_ratio: Mapping[str, float]  # phase -> ratio in [0, 1]
+class _ParamNodes:
+    """A fault's parameters as the file gives them, read once its place in the load is known
+    to be right (the order a reader fixes them in)."""
+
+    at: At
+    fields: Mapping[str, At]
+    target: str
+
+    def read(self, kind: str) -> dict[str, object]:
+        return {
+            name: read_param(self.at, self.fields, name, parse, self.target, default)
+            for name, (parse, default) in PARAMS[kind].items()
+        }
 
 
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
+def _params(value: object, info: ValidationInfo) -> object:
+    if not isinstance(value, _ParamNodes):
+        return value
+    load, read = _context(info).get("load"), info.data
+    if isinstance(load, LoadSpec) and {"at_s", "duration_s"} <= read.keys():
+        _inside(value.fields, read["at_s"], read["duration_s"], load)
+    return value.read(read["kind"])
+
+
+class Expectation(Section):
+    KEYS: ClassVar[Mapping[str, str]] = {
+        "styles": "styles",
+        "zero": "zero",
+        "min_success_ratio": "min_success_ratio",
+    }
+
+    styles: tuple[str, ...] = ()  # () read from a file: the scenario's styles
+    # audit counts that must be 0
+    zero: Annotated[
+        tuple[str, ...], read_by(lambda at: read_choices(at, AUDIT_COUNTS, "audit count"))
+    ] = ()
+    # phase -> ratio in [0, 1]
+    min_success_ratio: Mapping[str, float] = Field(default_factory=dict)
+
+    @classmethod
+    def _values(cls, at: At, fields: Mapping[str, At], info: ValidationInfo) -> dict[str, object]:
+        context = _context(info)
+        styles: tuple[str, ...] = context.get("styles", STYLES)
+        values = super()._values(at, fields, info)
+        values["styles"] = _subset(fields["styles"], styles) if "styles" in fields else styles
+        if "min_success_ratio" in fields:
+            phases = context.get("phases", {})
+            values["min_success_ratio"] = _ratios(fields["min_success_ratio"], phases)
+        return values
+
+    def _check(self, at: At, fields: Mapping[str, At], info: ValidationInfo) -> None:
+        if not self.zero and not self.min_success_ratio:
+            raise at.error("expects nothing: give zero, min_success_ratio or both")
+
+
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    """What the scenario read so far that a later section's rules need (its load, its styles
+    and phases), shared through pydantic's validation context."""
+    context = info.context
+    return context if isinstance(context, dict) else {}
+
+
+def _read_so_far(info: ValidationInfo) -> dict[str, Any]:
+    """The context, with the scenario's load and styles once they are read."""
+    context = _context(info)
+    context.update({key: info.data[key] for key in ("load", "styles") if key in info.data})
+    return context
+
+
+def _fault_nodes(value: object, info: ValidationInfo) -> object:
+    if not isinstance(value, At):
+        return value
+    if "load" not in _read_so_far(info):  # the load is wrong, and said so: nothing to go by
+        return ()
+    items = value.items()
+    _context(info)["fault nodes"] = items
+    return items
+
+
+def _by_start(faults: tuple[FaultSpec, ...], info: ValidationInfo) -> tuple[FaultSpec, ...]:
+    """The faults by start time, one at a time on a target; the phases they make are kept for
+    the expectations."""
+    context = _context(info)
+    items: list[At] | None = context.pop("fault nodes", None)
+    if items is None or "load" not in context:  # given in code, or the load was wrong
+        return tuple(sorted(faults, key=lambda fault: fault.at_s))
+    ordered = sorted(zip(faults, items, strict=True), key=lambda pair: pair[0].at_s)
+    _no_overlap(ordered)
+    found = tuple(fault for fault, _ in ordered)
+    context["phases"] = _phases(context["load"], found)
+    return found
+
+
+def _expectation_nodes(value: object, info: ValidationInfo) -> object:
+    if not isinstance(value, At):
+        return value
+    context = _read_so_far(info)
+    if "load" not in context:
+        return ()
+    context.setdefault("phases", _phases(context["load"], ()))
+    return value.items()
+
+
+class Scenario(Section):
+    KEYS: ClassVar[Mapping[str, str]] = {
+        "name": "name",
+        "description": "description",
+        "load": "load",
+        "styles": "styles",
+        "profile": "profile",
+        "grace": "grace_s",
+        "faults": "faults",
+        "expect": "expect",
+    }
+
+    name: Annotated[str, read_by(_name)]
+    description: Annotated[str, read_by(read_text)]
     load: LoadSpec
-    styles: tuple[str, ...]
-    profile: str | None  # None: the environment's (ORDERFLOW_PROFILE)
-    grace_s: float  # how long the audit waits for work in flight
-    faults: tuple[FaultSpec, ...]  # by start time
-    expect: tuple[Expectation, ...]
+    styles: Annotated[tuple[str, ...], read_by(lambda at: read_choices(at, STYLES, "style"))] = (
+        STYLES
+    )
+    # None: the environment's (ORDERFLOW_PROFILE)
+    profile: Annotated[
+        str | None, read_by(lambda at: read_choice(at, tuple(PROFILES), "profile"))
+    ] = None
+    grace_s: Annotated[float, seconds(zero=True)] = DEFAULT_GRACE_S  # the audit's wait
+    faults: Annotated[
+        tuple[FaultSpec, ...], BeforeValidator(_fault_nodes), AfterValidator(_by_start)
+    ] = ()  # by start time
+    expect: Annotated[tuple[Expectation, ...], BeforeValidator(_expectation_nodes)] = ()
     path: Path
     time_scale: float = 1.0  # the file's times were multiplied by this (see scale.py)
 
@@ -113,6 +301,10 @@ class Scenario:
     def phases(self) -> Mapping[str, tuple[float, float]]:
         """The non-empty phases, as [start, end) seconds from the start of the load."""
         return _phases(self.load, self.faults)
+
+    @classmethod
+    def _values(cls, at: At, fields: Mapping[str, At], info: ValidationInfo) -> dict[str, object]:
+        return {**super()._values(at, fields, info), "path": at.path}
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -137,33 +329,25 @@ def parse_scenario(text: str, path: Path) -> Scenario:
         raise ScenarioError(
             path, 1, "", "empty: a scenario needs at least name, description and load"
         )
-    return _scenario(At(root, "", path))
+    try:
+        return Scenario.model_validate(At(root, "", path), context={})
+    except ValidationError as error:
+        raise _scenario_error(error, path) from None
+
+
+def _scenario_error(error: ValidationError, path: Path) -> ScenarioError:
+    """The ScenarioError a reader or a rule raised (pydantic wraps it); any other problem the
+    model found, in its words (a reader returns what its field holds, so none is expected)."""
+    first = error.errors()[0]
+    raised = first.get("ctx", {}).get("error")
+    if isinstance(raised, ScenarioError):
+        return raised
+    if isinstance(raised, ValidationError):
+        return _scenario_error(raised, path)
+    return ScenarioError(path, None, ".".join(map(str, first["loc"])), first["msg"])
 
 
 # --- the scenario ----------------------------------------------------------------------------
-
-_TOP = ("name", "description", "load", "styles", "profile", "grace", "faults", "expect")
-_LOAD = ("model", "users", "rate", "duration", "warmup")
-_FAULT = ("at", "duration", "target", "kind")
-_EXPECT = ("styles", "zero", "min_success_ratio")
-
-
-def _scenario(root: At) -> Scenario:
-    top = root.fields(_TOP)
-    name = _name(root.require(top, "name"))
-    description = read_text(root.require(top, "description"))
-    load = _load(root.require(top, "load"))
-    styles = read_choices(top["styles"], STYLES, "style") if "styles" in top else STYLES
-    profile = read_choice(top["profile"], tuple(PROFILES), "profile") if "profile" in top else None
-    grace = read_seconds(top["grace"], zero=True) if "grace" in top else DEFAULT_GRACE_S
-    faults = _faults(top["faults"], load) if "faults" in top else ()
-    phases = _phases(load, faults)
-    expect = (
-        tuple(_expectation(e, styles, phases) for e in top["expect"].items())
-        if "expect" in top
-        else ()
-    )
-    return Scenario(name, description, load, styles, profile, grace, faults, expect, root.path)
 
 
 def _name(at: At) -> str:
@@ -175,104 +359,11 @@ def _name(at: At) -> str:
     return name
 
 
-def _load(at: At) -> LoadSpec:
-    fields = at.fields(_LOAD)
-    model = read_choice(at.require(fields, "model"), MODELS, "load model")
-    rate: float | None = None
-    if model == "closed":
-        users: int | None = read_count(at.require(fields, "users", " by the closed model"))
-        if "rate" in fields:
-            raise fields["rate"].error(
-                "the closed model takes no rate (for arrivals per second, use model: open)"
-            )
-    else:
-        users = read_count(fields["users"]) if "users" in fields else None
-        per_s = at.require(fields, "rate", " by the open model (arrivals per second)")
-        rate = read_number(per_s, "a number above 0 (arrivals per second)", lambda r: r > 0)
-    total = read_seconds(at.require(fields, "duration"))
-    warmup = read_seconds(fields["warmup"], zero=True) if "warmup" in fields else 0.0
-    if warmup >= total:
-        raise fields["warmup"].error(f"must be shorter than load.duration ({total:g}s)")
-    return LoadSpec(model, users, rate, total, warmup)
-
-
-# --- faults ----------------------------------------------------------------------------------
-
-_Param = Callable[[At, str], object]  # a parameter's node and the fault's target -> its value
-_REQUIRED: Final = object()
-
-
-def _operation(at: At, target: str) -> str:
-    return read_choice(at, OPERATIONS.get(target, ()), f"{target} operation")
-
-
-def _num(wanted: str, ok: Callable[[float], bool]) -> _Param:
-    return lambda at, _target: read_number(at, wanted, ok)
-
-
-def _one_of(choices: tuple[str, ...], what: str) -> _Param:
-    return lambda at, _target: read_choice(at, choices, what)
-
-
-def _fault_field(name: str, wanted: str, *, above_zero: bool = False) -> _Param:
-    """A parameter of an application fault, checked by the control endpoint's own model (one
-    set of bounds: what a timeline sets, a service accepts). A latency or error rate of 0 would
-    be a fault that does nothing, so a timeline's must be above 0."""
-
-    def parse(at: At, _target: str) -> float:
-        try:
-            value = float(Fault.checked(name, scalar(at)))
-        except InvalidFault:
-            value = None
-        if value is None or (above_zero and value == 0):
-            raise at.error(f"must be {wanted}, not {shown(at)}")
-        return value
-
-    return parse
-
-
-_MAX = f"{MAX_LATENCY_MS:g}"
-_LATENCY = _fault_field("latency_ms", f"a number above 0, at most {_MAX}", above_zero=True)
-_PARAMS: Final[dict[str, dict[str, tuple[_Param, object]]]] = {
-    "latency": {
-        "operation": (_operation, _REQUIRED),
-        "latency_ms": (_LATENCY, _REQUIRED),
-        "jitter_ms": (_fault_field("jitter_ms", f"a number from 0 to {_MAX}"), 0.0),
-    },
-    "errors": {
-        "operation": (_operation, _REQUIRED),
-        "error_rate": (
-            _fault_field("error_rate", "a number above 0, at most 1", above_zero=True),
-            _REQUIRED,
-        ),
-        "error": (_one_of(ERROR_KINDS, "error kind"), "transient"),
-    },
-    "hang": {"operation": (_operation, _REQUIRED)},
-    "crash": {},
-    "pause": {},
-    "slow-start": {},
-    "slow-consumer": {"latency_ms": (_LATENCY, _REQUIRED)},
-    "outage": {"how": (_one_of(OUTAGE_HOWS, "way to stop the broker"), "kill")},
-    "poison": {"rate": (_num("a number above 0 (messages a second)", lambda v: v > 0), _REQUIRED)},
-    "spike": {"factor": (_num("a number above 1", lambda v: v > 1), _REQUIRED)},
-}
-_FAULT_FIELDS: Final = (*_FAULT, *dict.fromkeys(p for params in _PARAMS.values() for p in params))
-
-
-def _kinds(target: str) -> tuple[str, ...]:
-    if target == "broker":
-        return BROKER_KINDS
-    if target == "load":
-        return ("spike",)
-    # Every order event ends at the notification service: the one consumer slowing down matters.
-    return APP_KINDS + PROCESS_KINDS + (("slow-consumer",) if target == "notification" else ())
-
-
-def _faults(at: At, load: LoadSpec) -> tuple[FaultSpec, ...]:
-    read = sorted((_fault(item, load) for item in at.items()), key=lambda pair: pair[0].at_s)
+def _no_overlap(ordered: list[tuple[FaultSpec, At]]) -> None:
+    """One fault at a time on a target, and one spike (the load generator keeps one surge)."""
     last: dict[str, tuple[FaultSpec, At]] = {}
-    for fault, item in read:
-        if fault.kind == "spike" and "load" in last:  # the load generator keeps one surge
+    for fault, item in ordered:
+        if fault.kind == "spike" and "load" in last:
             first, first_at = last["load"]
             raise item.error(
                 f"one spike per scenario; {first_at.field} on line {first.line} is one"
@@ -284,47 +375,6 @@ def _faults(at: At, load: LoadSpec) -> tuple[FaultSpec, ...]:
                 f"one fault at a time on a target"
             )
         last[fault.target] = (fault, item)
-    return tuple(fault for fault, _ in read)
-
-
-def _fault(at: At, load: LoadSpec) -> tuple[FaultSpec, At]:
-    fields = at.fields()
-    if not {"target", "kind"} <= fields.keys():
-        reject_unknown(fields, _FAULT_FIELDS)  # a misspelt target or kind, most likely
-    target = read_choice(at.require(fields, "target"), TARGETS, "target")
-    kind = _kind(at.require(fields, "kind"), target, load)
-    reject_unknown(fields, (*_FAULT, *_PARAMS[kind]), f" for {kind}")
-    start = read_seconds(at.require(fields, "at"), zero=True)
-    length = read_seconds(at.require(fields, "duration"))
-    _inside(fields, start, length, load)
-    params = {
-        name: _param(at, fields, name, parse, target, default)
-        for name, (parse, default) in _PARAMS[kind].items()
-    }
-    return FaultSpec(start, length, target, kind, MappingProxyType(params), at.line), at
-
-
-def _kind(at: At, target: str, load: LoadSpec) -> str:
-    kind = read_choice(at, tuple(_PARAMS), "fault kind")
-    allowed = _kinds(target)
-    if kind not in allowed:
-        owners = " or ".join(t for t in TARGETS if kind in _kinds(t))
-        raise at.error(
-            f"{kind} is a fault of {owners}, not {target}: {target} takes {', '.join(allowed)}"
-        )
-    if kind == "spike" and load.model != "open":
-        raise at.error("a spike multiplies the open model's rate, and load.model is closed")
-    return kind
-
-
-def _param(
-    at: At, fields: Mapping[str, At], name: str, parse: _Param, target: str, default: object
-) -> object:
-    if name in fields:
-        return parse(fields[name], target)
-    if default is _REQUIRED:
-        at.require(fields, name)
-    return default
 
 
 def _inside(fields: Mapping[str, At], start: float, length: float, load: LoadSpec) -> None:
@@ -340,25 +390,6 @@ def _inside(fields: Mapping[str, At], start: float, length: float, load: LoadSpe
         raise fields["duration"].error(problem)
 
 
-def _detail(kind: str, params: Mapping[str, Any]) -> str:
-    """The parameters worth a glance, for `FaultSpec.describe`."""
-    on = f" on {params['operation']}" if "operation" in params else ""
-    if kind == "latency":
-        jitter = f" ±{params['jitter_ms']:g}" if params["jitter_ms"] else ""
-        return f" {params['latency_ms']:g}{jitter}ms{on}"
-    if kind == "errors":
-        return f" {params['error_rate']:.0%} {params['error']}{on}"
-    if kind == "slow-consumer":
-        return f" +{params['latency_ms']:g}ms a message"
-    if kind == "outage":
-        return f" ({params['how']})"
-    if kind == "poison":
-        return f" {params['rate']:g}/s"
-    if kind == "spike":
-        return f" x{params['factor']:g}"
-    return on
-
-
 # --- phases and expectations -----------------------------------------------------------------
 
 
@@ -366,18 +397,6 @@ def _phases(load: LoadSpec, faults: tuple[FaultSpec, ...]) -> Mapping[str, tuple
     """The phases as planned: the same rule the results apply to the faults as they happened."""
     planned = [Window(f.target, f.at_s, f.ends_s) for f in faults]
     return MappingProxyType(phase_bounds(planned, load.warmup_s, load.duration_s))
-
-
-def _expectation(
-    at: At, styles: tuple[str, ...], phases: Mapping[str, tuple[float, float]]
-) -> Expectation:
-    fields = at.fields(_EXPECT)
-    chosen = _subset(fields["styles"], styles) if "styles" in fields else styles
-    zero = read_choices(fields["zero"], AUDIT_COUNTS, "audit count") if "zero" in fields else ()
-    ratios = _ratios(fields["min_success_ratio"], phases) if "min_success_ratio" in fields else {}
-    if not zero and not ratios:
-        raise at.error("expects nothing: give zero, min_success_ratio or both")
-    return Expectation(chosen, zero, MappingProxyType(ratios))
 
 
 def _subset(at: At, styles: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,7 +1,6 @@
-"""The seeded catalog: deterministic, documented in the README, the same on every start.
-
-Stock is large for the everyday products so a benchmark never runs dry; POSTER-LTD has exactly 10
-units (the concurrency demo) and MUG-RETIRED has none (the out-of-stock path).
+"""The seeded catalog as inventory's products: deterministic, documented in the README, the
+same on every start. Its products are defined once, in the kernel's published contracts
+(services/kernel/contracts.py, SEEDED_CATALOG), which the load harness reads too.
 """
 
 from __future__ import annotations
@@ -9,15 +8,11 @@ from __future__ import annotations
 from typing import Final
 
 from services.inventory.domain import Product
+from services.kernel.contracts import PLENTY, SEEDED_CATALOG
 
-PLENTY: Final = 1_000_000
+__all__ = ["PLENTY", "SEED"]
 
-SEED: Final = (
-    Product("KB-MECH", "Mechanical keyboard", 8999, PLENTY),
-    Product("MOUSE-WL", "Wireless mouse", 2999, PLENTY),
-    Product("MON-27", "27-inch monitor", 24999, PLENTY),
-    Product("CABLE-USBC", "USB-C cable", 999, PLENTY),
-    Product("HEADSET", "Headset with microphone", 5499, PLENTY),
-    Product("POSTER-LTD", "Limited edition poster", 4999, 10),
-    Product("MUG-RETIRED", "Retired team mug", 1299, 0),
+SEED: Final = tuple(
+    Product(product.sku, product.name, product.price_cents, product.available)
+    for product in SEEDED_CATALOG
 )

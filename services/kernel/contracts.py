@@ -81,6 +81,34 @@ def check_payment_token(token: str) -> None:
         )
 
 
+# --- the seeded catalog: what inventory seeds on every start, and what clients may order ---
+
+
+@dataclass(frozen=True)
+class SeededProduct:
+    """A product inventory seeds (its domain's Product is built from it): published here so the
+    load harness orders what exists without importing the inventory service."""
+
+    sku: str
+    name: str
+    price_cents: int
+    available: int
+
+
+# Stock is large for the everyday products so a benchmark never runs dry; POSTER-LTD has exactly
+# 10 units (the concurrency demo) and MUG-RETIRED has none (the out-of-stock path).
+PLENTY: Final = 1_000_000
+SEEDED_CATALOG: Final = (
+    SeededProduct("KB-MECH", "Mechanical keyboard", 8999, PLENTY),
+    SeededProduct("MOUSE-WL", "Wireless mouse", 2999, PLENTY),
+    SeededProduct("MON-27", "27-inch monitor", 24999, PLENTY),
+    SeededProduct("CABLE-USBC", "USB-C cable", 999, PLENTY),
+    SeededProduct("HEADSET", "Headset with microphone", 5499, PLENTY),
+    SeededProduct("POSTER-LTD", "Limited edition poster", 4999, 10),
+    SeededProduct("MUG-RETIRED", "Retired team mug", 1299, 0),
+)
+
+
 # --- webhooks: where a place-order request may ask to be called back (webhooks.py signs) ---
 
 MAX_URL_LENGTH: Final = 2048

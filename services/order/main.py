@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from services.kernel import serve
 from services.kernel.broker.wiring import broker_jobs
-from services.kernel.config import Settings
+from services.kernel.config import DEFAULT_SSE_KEEPALIVE_S, DEFAULT_SSE_MAX_STREAMS, Settings
 from services.kernel.control import control_servers
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.heap import freeze_startup_heap
@@ -92,7 +92,7 @@ def create_app(
     streams: sse.StreamLimit | None = None,
 ) -> FastAPI:
     """Without a choreography, `Prefer: respond-async` is ignored (RFC 7240 lets a server)."""
-    streams = streams or sse.StreamLimit(Settings.sse_max_streams, Settings.sse_keepalive_s)
+    streams = streams or sse.StreamLimit(DEFAULT_SSE_MAX_STREAMS, DEFAULT_SSE_KEEPALIVE_S)
     return create_http_app(
         title="orderflow order",
         description="Places orders and runs their saga: reserve, charge, confirm or compensate.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.bench.results_model import Results, StyleResult
 from harness.bench.table import (
     audit_row,
     audit_table,
@@ -68,6 +69,13 @@ def style(
 
 
 CALIBRATION = {
+    "load_generator": {
+        "cpu_s": 1.0,
+        "cpu_cores": 0.2,
+        "processes": 1,
+        "saturated": False,
+        "warnings": [],
+    },
     "operation": "noop",
     "duration_s": 5.0,
     "per_s": 2500.0,
@@ -78,6 +86,27 @@ CALIBRATION = {
 }
 
 
+RUN = {
+    "id": "20261123-111259-1b0d",
+    "started_at": "2026-11-23T11:13:02+00:00",
+    "command": "orderflow bench",
+    "model": "closed",
+    "users": 5,
+    "rate": None,
+    "duration_s": 10.0,
+    "calibration_s": 5.0,
+    "processes": 1,
+    "target": "127.0.0.1",
+    "machine": {"cpus": 2, "python": "3.11.7", "platform": "Linux-x86_64"},
+    "profile": "naive",
+}
+
+
+def checked(document: dict[str, Any]) -> Results:
+    """The document as the tables read it: through the results model."""
+    return Results.model_validate({"schema": "orderflow.bench/v1", "run": RUN, **document})
+
+
 def document(capacity: dict[str, Any] | None = None) -> dict[str, Any]:
     styles = {
         "websocket": style(30.0, 41.3, CALIBRATION),
@@ -86,7 +115,7 @@ def document(capacity: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         "broker": style(0.0, None, {**CALIBRATION, "order_ratio": None}),
     }
-    found: dict[str, Any] = {"schema": "orderflow.bench/v1", "run": {}, "styles": styles}
+    found: dict[str, Any] = {"styles": styles}
     if capacity is not None:
         found["capacity"] = capacity
     return found
@@ -98,14 +127,14 @@ def rows(table: str) -> dict[str, list[str]]:
 
 
 def test_side_by_side_lists_the_styles_in_the_documents_order() -> None:
-    lines = side_by_side(document()).splitlines()
+    lines = side_by_side(checked(document())).splitlines()
     assert lines[0].split()[0] == "style"
     assert set(lines[1]) == {"-", " "}
     assert [line.split()[0] for line in lines[2:5]] == ["websocket", "rest", "broker"]
 
 
 def test_side_by_side_formats_the_numbers() -> None:
-    websocket = rows(side_by_side(document()))["websocket"]
+    websocket = rows(side_by_side(checked(document())))["websocket"]
     # req/s, orders/s, p50, p95, p99, max, errors %, ceiling, ratio, then "0.85 cores"
     assert websocket == [
         "300.0",
@@ -123,14 +152,14 @@ def test_side_by_side_formats_the_numbers() -> None:
 
 
 def test_side_by_side_shows_missing_values_as_a_dash() -> None:
-    table = rows(side_by_side(document()))
+    table = rows(side_by_side(checked(document())))
     assert table["rest"][-4:-2] == ["-", "-"]  # no calibration: neither ceiling nor ratio
     assert table["broker"][2:6] == ["-"] * 4  # no completed order: no order latency
     assert table["broker"][-3] == "-"  # a ceiling but no ratio
 
 
 def test_side_by_side_marks_a_saturated_load_generator_and_lists_its_warnings() -> None:
-    table = side_by_side(document())
+    table = side_by_side(checked(document()))
     rest = next(line for line in table.splitlines() if line.startswith("rest "))
     websocket = next(line for line in table.splitlines() if line.startswith("websocket "))
     assert rest.endswith("1.00 cores!")
@@ -141,9 +170,9 @@ def test_side_by_side_marks_a_saturated_load_generator_and_lists_its_warnings() 
 def test_a_ceiling_that_was_the_load_generators_limit_is_marked() -> None:
     found = document()
     found["styles"]["websocket"]["calibration"] = {**CALIBRATION, "load_generator_limited": True}
-    assert rows(side_by_side(found))["websocket"][7] == "2500.0!"
-    assert rows(side_by_side(document()))["websocket"][7] == "2500.0"
-    note = cpu_table(with_cpu(found)).splitlines()[-1]
+    assert rows(side_by_side(checked(found)))["websocket"][7] == "2500.0!"
+    assert rows(side_by_side(checked(document())))["websocket"][7] == "2500.0"
+    note = cpu_table(checked(with_cpu(found))).splitlines()[-1]
     assert note.startswith("ceiling marked ! (websocket): a Locust process ran near a full core")
 
 
@@ -153,7 +182,17 @@ NOT_COUNTED = {"rabbitmq": "not a process this bench started"}
 def cpu(
     processes: dict[str, float | None], total: float | None, fraction: float | None
 ) -> dict[str, Any]:
-    bound = None if fraction is None else {"noop_ms": 0.525, "cpu_ms_per_order": 3.36}
+    bound = (
+        None
+        if fraction is None
+        else {
+            "hops": 4.0,
+            "noop_ms": 0.525,
+            "transactions": 6,
+            "transaction_ms": 0.21,
+            "cpu_ms_per_order": 3.36,
+        }
+    )
     return {
         "orders": 300,
         "processes": processes,
@@ -172,7 +211,7 @@ def with_cpu(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_cpu_table_lists_each_process_the_total_the_bound_and_its_share() -> None:
-    lines = cpu_table(with_cpu(document())).splitlines()
+    lines = cpu_table(checked(with_cpu(document()))).splitlines()
     assert lines[0] == "CPU-ms per completed order (the mix's browse and look-up included)"
     table = rows("\n".join(lines[1:]))
     assert table["websocket"] == [
@@ -184,17 +223,17 @@ def test_the_cpu_table_lists_each_process_the_total_the_bound_and_its_share() ->
 
 
 def test_a_run_without_cpu_figures_says_so() -> None:
-    assert cpu_table(document()) == "no CPU figures in this run"
+    assert cpu_table(checked(document())) == "no CPU figures in this run"
 
 
 def test_numbers_are_right_aligned_in_fixed_width_columns() -> None:
-    lines = side_by_side(document()).splitlines()[:5]
+    lines = side_by_side(checked(document())).splitlines()[:5]
     header_end = lines[0].index("orders/s") + len("orders/s")
     assert [line[header_end - 4 : header_end] for line in lines[2:]] == ["30.0", "25.5", " 0.0"]
 
 
 def test_the_operations_table_has_a_row_per_style_and_operation() -> None:
-    lines = operations_table(document()).splitlines()[2:]
+    lines = operations_table(checked(document())).splitlines()[2:]
     assert [line.split()[:2] for line in lines] == [
         [name, operation]
         for name in ("websocket", "rest", "broker")
@@ -256,7 +295,7 @@ CAPACITY = {
 
 
 def test_the_capacity_table_lists_held_rates_and_steps() -> None:
-    lines = capacity_table(document(CAPACITY)).splitlines()
+    lines = capacity_table(checked(document(CAPACITY))).splitlines()
     assert lines[0] == "capacity: p99 <= 250 ms and errors below 1 %, 30 s per step"
     grpc, graphql = lines[3], lines[4]
     assert grpc.split()[:2] == ["grpc", "20"]
@@ -266,22 +305,61 @@ def test_the_capacity_table_lists_held_rates_and_steps() -> None:
 
 
 def test_without_a_capacity_search_the_table_says_so() -> None:
-    assert capacity_table(document()) == "no capacity search in this run"
+    assert capacity_table(checked(document())) == "no capacity search in this run"
+
+
+def audit(counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "counts": counts,
+        "orders": {},
+        "payments": {},
+        "accepted": 10,
+        "examples": {},
+        "waited_s": 0.0,
+    }
 
 
 def scenario_result(counts: dict[str, int], errors: list[str], passed: bool) -> dict[str, Any]:
     order = {"count": 10, "success_ratio": 1.0, "p50_ms": 5.0, "p99_ms": 9.0}
-    phase = {"order_success_ratio": 1.0, "operations": {"order_completed": order}}
+    phase = {
+        "from_s": 0.0,
+        "to_s": 15.0,
+        "count": 10,
+        "success_ratio": 1.0,
+        "p50_ms": 5.0,
+        "p99_ms": 9.0,
+        "order_success_ratio": 1.0,
+        "orders_per_s": 1.0,
+        "operations": {"order_completed": order},
+    }
+    fault = {
+        "target": "payment",
+        "kind": "crash",
+        "params": {},
+        "description": "payment crash at 15s for 15s",
+        "planned_s": [15.0, 30.0],
+        "began_s": 15.0,
+        "ended_s": 31.0,
+        "errors": errors,
+    }
+    broker = {
+        "max_depth": {"payment": 7},
+        "unreachable_s": 0,
+        "dead_lettered": {"order": 3},
+        "series": [],
+        "poison_published": 0,
+    }
     return {
-        "audit": {"counts": counts},
+        **style(1.0, 5.0, None),
+        "audit": audit(counts),
         "scenario": {
-            "faults": [{"description": "payment crash at 15s for 15s", "errors": errors}],
+            "faults": [fault],
             "phases": {"before": phase, "during": phase, "after": phase},
             "p99_inflation": {"order_completed": 1.0},
             "blast_radius": {"faulted": ["payment"], "operations": {}},
             "recovery_s": 2.0,
-            "broker": {"max_depth": {"payment": 7}, "dead_lettered": {"order": 3}},
-            "expectations": [{"check": "lost == 0", "seen": 0, "passed": passed}],
+            "broker": broker,
+            "expectations": [{"check": "lost == 0", "seen": 0.0, "passed": passed}],
         },
     }
 
@@ -293,6 +371,10 @@ def test_the_scenario_table_marks_broken_invariants_failed_checks_and_faults_not
     document = {
         "scenario": {
             "name": "payment-outage",
+            "description": "payment is down for 15 s",
+            "file": "scenarios/payment-outage.yaml",
+            "warmup_s": 5.0,
+            "grace_s": 30.0,
             "faults": ["payment crash at 15s for 15s"],
             "stopped": {"style": "grpc", "error": "StartupFailed: order did not start"},
         },
@@ -305,7 +387,10 @@ def test_the_scenario_table_marks_broken_invariants_failed_checks_and_faults_not
             ),
         },
     }
-    lines = [*audit_table(document).splitlines(), *scenario_table(document).splitlines()]
+    lines = [
+        *audit_table(checked(document)).splitlines(),
+        *scenario_table(checked(document)).splitlines(),
+    ]
     assert "Scenario payment-outage: payment crash at 15s for 15s" in lines
     rest = next(line for line in lines if line.startswith("rest") and "met" in line)
     broker = next(line for line in lines if line.startswith("broker") and "FAILED" in line)
@@ -321,13 +406,16 @@ def test_the_scenario_table_marks_broken_invariants_failed_checks_and_faults_not
 
 
 def test_the_audit_table_shows_a_dash_for_books_that_could_not_be_read() -> None:
-    document = {"styles": {"rest": {"audit": {"error": "ConnectError: refused"}}}}
-    row = audit_table(document).splitlines()[-1]
+    broken = {**style(1.0, 5.0, None), "audit": {"error": "ConnectError: refused"}}
+    document = {"styles": {"rest": broken}}
+    row = audit_table(checked(document)).splitlines()[-1]
     assert row.split() == ["rest", *["-"] * (len(AUDIT_COUNTS) + 1)]
 
 
 def test_a_run_written_before_a_count_existed_shows_it_as_missing() -> None:
     older = {name: 0 for name in AUDIT_COUNTS if name != "missing_notifications"}
-    row = audit_row("rest", {"audit": {"counts": older}})
+    row = audit_row(
+        "rest", StyleResult.model_validate({**style(1.0, 5.0, None), "audit": audit(older)})
+    )
     assert row[1 + AUDIT_COUNTS.index("missing_notifications")] == "-"
     assert row[1:-1].count("0") == len(AUDIT_COUNTS) - 1

@@ -9,7 +9,7 @@ import pytest
 from harness.bench.target import Target, running_target
 from harness.load.targets import Targets, from_options
 from harness.load.targets import add_arguments as add_target_arguments
-from services.kernel.config import Settings
+from services.kernel.config import DEFAULT_BROKER_URL, Settings
 
 ENV = {
     "ORDERFLOW_HOST": "10.9.9.9",  # where `orderflow up` binds; the bench goes where --target says
@@ -63,7 +63,7 @@ def test_the_default_ports_and_broker_without_overrides() -> None:
     assert targets.inventory_http == "http://127.0.0.1:8001"
     assert targets.order_grpc == "127.0.0.1:50050"
     assert targets.inventory_grpc == "127.0.0.1:50051"
-    assert targets.broker_url == Settings.broker_url
+    assert targets.broker_url == DEFAULT_BROKER_URL
     assert targets.namespace == "orderflow"
 
 

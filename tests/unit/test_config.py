@@ -117,3 +117,15 @@ def test_every_service_has_its_own_host_variable() -> None:
     env = {name: f"host-of-{service}" for service, name in names.items()}
     settings = Settings.from_env(env)
     assert {s: settings.address(s).host for s in SERVICES} == {s: f"host-of-{s}" for s in SERVICES}
+
+
+def test_every_setting_read_from_a_variable_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    variables = [field.alias for field in Settings.model_fields.values() if field.alias]
+    assert len(variables) > 10
+    assert [name for name in variables if f"`{name}`" not in readme] == []
+
+
+def test_the_rest_of_the_environment_is_ignored() -> None:
+    settings = Settings.from_env({"PATH": "/usr/bin", "ORDERFLOW_NOT_A_SETTING": "x"})
+    assert settings == Settings.from_env({})

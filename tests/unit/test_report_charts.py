@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.bench.results import per_second
+from harness.bench.results_model import Second
+from harness.bench.results_scenario_model import Fault
 from harness.report import charts, load_run
 from harness.report.series import Series, fault_windows, series
 from tests.unit.report_documents import (
@@ -80,10 +81,23 @@ def test_a_plain_run_has_no_fault_band_and_no_queue_panel(tmp_path: Path) -> Non
     assert "queue depths" not in svg and "throughput, second by second" in svg
 
 
+def fault(*, began_s: float | None, ended_s: float | None, description: str) -> Fault:
+    return Fault(
+        target="payment",
+        kind="crash",
+        params={},
+        description=description,
+        planned_s=[5.0, 8.0],
+        began_s=began_s,
+        ended_s=ended_s,
+        errors=[],
+    )
+
+
 def test_a_fault_that_never_began_is_not_drawn_and_one_that_never_ended_lasts_to_the_end() -> None:
-    faults: list[dict[str, Any]] = [
-        {"began_s": None, "ended_s": None, "description": "never began"},
-        {"began_s": 5.0, "ended_s": None, "description": "never ended"},
+    faults = [
+        fault(began_s=None, ended_s=None, description="never began"),
+        fault(began_s=5.0, ended_s=None, description="never ended"),
     ]
     [window] = fault_windows(faults, 20)
     assert (window.start_s, window.end_s, window.label) == (5.0, 20, "never ended")
@@ -98,8 +112,9 @@ def test_the_p95_comes_from_the_raw_samples_bucketed_as_results_json_buckets_the
     # just as results.per_second's p99 does for the same samples.
     samples = load_samples(slow=range(2, 4))
     run = load_run(write_folder(tmp_path / "slow", plain_document(("rest",)), {"rest": samples}))
-    run.styles["rest"]["per_second"] = per_second(samples, T0 + 0.1, SECONDS)
-    slow = series(run.folder, "rest", run.styles["rest"], 0.0)
+    seconds = [Second.model_validate(second) for second in per_second(samples, T0 + 0.1, SECONDS)]
+    rest = run.styles["rest"].model_copy(update={"per_second": seconds})
+    slow = series(run.folder, "rest", rest, 0.0)
     assert slow.p95 == [40.0, 40.0, 900.0, 900.0, *[40.0] * (SECONDS - 4)]
     assert slow.p95 == slow.p99
 

@@ -33,7 +33,7 @@ def test_a_plain_run_is_read_with_its_styles_in_order(tmp_path: Path) -> None:
     run = load_run(write_folder(tmp_path, plain_document(("grpc", "rest", "broker"))))
     assert list(run.styles) == ["grpc", "rest", "broker"]
     assert (run.kind, run.name, run.scenario) == ("plain bench", "bench", None)
-    assert run.meta["users"] == 5 and run.folder == tmp_path
+    assert run.meta.users == 5 and run.folder == tmp_path
 
 
 def test_a_scenario_run_is_named_by_its_scenario(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from harness.scenarios import (
     Expectation,
@@ -69,11 +70,17 @@ def test_the_eleven_scenarios_are_shipped() -> None:
 
 def test_the_shipped_values() -> None:
     baseline = load_scenario(SCENARIOS / "baseline.yaml")
-    assert baseline.load == LoadSpec("closed", 10, None, 30.0, 5.0)
+    assert baseline.load == LoadSpec(
+        model="closed", users=10, rate=None, duration_s=30.0, warmup_s=5.0
+    )
     assert baseline.faults == ()
-    assert baseline.expect == (Expectation(STYLES, BOOKS, {"before": 0.99}),)
+    assert baseline.expect == (
+        Expectation(styles=STYLES, zero=BOOKS, min_success_ratio={"before": 0.99}),
+    )
     spike = load_scenario(SCENARIOS / "traffic-spike.yaml")
-    assert spike.load == LoadSpec("open", None, 30.0, 45.0, 5.0)
+    assert spike.load == LoadSpec(
+        model="open", users=None, rate=30.0, duration_s=45.0, warmup_s=5.0
+    )
     assert [f.describe() for f in spike.faults] == ["load spike x4 at 15s for 10s"]
     outage = load_scenario(SCENARIOS / "broker-outage.yaml")
     assert outage.needs_private_broker()
@@ -118,34 +125,55 @@ FULL = """\
 """
 
 
-def test_a_full_scenario_reads_into_its_dataclasses() -> None:
+def test_a_full_scenario_reads_into_its_model() -> None:
     scenario = parse(FULL)
     assert scenario == Scenario(
         name="x",
         description="Everything at once.",
-        load=LoadSpec("open", 40, 12.5, 120.0, 10.0),
+        load=LoadSpec(model="open", users=40, rate=12.5, duration_s=120.0, warmup_s=10.0),
         styles=("grpc", "broker"),
         profile="resilient",
         grace_s=45.0,
         faults=(
             FaultSpec(
-                20.0,
-                10.0,
-                "payment",
-                "errors",
-                {"operation": "payment.charge", "error_rate": 0.5, "error": "transient"},
-                19,
+                at_s=20.0,
+                duration_s=10.0,
+                target="payment",
+                kind="errors",
+                params={"operation": "payment.charge", "error_rate": 0.5, "error": "transient"},
+                line=19,
             ),
-            FaultSpec(30.0, 10.0, "broker", "outage", {"how": "kill"}, 21),
-            FaultSpec(50.0, 5.0, "notification", "slow-consumer", {"latency_ms": 250.0}, 25),
-            FaultSpec(60.0, 20.0, "load", "spike", {"factor": 3.0}, 14),
+            FaultSpec(
+                at_s=30.0,
+                duration_s=10.0,
+                target="broker",
+                kind="outage",
+                params={"how": "kill"},
+                line=21,
+            ),
+            FaultSpec(
+                at_s=50.0,
+                duration_s=5.0,
+                target="notification",
+                kind="slow-consumer",
+                params={"latency_ms": 250.0},
+                line=25,
+            ),
+            FaultSpec(
+                at_s=60.0,
+                duration_s=20.0,
+                target="load",
+                kind="spike",
+                params={"factor": 3.0},
+                line=14,
+            ),
         ),
         expect=(
-            Expectation(("grpc", "broker"), ("lost",), {}),
+            Expectation(styles=("grpc", "broker"), zero=("lost",), min_success_ratio={}),
             Expectation(
-                ("broker",),
-                ("stuck", "duplicate_notifications"),
-                {"before": 0.9, "during": 0.0, "after": 1.0},
+                styles=("broker",),
+                zero=("stuck", "duplicate_notifications"),
+                min_success_ratio={"before": 0.9, "during": 0.0, "after": 1.0},
             ),
         ),
         path=HERE,
@@ -170,7 +198,9 @@ def test_the_defaults() -> None:
           - {at: 10, duration: 5, target: payment, kind: errors, operation: payment.charge,
              error_rate: 1, error: permanent}
     """)
-    assert scenario.load == LoadSpec("closed", 3, None, 30.0, 0.0)
+    assert scenario.load == LoadSpec(
+        model="closed", users=3, rate=None, duration_s=30.0, warmup_s=0.0
+    )
     assert (scenario.styles, scenario.profile, scenario.grace_s) == (STYLES, None, 30.0)
     assert scenario.expect == ()
     assert scenario.faults[0].params == {
@@ -642,3 +672,43 @@ def test_a_latency_the_control_endpoint_would_refuse_is_refused_with_its_line(
     """)
     assert (error.line, error.field) == (6, f"faults[0].{field}"), str(error)
     assert f"must be {wanted}, not" in str(error)
+
+
+# Files with several mistakes: the one reported is the first a reader meets, in the file's order
+# (a fault's place in the load before its parameters).
+FIRST_OF_SEVERAL = {
+    "name before description": (
+        "name: X\ndescription: ''\nload: {model: closed, users: 0, duration: 0}\n",
+        "scenarios/x.yaml:1: name: must be lowercase letters, digits and dashes, not 'X'",
+    ),
+    "a fault's duration before its parameters": (
+        "name: x\ndescription: d\nload: {model: closed, users: 1, duration: 60}\nfaults:\n"
+        "  - {at: 100, duration: 0, target: payment, kind: latency, latency_ms: -1}\n",
+        "scenarios/x.yaml:5: faults[0].duration: must be whole seconds above 0, as 30, 30s or"
+        " 2m, not 0",
+    ),
+    "a spike in a closed model before its factor": (
+        "name: x\ndescription: d\nload: {model: closed, users: 1, duration: 60}\nfaults:\n"
+        "  - {at: 1, duration: 2, target: load, kind: spike, factor: 0.5}\n",
+        "scenarios/x.yaml:5: faults[0].kind: a spike multiplies the open model's rate, and"
+        " load.model is closed",
+    ),
+    "a load that is wrong before the faults that depend on it": (
+        "name: x\ndescription: d\nload: {model: closed, users: 1, duration: 30, warmup: 40}\n"
+        "faults:\n  - {at: 1, duration: 2, target: payment, kind: crash}\n",
+        "scenarios/x.yaml:3: load.warmup: must be shorter than load.duration (30s)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), FIRST_OF_SEVERAL.values(), ids=FIRST_OF_SEVERAL)
+def test_of_several_mistakes_the_first_in_the_files_order_is_named(text: str, message: str) -> None:
+    assert str(rejected(text)) == message
+
+
+def test_a_scenario_built_in_code_is_checked_by_the_same_model() -> None:
+    load = LoadSpec(model="closed", users=2, duration_s=30.0)
+    scenario = Scenario(name="x", description="d", load=load, path=HERE)
+    assert (scenario.styles, scenario.faults, scenario.grace_s) == (STYLES, (), 30.0)
+    with pytest.raises(ValidationError):
+        Scenario(name="x", description="d", load=load)  # type: ignore[call-arg]  # no path

@@ -15,7 +15,14 @@ from harness.scenarios.timeline import Timeline
 def fault(
     at_s: float, duration_s: float, target: str = "payment", kind: str = "pause"
 ) -> FaultSpec:
-    return FaultSpec(at_s, duration_s, target, kind, MappingProxyType({}), line=1)
+    return FaultSpec(
+        at_s=at_s,
+        duration_s=duration_s,
+        target=target,
+        kind=kind,
+        params=MappingProxyType({}),
+        line=1,
+    )
 
 
 class Recording:

@@ -9,6 +9,7 @@ import math
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.bench.results_model import StyleResult
 from harness.report.fault_traces import order_during_fault
 from harness.report.telemetry import per_second
 from harness.telemetry import scrape
@@ -17,6 +18,7 @@ from harness.traces.spans import Span
 from services.kernel.faults import Faults
 from services.kernel.resilience.guard import GuardMetrics
 from services.kernel.telemetry import Telemetry
+from tests.unit.report_documents import T0, scenario_style, telemetry_section
 
 
 def read(telemetry: Telemetry) -> dict[str, object]:
@@ -64,23 +66,23 @@ def trace(order: str, start_s: float, ms: float) -> list[Span]:
 
 
 def test_the_order_shown_during_a_fault_is_the_longest_in_flight_within_it() -> None:
-    zero = 1_000.0
+    zero = T0  # the documents' load start; their payment crash is from 4 s to 7.5 s
     orders = [
         trace("early", zero + 2.0, 10),
         trace("during", zero + 5.0, 40),
         trace("during-longer", zero + 6.0, 90),
         trace("after-longest", zero + 9.0, 900),
     ]
-    fault = {"began_s": 4.0, "ended_s": 7.5, "description": "payment crash at 4s for 3s"}
-    result = {"telemetry": {"started_at": zero}, "scenario": {"faults": [fault]}}
-    chosen = order_during_fault(StyleTraces("rest", orders), result)
+    result = scenario_style("rest") | {"telemetry": telemetry_section()}
+    typed = StyleResult.model_validate(result)
+    chosen = order_during_fault(StyleTraces("rest", orders), typed)
     assert chosen is not None
     spans, at_s, window = chosen
     assert spans[0].trace_id == "tduring-longer" and at_s == 6.0
     assert window.label == "payment crash at 4s for 3s"
     # One begun before the fault that waited through it (a broker order in an outage) counts.
     waited = trace("waited", zero + 3.0, 2_000)
-    chosen = order_during_fault(StyleTraces("rest", [*orders[:3], waited, orders[3]]), result)
+    chosen = order_during_fault(StyleTraces("rest", [*orders[:3], waited, orders[3]]), typed)
     assert chosen is not None and chosen[0] == waited and chosen[1] == 3.0
-    no_zero = {"scenario": {"faults": [fault]}}
-    assert order_during_fault(StyleTraces("rest", orders), no_zero) is None
+    untimed = StyleResult.model_validate(scenario_style("rest"))  # no telemetry: no zero
+    assert order_during_fault(StyleTraces("rest", orders), untimed) is None
