@@ -164,8 +164,10 @@ faults:
 """,
     )
     out = tmp_path / "out"
-    every = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "OTEL_TRACES_SAMPLER_ARG": "1"}
-    document = run(path, out, env=every)  # every order traced: some fall in the fault
+    # Half the orders traced (not all: the test's p99 is timing-sensitive on a busy machine),
+    # so some of the dozens in flight during the crash surely are.
+    every = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+    document = run(path, out, env=every)
     assert document["run"]["profile"] == "resilient"
     result = document["styles"]["rest"]
     # The sampler saw it: payment silent and order's breaker on it open during the crash, and
@@ -177,7 +179,8 @@ faults:
     during = [p["services"] for p in series if began + 1 <= p["t"] < restarted]
     assert during and not any(services["payment"]["answered"] for services in during)
     assert any(services["order"]["breakers"]["payment"] == 2 for services in during), during
-    assert series[-1]["services"]["order"]["breakers"]["payment"] == 0
+    answered = [p["services"]["order"] for p in series if p["services"]["order"]["answered"]]
+    assert answered[-1]["breakers"]["payment"] == 0
     page = (out / "report.html").read_text()
     assert '<section id="telemetry">' in page and "order → payment" in page
     assert '<section id="fault-traces">' in page and "rest: an order begun at " in page
