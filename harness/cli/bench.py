@@ -38,6 +38,7 @@ from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.stack.ports import PortInUse
 from harness.stack.supervisor import StartupFailed
+from harness.telemetry.sampler import TelemetrySampler
 from harness.traces import collect as traces
 from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
@@ -73,12 +74,17 @@ set either to change it, OTEL_SDK_DISABLED=true for none). `orderflow trace ORDE
 one order's waterfall from them.
 
 With a scenario file (orderflow bench scenarios/payment-outage.yaml) the file sets the load, the
-profile and a timeline of faults; each style runs on a fresh stack of its own (and a private
-RabbitMQ node when a fault stops the broker), and after the load an audit checks that no order
-was lost or stuck, nobody was charged twice or kept charged, and stock was conserved. The
-results then hold each phase (before / during / after the faults), the blast radius, the
-recovery time, the queues and the audit. --styles, --profile, --out and --processes still apply;
---time-scale 0.25 runs the file's whole timeline in a quarter of the time (a workshop's laptop).
+profile and a timeline of faults; each style runs on a fresh stack of its own (traced as above,
+into the same <out>/traces; and a private RabbitMQ node when a fault stops the broker), and
+after the load an audit checks that no order was lost or stuck, nobody was charged twice or
+kept charged, and stock was conserved. The results then hold each phase (before / during /
+after the faults), the blast radius, the recovery time, the queues and the audit. --styles,
+--profile, --out and --processes still apply; --time-scale 0.25 runs the file's whole timeline
+in a quarter of the time (a workshop's laptop).
+
+While a style's load runs, every run reads each service's /metrics (breakers, retries, bulkhead
+rejections, outbox, queue depth, faults injected), CPU and memory once a second: results.json's
+`telemetry`, plotted in the report.
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
 are named), 3 a scenario's expectation not met, 130 interrupted."""
@@ -215,17 +221,26 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
-            phase, spent = measured_phase(style, "load", bench.load, target, out / style)
+            with TelemetrySampler(target.services, lambda: target.pids) as telemetry:
+                phase, spent = measured_phase(
+                    style, "load", bench.load, target, out / style, telemetry.start
+                )
             load = results.load_samples(phase.samples)
             styles[style] = _style_result(
                 bench, style, load, bench.load.duration_s, (phase, spent), ceiling, costs
             )
+            styles[style]["telemetry"] = telemetry.section(_load_start(load))
         else:
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, (ceiling, costs)
             )
         styles[style]["audit"] = _audit(target, style, out / style)
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
+
+
+def _load_start(load: list[results.Sample]) -> float:
+    """The second 0 of the style's per-second figures (results.per_second's t0)."""
+    return min((sample.at for sample in load), default=0.0)
 
 
 def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:

@@ -100,6 +100,15 @@ def _waterfall(style: StyleTraces) -> str:
     return charts.render(draw, 1.2 + ROW_IN * sum(heights), f"waterfall-{style.style}")
 
 
+def waterfall(title: str, trace: Trace, salt: str) -> str:
+    """One order's trace, drawn as each panel of `_waterfall` is."""
+
+    def draw(figure: Figure) -> None:
+        _panel(figure.subplots(), title, trace)
+
+    return charts.render(draw, 1.2 + ROW_IN * min(len(trace), MAX_ROWS), salt)
+
+
 def _panel(ax: Axes, title: str, trace: Trace) -> None:
     shown = rows(trace)[:MAX_ROWS]
     for index, row in enumerate(shown):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -115,6 +116,7 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
         assert audit["accepted"] == summary["orders_completed"], style
         assert set(audit["counts"].values()) == {0}, (style, audit)
         assert_plausible_cpu(style, result)
+        assert_sampled(style, result["telemetry"])
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])
     cpu_title = lines.index("CPU-ms per completed order (the mix's browse and look-up included)")
@@ -123,8 +125,10 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     # Its last words name the report it wrote beside the results (docs/report.md).
     assert lines[-2:] == [f"Report: {out / 'report.html'}", f"        {out / 'report.md'}"]
     page = (out / "report.html").read_text()
-    # The bars, a timeline per style, and a figure of waterfalls per style (its spans traced).
-    assert page.count("<svg") == 1 + 2 * len(STYLES) and '<section id="audit">' in page
+    # The bars, a timeline, a figure of waterfalls (its spans traced) and one of the patterns
+    # at work per style.
+    assert page.count("<svg") == 1 + 3 * len(STYLES) and '<section id="audit">' in page
+    assert '<section id="telemetry">' in page
     assert '<section id="trace-breakdown">' in page
     assert_traced(out)
     assert (out / "report.md").read_text().startswith("# orderflow report: plain bench\n")
@@ -134,6 +138,25 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     namespace = document["run"]["target"].removeprefix("own stack (broker namespace ")[:-1]
     with pytest.raises(pika.exceptions.ChannelClosedByBroker), channel(MACHINE_BROKER) as ch:
         ch.queue_declare(Topology(namespace).queue("order"), passive=True)
+
+
+def assert_sampled(style: str, telemetry: dict[str, Any]) -> None:
+    """Every service of the stack read about once a second over the 3 s load (Locust's 3 s
+    include its start: two readings at least): each answered, with its memory and, from the
+    second reading on, the CPU it used; the order service's outbox and notifications owed
+    among its patterns."""
+    series = telemetry["series"]
+    times = [point["t"] for point in series]
+    assert len(series) >= 2 and abs(times[0]) < 1.0, (style, times)  # from the load's start
+    assert all(0.5 < b - a < 2.5 for a, b in itertools.pairwise(times)), (style, times)
+    for point in series:
+        services = point["services"]
+        assert set(services) == {"order", "inventory", "payment", "notification"}, style
+        assert all(reading["answered"] for reading in services.values()), (style, point)
+        assert all(reading["rss_mb"] > 10 for reading in services.values()), (style, point)
+    assert all(reading["cpu_cores"] is not None for reading in series[1]["services"].values())
+    assert sum(point["services"]["order"]["cpu_cores"] or 0 for point in series) > 0, style
+    assert {"outbox_backlog", "notifications_owed"} <= set(series[-1]["services"]["order"])
 
 
 def assert_traced(out: Path) -> None:
