@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.kernel import sqlite
+from services.kernel.database import OutdatedDatabase
 
 # A deferred foreign key is checked at COMMIT, which makes COMMIT itself fail.
 SCHEMA = """
@@ -33,5 +34,5 @@ def test_a_failed_commit_rolls_back_and_the_connection_goes_on(tmp_path: Path) -
 
 def test_a_database_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     sqlite.connect(tmp_path / "t.db", SCHEMA, version=1).close()
-    with pytest.raises(sqlite.OutdatedDatabase, match="orderflow up --reset"):
+    with pytest.raises(OutdatedDatabase, match="orderflow up --reset"):
         sqlite.connect(tmp_path / "t.db", SCHEMA, version=2)
