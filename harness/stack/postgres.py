@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -30,8 +31,12 @@ def unique_name(purpose: str) -> str:
 
 
 def url_of(admin_url: str, name: str) -> str:
-    """The admin URL pointed at database `name` (same server, user and options)."""
-    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+    """The admin URL pointed at database `name` (same server, user and options): still a
+    postgresql:// URL, which is what tells a store to use PostgreSQL."""
+    parts = urlsplit(admin_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"{admin_url!r} is not a postgresql:// URL")
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def create(admin_url: str, name: str) -> str:

@@ -76,8 +76,8 @@ class NotificationStore(Store):
         """Newest first; a None filter matches everything."""
         rows = self._db.execute(
             "SELECT * FROM notifications"
-            " WHERE (:order_id IS NULL OR order_id = :order_id)"
-            " AND (:customer_id IS NULL OR customer_id = :customer_id)"
+            " WHERE (CAST(:order_id AS TEXT) IS NULL OR order_id = :order_id)"
+            " AND (CAST(:customer_id AS TEXT) IS NULL OR customer_id = :customer_id)"
             " ORDER BY created_at DESC, rowid DESC LIMIT :limit",
             {"order_id": order_id, "customer_id": customer_id, "limit": LIST_LIMIT},
         ).fetchall()

@@ -302,7 +302,7 @@ class OrderStore(Store):
         """Every order (of one style, or all), by id: one query, not one per order."""
         rows = self._db.execute(
             "SELECT id, status, reason, style, idempotency_key, saga_state FROM orders"
-            " WHERE ?1 IS NULL OR style = ?1 ORDER BY id",
+            " WHERE CAST(?1 AS TEXT) IS NULL OR style = ?1 ORDER BY id",
             (style,),
         )
         return [AuditedOrder(*row) for row in rows]
@@ -312,7 +312,7 @@ class OrderStore(Store):
         rows = self._db.execute(
             "SELECT l.sku, SUM(l.quantity) FROM order_lines AS l"
             " JOIN orders AS o ON o.id = l.order_id WHERE o.status = ?1"
-            " AND (?2 IS NULL OR o.style = ?2) GROUP BY l.sku ORDER BY l.sku",
+            " AND (CAST(?2 AS TEXT) IS NULL OR o.style = ?2) GROUP BY l.sku ORDER BY l.sku",
             (Status.CONFIRMED.value, style),
         )
         return {sku: int(units) for sku, units in rows}

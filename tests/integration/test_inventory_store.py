@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,11 @@ from services.kernel.database import ConstraintViolation
 
 
 @pytest.fixture
-def store(store_location: Path | str) -> InventoryStore:
+def store(store_location: Path | str) -> Iterator[InventoryStore]:
     made = InventoryStore.open(store_location)
     made.seed(SEED)
-    return made
+    yield made
+    made.close()
 
 
 def test_seeding_twice_keeps_stock_that_moved(
@@ -29,6 +31,7 @@ def test_seeding_twice_keeps_stock_that_moved(
     reopened.seed(SEED)
     assert reopened.products(["POSTER-LTD"])["POSTER-LTD"].available == 6
     assert reopened.reservation("o1") is not None
+    reopened.close()
 
 
 def test_database_refuses_negative_stock_and_rolls_back(store: InventoryStore) -> None:

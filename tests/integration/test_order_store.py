@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ COMMAND = PlaceOrder("c1", (Line("KB-MECH", 2), Line("MOUSE-WL", 1)), "tok_visa"
 
 
 @pytest.fixture
-def store(store_location: Path | str) -> OrderStore:
-    return OrderStore.open(store_location)
+def store(store_location: Path | str) -> Iterator[OrderStore]:
+    opened = OrderStore.open(store_location)
+    yield opened
+    opened.close()
 
 
 def test_round_trip_keeps_every_field_and_line_order(store: OrderStore) -> None:
@@ -86,5 +89,6 @@ def test_lines_are_written_when_placed_and_priced_not_on_every_later_save(tmp_pa
         with sqlite3.connect(tmp_path / "order.db") as reader:
             writes.append(reader.execute("SELECT COUNT(*) FROM line_writes").fetchone()[0])
         reader.close()
+    store.close()
     # 2 inserted at placement; the pricing rewrites them once (2 deleted, 2 inserted); then none.
     assert writes == [2, 6, 6, 6]
