@@ -46,6 +46,15 @@ def create(admin_url: str, name: str) -> str:
     return url_of(admin_url, name)
 
 
+def create_if_missing(admin_url: str, name: str) -> str:
+    """`create`, unless database `name` exists already (a restart keeps its data); its URL."""
+    with _admin(admin_url) as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (_ours(name),))
+        if found.fetchone() is None:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return url_of(admin_url, name)
+
+
 def drop(admin_url: str, name: str) -> None:
     """Drop database `name` if it exists, closing its sessions (refusing names not ours)."""
     with _admin(admin_url) as admin:
