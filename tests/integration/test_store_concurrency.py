@@ -12,11 +12,16 @@ import threading
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
+import pytest
+
 from services.inventory.catalog import SEED
 from services.inventory.domain import OutOfStock, Reservation, ReservationStatus, ReservedLine
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
+from services.kernel.broker import catalogue as ev
+from services.kernel.broker.unit_of_work import Received, StoreUnitOfWork
 from services.kernel.contracts import TOKEN_APPROVES, Line
+from services.kernel.database import ConstraintViolation
 from services.payment.domain import ChargeRequest
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
@@ -122,3 +127,26 @@ def test_a_reservation_waits_for_the_stock_another_connection_is_taking(
     assert taker.stock_summary()[SKU] == {"initial": 10, "available": 0, "held": 10}
     taker.close()
     other.close()
+
+
+def test_two_replicas_handling_one_message_at_once_commit_it_once(postgres_url: str) -> None:
+    """Both find the message unseen (neither committed yet); the inbox's primary key lets the
+    first commit and refuses the second, whose effect and events roll back with it."""
+    first, second = PaymentStore.open(postgres_url), PaymentStore.open(postgres_url)
+    message = Received("msg-1", ev.INVENTORY_RESERVED, "corr-1")
+    items = [ev.PricedItem(sku=SKU, quantity=1, unit_price_cents=4999)]
+    declined = ev.PaymentDeclined(order_id="o-1", amount_cents=4999, items=items)
+    one = StoreUnitOfWork(first.messages, message).__enter__()
+    two = StoreUnitOfWork(second.messages, message).__enter__()
+    assert not one.already_handled and not two.already_handled
+    second.add_void_marker("o-2")  # the loser's effect
+    two.emit(ev.PAYMENT_DECLINED, declined)
+    one.emit(ev.PAYMENT_DECLINED, declined)
+    one.__exit__(None, None, None)
+    with pytest.raises(ConstraintViolation) as refused:
+        two.__exit__(None, None, None)
+    assert refused.value.unique and "inbox" in str(refused.value)
+    assert first.messages.backlog() == 1 and second.payment("o-2") is None
+    assert not second.database.in_transaction
+    first.close()
+    second.close()
