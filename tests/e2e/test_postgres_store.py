@@ -14,7 +14,9 @@ import pytest
 
 from harness.stack import postgres
 from harness.stack.supervisor import Stack, StackConfig
+from services.kernel.broker import catalogue as ev
 from tests.conftest import ADMIN_URL
+from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
 from tests.e2e.rest_client import available, charge, order_body, payment_summary
 
@@ -85,6 +87,19 @@ def test_a_declined_payment_gives_the_stock_back(pg_stack: Stack, http: httpx.Cl
     assert available(http, pg_stack, "HEADSET") == before
     reservation = http.get(f"{pg_stack.url('inventory')}/reservations/{order['id']}").json()
     assert reservation["status"] == "RELEASED"
+
+
+def test_an_order_over_the_broker_passes_every_outbox_and_inbox(pg_stack: Stack) -> None:
+    """The broker style writes each step's event to its service's outbox and each handled
+    message id to its inbox: all four on PostgreSQL here, end to end."""
+    broker_helpers.require_broker(broker_helpers.broker_url(pg_stack))
+    with broker_helpers.client(pg_stack) as broker:
+        answer = broker.place_and_wait(broker_helpers.request("KB-MECH", 1))
+    assert (answer.type, answer.data["order"]["status"]) == (ev.ORDER_CONFIRMED, "CONFIRMED")
+    order_db = postgres.url_of(ADMIN_URL, pg_stack.config.database_name("order"))
+    with psycopg.connect(order_db) as db:
+        [(handled,)] = db.execute("SELECT count(*) FROM inbox").fetchall()
+    assert handled >= 3  # the reservation, the charge and the notification's answer, at least
 
 
 def _notified(http: httpx.Client, stack: Stack, order_id: str) -> list[str]:
