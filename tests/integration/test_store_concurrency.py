@@ -1,5 +1,6 @@
 """Several processes on one PostgreSQL database at once, as replicas will be: the database, not
-one event loop, keeps stock from going negative and a charge from being taken twice.
+one event loop, keeps stock from going negative and a charge (or a notification) from being
+taken twice.
 
 Each worker is a real process with its own connection and its own handlers (the same use cases
 every adapter calls); a barrier starts each round together so that their transactions overlap."""
@@ -22,6 +23,9 @@ from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import Received, StoreUnitOfWork
 from services.kernel.contracts import TOKEN_APPROVES, Line
 from services.kernel.database import ConstraintViolation
+from services.notification.domain import NotificationRequest
+from services.notification.handlers import NotificationHandlers
+from services.notification.store import NotificationStore
 from services.payment.domain import ChargeRequest
 from services.payment.handlers import PaymentHandlers
 from services.payment.store import PaymentStore
@@ -31,10 +35,12 @@ ORDERS_EACH = 8
 SKU = "POSTER-LTD"  # 10 units in the seeded catalog: far fewer than the workers ask for
 ALL_TEN = ReservedLine(SKU, 10, 4999)
 SHARED_ORDER = ChargeRequest("ord-shared", "cust-1", 4999, TOKEN_APPROVES)
+SHARED_NOTICE = NotificationRequest("ord-shared", "cust-1", "order.confirmed", total_cents=4999)
 
 
 def test_racing_processes_never_oversell_or_double_charge(postgres_url: str) -> None:
-    for store in (InventoryStore.open(postgres_url), PaymentStore.open(postgres_url)):
+    opened = (InventoryStore, PaymentStore, NotificationStore)
+    for store in (kind.open(postgres_url) for kind in opened):
         store.close()  # both schemas exist before the race (creation is not what it tests)
     seeded = InventoryStore.open(postgres_url)
     seeded.seed(SEED)
@@ -50,6 +56,8 @@ def test_racing_processes_never_oversell_or_double_charge(postgres_url: str) -> 
     # The same charge sent by every process at once: one payment, every caller sees it.
     assert sum(worker["charged_new"] for worker in results) == 1
     assert len({worker["payment"] for worker in results}) == 1
+    # The same customer told the same outcome by every process at once: told once.
+    assert sum(worker["notified_new"] for worker in results) == 1
     payments = PaymentStore.open(postgres_url)
     assert payments.summary()["CHARGED"] == 1
     payments.close()
@@ -79,12 +87,14 @@ def _worker(url: str, number: int, barrier: Barrier, results: Any) -> None:
 async def _work(url: str, number: int, barrier: Barrier) -> dict[str, Any]:
     inventory = InventoryHandlers(InventoryStore.open(url))
     payment = PaymentHandlers(PaymentStore.open(url))
+    notification = NotificationHandlers(NotificationStore.open(url))
     outcome: dict[str, Any] = {"reserved": [], "out_of_stock": 0}
     barrier.wait()
     _, outcome["same_order_new"] = await inventory.reserve("ord-same", (Line(SKU, 1),))
     if outcome["same_order_new"]:
         outcome["reserved"].append(1)
     paid, outcome["charged_new"] = await payment.charge(SHARED_ORDER)
+    _, outcome["notified_new"] = await notification.notify(SHARED_NOTICE)
     outcome["payment"] = (paid.order_id, paid.status.value, paid.amount_cents)
     for i in range(ORDERS_EACH):
         units = 1 + (number + i) % 2
