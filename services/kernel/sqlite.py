@@ -1,4 +1,4 @@
-"""SQLite access shared by every service's store.
+"""SQLite access for a service's store (`Database` on sqlite3): the default back end.
 
 Why synchronous calls on the event loop: each statement takes microseconds on a local file, and
 running a whole transaction without an `await` in the middle makes it atomic with respect to every
@@ -10,8 +10,7 @@ crash tests do); only an OS crash could lose the last commits.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 from services.kernel.database import ConstraintViolation, Database, OutdatedDatabase, Params
@@ -53,29 +52,6 @@ def add_column(connection: sqlite3.Connection, table: str, column: str, declarat
     present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
     if column not in present:
         connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-
-
-@contextmanager
-def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: nothing is ever half-written."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield connection
-        connection.execute("COMMIT")
-    except BaseException:
-        # Also when COMMIT itself failed (busy, disk full): never leave the shared connection
-        # inside a transaction, or every later BEGIN would fail.
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def is_reachable(connection: sqlite3.Connection) -> bool:
-    try:
-        connection.execute("SELECT 1").fetchone()
-    except sqlite3.Error:
-        return False
-    return True
 
 
 class SqliteDatabase(Database):
