@@ -138,4 +138,3 @@ def test_a_database_url_puts_the_store_on_postgresql_and_sqlite_stays_the_defaul
     assert on_postgres.database_location("order") == url
     with pytest.raises(ConfigError, match="ORDERFLOW_DATABASE_URL must be a postgresql://"):
         Settings.from_env({"ORDERFLOW_DATABASE_URL": "mysql://root@db/orders"})
-
