@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,13 +36,15 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-class fresh_postgres_database:
-    def __enter__(self) -> str:
-        self._name = postgres.unique_name("test")
-        try:
-            return postgres.create(ADMIN_URL, self._name)
-        except postgres.PostgresUnavailable as error:
-            pytest.fail(f"the PostgreSQL back end's tests need a server: {error}", pytrace=False)
-
-    def __exit__(self, *exc: object) -> None:
-        postgres.drop(ADMIN_URL, self._name)
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a new database of the project's own, dropped afterwards."""
+    name = postgres.unique_name("test")
+    try:
+        url = postgres.create(ADMIN_URL, name)
+    except postgres.PostgresUnavailable as error:
+        pytest.fail(f"the PostgreSQL back end's tests need a server: {error}", pytrace=False)
+    try:
+        yield url
+    finally:
+        postgres.drop(ADMIN_URL, name)
