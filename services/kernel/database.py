@@ -63,6 +63,10 @@ class OutdatedDatabase(ConfigError):
     """The database was written with another schema: refuse it rather than misread it."""
 
 
+class DatabaseUnreachable(ConfigError):
+    """The service's database cannot be reached at start: say where, and what to set."""
+
+
 class Database(ABC):
     """One connection to one service's database, used synchronously on the service's loop."""
 

@@ -23,7 +23,13 @@ import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import Dumper
 
-from services.kernel.database import ConstraintViolation, Database, OutdatedDatabase, Params
+from services.kernel.database import (
+    ConstraintViolation,
+    Database,
+    DatabaseUnreachable,
+    OutdatedDatabase,
+    Params,
+)
 
 STATEMENT_TIMEOUT: Final = "5s"
 LOCK_TIMEOUT: Final = "2s"
@@ -159,7 +165,13 @@ def _violation(error: errors.IntegrityError) -> ConstraintViolation:
 
 def connect(url: str, schema: str, version: int = 1) -> PostgresDatabase:
     """Connect and bring the service's schema to `version` (creating it on a new database)."""
-    connection = psycopg.connect(url, autocommit=True, row_factory=_rows)
+    try:
+        connection = psycopg.connect(url, autocommit=True, row_factory=_rows, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        raise DatabaseUnreachable(
+            f"cannot reach the database at {_safe(url)} ({str(error).strip()}); check"
+            " ORDERFLOW_DATABASE_URL"
+        ) from error
     connection.adapters.register_dumper(bool, _BoolAsInteger)
     connection.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
     connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")

@@ -7,7 +7,7 @@ import pytest
 
 from harness.stack import postgres as databases
 from services.kernel import postgres
-from services.kernel.database import ConstraintViolation, OutdatedDatabase
+from services.kernel.database import ConstraintViolation, DatabaseUnreachable, OutdatedDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY, flag INTEGER NOT NULL DEFAULT 0);
@@ -47,6 +47,13 @@ def test_a_database_of_another_schema_version_is_refused(postgres_url: str) -> N
     with pytest.raises(OutdatedDatabase, match="orderflow up --reset"):
         postgres.connect(postgres_url, SCHEMA, version=2)
     postgres.connect(postgres_url, SCHEMA, version=1).close()  # the right one still opens
+
+
+def test_a_service_whose_database_does_not_answer_is_told_which_variable() -> None:
+    url = "postgresql://orderflow:secret@127.0.0.1:1/orderflow_order"
+    with pytest.raises(DatabaseUnreachable, match="ORDERFLOW_DATABASE_URL") as refused:
+        postgres.connect(url, SCHEMA)
+    assert "secret" not in str(refused.value)  # the password stays out of logs
 
 
 def test_only_databases_of_the_projects_own_are_created_or_dropped() -> None:
