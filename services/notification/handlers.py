@@ -65,8 +65,7 @@ class NotificationHandlers:
         `OutcomeConflict` if the order's customer was told another outcome."""
         await self._faults.before("notification.record")
         notice = compose(request)
-        with self._store.transaction():
-            notification, created = self._record(notice, request)
+        notification, created = self._store.atomically(lambda: self._record(notice, request))
         self._told(notification, created, request)
         return notification, created
 

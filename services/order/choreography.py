@@ -31,7 +31,7 @@ from services.kernel import correlation
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import (
     Received,
-    SqliteUnitOfWork,
+    StoreUnitOfWork,
     UnitOfWork,
     derived_id,
 )
@@ -126,7 +126,7 @@ class OrderChoreography:
         in by the broker under the request's correlation id (the terminal event's waiter)."""
         client = correlation.current() or correlation.new_id()
         received = Received(str(uuid.uuid4()), ev.ORDER_PLACE, client)
-        placed = await self.place(command, SqliteUnitOfWork(self._store.messages, received))
+        placed = await self.place(command, StoreUnitOfWork(self._store.messages, received))
         assert placed is not None  # a fresh message id is never in the inbox
         return placed
 

@@ -1,7 +1,9 @@
 """Payment use cases: the only entry into the payment domain, shared by every adapter.
 
 Each use case runs its read-check-write inside one transaction with no `await` in between, so two
-copies of the same charge racing each other cannot both insert, and none can charge twice.
+copies of the same charge racing each other cannot both insert, and none can charge twice (on
+PostgreSQL, across processes, the order id's primary key refuses the second insert and the loser
+runs again as a replay: `Store.atomically`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,7 @@ class PaymentHandlers:
     async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
         """Charge once per order. Returns the payment and whether this call created it."""
         await self._faults.before("payment.charge")
-        with self._store.transaction():
-            payment, created = self._charge(request)
+        payment, created = self._store.atomically(lambda: self._charge(request))
         if created:
             self._on_recorded(payment.status)
         return payment, created
@@ -80,9 +81,9 @@ class PaymentHandlers:
         """Give the money back. Safe to repeat, and safe before the charge ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("payment.refund")
-        with self._store.transaction():
-            changed = self._apply_refund(order_id)
-            refunded = self._store.payment(order_id)
+        changed, refunded = self._store.atomically(
+            lambda: (self._apply_refund(order_id), self._store.payment(order_id))
+        )
         assert refunded is not None
         self._refunded(order_id, changed)
         return refunded
@@ -107,7 +108,7 @@ class PaymentHandlers:
 
     def _apply_refund(self, order_id: str) -> PaymentStatus | None:
         """Apply a refund inside the caller's transaction; return the new status, if it changed."""
-        existing = self._store.payment(order_id)
+        existing = self._store.payment(order_id, lock=True)
         if existing is None:
             self._store.add_void_marker(order_id)
             return PaymentStatus.VOIDED
