@@ -172,10 +172,10 @@ class Store:
         loser's insert fails, its transaction rolls back, and the second run finds the
         winner's row (a replay). On SQLite the first run never loses such a race."""
         try:
-            with self._db.transaction():
+            with self.transaction():
                 return work()
         except ConstraintViolation as violation:
             if not violation.unique:
                 raise
-        with self._db.transaction():
+        with self.transaction():
             return work()
