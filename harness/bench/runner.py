@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import resource
 import shutil
 import subprocess
@@ -87,7 +88,12 @@ def run_phase(
     with log_path.open("w") as log:
         watch = _Watch(style, phase, load.duration_s, log, on_start)
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env={**os.environ, **target.load_environment},
         )
         try:
             code = watch.follow(process)

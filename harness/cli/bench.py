@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     profile = bench.profile or settings.resilience.profile
     bench = replace(bench, profile=profile)
     try:
-        with _target(bench.target, settings, out, profile) as target:
+        with _target(bench, settings, out) as target:
             document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
     except (TargetUnavailable, LocustFailed, PortInUse, StartupFailed, ValueError) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
@@ -189,15 +189,16 @@ def _new_run_id() -> str:
 
 
 @contextlib.contextmanager
-def _target(url: str | None, settings: Settings, out: Path, profile: str) -> Iterator[Target]:
-    if url:
-        yield running_target(url, settings)
+def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]:
+    if bench.target:
+        yield running_target(bench.target, settings)
         return
-    print(f"Starting the stack ({profile} profile; data and logs in {out / 'stack'}) ...")
-    # Our own stack traces into the results folder (a running target traces as it was told).
-    traced = traces.environment(out, os.environ)
-    with own_stack(out / "stack", settings, profile, traced) as target:
-        yield target
+    assert bench.profile is not None  # run() settles it
+    print(f"Starting the stack ({bench.profile} profile; data and logs in {out / 'stack'}) ...")
+    # --traces: the stack and the load generator trace into the results folder.
+    traced = {} if bench.traces is None else traces.environment(out, os.environ, bench.traces)
+    with own_stack(out / "stack", settings, bench.profile, traced) as target:
+        yield replace(target, load_environment=traced)
 
 
 def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str) -> dict[str, Any]:
@@ -376,7 +377,8 @@ def _describe(bench: BenchPlan) -> str:
         if bench.calibration_s is None
         else f"calibration {bench.calibration_s:g} s"
     )
-    return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}"
+    traced = "untraced" if bench.traces is None else f"traced ({bench.traces:g} of the orders)"
+    return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}; {traced}"
 
 
 def _print_tables(document: dict[str, Any], path: Path) -> None:

@@ -24,6 +24,7 @@ LATE_S: Final = 35.0
 EARLY_S: Final = 0.5
 QUEUE_WAIT: Final = "queue wait"
 UNTRACED: Final = "between spans"
+TRANSACTION: Final = "orderflow.transaction"  # the attribute of a store transaction's span
 
 Trace = list[Span]
 
@@ -113,6 +114,8 @@ def median_breakdown(traces: Sequence[Trace]) -> dict[str, float]:
 
 
 def _component(span: Span, children: dict[str, list[Span]]) -> str:
+    if TRANSACTION in span.attributes:  # a store transaction (services/kernel/tracing.py)
+        return f"{span.service}: store"
     if span.kind == "PRODUCER":
         return f"{span.service}: publish"
     if span.kind == "CLIENT":

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
-from services.kernel import correlation, styles
+from services.kernel import correlation, styles, tracing
 from services.kernel.clock import now_iso
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
@@ -75,7 +75,7 @@ class OrderHandlers:
         pushing adapter can start following it (`watch_order`) without missing a change."""
         await self._faults.before("order.place")
         command.validate(self._callback_hosts)
-        with self._store.transaction():
+        with tracing.transaction("order.place"), self._store.transaction():
             key = command.idempotency_key
             existing = self._store.by_idempotency_key(key) if key else None
             if existing is None:

@@ -158,12 +158,12 @@ class Saga:
         """Log the first of a run of failed attempts only: retries go on every few seconds for
         as long as a service is down, and the log must not grow with the outage."""
         self._steps.labels("compensate", "postponed").inc()
-        with self._store.transaction():
+        with tracing.transaction("order.postpone"), self._store.transaction():
             if self._store.last_outcome(order.id) != ("compensate", "postponed"):
                 self._store.log(order.id, "compensate", "postponed", self._clock(), cause)
 
     def _save(self, order: Order, step: str, outcome: str, detail: str | None = None) -> Order:
-        with self._store.transaction():
+        with tracing.transaction(f"order.{step}"), self._store.transaction():
             self._store.update(order)
             self._store.log(order.id, step, outcome, order.updated_at, detail)
             if order.saga is SagaState.DONE:  # finished: the customer must be told, once

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import check_identifier
@@ -45,7 +46,7 @@ class PaymentHandlers:
     async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
         """Charge once per order. Returns the payment and whether this call created it."""
         await self._faults.before("payment.charge")
-        with self._store.transaction():
+        with tracing.transaction("payment.charge"), self._store.transaction():
             payment, created = self._charge(request)
         if created:
             self._on_recorded(payment.status)
@@ -80,7 +81,7 @@ class PaymentHandlers:
         """Give the money back. Safe to repeat, and safe before the charge ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("payment.refund")
-        with self._store.transaction():
+        with tracing.transaction("payment.refund"), self._store.transaction():
             changed = self._apply_refund(order_id)
             refunded = self._store.payment(order_id)
         assert refunded is not None

@@ -72,18 +72,20 @@ def test_a_line_that_is_not_otlp_json_is_named(tmp_path: Path) -> None:
         read_file(path)
 
 
-def test_the_bench_stack_traces_into_the_results_folder_sampling_by_default(tmp_path: Path) -> None:
+def test_a_traced_bench_writes_into_the_results_folder_sampling_one_in_ten(
+    tmp_path: Path,
+) -> None:
     env = collect.environment(tmp_path, {})
     assert env["ORDERFLOW_TRACES_FILE"] == str(tmp_path / "traces" / "{service}.jsonl")
     assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
     assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+    every = collect.environment(tmp_path, {"OTEL_TRACES_SAMPLER_ARG": "0.5"}, ratio=1.0)
+    assert every["OTEL_TRACES_SAMPLER_ARG"] == "1"  # --traces 1 says how much
 
 
 def test_a_sampler_the_user_chose_is_kept(tmp_path: Path) -> None:
     env = collect.environment(tmp_path, {"OTEL_TRACES_SAMPLER": "always_on"})
     assert "OTEL_TRACES_SAMPLER" not in env and "OTEL_TRACES_SAMPLER_ARG" not in env
-    ratio = collect.environment(tmp_path, {"OTEL_TRACES_SAMPLER_ARG": "1"})
-    assert ratio["OTEL_TRACES_SAMPLER_ARG"] == "1"
 
 
 def test_orderflow_trace_prints_the_waterfall(

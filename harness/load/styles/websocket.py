@@ -16,6 +16,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from harness.clients.shapes import rpc_call
+from harness.load import tracing as traced
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 from harness.vocabulary import TERMINAL
@@ -81,7 +82,8 @@ class WebsocketUser(StyleUser):
         with self.reporter.measure("place_order", started) as measured:
             socket = self._socket(url)
             try:
-                answer, pushed = _await_answer(socket, socket.send("place_order", plan.request))
+                call = socket.send("place_order", traced.rpc_params(plan.request))
+                answer, pushed = _await_answer(socket, call)
             except Exception:
                 self._drop(url)  # no answer: the socket's state is unknown
                 raise
