@@ -18,13 +18,13 @@ from harness.bench.results import load_samples, nearest_rank
 from harness.traces import collect
 from harness.traces.spans import Span, TracesError, order_traces, read_folder
 from harness.traces.waterfall import rows, total_ms
+from services.kernel.tracing import TRANSACTION
 
 # An order started near the end of its style's load may finish a client timeout later.
 LATE_S: Final = 35.0
 EARLY_S: Final = 0.5
 QUEUE_WAIT: Final = "queue wait"
 UNTRACED: Final = "between spans"
-TRANSACTION: Final = "orderflow.transaction"  # the attribute of a store transaction's span
 
 Trace = list[Span]
 

@@ -144,6 +144,15 @@ def transaction(name: str) -> contextlib.AbstractContextManager[object]:
     return span(f"transaction {name}", attributes={TRANSACTION: name})
 
 
+def mark(name: str, attributes: Mapping[str, str] | None = None) -> None:
+    """A zero-length span where something happened to the current trace's request (a retry, a
+    breaker's refusal): a row of its own in any waterfall, at the moment it happened. Nothing
+    outside a trace, nothing when off."""
+    if _enabled and trace.get_current_span().get_span_context().is_valid:
+        with span(name, attributes=attributes):
+            pass
+
+
 def trace_id() -> str | None:
     """The current trace id in hex (what a trace UI searches for), or None."""
     if not _enabled:
