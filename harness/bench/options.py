@@ -183,11 +183,6 @@ SCENARIO_SETS: Final = {
 def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[str, ...]:
     """The styles to run a scenario for: --styles (a subset of the file's), or the file's.
     Flags whose setting the file owns are refused, naming the flag."""
-    if getattr(args, "traces", None) is not None:
-        raise InvalidArguments(
-            "--traces: a scenario run is not traced; trace a stack of `orderflow up` instead"
-            " (docs/workshop/08-reading-traces.md)"
-        )
     given = [flag for name, flag in SCENARIO_SETS.items() if getattr(args, name, None)]
     if given:
         raise InvalidArguments(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import resource
 import shutil
 import subprocess
@@ -88,12 +87,7 @@ def run_phase(
     with log_path.open("w") as log:
         watch = _Watch(style, phase, load.duration_s, log, on_start)
         process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            env={**os.environ, **target.load_environment},
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
         try:
             code = watch.follow(process)

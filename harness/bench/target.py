@@ -40,8 +40,6 @@ class Target:
     services: Mapping[str, str] = field(default_factory=dict)
     # Each service's process id, when the bench started the stack itself: whose CPU it reads.
     pids: Mapping[str, int] = field(default_factory=dict)
-    # Added to the load generator's environment (a traced run's OTEL_* and traces file).
-    load_environment: Mapping[str, str] = field(default_factory=dict)
 
     def locust_options(self) -> list[str]:
         t = self.targets

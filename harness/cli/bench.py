@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     profile = bench.profile or settings.resilience.profile
     bench = replace(bench, profile=profile)
     try:
-        with _target(bench, settings, out) as target:
+        with _traced(out, bench.traces), _target(bench, settings, out) as target:
             document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
     except (TargetUnavailable, LocustFailed, PortInUse, StartupFailed, ValueError) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
@@ -121,9 +121,10 @@ def run_scenario_file(args: argparse.Namespace) -> int:
     profile = args.profile or scenario.profile or settings.resilience.profile
     command = shlex.join(["orderflow", *sys.argv[1:]])
     try:
-        document = scenarios.run_scenario(
-            scenario, settings.broker_url, profile, out, run_id, command, args.processes
-        )
+        with _traced(out, args.traces):
+            document = scenarios.run_scenario(
+                scenario, settings.broker_url, profile, out, run_id, command, args.processes
+            )
     except BrokerError as error:  # the private broker would not start: nothing ran
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
@@ -195,10 +196,28 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
         return
     assert bench.profile is not None  # run() settles it
     print(f"Starting the stack ({bench.profile} profile; data and logs in {out / 'stack'}) ...")
-    # --traces: the stack and the load generator trace into the results folder.
-    traced = {} if bench.traces is None else traces.environment(out, os.environ, bench.traces)
-    with own_stack(out / "stack", settings, bench.profile, traced) as target:
-        yield replace(target, load_environment=traced)
+    with own_stack(out / "stack", settings, bench.profile) as target:
+        yield target
+
+
+@contextlib.contextmanager
+def _traced(out: Path, ratio: float | None) -> Iterator[None]:
+    """--traces: every stack the run starts and every Locust process inherit this environment
+    (a scenario's fresh stack per style appends to the same files); set for the run only."""
+    if ratio is None:
+        yield
+        return
+    added = traces.environment(out, os.environ, ratio)
+    saved = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`orderflow trace ORDER_ID`: one order's waterfall, from the spans a bench run collected."""
+"""`orderflow trace [ORDER_ID]`: one order's waterfall, from the spans a bench run collected."""
 
 from __future__ import annotations
 
@@ -7,30 +7,46 @@ import sys
 from pathlib import Path
 
 from harness.traces import collect
+from harness.traces.orders import Trace, pick
 from harness.traces.spans import TracesError, order_traces, read_folder
 from harness.traces.waterfall import text
+from harness.vocabulary import STYLES
 from services.kernel.config import ConfigError, Settings
 
 DESCRIPTION = """\
 Prints one order's trace as a waterfall in the terminal: every span of the order (the client's
-request at the order service, each saga step, each downstream call, each broker event's
-handling, the notification), indented under its parent, with its service, its start (ms after
-the trace began), its length, and a bar.
+request, the order service's handling of it, each saga step, each downstream call, each store
+transaction, each broker event's publish and handling, each retry and each call an open
+breaker refused, the notification), indented under its parent, with its service, its start
+(ms after the trace began), its length, and a bar.
 
-The spans are the ones `orderflow bench` collected from its own stack into its results folder
-(<results>/traces/<service>.jsonl, OTLP JSON). The bench samples one order in ten by default,
-so an order may have no trace: pick one from the report's waterfalls, or run the bench with
-OTEL_TRACES_SAMPLER_ARG=1.
+The spans are the ones `orderflow bench --traces` collected from its own stack and its load
+generator into its results folder (<results>/traces/*.jsonl, OTLP JSON). `--traces` samples one
+order in ten unless given a ratio (`--traces 1`: all), so an order may have no trace.
 
-Example:
+Without ORDER_ID it chooses one: the typical order (median length) of those traced, or with
+--slow the slow one (p99); --style keeps the orders a client of that style placed, --with the
+orders with a span whose name contains TEXT (`retry`, `circuit breaker`, `compensate`).
+
+Examples:
   orderflow trace 7f3a...  --results .orderflow/bench/20261123-111354-04a5
+  orderflow trace --style broker --slow
+  orderflow trace --with "circuit breaker" --results runs/outage-traced
 
 Without --results it reads the newest results folder under ORDERFLOW_DATA_DIR/bench.
-Exit codes: 0 printed, 2 no such results folder, no traces in it, or no trace of that order."""
+Exit codes: 0 printed, 2 no such results folder, no traces in it, no trace of that order, or
+no traced order to choose."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("order_id", metavar="ORDER_ID", help="the order's id")
+    parser.add_argument(
+        "order_id", nargs="?", metavar="ORDER_ID", help="the order's id (default: choose one)"
+    )
+    parser.add_argument("--style", choices=STYLES, help="choose among this style's orders")
+    parser.add_argument(
+        "--with", dest="containing", metavar="TEXT", help="choose among orders with such a span"
+    )
+    parser.add_argument("--slow", action="store_true", help="choose the slow one (p99)")
     parser.add_argument(
         "--results",
         type=Path,
@@ -46,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     except (TracesError, ConfigError) as error:
         print(f"orderflow trace: {error}", file=sys.stderr)
         return 2
+    if args.order_id is None:
+        return _chosen(args, traces, collect.folder(folder))
+    if args.style or args.containing or args.slow:
+        print("orderflow trace: give an ORDER_ID or choose one, not both", file=sys.stderr)
+        return 2
     trace = traces.get(args.order_id)
     if trace is None:
         print(
@@ -54,6 +75,27 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    print(text(trace))
+    return 0
+
+
+def _chosen(args: argparse.Namespace, traces: dict[str, Trace], folder: Path) -> int:
+    found = pick(traces.values(), args.style, args.containing, args.slow)
+    among = " ".join(
+        part
+        for part in (
+            f"{args.style} orders" if args.style else "orders",
+            f"with a span '{args.containing}'" if args.containing else "",
+        )
+        if part
+    )
+    if found is None:
+        print(f"orderflow trace: no traced {among} in {folder}", file=sys.stderr)
+        return 2
+    trace, count = found
+    order_id = next(oid for oid, candidate in traces.items() if candidate is trace)
+    which = "slow (p99)" if args.slow else "typical (median)"
+    print(f"order {order_id}: the {which} of {count} traced {among}")
     print(text(trace))
     return 0
 

@@ -21,11 +21,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
+from harness.traces.spans import ORDER_KEYS, STYLE_KEY
 from services.kernel import tracing
 
 SERVICE: Final = "locust"
-ORDER: Final = "orderflow.order"  # what harness/traces reads an order's id from
-STYLE: Final = "orderflow.style"
+ORDER: Final = ORDER_KEYS[0]  # where harness/traces reads an order's id from
 META: Final = "_meta"  # JSON-RPC's reserved member for protocol metadata (docs/protocols.md)
 
 
@@ -57,7 +57,7 @@ def order_request(style: str) -> Iterator[OrderRequest]:
         f"{style} place_order",
         SpanKind.CLIENT,
         parent_context=tracing.root(),
-        attributes={STYLE: style},
+        attributes={STYLE_KEY: style},
     ) as span:
         yield OrderRequest(span)
 
