@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.traces import collect
@@ -62,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
     except (TracesError, ConfigError) as error:
         print(f"orderflow trace: {error}", file=sys.stderr)
         return 2
+    choice = Choice(getattr(args, "style", None), getattr(args, "containing", None))
+    slow = bool(getattr(args, "slow", False))
     if args.order_id is None:
-        return _chosen(args, traces, collect.folder(folder))
-    if args.style or args.containing or args.slow:
+        return _chosen(choice, slow, traces, collect.folder(folder))
+    if choice.style or choice.containing or slow:
         print("orderflow trace: give an ORDER_ID or choose one, not both", file=sys.stderr)
         return 2
     trace = traces.get(args.order_id)
@@ -79,23 +82,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chosen(args: argparse.Namespace, traces: dict[str, Trace], folder: Path) -> int:
-    found = pick(traces.values(), args.style, args.containing, args.slow)
-    among = " ".join(
-        part
-        for part in (
-            f"{args.style} orders" if args.style else "orders",
-            f"with a span '{args.containing}'" if args.containing else "",
-        )
-        if part
-    )
+@dataclass(frozen=True)
+class Choice:
+    """Which orders to choose among (None: any)."""
+
+    style: str | None
+    containing: str | None
+
+    def __str__(self) -> str:
+        orders = f"{self.style} orders" if self.style else "orders"
+        return f"{orders} with a span '{self.containing}'" if self.containing else orders
+
+
+def _chosen(choice: Choice, slow: bool, traces: dict[str, Trace], folder: Path) -> int:
+    found = pick(traces.values(), choice.style, choice.containing, slow)
     if found is None:
-        print(f"orderflow trace: no traced {among} in {folder}", file=sys.stderr)
+        print(f"orderflow trace: no traced {choice} in {folder}", file=sys.stderr)
         return 2
     trace, count = found
     order_id = next(oid for oid, candidate in traces.items() if candidate is trace)
-    which = "slow (p99)" if args.slow else "typical (median)"
-    print(f"order {order_id}: the {which} of {count} traced {among}")
+    which = "slow (p99)" if slow else "typical (median)"
+    print(f"order {order_id}: the {which} of {count} traced {choice}")
     print(text(trace))
     return 0
 

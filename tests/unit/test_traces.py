@@ -137,3 +137,49 @@ def test_orderflow_trace_reads_the_newest_results_folder_by_default(
     _write_order(newer / "traces", "order-1")
     assert main(["trace", "order-1"]) == 0
     assert "saga reserve" in capsys.readouterr().out
+
+
+def _write_client_orders(folder: Path, orders: dict[str, tuple[str, float, str]]) -> None:
+    """Orders begun by Locust's users (their root span names the style, as
+    harness/load/tracing.py writes it): id -> (style, ms long, a span's name inside). The
+    times are given, not slept: the lengths are exact whatever the machine's load."""
+    folder.mkdir(parents=True, exist_ok=True)
+    provider = _provider(folder / "locust-1.jsonl", "locust")
+    client = provider.get_tracer("test")
+    start = time.time_ns()
+    for order_id, (style, ms, inside) in orders.items():
+        end = start + int(ms * 1e6)
+        attributes = {"orderflow.style": style, "orderflow.order": order_id}
+        root = client.start_span(f"{style} place_order", start_time=start, attributes=attributes)
+        context = trace.set_span_in_context(root)
+        client.start_span(inside, context=context, start_time=start).end(end_time=end)
+        root.end(end_time=end)
+    provider.shutdown()
+
+
+def test_orderflow_trace_chooses_the_typical_or_the_slow_order_of_a_style(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orders = {f"rest-{n}": ("rest", 10.0 * (n + 1), "saga charge") for n in range(5)}
+    orders |= {"grpc-0": ("grpc", 10.0, "saga charge")}
+    orders |= {"retried": ("grpc", 20.0, "retry payment charge")}
+    _write_client_orders(tmp_path / "traces", orders)
+    assert main(["trace", "--style", "rest", "--results", str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "order rest-2: the typical (median) of 5 traced rest orders"
+    assert main(["trace", "--style", "rest", "--slow", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("order rest-4: the slow (p99)")
+    assert main(["trace", "--with", "retry", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("order retried: the typical (median) of 1 traced orders with a span")
+    assert "retry payment charge" in out
+
+
+def test_orderflow_trace_says_when_no_order_fits_the_choice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_client_orders(tmp_path / "traces", {"o-1": ("rest", 10.0, "saga charge")})
+    assert main(["trace", "--with", "circuit breaker", "--results", str(tmp_path)]) == 2
+    assert "no traced orders with a span 'circuit breaker'" in capsys.readouterr().err
+    assert main(["trace", "o-1", "--slow", "--results", str(tmp_path)]) == 2
+    assert "give an ORDER_ID or choose one, not both" in capsys.readouterr().err
