@@ -64,11 +64,12 @@ style, and reports the highest rate held with p99 under --slo-p99 and errors und
 Durations are whole seconds: 30s, 2m or 30.
 
 Without --target it starts its own stack (free ports, its own broker namespace on
-ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. That stack
-traces: each service writes its spans as OTLP JSON to <out>/traces/<service>.jsonl, sampling
-one order in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1;
-set either to change it, OTEL_SDK_DISABLED=true for none). `orderflow trace ORDER_ID` prints
-one order's waterfall from them.
+ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. With --traces
+[RATIO] that stack and the Locust users trace: each writes its spans as OTLP JSON to
+<out>/traces/, sampling RATIO of the orders (0.1 if not given; OTEL_TRACES_SAMPLER, if set, is
+kept), each order's trace rooted at the Locust user's request. `orderflow trace` prints an
+order's waterfall from them. Without --traces nothing is traced: tracing costs CPU even when
+sampling (docs/bench.md), and untraced runs compare with each other.
 
 With a scenario file (orderflow bench scenarios/payment-outage.yaml) the file sets the load, the
 profile and a timeline of faults; each style runs on a fresh stack of its own (and a private

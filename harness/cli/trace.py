@@ -27,12 +27,12 @@ order in ten unless given a ratio (`--traces 1`: all), so an order may have no t
 
 Without ORDER_ID it chooses one: the typical order (median length) of those traced, or with
 --slow the slow one (p99); --style keeps the orders a client of that style placed, --with the
-orders with a span whose name contains TEXT (`retry`, `circuit breaker`, `compensate`).
+orders with a span whose name contains TEXT (`retry`, `breaker open`, `compensate`).
 
 Examples:
   orderflow trace 7f3a...  --results .orderflow/bench/20261123-111354-04a5
   orderflow trace --style broker --slow
-  orderflow trace --with "circuit breaker" --results runs/outage-traced
+  orderflow trace --with "breaker open" --results runs/outage-traced
 
 Without --results it reads the newest results folder under ORDERFLOW_DATA_DIR/bench.
 Exit codes: 0 printed, 2 no such results folder, no traces in it, no trace of that order, or

@@ -179,7 +179,7 @@ def test_orderflow_trace_says_when_no_order_fits_the_choice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _write_client_orders(tmp_path / "traces", {"o-1": ("rest", 10.0, "saga charge")})
-    assert main(["trace", "--with", "circuit breaker", "--results", str(tmp_path)]) == 2
-    assert "no traced orders with a span 'circuit breaker'" in capsys.readouterr().err
+    assert main(["trace", "--with", "breaker open", "--results", str(tmp_path)]) == 2
+    assert "no traced orders with a span 'breaker open'" in capsys.readouterr().err
     assert main(["trace", "o-1", "--slow", "--results", str(tmp_path)]) == 2
     assert "give an ORDER_ID or choose one, not both" in capsys.readouterr().err

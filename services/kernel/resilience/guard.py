@@ -128,7 +128,7 @@ class Guard:
             return self.breaker.before_call(operation)
         except CircuitOpen:
             # In the order's trace: the call that never left (the saga logs it `not_sent`).
-            tracing.mark(f"circuit breaker open: {self.service} {operation} not sent")
+            tracing.mark(f"breaker open: {operation} not sent", {"orderflow.target": self.service})
             raise
 
     def _judge(self, ticket: int, answered: bool | None) -> None:
@@ -151,7 +151,7 @@ class Guard:
                 yield
         except BulkheadFull:
             self._metrics.rejected(operation)
-            tracing.mark(f"bulkhead full: {self.service} {operation} not sent")
+            tracing.mark(f"bulkhead full: {operation} not sent", {"orderflow.target": self.service})
             raise
 
 
