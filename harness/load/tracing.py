@@ -31,11 +31,16 @@ META: Final = "_meta"  # JSON-RPC's reserved member for protocol metadata (docs/
 
 def configure(environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
     """Trace this Locust process if its environment asks for it (None: off)."""
+    return tracing.configure(SERVICE, {**environ, **own_file(environ)})
+
+
+def own_file(environ: Mapping[str, str]) -> dict[str, str]:
+    """The traces file of this process: `{service}` becomes `locust-<pid>`, as the Locust
+    processes of one run would otherwise write into one file at once."""
     path = environ.get(tracing.TRACES_FILE, "")
-    if path:
-        own = path.replace("{service}", f"{SERVICE}-{os.getpid()}")
-        environ = {**environ, tracing.TRACES_FILE: own}
-    return tracing.configure(SERVICE, environ)
+    if not path:
+        return {}
+    return {tracing.TRACES_FILE: path.replace("{service}", f"{SERVICE}-{os.getpid()}")}
 
 
 class OrderRequest:
