@@ -148,7 +148,8 @@ def assert_traced(out: Path) -> None:
         for trace in begun:
             (root,) = [span for span in trace if not span.parent_id]
             assert (root.service, root.name) == ("locust", f"{style} place_order")
-            assert {"order", "inventory", "payment"} <= {span.service for span in trace}
+            # Every order reserves (a rejected one never reaches payment).
+            assert {"order", "inventory"} <= {span.service for span in trace}
             assert any(span.name.startswith("transaction ") for span in trace), style
     order_id = next(iter(traces))
     done = subprocess.run(

@@ -129,6 +129,10 @@ def test_a_rest_order_is_one_trace(traced: Traced) -> None:
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "CONFIRMED"
     names = {"saga reserve", "saga charge", "saga confirm", "notify"}
+    # A span per store transaction, in each service the order changed, named by what it does.
+    names |= {"transaction order.place", "transaction order.confirm"}
+    names |= {"transaction inventory.reserve", "transaction payment.charge"}
+    names |= {"transaction notification.record"}
     assert_one_tree(spans_of(traced, trace_id, EVERY_SERVICE, names), span_id)
 
 
@@ -268,6 +272,9 @@ def test_the_cloudevents_sdks_tracing_attributes_continue_the_trace(
     answer = terminal_answer(traced.stack, command_id, *written_as(event))
     assert answer["type"] == "order.confirmed"
     names = {"process order.place", "process inventory.reserved", "process order.confirmed"}
+    # Each reaction's unit of work is a transaction span, named by its handler.
+    names |= {"transaction OrderChoreography.on_place"}
+    names |= {"transaction InventoryHandlers.on_order_placed"}
     spans = spans_of(traced, trace_id, EVERY_SERVICE, names)
     (first,) = [s for s in spans if s.name == "process order.place"]
     assert (first.service, first.parent_id) == ("order", span_id)
