@@ -397,7 +397,7 @@ def _describe(bench: BenchPlan) -> str:
         if bench.calibration_s is None
         else f"calibration {bench.calibration_s:g} s"
     )
-    traced = "untraced" if bench.traces is None else f"traced ({bench.traces:g} of the orders)"
+    traced = "untraced" if bench.traces is None else f"traced ({bench.traces:.0%} of the orders)"
     return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}; {traced}"
 
 
