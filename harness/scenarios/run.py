@@ -12,7 +12,6 @@ The results folder holds what `orderflow bench` writes, plus each style's `scena
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from harness.scenarios.spec import Expectation, Scenario
 from harness.scenarios.timeline import Timeline
 from harness.stack.supervisor import Stack
 from harness.telemetry.sampler import TelemetrySampler
-from harness.traces import collect as traces
 from services.kernel.config import SERVICES
 
 EXPECTATIONS_NOT_MET: Final = 3
@@ -125,9 +123,6 @@ def _run_style(
 ) -> dict[str, Any]:
     env = control_environment(secrets.token_urlsafe(24))  # a token of this run's alone
     taken = {int(port) for name, port in env.items() if name.endswith("_CONTROL_PORT")}
-    # Traced like a plain run's stack, into the run's folder: every style's stack appends to
-    # the same files, and the report tells the styles apart by when their load ran.
-    env |= traces.environment(folder.parent, os.environ)
     with started_stack(folder / "stack", broker.url, profile, env, taken) as (stack, target):
         namespace = target.targets.namespace
         injector = Injector(stack, controls(env), broker.url, namespace, broker.private)

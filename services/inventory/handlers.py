@@ -19,6 +19,7 @@ from services.inventory.domain import (
     plan_reservation,
 )
 from services.inventory.store import InventoryStore
+from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import Line, check_identifier
@@ -47,13 +48,15 @@ class InventoryHandlers:
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[Reservation, bool]:
         """Reserve every line or none. Returns the reservation and whether it is new."""
         await self._faults.before("inventory.reserve")
-        return self._store.atomically(lambda: self._reserve(order_id, lines))
+        with tracing.transaction("inventory.reserve"):
+            return self._store.atomically(lambda: self._reserve(order_id, lines))
 
     async def release(self, order_id: str) -> Reservation:
         """Give the stock back. Safe to repeat, and safe before the reservation ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("inventory.release")
-        return self._store.atomically(lambda: self._release(order_id))
+        with tracing.transaction("inventory.release"):
+            return self._store.atomically(lambda: self._release(order_id))
 
     def _release(self, order_id: str) -> Reservation:
         """Inside the caller's transaction."""

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
-from services.kernel import correlation, styles
+from services.kernel import correlation, styles, tracing
 from services.kernel.clock import now_iso
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
@@ -75,7 +75,8 @@ class OrderHandlers:
         pushing adapter can start following it (`watch_order`) without missing a change."""
         await self._faults.before("order.place")
         command.validate(self._callback_hosts)
-        order, created = self._store.atomically(lambda: self._accept(command))
+        with tracing.transaction("order.place"):
+            order, created = self._store.atomically(lambda: self._accept(command))
         if not created:
             domain.check_replay(order, command)
         correlation.bind_order(order.id)

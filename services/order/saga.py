@@ -160,7 +160,7 @@ class Saga:
         """Log the first of a run of failed attempts only: retries go on every few seconds for
         as long as a service is down, and the log must not grow with the outage."""
         self._steps.labels("compensate", "postponed").inc()
-        with self._store.transaction():
+        with tracing.transaction("order.postpone"), self._store.transaction():
             if self._store.last_outcome(order.id) != ("compensate", "postponed"):
                 self._store.log(order.id, "compensate", "postponed", self._clock(), cause)
 
@@ -178,7 +178,8 @@ class Saga:
         """Save one or more steps in one transaction; then count, log and publish each, in order.
         Returns the last step's order."""
         last = steps[-1].order
-        with self._store.transaction():
+        named = "+".join(step.step for step in steps)  # order.charge+confirm: one commit
+        with tracing.transaction(f"order.{named}"), self._store.transaction():
             for order, step, outcome, detail in steps:
                 self._store.update(order)
                 self._store.log(order.id, step, outcome, order.updated_at, detail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import check_identifier
@@ -47,7 +48,8 @@ class PaymentHandlers:
     async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
         """Charge once per order. Returns the payment and whether this call created it."""
         await self._faults.before("payment.charge")
-        payment, created = self._store.atomically(lambda: self._charge(request))
+        with tracing.transaction("payment.charge"):
+            payment, created = self._store.atomically(lambda: self._charge(request))
         if created:
             self._on_recorded(payment.status)
         return payment, created
@@ -81,9 +83,10 @@ class PaymentHandlers:
         """Give the money back. Safe to repeat, and safe before the charge ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("payment.refund")
-        changed, refunded = self._store.atomically(
-            lambda: (self._apply_refund(order_id), self._store.payment(order_id))
-        )
+        with tracing.transaction("payment.refund"):
+            changed, refunded = self._store.atomically(
+                lambda: (self._apply_refund(order_id), self._store.payment(order_id))
+            )
         assert refunded is not None
         self._refunded(order_id, changed)
         return refunded

@@ -23,6 +23,7 @@ from harness.bench.target import Target, TargetUnavailable, preflight, stack_tar
 from harness.rabbit.admin import channel
 from harness.stack.ports import free_ports
 from harness.stack.supervisor import Stack
+from harness.traces.orders import style_of
 from harness.traces.spans import order_traces, read_folder
 from services.kernel.broker.topology import Topology
 from tests.e2e.conftest import MACHINE_BROKER
@@ -82,15 +83,11 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "run"
-    # Every order traced (the default samples one in ten): each style then has its waterfalls.
-    every = {
-        **os.environ,
-        "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
-        "ORDERFLOW_PROFILE": "naive",
-        "OTEL_TRACES_SAMPLER_ARG": "1",
-    }
-    args = ("--duration", "3s", "--calibration", "2s", "--users", "4", "--out", str(out))
-    done = bench(*args, env=every)
+    env = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "ORDERFLOW_PROFILE": "naive"}
+    # Every order traced (--traces alone samples one in ten): each style has its waterfalls.
+    args = ["--duration", "3s", "--calibration", "2s", "--users", "4", "--traces", "1"]
+    args += ["--out", str(out)]
+    done = bench(*args, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     document = results_of(out)
     assert list(document["styles"]) == list(STYLES)
@@ -160,12 +157,24 @@ def assert_sampled(style: str, telemetry: dict[str, Any]) -> None:
 
 
 def assert_traced(out: Path) -> None:
-    """Each service wrote its spans into the results folder, and `orderflow trace` prints an
+    """Each service and each Locust process wrote its spans into the results folder; every
+    style's orders are traces rooted at the Locust user's request; `orderflow trace` prints an
     order's waterfall from them."""
     folder = out / "traces"
     names = {path.name for path in folder.glob("*.jsonl")}
-    assert names == {"order.jsonl", "inventory.jsonl", "payment.jsonl", "notification.jsonl"}
-    order_id = next(iter(order_traces(read_folder(folder))))
+    services = {"order.jsonl", "inventory.jsonl", "payment.jsonl", "notification.jsonl"}
+    assert services < names and all(n.startswith("locust-") for n in names - services), names
+    traces = order_traces(read_folder(folder))
+    for style in STYLES:
+        begun = [t for t in traces.values() if style_of(t) == style]
+        assert begun, f"no {style} order's trace begins at its client"
+        for trace in begun:
+            (root,) = [span for span in trace if not span.parent_id]
+            assert (root.service, root.name) == ("locust", f"{style} place_order")
+            # Every order reserves (a rejected one never reaches payment).
+            assert {"order", "inventory"} <= {span.service for span in trace}
+            assert any(span.name.startswith("transaction ") for span in trace), style
+    order_id = next(iter(traces))
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", "trace", order_id, "--results", str(out)],
         capture_output=True,
@@ -189,6 +198,7 @@ def test_an_open_run_and_a_capacity_search(tmp_path: Path) -> None:
     assert document["run"]["model"] == "open" and document["run"]["rate"] == 20
     assert document["run"]["profile"] == "resilient"
     assert "Starting the stack (resilient profile;" in done.stdout
+    assert "; untraced" in done.stdout and not (out / "traces").exists()  # without --traces
     for style in ("rest", "broker"):
         result = document["styles"][style]
         assert result["calibration"] is None

@@ -166,8 +166,8 @@ faults:
     out = tmp_path / "out"
     # Half the orders traced (not all: the test's p99 is timing-sensitive on a busy machine),
     # so some of the dozens in flight during the crash surely are.
-    every = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "OTEL_TRACES_SAMPLER_ARG": "0.5"}
-    document = run(path, out, env=every)
+    every = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER}
+    document = run(path, out, "--traces", "0.5", env=every)
     assert document["run"]["profile"] == "resilient"
     result = document["styles"]["rest"]
     # The sampler saw it: payment silent and order's breaker on it open during the crash, and

@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.clients.shapes import grpc_outcome, grpc_place
+from harness.load import tracing as traced
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 from services._generated.orderflow.v1 import (
@@ -50,7 +51,9 @@ class GrpcUser(StyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
         with self.reporter.measure("place_order", started) as measured:
-            answer = self._orders.PlaceOrder(grpc_place(plan.request), timeout=DEADLINE_S)
+            answer = self._orders.PlaceOrder(
+                grpc_place(plan.request), timeout=DEADLINE_S, metadata=traced.grpc_metadata()
+            )
             measured.length = answer.ByteSize()
         order_id = answer.order.id
         with self.reporter.measure("order_completed", started, plan.accepted):

@@ -16,6 +16,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from harness.clients.shapes import rpc_call
+from harness.load import tracing as traced
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 from harness.vocabulary import TERMINAL
@@ -87,7 +88,7 @@ class WebsocketUser(StyleUser):
             socket = self._socket(url)
             try:
                 answer, size, pushed = _await_answer(
-                    socket, socket.send("place_order", plan.request)
+                    socket, socket.send("place_order", traced.rpc_params(plan.request))
                 )
             except Exception:
                 self._drop(url)  # no answer: the socket's state is unknown
