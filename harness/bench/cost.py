@@ -34,9 +34,10 @@ class OrderPath:
 
 
 # Orchestrated: the mix's 2.5 client calls, then reserve, charge and notify (3 calls);
-# order commits 5 (place, reserve, charge, confirm, the notification's acknowledgement),
-# inventory, payment and notification 1 each.
-_ORCHESTRATED: Final = OrderPath(hops=MIX_CALLS_PER_ORDER + 3, transactions=8)
+# order commits 4 (place, reserve, charge with its confirmation, the notification's
+# acknowledgement: at most one, a round's acknowledgements share one), inventory, payment and
+# notification 1 each.
+_ORCHESTRATED: Final = OrderPath(hops=MIX_CALLS_PER_ORDER + 3, transactions=7)
 PATHS: Final[Mapping[str, OrderPath]] = {
     "rest": _ORCHESTRATED,
     "grpc": _ORCHESTRATED,

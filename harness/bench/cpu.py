@@ -1,4 +1,5 @@
-"""CPU time of named processes, read from /proc/<pid>/stat (utime + stime, in clock ticks).
+"""CPU time of named processes, read from /proc/<pid>/stat (utime + stime, in clock ticks),
+and their resident memory from the same line (rss, in pages).
 
 One sampler for every reader: the bench reads it at the start and the end of a measured phase,
 and a telemetry loop may read it once a second. /proc is read directly rather than through
@@ -17,6 +18,7 @@ PROC: Final = Path("/proc")
 # utime and stime are fields 14 and 15 of /proc/<pid>/stat; counted after the `(comm)` field,
 # which may itself hold spaces and parentheses, they are the 12th and 13th.
 UTIME_AFTER_COMM: Final = 11
+RSS_AFTER_COMM: Final = 21  # rss, field 24: resident pages
 
 Reading = dict[str, float | None]
 
@@ -25,15 +27,32 @@ def clock_ticks() -> int:
     return os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int, proc: Path = PROC, ticks: int | None = None) -> float | None:
-    """User plus system CPU seconds the process has used, or None if it is gone."""
+def page_size() -> int:
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def _stat_after_comm(pid: int, proc: Path) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after `(comm)`, or None if the process is gone."""
     try:
         stat = (proc / str(pid) / "stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int, proc: Path = PROC, ticks: int | None = None) -> float | None:
+    """User plus system CPU seconds the process has used, or None if it is gone."""
+    fields = _stat_after_comm(pid, proc)
+    if fields is None:
+        return None
     used = int(fields[UTIME_AFTER_COMM]) + int(fields[UTIME_AFTER_COMM + 1])
     return used / (ticks or clock_ticks())
+
+
+def resident_bytes(pid: int, proc: Path = PROC, page: int | None = None) -> int | None:
+    """The process's resident memory (RSS) in bytes, or None if it is gone."""
+    fields = _stat_after_comm(pid, proc)
+    return None if fields is None else int(fields[RSS_AFTER_COMM]) * (page or page_size())
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.bench.runner import Load, open_pool
+from harness.traces.collect import DEFAULT_RATIO as DEFAULT_TRACES
 from harness.vocabulary import RUNNABLE, STYLES, style_of
 from services.kernel.resilience.policy import PROFILES
 
@@ -43,6 +44,7 @@ class BenchPlan:
     out: Path | None
     capacity: Capacity | None
     profile: str | None = None  # None: what ORDERFLOW_PROFILE says
+    traces: float | None = None  # --traces: the ratio of orders traced; None: no tracing
 
 
 def duration(text: str) -> float:
@@ -59,6 +61,17 @@ def latency_ms(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"not a latency: {text!r} (try 250ms or 1s)")
     return float(match.group(1)) * (1000.0 if match.group(2) == "s" else 1.0)
+
+
+def ratio(text: str) -> float:
+    """A sampling ratio: more than 0, at most 1 (every order)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a ratio: {text!r} (above 0, at most 1, e.g. 0.1)")
+    return value
 
 
 def time_scale(text: str) -> float:
@@ -107,6 +120,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " ORDERFLOW_PROFILE, else naive)",
     )
     add("--target", metavar="URL", help="a running stack's order service (default: start one)")
+    add(
+        "--traces",
+        nargs="?",
+        type=ratio,
+        const=DEFAULT_TRACES,
+        metavar="RATIO",
+        help="trace the stack it starts and the load generator into <out>/traces, sampling"
+        f" RATIO of the orders ({DEFAULT_TRACES:g} if not given; 1: all). Off by default:"
+        " tracing costs CPU (docs/bench.md), and untraced figures compare with each other",
+    )
     add("--out", type=Path, metavar="DIR", help="results folder (default .orderflow/bench/<id>)")
     add("--find-capacity", action="store_true", help="raise the rate step by step (see above)")
     add("--slo-p99", type=latency_ms, default=250.0, help="capacity: p99 limit (250ms; bare: ms)")
@@ -139,7 +162,14 @@ def plan(args: argparse.Namespace) -> BenchPlan:
     calibration = None if args.no_calibration else (args.calibration or min(10.0, duration_s))
     if args.profile and args.target:
         raise InvalidArguments("--profile sets the stack bench starts: a --target has its own")
-    return BenchPlan(styles, load, calibration, args.target, args.out, capacity, args.profile)
+    traces = getattr(args, "traces", None)
+    if traces is not None and args.target:
+        raise InvalidArguments(
+            "--traces traces the stack bench starts: a --target traces as it was configured"
+        )
+    return BenchPlan(
+        styles, load, calibration, args.target, args.out, capacity, args.profile, traces
+    )
 
 
 # What a scenario file sets itself, so a flag for it would be ignored: refused instead.

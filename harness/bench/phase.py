@@ -4,6 +4,7 @@ generator's from the same start (harness/bench/runner.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,22 @@ NOT_STARTED_HERE = "the stack was not started by this bench (--target): its proc
 
 
 def measured_phase(
-    style: str, phase: str, load: Load, target: Target, folder: Path
+    style: str,
+    phase: str,
+    load: Load,
+    target: Target,
+    folder: Path,
+    also_on_start: Callable[[float], None] | None = None,
 ) -> tuple[PhaseRun, Reading]:
-    """Run the phase; CPU seconds by process (None: not attributed), the generator's too."""
+    """Run the phase; CPU seconds by process (None: not attributed), the generator's too.
+    `also_on_start` is called with the load's start too (the telemetry sampler's start)."""
     sampler = CpuSampler(target.pids)
     start: Reading = {}
 
-    def on_start(_at: float) -> None:
+    def on_start(at: float) -> None:
         start.update(sampler.sample())
+        if also_on_start is not None:
+            also_on_start(at)
 
     run = run_phase(style, phase, load, target, folder, on_start=on_start)
     spent: Reading = dict.fromkeys(SERVICES)

@@ -17,6 +17,7 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from harness.bench.results_base import Absent, Count, Fraction, Ms, PerSecond, Section, StyleName
 from harness.bench.results_scenario_model import Audit, AuditError, Scenario, StyleScenario
+from harness.bench.results_telemetry_model import Telemetry
 
 SCHEMA = "orderflow.bench/v1"
 Positive = Annotated[float, Field(gt=0)]
@@ -272,6 +273,9 @@ class StyleResult(Section):
     --target, other runs): the orders and payments are this style's, the stock and the
     notification repeats the stack's."""
     cpu: Cpu | Absent = None
+    telemetry: Telemetry | Absent = None
+    """Each service's patterns, CPU and memory second by second while the load ran (a capacity
+    search has none)."""
 
 
 class CapacityStep(Section):

@@ -38,6 +38,7 @@ from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.stack.ports import PortInUse
 from harness.stack.supervisor import StartupFailed
+from harness.telemetry.sampler import TelemetrySampler
 from harness.traces import collect as traces
 from harness.vocabulary import STYLES, style_of
 from services.kernel.config import ConfigError, Settings
@@ -72,19 +73,25 @@ style, and reports the highest rate held with p99 under --slo-p99 and errors und
 Durations are whole seconds: 30s, 2m or 30.
 
 Without --target it starts its own stack (free ports, its own broker namespace on
-ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. That stack
-traces: each service writes its spans as OTLP JSON to <out>/traces/<service>.jsonl, sampling
-one order in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1;
-set either to change it, OTEL_SDK_DISABLED=true for none). `orderflow trace ORDER_ID` prints
-one order's waterfall from them.
+ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. With --traces
+[RATIO] that stack and the Locust users trace: each writes its spans as OTLP JSON to
+<out>/traces/, sampling RATIO of the orders (0.1 if not given; OTEL_TRACES_SAMPLER, if set, is
+kept), each order's trace rooted at the Locust user's request. `orderflow trace` prints an
+order's waterfall from them. Without --traces nothing is traced: tracing costs CPU even when
+sampling (docs/bench.md), and untraced runs compare with each other.
 
 With a scenario file (orderflow bench scenarios/payment-outage.yaml) the file sets the load, the
-profile and a timeline of faults; each style runs on a fresh stack of its own (and a private
-RabbitMQ node when a fault stops the broker), and after the load an audit checks that no order
-was lost or stuck, nobody was charged twice or kept charged, and stock was conserved. The
-results then hold each phase (before / during / after the faults), the blast radius, the
-recovery time, the queues and the audit. --styles, --profile, --out and --processes still apply;
---time-scale 0.25 runs the file's whole timeline in a quarter of the time (a workshop's laptop).
+profile and a timeline of faults; each style runs on a fresh stack of its own (traced as above,
+into the same <out>/traces; and a private RabbitMQ node when a fault stops the broker), and
+after the load an audit checks that no order was lost or stuck, nobody was charged twice or
+kept charged, and stock was conserved. The results then hold each phase (before / during /
+after the faults), the blast radius, the recovery time, the queues and the audit. --styles,
+--profile, --out and --processes still apply; --time-scale 0.25 runs the file's whole timeline
+in a quarter of the time (a workshop's laptop).
+
+While a style's load runs, every run reads each service's /metrics (breakers, retries, bulkhead
+rejections, outbox, queue depth, faults injected), CPU and memory once a second: results.json's
+`telemetry`, plotted in the report.
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
 are named), 3 a scenario's expectation not met, 130 interrupted."""
@@ -104,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     profile = bench.profile or settings.resilience.profile
     bench = replace(bench, profile=profile)
     try:
-        with _target(bench.target, settings, out, profile) as target:
+        with _traced(out, bench.traces), _target(bench, settings, out) as target:
             document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
     except (TargetUnavailable, LocustFailed, PortInUse, StartupFailed, ValueError) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
@@ -129,9 +136,10 @@ def run_scenario_file(args: argparse.Namespace) -> int:
     profile = args.profile or scenario.profile or settings.resilience.profile
     command = shlex.join(["orderflow", *sys.argv[1:]])
     try:
-        document = scenarios.run_scenario(
-            scenario, settings.broker_url, profile, out, run_id, command, args.processes
-        )
+        with _traced(out, args.traces):
+            document = scenarios.run_scenario(
+                scenario, settings.broker_url, profile, out, run_id, command, args.processes
+            )
     except BrokerError as error:  # the private broker would not start: nothing ran
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
@@ -198,15 +206,34 @@ def _new_run_id() -> str:
 
 
 @contextlib.contextmanager
-def _target(url: str | None, settings: Settings, out: Path, profile: str) -> Iterator[Target]:
-    if url:
-        yield running_target(url, settings)
+def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]:
+    if bench.target:
+        yield running_target(bench.target, settings)
         return
-    print(f"Starting the stack ({profile} profile; data and logs in {out / 'stack'}) ...")
-    # Our own stack traces into the results folder (a running target traces as it was told).
-    traced = traces.environment(out, os.environ)
-    with own_stack(out / "stack", settings, profile, traced) as target:
+    assert bench.profile is not None  # run() settles it
+    print(f"Starting the stack ({bench.profile} profile; data and logs in {out / 'stack'}) ...")
+    with own_stack(out / "stack", settings, bench.profile) as target:
         yield target
+
+
+@contextlib.contextmanager
+def _traced(out: Path, ratio: float | None) -> Iterator[None]:
+    """--traces: every stack the run starts and every Locust process inherit this environment
+    (a scenario's fresh stack per style appends to the same files); set for the run only."""
+    if ratio is None:
+        yield
+        return
+    added = traces.environment(out, os.environ, ratio)
+    saved = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str) -> dict[str, Any]:
@@ -221,17 +248,26 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
-            phase, spent = measured_phase(style, "load", bench.load, target, out / style)
+            with TelemetrySampler(target.services, lambda: target.pids) as telemetry:
+                phase, spent = measured_phase(
+                    style, "load", bench.load, target, out / style, telemetry.start
+                )
             load = results.load_samples(phase.samples)
             styles[style] = _style_result(
                 bench, style, load, bench.load.duration_s, (phase, spent), ceiling, costs
             )
+            styles[style]["telemetry"] = telemetry.section(_load_start(load))
         else:
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, (ceiling, costs)
             )
         styles[style]["audit"] = _audit(target, style, out / style)
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
+
+
+def _load_start(load: list[results.Sample]) -> float:
+    """The second 0 of the style's per-second figures (results.per_second's t0)."""
+    return min((sample.at for sample in load), default=0.0)
 
 
 def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:
@@ -386,7 +422,8 @@ def _describe(bench: BenchPlan) -> str:
         if bench.calibration_s is None
         else f"calibration {bench.calibration_s:g} s"
     )
-    return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}"
+    traced = "untraced" if bench.traces is None else f"traced ({bench.traces:.0%} of the orders)"
+    return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}; {traced}"
 
 
 def _print_tables(document: dict[str, Any], path: Path) -> None:

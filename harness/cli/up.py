@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.cli.options import add_data_dir, add_timeout
+from harness.stack import postgres
 from harness.stack.ports import PortInUse
 from harness.stack.process import describe_exit
 from harness.stack.signals import Interrupted, signals_raise_once
@@ -18,6 +20,7 @@ from services.kernel.config import SERVICES, ConfigError, Settings
 
 WATCH_POLL_S: Final = 0.2
 GUEST: Final = "guest"
+STORES: Final = ("sqlite", "postgres")
 GUEST_WARNING: Final = (
     "orderflow up: warning: the services connect to the broker as guest, RabbitMQ's development"
     " default, so anyone who can reach it may publish any event. On a broker provisioned with"
@@ -40,6 +43,11 @@ The broker is ORDERFLOW_BROKER_URL (default: the local one as guest, with a warn
 without a user (as `orderflow broker` prints) has each service connect as its own user from
 harness/rabbit/definitions.json; ORDERFLOW_BROKER_USER / _PASSWORD make every service one user.
 
+--store postgres gives each service a database of its own on PostgreSQL instead of its SQLite
+file: orderflow_<digest of DATA_DIR>_<service>, created on the server that
+ORDERFLOW_POSTGRES_ADMIN_URL names (default postgresql://postgres@127.0.0.1:5432/postgres),
+kept between runs like the files, dropped by --reset. No other database is touched.
+
 Exit codes: 0 stopped on request, 1 a service failed to start or crashed, 2 a port is taken
 or the configuration is invalid."""
 
@@ -58,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SERVICE",
         help="start only this service; repeat for several (dependencies are not added)",
     )
+    parser.add_argument(
+        "--store",
+        choices=STORES,
+        default="sqlite",
+        help="where the services keep their data (default: %(default)s; see above)",
+    )
     add_timeout(parser, "every service to be ready")
 
 
@@ -68,7 +82,7 @@ GRPC_SERVICES: Final = ("order", "inventory", "payment")
 def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
-        config = stack_config(settings, args.data_dir, args.only)
+        config = stack_config(settings, args.data_dir, args.only, store=args.store)
     except ConfigError as error:
         return _fail(f"configuration error: {error}", code=2)
     stack = Stack(config)
@@ -96,9 +110,19 @@ def _say_broker_identity(user: str | None) -> None:
         print(f"orderflow up: every service connects to the broker as {user!r}", flush=True)
 
 
-def stack_config(settings: Settings, data_dir: Path | None, only: list[str] | None) -> StackConfig:
+def _say_store(config: StackConfig) -> None:
+    if config.postgres_admin_url is not None:
+        names = ", ".join(config.database_name(s) for s in config.services)
+        print(f"orderflow up: each service on its own PostgreSQL database: {names}", flush=True)
+
+
+def stack_config(
+    settings: Settings, data_dir: Path | None, only: list[str] | None, *, store: str = "sqlite"
+) -> StackConfig:
     services = tuple(s for s in START_ORDER if s in only) if only else START_ORDER
+    admin_url = os.environ.get("ORDERFLOW_POSTGRES_ADMIN_URL", postgres.DEFAULT_ADMIN_URL)
     return StackConfig(
+        postgres_admin_url=admin_url if store == "postgres" else None,
         data_dir=settings.data_dir if data_dir is None else data_dir,
         host=settings.host,
         http_ports={s: settings.address(s).http_port for s in SERVICES},
@@ -113,11 +137,12 @@ def _up(stack: Stack, broker_user: str | None, *, reset: bool, timeout_s: float)
     print(f"orderflow up: starting {names} (logs in {config.data_dir / 'logs'})", flush=True)
     try:
         stack.start(reset=reset, timeout_s=timeout_s)
-    except PortInUse as error:
+    except (PortInUse, postgres.PostgresUnavailable) as error:
         return _fail(str(error), code=2)
     except StartupFailed as error:
         return _fail(str(error), code=1)
     _say_broker_identity(broker_user)
+    _say_store(config)
     print(format_table(stack), READY_LINE, sep="\n\n", flush=True)
     service, code = _wait_for_crash(stack)
     tail = stack.log_tail(service)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Final
 from locust import TaskSet, User
 from locust.env import Environment
 
+from harness.load import tracing as traced
 from harness.load.mix import TASK_WEIGHTS, OrderPlan, plan_order
 from harness.load.pacing import OpenArrivals
 from harness.load.report import Reporter
@@ -80,7 +81,11 @@ def browse(user: StyleUser) -> None:
 
 
 def order(user: StyleUser) -> None:
-    user.placed.append(user.place_order(plan_order(user.rng, user.customer_id)))
+    # The root span of the order's trace, when this process traces (harness/load/tracing.py).
+    with traced.order_request(user.style) as request:
+        order_id = user.place_order(plan_order(user.rng, user.customer_id))
+        request.is_for(order_id)
+    user.placed.append(order_id)
 
 
 def look_up(user: StyleUser) -> None:

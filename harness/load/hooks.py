@@ -12,8 +12,10 @@ import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
+from opentelemetry.sdk.trace import TracerProvider
 
 from harness.load import targets
+from harness.load import tracing as traced
 from harness.load.base import Schedule
 from harness.load.pacing import OpenArrivals, Surge, process_share
 from harness.load.recorder import Recorder
@@ -23,6 +25,10 @@ class _Run:
     recorder: Recorder | None = None
     ticker: Any = None
     stopping_at: float | None = None  # when the run's time was up (users then finish a task)
+
+
+class _Traces:
+    provider: TracerProvider | None = None  # set when this process traces (tracing.py)
 
 
 class NeverSent(Exception):
@@ -35,6 +41,8 @@ class TaskCrashed(Exception):
 
 
 def install() -> None:
+    events.init.add_listener(_on_init)
+    events.quitting.add_listener(_on_quitting)
     events.init_command_line_parser.add_listener(_add_options)
     events.test_start.add_listener(_on_test_start)
     events.test_stopping.add_listener(_on_test_stopping)
@@ -70,6 +78,17 @@ def _add_options(parser: Any) -> None:
         include_in_web_ui=False,
         help="what the samples are of (for orderflow bench)",
     )
+
+
+def _on_init(**_: Any) -> None:
+    _Traces.provider = traced.configure()
+
+
+def _on_quitting(**_: Any) -> None:
+    """Write the spans still buffered before the process ends."""
+    if _Traces.provider is not None:
+        _Traces.provider.shutdown()
+        _Traces.provider = None
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:

@@ -11,9 +11,13 @@ from markupsafe import Markup
 
 from harness.bench.results_model import Summary
 from harness.report import charts, html, markdown
+from harness.report.fault_traces import HOW_TO_READ as FAULT_TRACES_HOW_TO_READ
+from harness.report.fault_traces import fault_traces
 from harness.report.model import Run, load_run, reported_as_errors
 from harness.report.report import BARS_HOW_TO_READ, TIMELINES_HOW_TO_READ, report
 from harness.report.series import series
+from harness.report.telemetry import HOW_TO_READ as TELEMETRY_HOW_TO_READ
+from harness.report.telemetry import telemetry_charts
 from harness.report.waterfalls import HOW_TO_READ as WATERFALLS_HOW_TO_READ
 from harness.report.waterfalls import traces
 
@@ -56,6 +60,10 @@ def _write(run: Run, folder: Path) -> Written:
         timelines_how_to_read=TIMELINES_HOW_TO_READ,
         traces=traced,
         waterfalls_how_to_read=WATERFALLS_HOW_TO_READ,
+        telemetry=telemetry_charts(run),
+        telemetry_how_to_read=TELEMETRY_HOW_TO_READ,
+        fault_traces=fault_traces(run),
+        fault_traces_how_to_read=FAULT_TRACES_HOW_TO_READ,
     )
 
 

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from harness.report.series import Series
+from harness.report.series import Series, Window
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -143,13 +143,17 @@ def _queue_depths(ax: Axes, series: Series) -> None:
 
 
 def _shade(ax: Axes, series: Series, key: str, *, legend: bool) -> None:
+    shade(ax, series.warmup_s, series.faults, key, legend=legend)
+
+
+def shade(ax: Axes, warmup_s: float, faults: Sequence[Window], key: str, *, legend: bool) -> None:
     """The warm-up in grey, each fault window in red; each band has an id of its own."""
-    if series.warmup_s > 0:
-        band = ax.axvspan(0, series.warmup_s, color=WARMUP_COLOUR, alpha=0.12, linewidth=0)
+    if warmup_s > 0:
+        band = ax.axvspan(0, warmup_s, color=WARMUP_COLOUR, alpha=0.12, linewidth=0)
         band.set_gid(f"warmup-{key}")
         if legend:
             band.set_label("warm-up (not judged)")
-    for index, window in enumerate(series.faults):
+    for index, window in enumerate(faults):
         band = ax.axvspan(window.start_s, window.end_s, color=FAULT_COLOUR, alpha=0.15)
         band.set_gid(f"fault-{key}-{index}")
         band.set_linewidth(0)

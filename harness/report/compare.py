@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from harness.bench.results_model import StyleResult, Summary
+from harness.bench.results_model import Cpu, StyleResult, Summary
 from harness.bench.results_scenario_model import StyleScenario
 from harness.bench.table import MISSING, count, counts_of, number, percent
 from harness.report.cells import BAD, GOOD, Cell, Table, plain
@@ -98,6 +98,48 @@ SCENARIO_METRICS: Final = (
 CHANGE_HEADERS: Final = ("style", "metric", "A", "B", "change")
 
 
+def _cpu(result: StyleResult) -> Cpu | None:
+    return result.cpu
+
+
+def _total(result: StyleResult) -> float | None:
+    cpu = _cpu(result)
+    return None if cpu is None else cpu.total_ms
+
+
+def _fraction(result: StyleResult) -> float | None:
+    cpu = _cpu(result)
+    return None if cpu is None else cpu.bound_fraction
+
+
+def _cpu_of(process: str) -> Callable[[StyleResult], float | None]:
+    def value(result: StyleResult) -> float | None:
+        cpu = _cpu(result)
+        return None if cpu is None else cpu.processes.get(process)
+
+    return value
+
+
+def cpu_metrics(a: Run, b: Run) -> list[Metric]:
+    """CPU-ms per completed order (in total, then each process) and the fraction of the
+    bound, when either run measured them (docs/bench.md, "CPU per order and the bound")."""
+    cpus = [cpu for run in (a, b) for result in run.styles.values() if (cpu := _cpu(result))]
+    if not any(cpu.total_ms is not None for cpu in cpus):
+        return []
+    processes = dict.fromkeys(  # in the order measured; none that no run could attribute
+        name for cpu in cpus for name, ms in cpu.processes.items() if ms is not None
+    )
+    return [
+        Metric("CPU-ms/order", RATIO, -1, _total, _ms),
+        *(Metric(f"CPU-ms/order {name}", RATIO, -1, _cpu_of(name), _ms) for name in processes),
+        Metric("of bound %", POINTS, +1, _fraction, percent),
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return number(value, 2)
+
+
 @dataclass(frozen=True)
 class Comparison:
     a: Run
@@ -110,7 +152,7 @@ class Comparison:
 
 def compare(a: Run, b: Run) -> Comparison:
     styles = [style for style in a.styles if style in b.styles]
-    metrics = [*LOAD_METRICS, *AUDIT_METRICS]
+    metrics = [*LOAD_METRICS, *cpu_metrics(a, b), *AUDIT_METRICS]
     if a.scenario and b.scenario:
         metrics += SCENARIO_METRICS
     rows = tuple(

@@ -34,15 +34,16 @@ HOW_TO_READ: Final = (
     "One order's trace per panel: each bar is a span (a request handled, a call made, a saga "
     "step, an event published or handled), indented under the span that caused it, placed at "
     "its start and as long as it took; the colour is the service. 'Typical' is the traced order "
-    "of median length, 'slow' the one at p99. The bench samples one order in ten by default."
+    "of median length, 'slow' the one at p99; the client's request (Locust's, in grey) is the "
+    "root. `orderflow bench --traces` samples one order in ten unless given a ratio."
 )
 BREAKDOWN_HOW_TO_READ: Final = (
     "Where an order's time goes, part by part: each moment of a traced order goes to the deepest "
     "span running then (a service's own work, the stores included; a call's hop, the caller "
     "waiting while the callee is not working: network, serialisation; a publish; an event "
-    "waiting in its queue); each cell is the median over the style's traced orders, in ms. The "
-    "client is not traced: the client → order hop is the latency table's p50 less the median "
-    "traced order."
+    "waiting in its queue; a store transaction); each cell is the median over the style's traced "
+    "orders, in ms. The client's request is the root span, so the client → order hop is a part "
+    "too (Locust's own time, the network and the order service's framework)."
 )
 
 
@@ -98,6 +99,15 @@ def _waterfall(style: StyleTraces) -> str:
             _panel(ax, f"{style.style}: {what} order, {total_ms(trace):.1f} ms", trace)
 
     return charts.render(draw, 1.2 + ROW_IN * sum(heights), f"waterfall-{style.style}")
+
+
+def waterfall(title: str, trace: Trace, salt: str) -> str:
+    """One order's trace, drawn as each panel of `_waterfall` is."""
+
+    def draw(figure: Figure) -> None:
+        _panel(figure.subplots(), title, trace)
+
+    return charts.render(draw, 1.2 + ROW_IN * min(len(trace), MAX_ROWS), salt)
 
 
 def _panel(ax: Axes, title: str, trace: Trace) -> None:

@@ -30,7 +30,10 @@ from harness.scenarios.phases import isolation
 from harness.scenarios.queues import QueueWatch
 from harness.scenarios.spec import Expectation, Scenario
 from harness.scenarios.timeline import Timeline
+from harness.stack.supervisor import Stack
+from harness.telemetry.sampler import TelemetrySampler
 from harness.vocabulary import style_of
+from services.kernel.config import SERVICES
 
 EXPECTATIONS_NOT_MET: Final = 3
 
@@ -126,12 +129,14 @@ def _run_style(
         injector = Injector(stack, controls(env), broker.url, namespace, broker.private)
         timeline = Timeline(scenario.faults, injector)
         queues = QueueWatch(broker.url, namespace, target.services["order"])
+        telemetry = TelemetrySampler(target.services, lambda: _pids(stack))
         started: list[float] = []
 
         def on_start(zero: float) -> None:
             started.append(zero)
             timeline.start(zero)
             queues.start(zero)
+            telemetry.start(zero)
 
         preflight(target, style)
         try:
@@ -144,12 +149,14 @@ def _run_style(
             found = audit.audit_run(target.services, style_of(style), accepted, scenario.grace_s)
         finally:
             queues.stop()  # after the settling, so the queues are seen draining
+            telemetry.stop()
         broker_queues = queues.summary()  # the dead-letter queues, before the stack goes
         samples = results.load_samples(phase.samples)
     zero = started[0] if started else min((s.at for s in samples), default=0.0)
     spec = scenario.load
     result = results.style_result(samples, None, spec.duration_s, None, phase.load_generator)
     result["audit"] = found
+    result["telemetry"] = telemetry.section(zero)
     result["scenario"] = {
         "faults": [happened.to_json() for happened in timeline.happened],
         **isolation(
@@ -159,6 +166,11 @@ def _run_style(
     }
     result["scenario"]["expectations"] = _expectations(scenario.expect, style, result)
     return result
+
+
+def _pids(stack: Stack) -> dict[str, int]:
+    """Each service's process now: a crash fault's restart gives it a new one."""
+    return {service: stack.pid(service) for service in SERVICES}
 
 
 def _load(scenario: Scenario, processes: int = 1) -> Load:

@@ -8,6 +8,7 @@ Ctrl-C in a terminal reaches them as well; the supervisor still stops them in or
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import signal
 import time
@@ -19,6 +20,7 @@ from typing import Final
 import httpx
 
 from harness.rabbit.users import service_environment
+from harness.stack import postgres
 from harness.stack.ports import PortClaim, PortInUse, check_ports, free_ports
 from harness.stack.process import Child, describe_exit
 from services.kernel.config import DEFAULT_PORTS, SERVICES, bracketed, host_variable, port_variable
@@ -61,6 +63,9 @@ class StackConfig:
     grpc_ports: Mapping[str, int] = field(default_factory=lambda: _default_ports(1))
     services: tuple[str, ...] = START_ORDER
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # The PostgreSQL server where each service gets a database of its own (`--store postgres`);
+    # None: each service's SQLite file in data_dir.
+    postgres_admin_url: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.services) - set(SERVICES))
@@ -99,6 +104,12 @@ class StackConfig:
 
     def log_path(self, service: str) -> Path:
         return self.data_dir / "logs" / f"{service}.log"
+
+    def database_name(self, service: str) -> str:
+        """The service's PostgreSQL database: named after the data directory too, so stacks
+        with directories of their own (tests, demo) never share one."""
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:8]
+        return f"{postgres.PREFIX}{digest}_{service}"
 
     def database_files(self, service: str) -> tuple[Path, ...]:
         database = self.data_dir / f"{service}.db"
@@ -165,6 +176,7 @@ class Stack:
         check_ports(self.config.host, self.config.port_claims())
         if reset:
             self._delete_databases()
+        self._create_databases()
         self._children.clear()
         deadline = time.monotonic() + timeout_s
         _LIVE.add(self)
@@ -267,6 +279,12 @@ class Stack:
         # Each child its own broker user (only its own password), unless the broker URL or
         # ORDERFLOW_BROKER_USER already says who connects.
         env.update(service_environment(env, service))
+        # The stack says where each service's store is: one URL inherited by all four would
+        # have them share one database (and one outbox).
+        env.pop("ORDERFLOW_DATABASE_URL", None)
+        if self.config.postgres_admin_url is not None:
+            name = self.config.database_name(service)
+            env["ORDERFLOW_DATABASE_URL"] = postgres.url_of(self.config.postgres_admin_url, name)
         child = Child.spawn(service, env, self.config.log_path(service))
         self._children[service] = child
         return child
@@ -293,9 +311,25 @@ class Stack:
         return StartupFailed(service, reason, child.log_path, child.tail(LOG_TAIL_LINES))
 
     def _delete_databases(self) -> None:
+        if self.config.postgres_admin_url is not None:
+            self.drop_databases()
+            return
         for service in self.config.services:
             for path in self.config.database_files(service):
                 path.unlink(missing_ok=True)
+
+    def _create_databases(self) -> None:
+        admin_url = self.config.postgres_admin_url
+        if admin_url is not None:
+            for service in self.config.services:
+                postgres.create_if_missing(admin_url, self.config.database_name(service))
+
+    def drop_databases(self) -> None:
+        """Drop the services' PostgreSQL databases (the stack stopped): only ones it named."""
+        admin_url = self.config.postgres_admin_url
+        if admin_url is not None:
+            for service in self.config.services:
+                postgres.drop(admin_url, self.config.database_name(service))
 
     def _child(self, service: str) -> Child:
         self._require_configured(service)

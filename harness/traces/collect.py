@@ -1,8 +1,8 @@
-"""Where a bench run's stack writes its spans, and how much it samples.
+"""Where a traced bench run (`orderflow bench --traces`) writes its spans, and how much of it.
 
-Each service writes its own file through the SDK's OTLP JSON file exporter
-(services/kernel/tracing.py, `ORDERFLOW_TRACES_FILE`), so the results folder holds plain OTLP
-JSON that other tools read too."""
+Each service, and each Locust process (as `locust-<pid>`), writes its own file through the
+SDK's OTLP JSON file exporter (services/kernel/tracing.py, `ORDERFLOW_TRACES_FILE`), so the
+results folder holds plain OTLP JSON that other tools read too."""
 
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ from typing import Final
 
 FOLDER: Final = "traces"
 SAMPLER: Final = "parentbased_traceidratio"
-# One order in ten is enough for a typical and a slow waterfall per style in a short run, and
-# keeps the cost small (docs/bench.md measures it): an unsampled order costs a flag test per hop.
-DEFAULT_RATIO: Final = "0.1"
+# One order in ten is enough for a typical and a slow waterfall per style in a short run; what
+# tracing costs even so is measured in docs/bench.md, which is why a bench traces only when
+# asked to (`--traces`).
+DEFAULT_RATIO: Final = 0.1
 
 
 def folder(out: Path) -> Path:
     return out / FOLDER
 
 
-def environment(out: Path, base: Mapping[str, str]) -> dict[str, str]:
-    """What the bench's own stack runs with to trace into `out`/traces: the sampler is ours
-    unless the caller's environment names one (OTEL_TRACES_SAMPLER / _ARG as users expect)."""
+def environment(out: Path, base: Mapping[str, str], ratio: float = DEFAULT_RATIO) -> dict[str, str]:
+    """What the bench's own stack and its load generator run with to trace into `out`/traces,
+    sampling `ratio` of the orders: unless the caller's environment names a sampler of its own
+    (OTEL_TRACES_SAMPLER, with its OTEL_TRACES_SAMPLER_ARG), which is then kept."""
     env = {"ORDERFLOW_TRACES_FILE": str(folder(out) / "{service}.jsonl")}
     if not base.get("OTEL_TRACES_SAMPLER", "").strip():
         env["OTEL_TRACES_SAMPLER"] = SAMPLER
-        env["OTEL_TRACES_SAMPLER_ARG"] = base.get("OTEL_TRACES_SAMPLER_ARG", DEFAULT_RATIO)
+        env["OTEL_TRACES_SAMPLER_ARG"] = f"{ratio:g}"
     return env

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from harness.bench.results import load_samples, nearest_rank
 from harness.traces import collect
-from harness.traces.spans import Span, TracesError, order_traces, read_folder
+from harness.traces.spans import STYLE_KEY, Span, TracesError, order_traces, read_folder
 from harness.traces.waterfall import rows, total_ms
+from services.kernel.tracing import TRANSACTION
 
 # An order started near the end of its style's load may finish a client timeout later.
 LATE_S: Final = 35.0
@@ -40,6 +41,32 @@ class StyleTraces:
     @property
     def slow(self) -> Trace:
         return self.traces[_rank(99, len(self.traces))]
+
+
+def pick(
+    traces: Iterable[Trace], style: str | None, containing: str | None, slow: bool
+) -> tuple[Trace, int] | None:
+    """Among the traces begun by a `style` client that have a span whose name contains
+    `containing` (either may be None: any), the typical one (median length) or the slow one
+    (p99), and how many there were to choose from; None when there were none."""
+    chosen = sorted(
+        (
+            trace
+            for trace in traces
+            if style in (None, style_of(trace))
+            and (containing is None or any(containing in span.name for span in trace))
+        ),
+        key=total_ms,
+    )
+    if not chosen:
+        return None
+    return chosen[_rank(99 if slow else 50, len(chosen))], len(chosen)
+
+
+def style_of(trace: Trace) -> str | None:
+    """The style of the client whose request began the trace (its root span says so)."""
+    styles = (span.attributes[STYLE_KEY] for span in trace if STYLE_KEY in span.attributes)
+    return next(styles, None)
 
 
 def by_style(folder: Path, styles: Sequence[str]) -> list[StyleTraces]:
@@ -113,6 +140,8 @@ def median_breakdown(traces: Sequence[Trace]) -> dict[str, float]:
 
 
 def _component(span: Span, children: dict[str, list[Span]]) -> str:
+    if TRANSACTION in span.attributes:  # a store transaction (services/kernel/tracing.py)
+        return f"{span.service}: store"
     if span.kind == "PRODUCER":
         return f"{span.service}: publish"
     if span.kind == "CLIENT":

@@ -12,6 +12,8 @@ from typing import Any, Final
 # Where an order's id is on a span: the saga's steps and the notification carry it; a broker
 # event's handling carries the correlation id, which is the order's own in every style.
 ORDER_KEYS: Final = ("orderflow.order", "orderflow.order_id", "orderflow.correlation")
+# The style of the client that began an order's trace (the load generator's root span).
+STYLE_KEY: Final = "orderflow.style"
 
 
 class TracesError(ValueError):

@@ -1,7 +1,8 @@
 """Inventory use cases: the only entry into the inventory domain, shared by every adapter.
 
 Each use case runs its read-check-write inside one transaction with no `await` in between, so two
-orders racing for the last units cannot both pass the stock check.
+orders racing for the last units cannot both pass the stock check (on PostgreSQL, across
+processes, because the stock is read with its rows locked: store.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from services.inventory.domain import (
     plan_reservation,
 )
 from services.inventory.store import InventoryStore
+from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import Line, check_identifier
@@ -46,15 +48,15 @@ class InventoryHandlers:
     async def reserve(self, order_id: str, lines: tuple[Line, ...]) -> tuple[Reservation, bool]:
         """Reserve every line or none. Returns the reservation and whether it is new."""
         await self._faults.before("inventory.reserve")
-        with self._store.transaction():
-            return self._reserve(order_id, lines)
+        with tracing.transaction("inventory.reserve"):
+            return self._store.atomically(lambda: self._reserve(order_id, lines))
 
     async def release(self, order_id: str) -> Reservation:
         """Give the stock back. Safe to repeat, and safe before the reservation ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("inventory.release")
-        with self._store.transaction():
-            return self._release(order_id)
+        with tracing.transaction("inventory.release"):
+            return self._store.atomically(lambda: self._release(order_id))
 
     def _release(self, order_id: str) -> Reservation:
         """Inside the caller's transaction."""
@@ -73,7 +75,7 @@ class InventoryHandlers:
         existing = self._store.reservation(order_id)
         if existing is not None:
             return check_replay(existing, lines), False
-        catalog = self._store.products(line.sku for line in lines)
+        catalog = self._store.products((line.sku for line in lines), lock=True)
         reservation = plan_reservation(order_id, lines, catalog)
         self._store.add_reservation(reservation)
         log.info("order %s: reserved %s", order_id, _describe(reservation))

@@ -24,7 +24,7 @@ NAME = "inventory"
 
 
 async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
-    store = InventoryStore.open(settings.database_path(NAME))
+    store = InventoryStore.open(settings.database_location(NAME))
     resources.callback(store.close)
     store.seed(SEED)
     telemetry = Telemetry(NAME)

@@ -1,17 +1,20 @@
-"""Inventory persistence: catalog, stock and reservations in the service's own SQLite file.
+"""Inventory persistence: catalog, stock and reservations in the service's own database.
 
-`CHECK (available >= 0)` makes negative stock impossible even if a rule were bypassed.
+`CHECK (available >= 0)` makes negative stock impossible even if a rule were bypassed. On
+PostgreSQL, where other processes may reserve at the same time, a reservation reads the stock
+it plans on with its rows locked (`products(..., lock=True)`: FOR UPDATE, in SKU order so two
+reservations never wait on each other), and a release gives stock back only if its own
+conditional update moved the reservation from RESERVED.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 from services.inventory.domain import Product, Reservation, ReservationStatus, ReservedLine
-from services.kernel import sqlite
 from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
+from services.kernel.database import Database, Row, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -38,31 +41,36 @@ CREATE TABLE IF NOT EXISTS reservation_lines (
 """
 
 
-class InventoryStore(sqlite.SqliteStore):
+class InventoryStore(Store):
     SCHEMA = SCHEMA + outbox.SCHEMA
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        super().__init__(connection)
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
         # The broker style's outbox and inbox, written in this store's transactions.
-        self.messages = outbox.Messages(connection)
+        self.messages = outbox.Messages(database)
 
     def seed(self, products: Iterable[Product]) -> None:
         """Insert products that are missing; never touch stock that already moved."""
-        with sqlite.transaction(self._db):
+        with self._db.transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO products (sku, name, price_cents, initial_stock, available)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [(p.sku, p.name, p.price_cents, p.available, p.available) for p in products],
             )
 
-    def products(self, skus: Iterable[str] | None = None) -> dict[str, Product]:
+    def products(
+        self, skus: Iterable[str] | None = None, *, lock: bool = False
+    ) -> dict[str, Product]:
+        """The catalog, or the products of `skus`; `lock` (inside `transaction`) holds their
+        rows until it ends, so the stock read is the stock written over."""
         if skus is None:
             rows = self._db.execute("SELECT * FROM products ORDER BY sku").fetchall()
         else:
-            wanted = list(skus)
+            wanted = sorted(set(skus))
             marks = ",".join("?" * len(wanted))
+            locking = self._db.lock_clause if lock else ""
             rows = self._db.execute(
-                f"SELECT * FROM products WHERE sku IN ({marks}) ORDER BY sku", wanted
+                f"SELECT * FROM products WHERE sku IN ({marks}) ORDER BY sku{locking}", wanted
             ).fetchall()
         return {row["sku"]: _product(row) for row in rows}
 
@@ -98,13 +106,16 @@ class InventoryStore(sqlite.SqliteStore):
             self._adjust_stock(line.sku, -line.quantity)
 
     def mark_released(self, reservation: Reservation) -> None:
-        """Give back the stock of a held reservation (call inside `transaction`)."""
-        for line in reservation.lines:
-            self._adjust_stock(line.sku, line.quantity)
-        self._db.execute(
-            "UPDATE reservations SET status = 'RELEASED', updated_at = ? WHERE order_id = ?",
+        """Give back the stock of a held reservation (call inside `transaction`); only once,
+        even if another process released it since it was read."""
+        released = self._db.execute(
+            "UPDATE reservations SET status = 'RELEASED', updated_at = ?"
+            " WHERE order_id = ? AND status = 'RESERVED'",
             (now_iso(), reservation.order_id),
         )
+        if released.rowcount == 1:
+            for line in reservation.lines:
+                self._adjust_stock(line.sku, line.quantity)
 
     def add_release_marker(self, order_id: str) -> None:
         """Remember a release that arrived before its reservation, so the late one is refused."""
@@ -138,5 +149,5 @@ class InventoryStore(sqlite.SqliteStore):
         )
 
 
-def _product(row: sqlite3.Row) -> Product:
+def _product(row: Row) -> Product:
     return Product(row["sku"], row["name"], row["price_cents"], row["available"])

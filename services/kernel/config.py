@@ -285,6 +285,14 @@ def _token(key: str, raw: str) -> str | None:
     return raw or None
 
 
+def _database_url(key: str, raw: str) -> str | None:
+    if raw and not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"{key} must be a postgresql:// URL (or unset, for the service's SQLite file)"
+        )
+    return raw or None
+
+
 def _secret(key: str, raw: str) -> str:
     if len(raw) < MIN_TOKEN_LENGTH:
         raise ConfigError(f"{key} must be at least {MIN_TOKEN_LENGTH} characters")
@@ -383,6 +391,10 @@ class Settings(BaseModel):
     control_token: Annotated[
         str | None, _checked(_token), Field(alias="ORDERFLOW_CONTROL_TOKEN")
     ] = None
+    # The service's own PostgreSQL database; its SQLite file in data_dir when unset.
+    database_url: Annotated[
+        str | None, _checked(_database_url), Field(alias="ORDERFLOW_DATABASE_URL")
+    ] = None
     resilience: Resilience  # of the order service's downstream calls; composed: see _composed
     # A fault hook: wait this long before building or binding anything.
     start_delay_s: Annotated[
@@ -424,6 +436,10 @@ class Settings(BaseModel):
 
     def database_path(self, service: str) -> Path:
         return self.data_dir / f"{service}.db"
+
+    def database_location(self, service: str) -> Path | str:
+        """Where the service's store lives: its PostgreSQL URL if set, else its SQLite file."""
+        return self.database_url or self.database_path(service)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,4 +1,4 @@
-"""SQLite access shared by every service's store.
+"""SQLite access for a service's store (`Database` on sqlite3): the default back end.
 
 Why synchronous calls on the event loop: each statement takes microseconds on a local file, and
 running a whole transaction without an `await` in the middle makes it atomic with respect to every
@@ -10,16 +10,10 @@ crash tests do); only an OS crash could lose the last commits.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar, Self
 
-from services.kernel.config import ConfigError
-
-
-class OutdatedDatabase(ConfigError):
-    """The file was written with another schema: refuse it rather than misread it."""
+from services.kernel.database import ConstraintViolation, Database, OutdatedDatabase, Params
 
 
 def connect(path: Path | str, schema: str, version: int = 1) -> sqlite3.Connection:
@@ -60,51 +54,53 @@ def add_column(connection: sqlite3.Connection, table: str, column: str, declarat
         connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
-@contextmanager
-def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: nothing is ever half-written."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield connection
-        connection.execute("COMMIT")
-    except BaseException:
-        # Also when COMMIT itself failed (busy, disk full): never leave the shared connection
-        # inside a transaction, or every later BEGIN would fail.
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def is_reachable(connection: sqlite3.Connection) -> bool:
-    try:
-        connection.execute("SELECT 1").fetchone()
-    except sqlite3.Error:
-        return False
-    return True
-
-
-class SqliteStore:
-    """What every service's store shares: its own database file, opened with its schema."""
-
-    SCHEMA: ClassVar[str]
-    # Raise when a column changes; new tables alone (CREATE ... IF NOT EXISTS) do not need it.
-    SCHEMA_VERSION: ClassVar[int] = 1
+class SqliteDatabase(Database):
+    """A service's SQLite file (`Database` on sqlite3): queries run exactly as written."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
+        self.connection = connection
 
-    @classmethod
-    def open(cls, path: Path | str) -> Self:
-        return cls(connect(path, cls.SCHEMA, cls.SCHEMA_VERSION))
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        try:
+            return self.connection.execute(sql, params)
+        except sqlite3.IntegrityError as error:
+            raise _violation(error) from error
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        try:
+            self.connection.executemany(sql, rows)
+        except sqlite3.IntegrityError as error:
+            raise _violation(error) from error
+
+    def begin(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite3.IntegrityError as error:  # a deferred foreign key
+            raise _violation(error) from error
+
+    def rollback(self) -> None:
+        self.connection.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.connection.in_transaction
+
+    def add_column(self, table: str, column: str, declaration: str) -> None:
+        add_column(self.connection, table, column, declaration)
 
     def close(self) -> None:
-        self._db.close()
+        self.connection.close()
 
-    def is_reachable(self) -> bool:
-        return is_reachable(self._db)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group the store's writes: all of them commit, or none."""
-        with transaction(self._db):
-            yield
+def open_database(path: Path | str, schema: str, version: int = 1) -> SqliteDatabase:
+    return SqliteDatabase(connect(path, schema, version))
+
+
+_UNIQUE = {sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY}
+
+
+def _violation(error: sqlite3.IntegrityError) -> ConstraintViolation:
+    return ConstraintViolation(str(error), unique=error.sqlite_errorcode in _UNIQUE)

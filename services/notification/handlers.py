@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.faults import OPERATIONS, Faults
@@ -67,8 +68,8 @@ class NotificationHandlers:
         `OutcomeConflict` if the order's customer was told another outcome."""
         await self._faults.before("notification.record")
         notice = compose(request)
-        with self._store.transaction():
-            notification, created = self._record(notice, request)
+        with tracing.transaction("notification.record"):
+            notification, created = self._store.atomically(lambda: self._record(notice, request))
         self._told(notification, created, request)
         return notification, created
 

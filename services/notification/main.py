@@ -57,7 +57,7 @@ def create_app(
 
 
 async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
-    store = NotificationStore.open(settings.database_path(NAME))
+    store = NotificationStore.open(settings.database_location(NAME))
     resources.callback(store.close)
     telemetry = Telemetry(NAME)
     faults = Faults(OPERATIONS[NAME], telemetry)

@@ -1,4 +1,4 @@
-"""Notification persistence: one row per order in the service's own SQLite file.
+"""Notification persistence: one row per order in the service's own database.
 
 An order ends once, so its customer is told once: a unique index on the order id makes a second
 notification of one order impossible, whatever upstream sends (its primary key, (order, kind), is
@@ -8,13 +8,12 @@ stored again; it increments `duplicates`, so audits can see how often upstream d
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, replace
 from typing import Final
 
-from services.kernel import sqlite
 from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
+from services.kernel.database import Database, Row, Store
 from services.notification import webhook_store
 from services.notification.domain import Notice, Notification, NotificationKind
 
@@ -37,15 +36,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS notifications_one_per_order ON notifications (
 """
 
 
-class NotificationStore(sqlite.SqliteStore):
+class NotificationStore(Store):
     SCHEMA = SCHEMA + outbox.SCHEMA + webhook_store.SCHEMA
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        super().__init__(connection)
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
         # The broker style's outbox and inbox, written in this store's transactions.
-        self.messages = outbox.Messages(connection)
+        self.messages = outbox.Messages(database)
         # The webhooks owed to callback URLs, written in the notification's transaction.
-        self.webhooks = webhook_store.Webhooks(connection)
+        self.webhooks = webhook_store.Webhooks(database)
 
     def notification(self, order_id: str) -> Notification | None:
         """The order's notification, if its customer was told."""
@@ -77,8 +76,8 @@ class NotificationStore(sqlite.SqliteStore):
         """Newest first; a None filter matches everything."""
         rows = self._db.execute(
             "SELECT * FROM notifications"
-            " WHERE (:order_id IS NULL OR order_id = :order_id)"
-            " AND (:customer_id IS NULL OR customer_id = :customer_id)"
+            " WHERE (CAST(:order_id AS TEXT) IS NULL OR order_id = :order_id)"
+            " AND (CAST(:customer_id AS TEXT) IS NULL OR customer_id = :customer_id)"
             " ORDER BY created_at DESC, rowid DESC LIMIT :limit",
             {"order_id": order_id, "customer_id": customer_id, "limit": LIST_LIMIT},
         ).fetchall()
@@ -97,7 +96,7 @@ class NotificationStore(sqlite.SqliteStore):
         return {"notifications": row["n"], "duplicates": row["d"]}
 
 
-def _notification(row: sqlite3.Row) -> Notification:
+def _notification(row: Row) -> Notification:
     return Notification(
         order_id=row["order_id"],
         customer_id=row["customer_id"],

@@ -1,4 +1,4 @@
-"""The webhooks notification owes, in its own SQLite file (the same transaction as the notice).
+"""The webhooks notification owes, in its own database (the same transaction as the notice).
 
 A row is written with the notification it reports, so a restart resumes what is owed. It stays
 after it ends: `delivered` once a receiver answered 2xx, `dead` (the dead-letter record) after the
@@ -7,12 +7,12 @@ last retry failed or when its URL was refused here; `last_error` says why.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from services.kernel.clock import now_iso
+from services.kernel.database import Database, Row
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -53,8 +53,8 @@ class Webhook:
 class Webhooks:
     """Queries on the webhooks table; writes run inside the owning store's transactions."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def owe(self, webhook: Webhook, next_at: float) -> None:
         self._db.execute(
@@ -112,7 +112,7 @@ class Webhooks:
         return {state.value: found.get(state.value, 0) for state in State}
 
 
-def _webhook(row: sqlite3.Row) -> Webhook:
+def _webhook(row: Row) -> Webhook:
     return Webhook(
         id=row["id"],
         order_id=row["order_id"],

@@ -29,9 +29,10 @@ from dataclasses import replace
 
 from services.kernel import correlation
 from services.kernel.broker import catalogue as ev
+from services.kernel.broker.traced_work import TracedUnitOfWork
 from services.kernel.broker.unit_of_work import (
     Received,
-    SqliteUnitOfWork,
+    StoreUnitOfWork,
     UnitOfWork,
     derived_id,
 )
@@ -126,7 +127,8 @@ class OrderChoreography:
         in by the broker under the request's correlation id (the terminal event's waiter)."""
         client = correlation.current() or correlation.new_id()
         received = Received(str(uuid.uuid4()), ev.ORDER_PLACE, client)
-        placed = await self.place(command, SqliteUnitOfWork(self._store.messages, received))
+        work = TracedUnitOfWork(StoreUnitOfWork(self._store.messages, received), "order.place")
+        placed = await self.place(command, work)
         assert placed is not None  # a fresh message id is never in the inbox
         return placed
 

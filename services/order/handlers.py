@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
-from services.kernel import correlation, styles
+from services.kernel import correlation, styles, tracing
 from services.kernel.clock import now_iso
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
@@ -75,23 +75,27 @@ class OrderHandlers:
         pushing adapter can start following it (`watch_order`) without missing a change."""
         await self._faults.before("order.place")
         command.validate(self._callback_hosts)
-        with self._store.transaction():
-            key = command.idempotency_key
-            existing = self._store.by_idempotency_key(key) if key else None
-            if existing is None:
-                order = domain.new_order(self._new_id(), command, now_iso())
-                self._store.add(order)
-                self._store.log(order.id, "place", "accepted", order.created_at)
-        if existing is not None:
-            domain.check_replay(existing, command)
-            correlation.bind_order(existing.id)
-            if on_accepted:
-                on_accepted(existing)
-            return domain.answer(await self._drive(existing)), False
+        with tracing.transaction("order.place"):
+            order, created = self._store.atomically(lambda: self._accept(command))
+        if not created:
+            domain.check_replay(order, command)
         correlation.bind_order(order.id)
         if on_accepted:
             on_accepted(order)
-        return domain.answer(await self._drive(order, first_run=True)), True
+        return domain.answer(await self._drive(order, first_run=created)), created
+
+    def _accept(self, command: PlaceOrder) -> tuple[Order, bool]:
+        """Inside the caller's transaction: the order placed before under this idempotency key
+        (False), or a new one, recorded (True). Two processes placing one key at once: the
+        key's unique index refuses the second, which runs again and finds the first."""
+        key = command.idempotency_key
+        existing = self._store.by_idempotency_key(key) if key else None
+        if existing is not None:
+            return existing, False
+        order = domain.new_order(self._new_id(), command, now_iso())
+        self._store.add(order)
+        self._store.log(order.id, "place", "accepted", order.created_at)
+        return order, True
 
     async def accept_order(self, command: PlaceOrder) -> tuple[Order, bool]:
         """`place_order` answered at once: the order is recorded and its saga started, not

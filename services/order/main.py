@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
     telemetry = Telemetry(NAME)
-    store = OrderStore.open(settings.database_path(NAME))
+    store = OrderStore.open(settings.database_location(NAME))
     resources.callback(store.close)
     clients = await downstream.connect(settings, telemetry, resources)
     # Finished orders' notifications, delivered until acknowledged (also what a crash left owed).

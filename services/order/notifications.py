@@ -88,9 +88,15 @@ class NotificationDelivery:
                     await asyncio.wait_for(self._wake.wait(), IDLE_S)
 
     async def deliver_due(self) -> Round:
-        """One batch of the oldest owed notifications, delivered at once."""
+        """One batch of the oldest owed notifications, delivered at once; what was settled is
+        struck off in one commit, not one per acknowledgement (a crash in between only means
+        those are delivered again, which notification answers as before)."""
         due = self._store.notifications_due(BATCH)
         delivered = await asyncio.gather(*(self._deliver(*owed) for owed in due))
+        if settled := [order_id for (order_id, _), ok in zip(due, delivered, strict=True) if ok]:
+            with self._store.transaction():
+                for order_id in settled:
+                    self._store.notified(order_id)
         if not all(delivered):
             return Round.FAILED
         return Round.MORE if len(due) == BATCH else Round.DONE
@@ -99,7 +105,6 @@ class NotificationDelivery:
         """Whether the notification is settled: acknowledged, or refused for good."""
         order = self._store.get(order_id)
         if order is None:  # cannot happen (a foreign key): do not retry it forever
-            self._store.notified(order_id)
             return True
         correlation.set_current(correlation_id)  # this task's own context (gather wraps each)
         # However late, the delivery belongs to the trace of the transaction that owed it.
@@ -122,5 +127,4 @@ class NotificationDelivery:
             log.error("notification refused order %s for good: %s", order.id, error)
         else:
             self._outcomes.labels("delivered").inc()
-        self._store.notified(order.id)
         return True

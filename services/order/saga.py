@@ -1,8 +1,9 @@
 """The order saga, orchestrated: reserve → charge → confirm, or compensate.
 
 Every step first calls a downstream service, then saves the order's new state and a log entry in
-one transaction. Because every downstream call is idempotent (keyed by the order id) and the
-saga's position is durable, `advance` can be called again on any unfinished order after a crash:
+one transaction (the confirmation, which calls nobody, is saved in the charge's). Because every
+downstream call is idempotent (keyed by the order id) and the saga's position is durable,
+`advance` can be called again on any unfinished order after a crash:
 it repeats at most the one call whose answer was lost, and the other side answers it from its
 record instead of doing it twice.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 from services.kernel import correlation, tracing
 from services.kernel.clock import now_iso
@@ -90,7 +92,7 @@ class Saga:
             return await self._reserve(order, first_run)
         if order.status is Status.RESERVED:
             return await self._charge(order, first_run)
-        if order.status is Status.PAID:
+        if order.status is Status.PAID:  # saved alone by releases before charge and confirm
             return self._save(domain.confirmed(order, self._clock()), "confirm", "ok")
         raise domain.IllegalTransition(f"order {order.id} is {order.status} with an open saga")
 
@@ -126,7 +128,7 @@ class Saga:
             failed = domain.cancelled(order, Reason.PAYMENT_FAILED, now, undo)
             return self._save(failed, "charge", "not_sent" if never_sent else "failed", str(error))
         if result.status is ChargeStatus.CHARGED:
-            return self._save(domain.paid(order, now), "charge", "ok")
+            return self._paid_and_confirmed(domain.paid(order, now))
         reason = (
             Reason.PAYMENT_DECLINED
             if result.status is ChargeStatus.DECLINED
@@ -158,28 +160,53 @@ class Saga:
         """Log the first of a run of failed attempts only: retries go on every few seconds for
         as long as a service is down, and the log must not grow with the outage."""
         self._steps.labels("compensate", "postponed").inc()
-        with self._store.transaction():
+        with tracing.transaction("order.postpone"), self._store.transaction():
             if self._store.last_outcome(order.id) != ("compensate", "postponed"):
                 self._store.log(order.id, "compensate", "postponed", self._clock(), cause)
 
+    def _paid_and_confirmed(self, paid: Order) -> Order:
+        """Once the charge is taken nothing can stop the confirmation (it calls nobody), so both
+        are saved in one commit instead of two: the order still goes through PAID, numbered,
+        logged and pushed to its watchers before CONFIRMED, as every client saw it before."""
+        confirmed = domain.confirmed(paid, self._clock())
+        return self._save_steps(_Step(paid, "charge", "ok"), _Step(confirmed, "confirm", "ok"))
+
     def _save(self, order: Order, step: str, outcome: str, detail: str | None = None) -> Order:
-        with self._store.transaction():
-            self._store.update(order)
-            self._store.log(order.id, step, outcome, order.updated_at, detail)
-            if order.saga is SagaState.DONE:  # finished: the customer must be told, once
-                told_as = correlation.current() or order.id
+        return self._save_steps(_Step(order, step, outcome, detail))
+
+    def _save_steps(self, *steps: _Step) -> Order:
+        """Save one or more steps in one transaction; then count, log and publish each, in order.
+        Returns the last step's order."""
+        last = steps[-1].order
+        named = "+".join(step.step for step in steps)  # order.charge+confirm: one commit
+        with tracing.transaction(f"order.{named}"), self._store.transaction():
+            for order, step, outcome, detail in steps:
+                self._store.update(order)
+                self._store.log(order.id, step, outcome, order.updated_at, detail)
+            if last.saga is SagaState.DONE:  # finished: the customer must be told, once
+                told_as = correlation.current() or last.id
                 trace = tracing.carrier()  # the delivery joins this order's trace
-                self._store.owe_notification(order.id, order.updated_at, told_as, trace)
-        self._steps.labels(step, outcome).inc()
-        level = logging.DEBUG if _routine(order, step, outcome) else logging.INFO
-        log.log(level, "order %s: %s %s -> %s", order.id, step, outcome, order.status)
-        self.updates.publish(order)
-        return order
+                self._store.owe_notification(last.id, last.updated_at, told_as, trace)
+        for order, step, outcome, _ in steps:
+            self._steps.labels(step, outcome).inc()
+            level = logging.DEBUG if _routine(order, step, outcome) else logging.INFO
+            log.log(level, "order %s: %s %s -> %s", order.id, step, outcome, order.status)
+            self.updates.publish(order)
+        return last
 
     def _finish(self, order: Order) -> None:
         """Count the outcome; the notification it owes is already recorded with it."""
         self._finished.labels(order.status.value, order.reason or "").inc()
         self._on_owed()
+
+
+class _Step(NamedTuple):
+    """One saga step to save: the order as it leaves the step, and the saga log's entry."""
+
+    order: Order
+    step: str
+    outcome: str
+    detail: str | None = None
 
 
 def _step_name(order: Order) -> str:

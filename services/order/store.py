@@ -12,13 +12,12 @@ is written in the transaction that finishes the order and deleted once notificat
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from services.kernel import sqlite
 from services.kernel.broker import outbox
+from services.kernel.database import Database, Row, Store
 from services.order.domain import (
     Compensation,
     Order,
@@ -109,16 +108,16 @@ class AuditedOrder(NamedTuple):
     saga_state: str  # DONE once nothing is left to give back: a CANCELLED order may still owe
 
 
-class OrderStore(sqlite.SqliteStore):
+class OrderStore(Store):
     SCHEMA = SCHEMA + outbox.SCHEMA
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        super().__init__(connection)
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
         # The broker style's outbox and inbox, written in this store's transactions.
-        self.messages = outbox.Messages(connection)
+        self.messages = outbox.Messages(database)
         for column in ("traceparent", "tracestate"):  # files written before traces
-            sqlite.add_column(connection, "notifications_owed", column, "TEXT")
-        sqlite.add_column(connection, "orders", "callback_url", "TEXT")  # before webhooks
+            database.add_column("notifications_owed", column, "TEXT")
+        database.add_column("orders", "callback_url", "TEXT")  # before webhooks
 
     def add(self, order: Order) -> None:
         self._db.execute(
@@ -303,7 +302,7 @@ class OrderStore(sqlite.SqliteStore):
         """Every order (of one style, or all), by id: one query, not one per order."""
         rows = self._db.execute(
             "SELECT id, status, reason, style, idempotency_key, saga_state FROM orders"
-            " WHERE ?1 IS NULL OR style = ?1 ORDER BY id",
+            " WHERE CAST(?1 AS TEXT) IS NULL OR style = ?1 ORDER BY id",
             (style,),
         )
         return [AuditedOrder(*row) for row in rows]
@@ -313,7 +312,7 @@ class OrderStore(sqlite.SqliteStore):
         rows = self._db.execute(
             "SELECT l.sku, SUM(l.quantity) FROM order_lines AS l"
             " JOIN orders AS o ON o.id = l.order_id WHERE o.status = ?1"
-            " AND (?2 IS NULL OR o.style = ?2) GROUP BY l.sku ORDER BY l.sku",
+            " AND (CAST(?2 AS TEXT) IS NULL OR o.style = ?2) GROUP BY l.sku ORDER BY l.sku",
             (Status.CONFIRMED.value, style),
         )
         return {sku: int(units) for sku, units in rows}
@@ -327,7 +326,7 @@ class OrderStore(sqlite.SqliteStore):
             ],
         )
 
-    def _order(self, row: sqlite3.Row) -> Order:
+    def _order(self, row: Row) -> Order:
         lines = self._db.execute(
             "SELECT sku, quantity, unit_price_cents FROM order_lines"
             " WHERE order_id = ? ORDER BY position",

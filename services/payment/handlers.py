@@ -1,7 +1,9 @@
 """Payment use cases: the only entry into the payment domain, shared by every adapter.
 
 Each use case runs its read-check-write inside one transaction with no `await` in between, so two
-copies of the same charge racing each other cannot both insert, and none can charge twice.
+copies of the same charge racing each other cannot both insert, and none can charge twice (on
+PostgreSQL, across processes, the order id's primary key refuses the second insert and the loser
+runs again as a replay: `Store.atomically`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import check_identifier
@@ -45,8 +48,8 @@ class PaymentHandlers:
     async def charge(self, request: ChargeRequest) -> tuple[Payment, bool]:
         """Charge once per order. Returns the payment and whether this call created it."""
         await self._faults.before("payment.charge")
-        with self._store.transaction():
-            payment, created = self._charge(request)
+        with tracing.transaction("payment.charge"):
+            payment, created = self._store.atomically(lambda: self._charge(request))
         if created:
             self._on_recorded(payment.status)
         return payment, created
@@ -80,9 +83,10 @@ class PaymentHandlers:
         """Give the money back. Safe to repeat, and safe before the charge ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("payment.refund")
-        with self._store.transaction():
-            changed = self._apply_refund(order_id)
-            refunded = self._store.payment(order_id)
+        with tracing.transaction("payment.refund"):
+            changed, refunded = self._store.atomically(
+                lambda: (self._apply_refund(order_id), self._store.payment(order_id))
+            )
         assert refunded is not None
         self._refunded(order_id, changed)
         return refunded
@@ -107,7 +111,7 @@ class PaymentHandlers:
 
     def _apply_refund(self, order_id: str) -> PaymentStatus | None:
         """Apply a refund inside the caller's transaction; return the new status, if it changed."""
-        existing = self._store.payment(order_id)
+        existing = self._store.payment(order_id, lock=True)
         if existing is None:
             self._store.add_void_marker(order_id)
             return PaymentStatus.VOIDED

@@ -54,7 +54,7 @@ def create_app(handlers: PaymentHandlers, telemetry: Telemetry, *, max_body_byte
 
 
 async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.RunningService:
-    store = PaymentStore.open(settings.database_path(NAME))
+    store = PaymentStore.open(settings.database_location(NAME))
     resources.callback(store.close)
     telemetry = Telemetry(NAME)
     faults = Faults(OPERATIONS[NAME], telemetry)

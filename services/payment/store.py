@@ -1,4 +1,4 @@
-"""Payment persistence: one row per order in the service's own SQLite file.
+"""Payment persistence: one row per order in the service's own database.
 
 The order id is the primary key, so a second charge for the same order cannot be inserted even if
 a rule were bypassed. The token is kept only to recognise a faithful replay.
@@ -6,12 +6,11 @@ a rule were bypassed. The token is kept only to recognise a faithful replay.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict
 
-from services.kernel import sqlite
 from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
+from services.kernel.database import Database, Row, Store
 from services.payment.domain import ChargeRequest, Payment, PaymentStatus
 
 SCHEMA = """
@@ -29,16 +28,21 @@ CREATE TABLE IF NOT EXISTS payments (
 """
 
 
-class PaymentStore(sqlite.SqliteStore):
+class PaymentStore(Store):
     SCHEMA = SCHEMA + outbox.SCHEMA
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        super().__init__(connection)
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
         # The broker style's outbox and inbox, written in this store's transactions.
-        self.messages = outbox.Messages(connection)
+        self.messages = outbox.Messages(database)
 
-    def payment(self, order_id: str) -> Payment | None:
-        row = self._db.execute("SELECT * FROM payments WHERE order_id = ?", (order_id,)).fetchone()
+    def payment(self, order_id: str, *, lock: bool = False) -> Payment | None:
+        """The order's payment; `lock` (inside `transaction`) holds its row until the end, so
+        a status read is the status changed (PostgreSQL: two refunds at once take turns)."""
+        locking = self._db.lock_clause if lock else ""
+        row = self._db.execute(
+            f"SELECT * FROM payments WHERE order_id = ?{locking}", (order_id,)
+        ).fetchone()
         return None if row is None else _payment(row)
 
     def add_payment(self, request: ChargeRequest, status: PaymentStatus) -> Payment:
@@ -100,7 +104,7 @@ class PaymentStore(sqlite.SqliteStore):
         return {**counts, "charged_cents": charged_cents}
 
 
-def _payment(row: sqlite3.Row) -> Payment:
+def _payment(row: Row) -> Payment:
     return Payment(
         order_id=row["order_id"],
         customer_id=row["customer_id"],

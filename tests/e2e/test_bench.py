@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from harness.bench.target import Target, TargetUnavailable, preflight, stack_tar
 from harness.rabbit.admin import channel
 from harness.stack.ports import free_ports
 from harness.stack.supervisor import Stack
+from harness.traces.orders import style_of
 from harness.traces.spans import order_traces, read_folder
 from services.kernel.broker.topology import Topology
 from tests.e2e.conftest import MACHINE_BROKER
@@ -81,15 +83,11 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "run"
-    # Every order traced (the default samples one in ten): each style then has its waterfalls.
-    every = {
-        **os.environ,
-        "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
-        "ORDERFLOW_PROFILE": "naive",
-        "OTEL_TRACES_SAMPLER_ARG": "1",
-    }
-    args = ("--duration", "3s", "--calibration", "2s", "--users", "4", "--out", str(out))
-    done = bench(*args, env=every)
+    env = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER, "ORDERFLOW_PROFILE": "naive"}
+    # Every order traced (--traces alone samples one in ten): each style has its waterfalls.
+    args = ["--duration", "3s", "--calibration", "2s", "--users", "4", "--traces", "1"]
+    args += ["--out", str(out)]
+    done = bench(*args, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     document = results_of(out)
     assert list(document["styles"]) == list(STYLES)
@@ -115,6 +113,7 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
         assert audit["accepted"] == summary["orders_completed"], style
         assert set(audit["counts"].values()) == {0}, (style, audit)
         assert_plausible_cpu(style, result)
+        assert_sampled(style, result["telemetry"])
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])
     cpu_title = lines.index("CPU-ms per completed order (the mix's browse and look-up included)")
@@ -123,8 +122,10 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
     # Its last words name the report it wrote beside the results (docs/report.md).
     assert lines[-2:] == [f"Report: {out / 'report.html'}", f"        {out / 'report.md'}"]
     page = (out / "report.html").read_text()
-    # The bars, a timeline per style, and a figure of waterfalls per style (its spans traced).
-    assert page.count("<svg") == 1 + 2 * len(STYLES) and '<section id="audit">' in page
+    # The bars, a timeline, a figure of waterfalls (its spans traced) and one of the patterns
+    # at work per style.
+    assert page.count("<svg") == 1 + 3 * len(STYLES) and '<section id="audit">' in page
+    assert '<section id="telemetry">' in page
     assert '<section id="trace-breakdown">' in page
     assert_traced(out)
     assert (out / "report.md").read_text().startswith("# orderflow report: plain bench\n")
@@ -136,13 +137,44 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
         ch.queue_declare(Topology(namespace).queue("order"), passive=True)
 
 
+def assert_sampled(style: str, telemetry: dict[str, Any]) -> None:
+    """Every service of the stack read about once a second over the 3 s load (Locust's 3 s
+    include its start: two readings at least): each answered, with its memory and, from the
+    second reading on, the CPU it used; the order service's outbox and notifications owed
+    among its patterns."""
+    series = telemetry["series"]
+    times = [point["t"] for point in series]
+    assert len(series) >= 2 and abs(times[0]) < 1.0, (style, times)  # from the load's start
+    assert all(0.5 < b - a < 2.5 for a, b in itertools.pairwise(times)), (style, times)
+    for point in series:
+        services = point["services"]
+        assert set(services) == {"order", "inventory", "payment", "notification"}, style
+        assert all(reading["answered"] for reading in services.values()), (style, point)
+        assert all(reading["rss_mb"] > 10 for reading in services.values()), (style, point)
+    assert all(reading["cpu_cores"] is not None for reading in series[1]["services"].values())
+    assert sum(point["services"]["order"]["cpu_cores"] or 0 for point in series) > 0, style
+    assert {"outbox_backlog", "notifications_owed"} <= set(series[-1]["services"]["order"])
+
+
 def assert_traced(out: Path) -> None:
-    """Each service wrote its spans into the results folder, and `orderflow trace` prints an
+    """Each service and each Locust process wrote its spans into the results folder; every
+    style's orders are traces rooted at the Locust user's request; `orderflow trace` prints an
     order's waterfall from them."""
     folder = out / "traces"
     names = {path.name for path in folder.glob("*.jsonl")}
-    assert names == {"order.jsonl", "inventory.jsonl", "payment.jsonl", "notification.jsonl"}
-    order_id = next(iter(order_traces(read_folder(folder))))
+    services = {"order.jsonl", "inventory.jsonl", "payment.jsonl", "notification.jsonl"}
+    assert services < names and all(n.startswith("locust-") for n in names - services), names
+    traces = order_traces(read_folder(folder))
+    for style in STYLES:
+        begun = [t for t in traces.values() if style_of(t) == style]
+        assert begun, f"no {style} order's trace begins at its client"
+        for trace in begun:
+            (root,) = [span for span in trace if not span.parent_id]
+            assert (root.service, root.name) == ("locust", f"{style} place_order")
+            # Every order reserves (a rejected one never reaches payment).
+            assert {"order", "inventory"} <= {span.service for span in trace}
+            assert any(span.name.startswith("transaction ") for span in trace), style
+    order_id = next(iter(traces))
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", "trace", order_id, "--results", str(out)],
         capture_output=True,
@@ -190,6 +222,7 @@ def test_an_open_run_and_a_capacity_search(tmp_path: Path) -> None:
     assert document["run"]["model"] == "open" and document["run"]["rate"] == 20
     assert document["run"]["profile"] == "resilient"
     assert "Starting the stack (resilient profile;" in done.stdout
+    assert "; untraced" in done.stdout and not (out / "traces").exists()  # without --traces
     for style in ("rest", "broker"):
         result = document["styles"][style]
         assert result["calibration"] is None

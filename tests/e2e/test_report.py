@@ -21,6 +21,7 @@ from tests.unit.report_documents import (
     plain_document,
     scenario_document,
     scenario_samples,
+    telemetry_section,
     write_folder,
 )
 from tests.unit.trace_files import TraceFiles
@@ -126,3 +127,38 @@ def test_a_traced_run_shows_each_styles_waterfalls_and_the_breakdown(tmp_path: P
     assert "saga reserve (order)" in waterfalls and "POST /reservations (inventory)" in waterfalls
     breakdown = dom[dom.index('<section id="trace-breakdown">') :]
     assert "inventory (own work)" in breakdown[: breakdown.index("</section>")]
+
+
+@pytest.mark.timeout(120)
+def test_a_scenarios_telemetry_is_plotted_with_the_fault_and_an_order_traced_during_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "scenario"
+    document = scenario_document("payment-outage", STYLES)
+    for result in document["styles"].values():
+        result["telemetry"] = telemetry_section()
+    write_folder(folder, document, {style: scenario_samples(style) for style in STYLES})
+    files = TraceFiles(folder / "traces")
+    for second in range(1, 12):  # the order at 5 s, in the fault, waits longest
+        files.order(f"order-{second}", T0 + second + 0.2, 900 if second == 5 else 30, 5)
+    files.close()
+    page = write_report(folder).html
+    dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
+
+    telemetry = section(dom, "telemetry")
+    assert telemetry.count("<svg") == len(STYLES)
+    for title in ("CPU per service", "resident memory", "circuit breakers", "retries"):
+        assert title in telemetry
+    assert "order → payment" in telemetry and "payment: not answering" in telemetry
+    assert "order: outbox backlog" in telemetry
+    # The fault is shaded in each of the five panels of each style's chart.
+    assert len(re.findall(r'<g id="fault-telemetry-(?:rest|broker)-\d-0">', telemetry)) == 10
+
+    during = section(dom, "fault-traces")
+    assert during.count("<svg") == 1  # the stack's traces fall in rest's window (same times)
+    assert "rest: an order begun at 5.2 s, through 'payment crash at 4s for 3s', 900.0 ms" in during
+
+
+def section(dom: str, key: str) -> str:
+    found = dom[dom.index(f'<section id="{key}">') :]
+    return found[: found.index("</section>")]

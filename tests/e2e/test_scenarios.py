@@ -10,6 +10,7 @@ a private RabbitMQ node for the outage, then the audit across the services' stor
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from harness.vocabulary import AUDIT_COUNTS
+from tests.e2e.conftest import MACHINE_BROKER
 from tests.e2e.test_bench import bench, results_of
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +33,10 @@ def scenario(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-def run(path: Path, out: Path, *args: str, timeout_s: float = 300) -> dict[str, Any]:
-    done = bench(str(path), "--out", str(out), *args, timeout_s=timeout_s)
+def run(
+    path: Path, out: Path, *args: str, timeout_s: float = 300, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    done = bench(str(path), "--out", str(out), *args, timeout_s=timeout_s, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return results_of(out)  # valid against docs/results.schema.json
 
@@ -108,6 +112,13 @@ expect:
     broker = result["scenario"]["broker"]
     assert broker["unreachable_s"] >= 3  # down: the watcher could not reach it ...
     assert broker["series"][-1]["depths"] is not None  # ... and up again
+    # The services' own view, sampled each second: their links down while the broker was (well
+    # inside the outage: a link notices a killed broker at once), and whatever waited in an
+    # outbox meanwhile relayed by the end.
+    series = result["telemetry"]["series"]
+    down = [p["services"] for p in series if fault["began_s"] + 1 <= p["t"] < fault["planned_s"][1]]
+    assert down and all(r.get("broker_connected") != 1 for s in down for r in s.values()), down
+    assert all(r["outbox_backlog"] == 0 for r in series[-1]["services"].values()), series[-1]
     node_log = (out / "broker" / "logs" / "broker.log").read_text()
     assert node_log.count("orderflow: starting") == 2  # the private node, killed and restarted
     assert set(audit_counts(result).values()) == {0}, result["audit"]
@@ -180,9 +191,26 @@ faults:
 """,
     )
     out = tmp_path / "out"
-    document = run(path, out)
+    # Half the orders traced (not all: the test's p99 is timing-sensitive on a busy machine),
+    # so some of the dozens in flight during the crash surely are.
+    every = {**os.environ, "ORDERFLOW_BROKER_URL": MACHINE_BROKER}
+    document = run(path, out, "--traces", "0.5", env=every)
     assert document["run"]["profile"] == "resilient"
     result = document["styles"]["rest"]
+    # The sampler saw it: payment silent and order's breaker on it open during the crash, and
+    # closed again after; the report draws it, and an order traced during the fault.
+    crash = result["scenario"]["faults"][0]
+    # Until the planned restart: after it, payment answers /metrics before it is ready.
+    began, restarted = crash["began_s"], crash["planned_s"][1]
+    series = result["telemetry"]["series"]
+    during = [p["services"] for p in series if began + 1 <= p["t"] < restarted]
+    assert during and not any(services["payment"]["answered"] for services in during)
+    assert any(services["order"]["breakers"]["payment"] == 2 for services in during), during
+    answered = [p["services"]["order"] for p in series if p["services"]["order"]["answered"]]
+    assert answered[-1]["breakers"]["payment"] == 0
+    page = (out / "report.html").read_text()
+    assert '<section id="telemetry">' in page and "order → payment" in page
+    assert '<section id="fault-traces">' in page and "rest: an order begun at " in page
     during = result["scenario"]["phases"]["during"]["operations"]["order_completed"]
     assert during["success_ratio"] < 0.5  # payment is down: the orders fail ...
     assert during["p99_ms"] < 1000.0  # ... fast, none waiting out a timeout

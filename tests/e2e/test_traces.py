@@ -13,14 +13,20 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pika
 import pytest
+from cloudevents.core.bindings import amqp as sdk_amqp
+from cloudevents.core.bindings import rabbitmq as sdk_rabbitmq
+from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from harness.clients.documents import PLACE_ORDER
+from harness.rabbit import admin as rabbit_admin
 from harness.stack.supervisor import Stack
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import broker_helpers
@@ -122,7 +128,12 @@ def test_a_rest_order_is_one_trace(traced: Traced) -> None:
     )
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "CONFIRMED"
-    names = {"saga reserve", "saga charge", "saga confirm", "notify"}
+    names = {"saga reserve", "saga charge", "notify"}  # the charge step confirms too
+    # A span per store transaction, in each service the order changed, named by what it does;
+    # the charge and its confirmation are saved in one.
+    names |= {"transaction order.place", "transaction order.charge+confirm"}
+    names |= {"transaction inventory.reserve", "transaction payment.charge"}
+    names |= {"transaction notification.record"}
     assert_one_tree(spans_of(traced, trace_id, EVERY_SERVICE, names), span_id)
 
 
@@ -216,3 +227,83 @@ def test_a_broker_order_from_a_foreign_producer_is_one_trace(traced: Traced) -> 
     (first,) = [s for s in spans if s.name == "process order.place"]
     assert (first.service, first.parent_id) == ("order", span_id)
     assert_one_tree(spans, span_id)
+
+
+# The CloudEvents SDK as a foreign producer would use it: its Distributed Tracing extension
+# attributes set on the event, each binding writing them its own way.
+def sdk_rabbitmq_binary(event: SdkEvent) -> tuple[bytes, dict[str, object], str | None]:
+    message = sdk_rabbitmq.to_binary_event(event)  # `ce-traceparent` headers
+    return message.body, dict(message.headers), message.content_type
+
+
+def sdk_rabbitmq_structured(event: SdkEvent) -> tuple[bytes, dict[str, object], str | None]:
+    message = sdk_rabbitmq.to_structured_event(event)  # `traceparent` in the JSON envelope
+    return message.body, dict(message.headers), message.content_type
+
+
+def sdk_amqp_binary(event: SdkEvent) -> tuple[bytes, dict[str, object], str | None]:
+    message = sdk_amqp.to_binary_event(event)  # `cloudEvents_traceparent` properties
+    content_type = message.properties.get("content-type")
+    return message.application_data, dict(message.application_properties), content_type
+
+
+@pytest.mark.parametrize(
+    "written_as", [sdk_rabbitmq_binary, sdk_rabbitmq_structured, sdk_amqp_binary]
+)
+def test_the_cloudevents_sdks_tracing_attributes_continue_the_trace(
+    traced: Traced,
+    written_as: Callable[[SdkEvent], tuple[bytes, dict[str, object], str | None]],
+) -> None:
+    """A command made with the CloudEvents SDK, its `traceparent` and `tracestate` extension
+    attributes set: the order service's span for it is a child of the producer's span, carries
+    its tracestate on, and the saga's events stay in that trace."""
+    trace_id, span_id, traceparent = client_context()
+    command_id = f"sdk-{uuid.uuid4()}"
+    event = SdkEvent(
+        {
+            "type": "order.place",
+            "source": "urn:example:sdk-shop",
+            "id": command_id,
+            "datacontenttype": "application/json",
+            "traceparent": traceparent,
+            "tracestate": "shop=sdk",
+        },
+        broker_helpers.request(idempotency_key=str(uuid.uuid4())),
+    )
+    answer = terminal_answer(traced.stack, command_id, *written_as(event))
+    assert answer["type"] == "order.confirmed"
+    names = {"process order.place", "process inventory.reserved", "process order.confirmed"}
+    # Each reaction's unit of work is a transaction span, named by its handler.
+    names |= {"transaction OrderChoreography.on_place"}
+    names |= {"transaction InventoryHandlers.on_order_placed"}
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, names)
+    (first,) = [s for s in spans if s.name == "process order.place"]
+    assert (first.service, first.parent_id) == ("order", span_id)
+    assert_one_tree(spans, span_id)
+    # What the order service published goes on with the producer's tracestate (W3C: a
+    # participant passes on the list it was given).
+    assert answer["tracestate"] == "shop=sdk"
+
+
+def terminal_answer(
+    stack: Stack, correlation_id: str, body: bytes, headers: dict[str, object], content: str | None
+) -> dict[str, Any]:
+    """Publish a message as written, with plain pika, and read the order's terminal event (a
+    command without `correlationid` is answered under its own id)."""
+    names = broker_helpers.topology(stack)
+    with rabbit_admin.channel(broker_helpers.broker_url(stack)) as channel:
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        for kind in ("order.confirmed", "order.rejected", "order.cancelled"):
+            channel.queue_bind(queue, names.events, routing_key=kind)
+        properties = pika.BasicProperties(content_type=content, headers=headers)
+        channel.basic_publish(names.events, "order.place", body, properties)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            method, _, raw = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+                continue
+            answer: dict[str, Any] = json.loads(raw)
+            if answer.get("correlationid") == correlation_id:
+                return answer
+    raise AssertionError(f"no terminal event for {correlation_id} within 30 s")

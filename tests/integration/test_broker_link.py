@@ -116,6 +116,38 @@ async def test_deliveries_are_acked_only_after_the_handler_returns(topology: Top
     assert depth(queue) == 0
 
 
+async def test_the_consumed_queues_depth_is_on_metrics(topology: Topology) -> None:
+    """What waits beyond the prefetch (the messages the broker has not delivered yet) is the
+    queue's depth on /metrics, read again once a second: the harness plots it."""
+    queue = topology.queue("inventory")
+    release = asyncio.Event()
+
+    async def stuck(delivery: Delivery) -> None:
+        await release.wait()
+
+    telemetry = Telemetry("t")
+    link = BrokerLink(URL, topology, telemetry, consume=queue, on_delivery=stuck, prefetch=2)
+    async with running(link):
+        await asyncio.wait_for(link.connected.wait(), 10)
+        body = new_event(ev.ORDER_PLACED, "t", {}, "c").encode()
+        for n in range(5):
+            await link.publish(topology.events, ev.ORDER_PLACED, body, properties(f"d-{n}"))
+        waiting = await _metric_becomes(telemetry, "orderflow_broker_queue_depth", 3.0)
+        assert waiting == 3.0  # five published, two delivered to the stuck handler
+        release.set()
+        assert await _metric_becomes(telemetry, "orderflow_broker_queue_depth", 0.0) == 0.0
+
+
+async def _metric_becomes(telemetry: Telemetry, name: str, value: float) -> float | None:
+    found = None
+    for _ in range(50):
+        found = telemetry.registry.get_sample_value(name)
+        if found == value:
+            break
+        await asyncio.sleep(0.1)
+    return found
+
+
 async def test_a_link_to_no_broker_is_down_and_refuses_to_publish() -> None:
     [port] = free_ports(1, "127.0.0.1")
     link = BrokerLink(f"amqp://guest:guest@127.0.0.1:{port}/%2F", Topology("x"), Telemetry("t"))

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from harness.cli.up import GUEST_WARNING, READY_LINE
+from harness.stack import postgres
 from harness.stack.ports import free_ports
+from harness.stack.supervisor import StackConfig
 from services.kernel.config import SERVICES, port_variable
+from tests.conftest import ADMIN_URL
 
 FULL_STACK = ("inventory", "payment", "notification", "order")
 
@@ -190,4 +194,34 @@ def test_up_with_an_invalid_variable_exits_2(start_cli: StartCli, env: dict[str,
     cli = start_cli("up")
     assert cli.process.wait(timeout=30) == 2
     assert "ORDERFLOW_ORDER_HTTP_PORT must be an integer" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+def test_up_store_postgres_gives_the_service_a_database_of_its_own(
+    start_cli: StartCli, env: dict[str, str], tmp_path: Path
+) -> None:
+    name = StackConfig(data_dir=Path(env["ORDERFLOW_DATA_DIR"])).database_name("inventory")
+    env["ORDERFLOW_POSTGRES_ADMIN_URL"] = ADMIN_URL
+    try:
+        cli = start_cli("up", "--store", "postgres", "--only", "inventory")
+        cli.wait_for_output(READY_LINE)
+        assert f"each service on its own PostgreSQL database: {name}" in cli.stdout
+        products = httpx.get(url(env, "inventory", "/products"), trust_env=False)
+        assert products.status_code == 200 and products.json()
+        with psycopg.connect(postgres.url_of(ADMIN_URL, name)) as database:
+            [(count,)] = database.execute("SELECT count(*) FROM products").fetchall()
+        assert count == len(products.json())  # the catalog was seeded there, not in a file
+        assert not list(Path(env["ORDERFLOW_DATA_DIR"]).glob("*.db"))
+        assert cli.stop(signal.SIGTERM) == 0
+    finally:
+        postgres.drop(ADMIN_URL, name)
+
+
+def test_up_store_postgres_without_a_server_says_where_and_exits_2(
+    start_cli: StartCli, env: dict[str, str]
+) -> None:
+    env["ORDERFLOW_POSTGRES_ADMIN_URL"] = "postgresql://postgres@127.0.0.1:1/postgres"
+    cli = start_cli("up", "--store", "postgres", "--only", "inventory")
+    assert cli.process.wait(timeout=30) == 2
+    assert "cannot reach PostgreSQL at postgresql://postgres@127.0.0.1:1/postgres" in cli.stderr
     assert "Traceback" not in cli.stderr

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,25 +8,30 @@ import pytest
 from services.inventory.catalog import SEED
 from services.inventory.domain import Reservation, ReservationStatus, ReservedLine
 from services.inventory.store import InventoryStore
+from services.kernel.database import ConstraintViolation
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> InventoryStore:
-    made = InventoryStore.open(tmp_path / "inventory.db")
+def store(store_location: Path | str) -> Iterator[InventoryStore]:
+    made = InventoryStore.open(store_location)
     made.seed(SEED)
-    return made
+    yield made
+    made.close()
 
 
-def test_seeding_twice_keeps_stock_that_moved(store: InventoryStore, tmp_path: Path) -> None:
+def test_seeding_twice_keeps_stock_that_moved(
+    store: InventoryStore, store_location: Path | str
+) -> None:
     with store.transaction():
         store.add_reservation(
             Reservation("o1", ReservationStatus.RESERVED, (ReservedLine("POSTER-LTD", 4, 4999),))
         )
     store.close()
-    reopened = InventoryStore.open(tmp_path / "inventory.db")
+    reopened = InventoryStore.open(store_location)
     reopened.seed(SEED)
     assert reopened.products(["POSTER-LTD"])["POSTER-LTD"].available == 6
     assert reopened.reservation("o1") is not None
+    reopened.close()
 
 
 def test_database_refuses_negative_stock_and_rolls_back(store: InventoryStore) -> None:
@@ -35,7 +40,7 @@ def test_database_refuses_negative_stock_and_rolls_back(store: InventoryStore) -
         ReservationStatus.RESERVED,
         (ReservedLine("KB-MECH", 1, 8999), ReservedLine("POSTER-LTD", 11, 4999)),
     )
-    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+    with pytest.raises(ConstraintViolation), store.transaction():
         store.add_reservation(too_many)
     # All or nothing: the first line's stock came back and no reservation was recorded.
     assert store.products(["KB-MECH"])["KB-MECH"].available == 1_000_000

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 
 import pytest
 import uvicorn
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, WebSocket
+from websockets.asyncio.client import connect
 
 from services.kernel.http.app import create_http_app
 from services.kernel.http.server import HeadLimits
@@ -33,6 +34,11 @@ def echo_app() -> object:
     @router.post("/echo")
     async def echo(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
+
+    @router.websocket("/ws-echo")
+    async def ws_echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
 
     return create_http_app(
         title="t",
@@ -198,3 +204,12 @@ async def test_a_header_that_never_ends_is_431_once_past_the_limit(port: int) ->
     finally:
         writer.close()
     assert status(answer) == 431 and problem_code(answer) == "HEADERS_TOO_LARGE"
+
+
+async def test_websockets_are_not_compressed_even_when_the_client_offers_it(port: int) -> None:
+    """The websockets client offers permessage-deflate by default; for messages of a few
+    hundred bytes it costs CPU on both ends and saves nothing, so the server declines it."""
+    async with connect(f"ws://127.0.0.1:{port}/ws-echo", compression="deflate") as socket:
+        assert socket.protocol.extensions == []
+        await socket.send('{"jsonrpc":"2.0"}')
+        assert await asyncio.wait_for(socket.recv(), BOUND_S) == '{"jsonrpc":"2.0"}'

@@ -1,13 +1,13 @@
-"""The SQLite helpers every store is built on: all or nothing, and never stuck in a transaction."""
+"""The SQLite back end of the stores: all or nothing, and never stuck in a transaction."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from services.kernel import sqlite
+from services.kernel.database import ConstraintViolation, OutdatedDatabase
 
 # A deferred foreign key is checked at COMMIT, which makes COMMIT itself fail.
 SCHEMA = """
@@ -20,11 +20,11 @@ CREATE TABLE IF NOT EXISTS child (
 
 
 def test_a_failed_commit_rolls_back_and_the_connection_goes_on(tmp_path: Path) -> None:
-    db = sqlite.connect(tmp_path / "t.db", SCHEMA)
-    with pytest.raises(sqlite3.IntegrityError), sqlite.transaction(db):
+    db = sqlite.open_database(tmp_path / "t.db", SCHEMA)
+    with pytest.raises(ConstraintViolation), db.transaction():
         db.execute("INSERT INTO child VALUES (1, 42)")
     assert not db.in_transaction
-    with sqlite.transaction(db):  # would fail "cannot start a transaction within a transaction"
+    with db.transaction():  # would fail "cannot start a transaction within a transaction"
         db.execute("INSERT INTO parent VALUES (42)")
         db.execute("INSERT INTO child VALUES (1, 42)")
     assert db.execute("SELECT count(*) FROM child").fetchone()[0] == 1
@@ -33,5 +33,5 @@ def test_a_failed_commit_rolls_back_and_the_connection_goes_on(tmp_path: Path) -
 
 def test_a_database_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     sqlite.connect(tmp_path / "t.db", SCHEMA, version=1).close()
-    with pytest.raises(sqlite.OutdatedDatabase, match="orderflow up --reset"):
+    with pytest.raises(OutdatedDatabase, match="orderflow up --reset"):
         sqlite.connect(tmp_path / "t.db", SCHEMA, version=2)

@@ -1,22 +1,22 @@
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from services.kernel.database import ConstraintViolation
 from services.notification.domain import Notice, NotificationKind
 from services.notification.store import LIST_LIMIT, NotificationStore
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "notification.db"
+def path(store_location: Path | str) -> Path | str:
+    return store_location
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[NotificationStore]:
+def store(path: Path | str) -> Iterator[NotificationStore]:
     opened = NotificationStore.open(path)
     yield opened
     opened.close()
@@ -61,7 +61,7 @@ def test_one_order_has_one_notification_whatever_its_kind(store: NotificationSto
     """An order ends once: the store refuses a second notification of it, of any kind, and
     keeps the first (the handlers check first; this is the rule that holds if they did not)."""
     add(store, notice("ord-1"))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(ConstraintViolation):
         add(store, notice("ord-1", kind=NotificationKind.CANCELLED))
     assert [(n.order_id, n.kind) for n in store.find("ord-1", None)] == [
         ("ord-1", NotificationKind.CONFIRMED)
@@ -88,7 +88,7 @@ def test_find_is_limited(store: NotificationStore) -> None:
     assert found[0].order_id == f"ord-{LIST_LIMIT + 4}"
 
 
-def test_notifications_survive_a_reopen(store: NotificationStore, path: Path) -> None:
+def test_notifications_survive_a_reopen(store: NotificationStore, path: Path | str) -> None:
     add(store, notice("ord-1"))
     store.close()
     reopened = NotificationStore.open(path)

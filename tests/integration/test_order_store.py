@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.kernel.contracts import Line
+from services.kernel.database import ConstraintViolation
 from services.order import domain
 from services.order.domain import Compensation, OrderLine, PlaceOrder, Reason, SagaState
 from services.order.store import OrderStore
@@ -14,8 +16,10 @@ COMMAND = PlaceOrder("c1", (Line("KB-MECH", 2), Line("MOUSE-WL", 1)), "tok_visa"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> OrderStore:
-    return OrderStore.open(tmp_path / "order.db")
+def store(store_location: Path | str) -> Iterator[OrderStore]:
+    opened = OrderStore.open(store_location)
+    yield opened
+    opened.close()
 
 
 def test_round_trip_keeps_every_field_and_line_order(store: OrderStore) -> None:
@@ -37,7 +41,7 @@ def test_an_idempotency_key_is_unique_and_a_failed_transaction_leaves_nothing(
 ) -> None:
     with store.transaction():
         store.add(domain.new_order("o1", COMMAND, "t0"))
-    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+    with pytest.raises(ConstraintViolation), store.transaction():
         store.log("o2", "place", "accepted", "t0")  # would be orphaned...
         store.add(domain.new_order("o2", COMMAND, "t0"))  # ...and this key is taken
     assert store.get("o2") is None and store.history("o2") == []
@@ -60,10 +64,10 @@ def test_unfinished_lists_running_and_compensating_sagas_only(store: OrderStore)
     assert store.status_counts() == {"PENDING": 1, "REJECTED": 1}
 
 
-def test_lines_are_written_when_placed_and_priced_not_on_every_later_save(
-    store: OrderStore, tmp_path: Path
-) -> None:
-    """A saga saves its order at every step; only the reservation changes the lines."""
+def test_lines_are_written_when_placed_and_priced_not_on_every_later_save(tmp_path: Path) -> None:
+    """A saga saves its order at every step; only the reservation changes the lines (counted
+    by SQLite triggers: the store's SQL is the same on both back ends)."""
+    store = OrderStore.open(tmp_path / "order.db")
     with sqlite3.connect(tmp_path / "order.db") as watcher:
         watcher.execute("CREATE TABLE line_writes (n INTEGER)")
         for write in ("INSERT", "DELETE", "UPDATE"):
@@ -85,5 +89,6 @@ def test_lines_are_written_when_placed_and_priced_not_on_every_later_save(
         with sqlite3.connect(tmp_path / "order.db") as reader:
             writes.append(reader.execute("SELECT COUNT(*) FROM line_writes").fetchone()[0])
         reader.close()
+    store.close()
     # 2 inserted at placement; the pricing rewrites them once (2 deleted, 2 inserted); then none.
     assert writes == [2, 6, 6, 6]

@@ -1,23 +1,23 @@
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.kernel.contracts import TOKEN_APPROVES, TOKEN_DECLINES
+from services.kernel.database import ConstraintViolation
 from services.payment.domain import ChargeRequest, PaymentStatus
 from services.payment.store import PaymentStore
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "payment.db"
+def path(store_location: Path | str) -> Path | str:
+    return store_location
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[PaymentStore]:
+def store(path: Path | str) -> Iterator[PaymentStore]:
     opened = PaymentStore.open(path)
     yield opened
     opened.close()
@@ -42,7 +42,7 @@ def test_missing_payment_is_none(store: PaymentStore) -> None:
 def test_a_second_row_for_one_order_is_impossible(store: PaymentStore) -> None:
     with store.transaction():
         store.add_payment(charge("ord-1"), PaymentStatus.CHARGED)
-    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+    with pytest.raises(ConstraintViolation), store.transaction():
         store.add_payment(charge("ord-1"), PaymentStatus.CHARGED)
     assert store.summary()["CHARGED"] == 1
 
@@ -102,7 +102,7 @@ def test_a_failed_transaction_writes_nothing(store: PaymentStore) -> None:
     assert store.payment("ord-1") is None
 
 
-def test_payments_survive_a_reopen(store: PaymentStore, path: Path) -> None:
+def test_payments_survive_a_reopen(store: PaymentStore, path: Path | str) -> None:
     with store.transaction():
         store.add_payment(charge("ord-1"), PaymentStatus.CHARGED)
     store.close()
@@ -113,10 +113,10 @@ def test_payments_survive_a_reopen(store: PaymentStore, path: Path) -> None:
         assert found.status is PaymentStatus.CHARGED
     finally:
         reopened.close()
-    # The fixture closes `store` again; closing twice is harmless for sqlite3.
+    # The fixture closes `store` again; closing twice is harmless for either driver.
 
 
-def test_is_reachable_until_closed(path: Path) -> None:
+def test_is_reachable_until_closed(path: Path | str) -> None:
     opened = PaymentStore.open(path)
     assert opened.is_reachable()
     opened.close()

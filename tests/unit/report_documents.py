@@ -216,3 +216,33 @@ def changed(document: dict[str, Any], style: str, **summary: float) -> dict[str,
     found = copy.deepcopy(document)
     found["styles"][style]["summary"].update(summary)
     return found
+
+
+def telemetry_section(faulted: range = range(4, 8)) -> dict[str, Any]:
+    """What the sampler reads in a payment crash: payment silent and without a process during
+    `faulted`, order's breaker on payment open and its retries climbing meanwhile, the outbox
+    backing up; the load starts at T0."""
+    series = []
+    retries = 0
+    for t in range(SECONDS + 2):
+        down = t in faulted
+        retries += 3 if down else 0
+        order = {
+            "answered": True,
+            "cpu_cores": 0.2 if t else None,
+            "rss_mb": 80.0 + t,
+            "breakers": {"inventory": 0, "payment": 2 if down else 0},
+            "retries": retries,
+            "bulkhead_rejections": 0,
+            "faults_injected": 0,
+            "outbox_backlog": 4 if down else 0,
+            "notifications_owed": 0,
+            "broker_connected": 1,
+        }
+        payment = (
+            {"answered": False, "cpu_cores": None, "rss_mb": None}
+            if down
+            else {"answered": True, "cpu_cores": 0.05, "rss_mb": 60.0, "breakers": {}}
+        )
+        series.append({"t": t + 0.02, "services": {"order": order, "payment": payment}})
+    return {"interval_s": 1.0, "started_at": T0, "series": series}

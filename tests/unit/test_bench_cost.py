@@ -62,13 +62,13 @@ def test_the_server_side_is_unknown_if_any_service_was_not_measured() -> None:
 
 def test_the_bound_is_hops_times_the_noop_plus_transactions() -> None:
     found = bound("rest", {"server_ms": 0.1, "client_ms": 0.3}, transaction_ms=0.02)
-    # REST: 2.5 client calls of the mix + reserve, charge, notify; 8 SQLite transactions.
+    # REST: 2.5 client calls of the mix + reserve, charge, notify; 7 SQLite transactions.
     assert found == {
         "hops": 5.5,
         "noop_ms": 0.4,
-        "transactions": 8,
+        "transactions": 7,
         "transaction_ms": 0.02,
-        "cpu_ms_per_order": pytest.approx(5.5 * 0.4 + 8 * 0.02),
+        "cpu_ms_per_order": pytest.approx(5.5 * 0.4 + 7 * 0.02),
     }
     broker = bound("broker", {"server_ms": 0.0, "client_ms": 0.2}, transaction_ms=0.02)
     assert broker is not None and broker["hops"] == 8.5 and broker["transactions"] == 10
@@ -99,8 +99,8 @@ def test_the_cpu_section_puts_it_together() -> None:
     )
     assert section["total_ms"] == 5.0
     assert section["total_ms"] == sum(section["processes"].values())
-    assert section["bound"]["cpu_ms_per_order"] == pytest.approx(2.36)
-    assert section["bound_fraction"] == pytest.approx(2.36 / 5.0)
+    assert section["bound"]["cpu_ms_per_order"] == pytest.approx(2.34)
+    assert section["bound_fraction"] == pytest.approx(2.34 / 5.0)
     assert section["not_attributed"] == {"rabbitmq": "shared"}
     without = cpu_section("websocket", SPENT, 1000, None, 0.02, {})
     assert without["bound"] is None and without["bound_fraction"] is None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.cpu import CpuSampler, cpu_seconds, used
+from harness.bench.cpu import CpuSampler, cpu_seconds, resident_bytes, used
 
 # A stat line as the kernel writes it (fields 14 and 15: utime 250, stime 50 ticks), with a
 # command name holding a space and a parenthesis, which a naive split would miscount.
@@ -79,3 +79,9 @@ def test_a_real_process_burning_cpu_reads_what_it_burned() -> None:
         assert child.stdout is not None
         child.stdout.close()
     assert CpuSampler({"burner": child.pid}).sample() == {"burner": None}
+
+
+def test_resident_memory_is_read_from_the_same_line_in_pages(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, 4242, STAT)  # rss, field 24, is the last: 2 pages
+    assert resident_bytes(4242, proc, page=4096) == 8192
+    assert resident_bytes(4243, proc, page=4096) is None  # gone

@@ -260,3 +260,24 @@ def test_what_a_scenario_file_sets_cannot_also_be_a_flag(flag: list[str]) -> Non
 def test_without_a_scenario_the_defaults_stand() -> None:
     bench = plan(parse())
     assert bench.load.duration_s == 30.0 and len(bench.styles) == 5
+
+
+def test_a_bench_is_untraced_unless_asked_and_then_samples_one_order_in_ten() -> None:
+    assert plan(parse()).traces is None  # figures comparable with every untraced run
+    assert plan(parse("--traces")).traces == 0.1
+    assert plan(parse("--traces", "1")).traces == 1.0
+    assert plan(parse("--traces", "0.25", "--styles", "rest")).traces == 0.25
+
+
+@pytest.mark.parametrize("ratio", ["0", "1.5", "-0.1", "all"])
+def test_a_sampling_ratio_outside_0_to_1_is_refused(
+    ratio: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse("--traces", ratio)
+    assert f"not a ratio: {ratio!r}" in capsys.readouterr().err
+
+
+def test_traces_are_refused_for_a_running_target() -> None:
+    with pytest.raises(InvalidArguments, match="--traces traces the stack bench starts"):
+        plan(parse("--traces", "--target", "http://127.0.0.1:8000"))

@@ -1,19 +1,20 @@
-"""The reaction's unit of work on SQLite: the effect, the inbox record and the emitted events
-commit together or not at all, and a message already handled is a no-op."""
+"""The reaction's unit of work on either back end (SQLite, PostgreSQL): the effect, the inbox
+record and the emitted events commit together or not at all, and a message already handled is a
+no-op."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from services.kernel import sqlite
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker import outbox
 from services.kernel.broker.events import CloudEvent, InvalidEvent, decode, new_event
 from services.kernel.broker.reactions import Reactions
-from services.kernel.broker.unit_of_work import Received, SqliteUnitOfWork, UnitOfWork, derived_id
+from services.kernel.broker.unit_of_work import Received, StoreUnitOfWork, UnitOfWork, derived_id
+from services.kernel.database import Database, open_database
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS effects (what TEXT NOT NULL);"
 PRICED = [ev.PricedItem(sku="KB-MECH", quantity=1, unit_price_cents=8999)]
@@ -21,21 +22,21 @@ CHARGED = ev.PaymentCharged(order_id="o-1", amount_cents=8999, items=PRICED)
 
 
 @pytest.fixture
-def messages() -> Iterator[outbox.Messages]:
-    connection = sqlite.connect(":memory:", outbox.SCHEMA + EFFECTS)
-    yield outbox.Messages(connection)
-    connection.close()
+def messages(store_location: Path | str) -> Iterator[outbox.Messages]:
+    database = open_database(store_location, outbox.SCHEMA + EFFECTS, version=1)
+    yield outbox.Messages(database)
+    database.close()
 
 
-def unit(messages: outbox.Messages, message_id: str = "m-1") -> SqliteUnitOfWork:
-    return SqliteUnitOfWork(messages, Received(message_id, ev.INVENTORY_RESERVED, "corr-1"))
+def unit(messages: outbox.Messages, message_id: str = "m-1") -> StoreUnitOfWork:
+    return StoreUnitOfWork(messages, Received(message_id, ev.INVENTORY_RESERVED, "corr-1"))
 
 
-def effect(db: sqlite3.Connection, what: str = "charged") -> None:
+def effect(db: Database, what: str = "charged") -> None:
     db.execute("INSERT INTO effects VALUES (?)", (what,))
 
 
-def effects(db: sqlite3.Connection) -> list[str]:
+def effects(db: Database) -> list[str]:
     return [row[0] for row in db.execute("SELECT what FROM effects")]
 
 
@@ -46,10 +47,10 @@ def outbox_events(messages: outbox.Messages) -> list[CloudEvent]:
 def test_effect_inbox_and_outbox_commit_together(messages: outbox.Messages) -> None:
     with unit(messages) as uow:
         assert not uow.already_handled
-        effect(messages.connection)
+        effect(messages.database)
         uow.emit(ev.PAYMENT_CHARGED, CHARGED)
         assert messages.backlog() == 0  # collected, written only on commit
-    assert effects(messages.connection) == ["charged"] and messages.seen("m-1")
+    assert effects(messages.database) == ["charged"] and messages.seen("m-1")
     [event] = outbox_events(messages)
     assert (event.type, event.source, event.subject) == (
         ev.PAYMENT_CHARGED,
@@ -57,18 +58,18 @@ def test_effect_inbox_and_outbox_commit_together(messages: outbox.Messages) -> N
         "o-1",
     )
     assert event.correlationid == "corr-1" and event.data == CHARGED.model_dump()
-    assert not messages.connection.in_transaction
+    assert not messages.database.in_transaction
 
 
 def test_a_failure_writes_nothing_and_leaves_the_message_unhandled(
     messages: outbox.Messages,
 ) -> None:
     with pytest.raises(RuntimeError), unit(messages) as uow:
-        effect(messages.connection)
+        effect(messages.database)
         uow.emit(ev.PAYMENT_CHARGED, CHARGED)
         raise RuntimeError("the use case failed")
-    assert effects(messages.connection) == [] and messages.backlog() == 0
-    assert not messages.seen("m-1") and not messages.connection.in_transaction
+    assert effects(messages.database) == [] and messages.backlog() == 0
+    assert not messages.seen("m-1") and not messages.database.in_transaction
     with unit(messages) as retry:  # so the retry is handled, not mistaken for a duplicate
         assert not retry.already_handled
 
@@ -78,9 +79,9 @@ def test_a_message_handled_before_is_a_no_op(messages: outbox.Messages) -> None:
         first.emit(ev.PAYMENT_CHARGED, CHARGED)
     with unit(messages) as again:
         assert again.already_handled
-        effect(messages.connection)  # even a use case that ignores it changes nothing
+        effect(messages.database)  # even a use case that ignores it changes nothing
         again.emit(ev.PAYMENT_CHARGED, CHARGED)
-    assert effects(messages.connection) == [] and len(outbox_events(messages)) == 1
+    assert effects(messages.database) == [] and len(outbox_events(messages)) == 1
 
 
 def test_an_event_can_be_one_event_and_go_to_another_client(messages: outbox.Messages) -> None:

@@ -167,3 +167,26 @@ def test_without_faults_no_recovery_is_nothing_to_compare(tmp_path: Path) -> Non
         result["scenario"]["recovery_s"] = None
         result["scenario"]["phases"].pop("during")
     assert row(compared(tmp_path, a, a), "rest", "recovery s")[:3] == ("-", "-", "-")
+
+
+def test_cpu_per_order_and_the_fraction_of_the_bound_are_compared(tmp_path: Path) -> None:
+    a = plain_document()
+    b = copy.deepcopy(a)
+    cpu = b["styles"]["rest"]["cpu"]
+    cpu["processes"]["order"], cpu["total_ms"], cpu["bound_fraction"] = 1.5, 6.5, 0.45
+    found = compared(tmp_path, a, b)
+    assert row(found, "rest", "CPU-ms/order") == ("8.00", "6.50", "x0.81", Cell("x0.81", GOOD))
+    assert row(found, "rest", "CPU-ms/order order")[:3] == ("3.00", "1.50", "x0.50")
+    assert row(found, "rest", "CPU-ms/order locust")[3] == Cell("x1.00")  # unchanged
+    bound = row(found, "rest", "of bound %")
+    assert bound[1:] == ("45.00", "+14.81 pts", Cell("+14.81 pts", GOOD))
+    metrics = {cells[1].text for cells in found.changes.rows}
+    assert "CPU-ms/order rabbitmq" not in metrics  # not attributed in either run
+
+
+def test_runs_without_cpu_figures_have_no_cpu_rows(tmp_path: Path) -> None:
+    a = plain_document()
+    for result in a["styles"].values():
+        del result["cpu"]
+    found = compared(tmp_path, a, copy.deepcopy(a))
+    assert not any(cells[1].text.startswith("CPU") for cells in found.changes.rows)

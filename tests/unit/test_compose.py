@@ -20,13 +20,19 @@ from harness.cli.up import GRPC_SERVICES
 from harness.rabbit import users as rabbit_users
 from harness.scenarios.spec import load_scenario
 from harness.stack.supervisor import DEPENDENCIES
+from services.kernel import tracing
 from services.kernel.config import CONTROL_OFFSET, DEFAULT_PORTS, SERVICES, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
 CONTAINERS: dict[str, dict[str, Any]] = COMPOSE["services"]
 IMAGE_SHARERS = (*SERVICES, "locust")  # one image: the four services and Locust's web UI
-WITH_ENVIRONMENT = sorted(name for name, spec in CONTAINERS.items() if "environment" in spec)
+# The containers that run orderflow and read its settings (not RabbitMQ's or Jaeger's).
+WITH_ENVIRONMENT = sorted(
+    name
+    for name, spec in CONTAINERS.items()
+    if "environment" in spec and spec["image"].startswith("orderflow")
+)
 DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")  # compose's ${VAR:-default}
 
 
@@ -308,3 +314,51 @@ def test_rabbitmq_loads_the_projects_definitions_file() -> None:
 def test_no_container_connects_as_guest() -> None:
     for container in WITH_ENVIRONMENT:
         assert Settings.from_env(environment(container)).broker_user != "guest", container
+
+
+# --- the tracing profile (Jaeger's image cannot be pulled here: checked statically only) ----
+
+JAEGER_OTLP = "http://jaeger:4318"  # what docs/compose.md tells people to export to
+
+
+def traced_environment(container: str, **given: str) -> dict[str, str]:
+    """The container's environment as compose interpolates it with `given` in the shell."""
+
+    def value(match: re.Match[str]) -> str:
+        return given.get(match.group(1), match.group(2))
+
+    return {key: DEFAULTED.sub(value, text) for key, text in environment(container).items()}
+
+
+def test_the_tracing_profile_runs_jaeger_all_in_one_with_otlp_in_and_its_ui() -> None:
+    jaeger = CONTAINERS["jaeger"]
+    assert jaeger["profiles"] == ["tracing"]  # not started by a plain `docker compose up`
+    image, _, tag = jaeger["image"].partition(":")
+    assert image == "jaegertracing/all-in-one" and tag and tag != "latest"  # pinned
+    assert environment("jaeger")["COLLECTOR_OTLP_ENABLED"] == "true"
+    # The UI, and OTLP over HTTP: the exporter the services have (http/protobuf only).
+    assert published("jaeger") == {16686: 16686, 4318: 4318}
+    assert urlsplit(JAEGER_OTLP).port == 4318 and urlsplit(JAEGER_OTLP).hostname == "jaeger"
+    docs = (ROOT / "docs" / "compose.md").read_text()
+    assert f"OTEL_EXPORTER_OTLP_ENDPOINT={JAEGER_OTLP} docker compose --profile tracing up" in docs
+    assert "http://localhost:16686" in docs
+
+
+@pytest.mark.parametrize("container", IMAGE_SHARERS)
+def test_each_container_exports_traces_only_when_the_endpoint_is_given(container: str) -> None:
+    assert tracing._exporters(container, traced_environment(container)) == []  # the default
+    given = traced_environment(container, OTEL_EXPORTER_OTLP_ENDPOINT=JAEGER_OTLP)
+    assert given["OTEL_EXPORTER_OTLP_ENDPOINT"] == JAEGER_OTLP
+    (exporter,) = tracing._exporters(container, given)
+    assert type(exporter).__name__ == "OTLPSpanExporter"
+    exporter.shutdown()
+    # Every order traced by default (a trace UI is for finding yours); the sampler can be set.
+    assert given["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+    ratio = traced_environment(container, OTEL_TRACES_SAMPLER_ARG="0.1")
+    assert ratio["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+
+
+def test_no_container_but_jaeger_belongs_to_the_tracing_profile() -> None:
+    tracing_only = [c for c, spec in CONTAINERS.items() if "tracing" in spec.get("profiles", [])]
+    assert tracing_only == ["jaeger"]
+    assert not any("jaeger" in depends_on(c) for c in CONTAINERS)  # it may be absent

@@ -129,3 +129,12 @@ def test_every_setting_read_from_a_variable_is_in_the_readme() -> None:
 def test_the_rest_of_the_environment_is_ignored() -> None:
     settings = Settings.from_env({"PATH": "/usr/bin", "ORDERFLOW_NOT_A_SETTING": "x"})
     assert settings == Settings.from_env({})
+
+
+def test_a_database_url_puts_the_store_on_postgresql_and_sqlite_stays_the_default() -> None:
+    assert Settings.from_env({}).database_location("order") == Path(".orderflow/order.db")
+    url = "postgresql://postgres@127.0.0.1:5432/orderflow_order"
+    on_postgres = Settings.from_env({"ORDERFLOW_DATABASE_URL": url})
+    assert on_postgres.database_location("order") == url
+    with pytest.raises(ConfigError, match="ORDERFLOW_DATABASE_URL must be a postgresql://"):
+        Settings.from_env({"ORDERFLOW_DATABASE_URL": "mysql://root@db/orders"})

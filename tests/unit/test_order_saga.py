@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.kernel.contracts import Line
+from services.kernel.errors import DownstreamUnavailable
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import (
@@ -100,6 +102,57 @@ async def test_confirmed_order_is_priced_by_inventory_charged_once_and_notified(
     assert world.notifier.sent == [(order.id, "CONFIRMED")]
     steps = [(e.step, e.outcome) for e in world.store.history(order.id)]
     assert steps == [("place", "accepted"), ("reserve", "ok"), ("charge", "ok"), ("confirm", "ok")]
+
+
+def count_commits(store: OrderStore) -> list[int]:
+    """Counts the store's transactions from now on (the counter is the list's one element)."""
+    commits, transaction = [0], store.transaction
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[None]:
+        with transaction():
+            yield
+        commits[0] += 1
+
+    store.transaction = counted  # type: ignore[method-assign]
+    return commits
+
+
+async def test_charge_and_confirmation_are_one_commit_and_every_status_is_still_seen(
+    world: World,
+) -> None:
+    """Confirming calls nobody, so it is saved with the charge: 3 commits (place, reserve,
+    charge + confirm), and watchers, the numbered changes and the log still show PAID."""
+    commits = count_commits(world.store)
+    seen: list[str] = []
+
+    async def watch(order: Order) -> None:
+        async for update in world.handlers.watch_order(order.id):
+            seen.append(update.status.value)
+
+    watchers: list[asyncio.Task[None]] = []
+    order, _ = await world.handlers.place_order(
+        place(), on_accepted=lambda o: watchers.append(asyncio.create_task(watch(o)))
+    )
+    await asyncio.wait_for(asyncio.gather(*watchers), 5)
+    assert commits == [3]
+    assert seen == ["PENDING", "RESERVED", "PAID", "CONFIRMED"]
+    changes = [(c.seq, c.status.value) for c in world.store.status_changes(order.id)]
+    assert changes == [(1, "PENDING"), (2, "RESERVED"), (3, "PAID"), (4, "CONFIRMED")]
+
+
+async def test_an_order_saved_paid_by_an_older_release_is_confirmed_on_recovery(
+    world: World,
+) -> None:
+    """Releases before one commit saved PAID alone: a file they left PAID still finishes."""
+    order = await crash_after_charging(world, "o-paid")
+    with world.store.transaction():
+        world.store.update(domain.paid(world.store.get(order.id) or order, "t2"))
+    world.restart()
+    assert await world.handlers.recover() == 1
+    recovered = await world.handlers.get_order(order.id)
+    assert (recovered.status.value, recovered.saga) == ("CONFIRMED", SagaState.DONE)
+    assert world.payment.charged() == [order.id] and world.store.notifications_owed() == 1
 
 
 async def test_declined_payment_cancels_and_gives_the_stock_back(world: World) -> None:
@@ -338,6 +391,32 @@ async def test_the_delivery_loop_backs_off_then_drains_the_backlog(world: World)
     finally:
         loop.cancel()
     assert sorted(world.notifier.sent) == sorted((o.id, "CONFIRMED") for o in orders)
+
+
+@dataclass
+class PickyNotifier(FakeNotifier):
+    """Acknowledges every order but one, for which it is unreachable."""
+
+    unreachable_for: str = ""
+
+    async def notify(self, order: Order) -> None:
+        if order.id == self.unreachable_for:
+            raise DownstreamUnavailable("notification", "notify", "fake outage")
+        await super().notify(order)
+
+
+async def test_a_round_strikes_off_its_acknowledgements_in_one_commit(world: World) -> None:
+    """One commit per round, not per acknowledgement; what was not acknowledged stays owed."""
+    world.notifier = picky = PickyNotifier()
+    world.restart()
+    orders = [(await world.handlers.place_order(place()))[0] for _ in range(5)]
+    picky.unreachable_for = orders[2].id
+    commits = count_commits(world.store)
+    assert await world.delivery.deliver_due() is Round.FAILED
+    assert commits == [1]
+    assert [owed for owed, _ in world.store.notifications_due(10)] == [orders[2].id]
+    acknowledged = sorted((o.id, "CONFIRMED") for o in orders if o is not orders[2])
+    assert sorted(picky.sent) == acknowledged
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:

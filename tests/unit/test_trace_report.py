@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Final
 
 import pytest
 
 from harness.report.waterfalls import traces
 from harness.traces.orders import QUEUE_WAIT, breakdown, by_style
-from harness.traces.spans import read_folder
+from harness.traces.spans import Span, read_folder
+from services.kernel.tracing import TRANSACTION
 from tests.unit.report_documents import SECONDS, T0, load_samples, write_samples
 from tests.unit.trace_files import TraceFiles
+
+MS: Final = 1_000_000
 
 
 def test_an_orders_time_is_split_by_component_and_adds_up(tmp_path: Path) -> None:
@@ -74,3 +78,20 @@ def test_the_report_draws_a_waterfall_per_style_and_a_breakdown(tmp_path: Path) 
 def test_a_run_without_traces_has_no_trace_section(tmp_path: Path) -> None:
     drawn = traces(tmp_path, ["rest"])
     assert drawn.waterfalls == [] and drawn.breakdown is None
+
+
+def test_store_transactions_and_the_clients_hop_are_parts_of_their_own() -> None:
+    """The client's root span (Locust's) makes the client → order hop a part; a transaction's
+    span (services/kernel/tracing.py) counts as its service's store, not its own work."""
+
+    def span(span_id: str, parent: str, service: str, start: int, end: int, **extra: Any) -> Span:
+        return Span("t", span_id, parent, span_id, service, start * MS, end * MS, **extra)
+
+    trace = [
+        span("client", "", "locust", 0, 30, kind="CLIENT"),
+        span("request", "client", "order", 5, 25, kind="SERVER"),
+        span("tx", "request", "order", 10, 14, attributes={TRANSACTION: "order.place"}),
+    ]
+    assert breakdown(trace) == pytest.approx(
+        {"locust → order (hop)": 10.0, "order (own work)": 16.0, "order: store": 4.0}
+    )

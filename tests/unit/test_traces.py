@@ -72,18 +72,20 @@ def test_a_line_that_is_not_otlp_json_is_named(tmp_path: Path) -> None:
         read_file(path)
 
 
-def test_the_bench_stack_traces_into_the_results_folder_sampling_by_default(tmp_path: Path) -> None:
+def test_a_traced_bench_writes_into_the_results_folder_sampling_one_in_ten(
+    tmp_path: Path,
+) -> None:
     env = collect.environment(tmp_path, {})
     assert env["ORDERFLOW_TRACES_FILE"] == str(tmp_path / "traces" / "{service}.jsonl")
     assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
     assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+    every = collect.environment(tmp_path, {"OTEL_TRACES_SAMPLER_ARG": "0.5"}, ratio=1.0)
+    assert every["OTEL_TRACES_SAMPLER_ARG"] == "1"  # --traces 1 says how much
 
 
 def test_a_sampler_the_user_chose_is_kept(tmp_path: Path) -> None:
     env = collect.environment(tmp_path, {"OTEL_TRACES_SAMPLER": "always_on"})
     assert "OTEL_TRACES_SAMPLER" not in env and "OTEL_TRACES_SAMPLER_ARG" not in env
-    ratio = collect.environment(tmp_path, {"OTEL_TRACES_SAMPLER_ARG": "1"})
-    assert ratio["OTEL_TRACES_SAMPLER_ARG"] == "1"
 
 
 def test_orderflow_trace_prints_the_waterfall(
@@ -135,3 +137,49 @@ def test_orderflow_trace_reads_the_newest_results_folder_by_default(
     _write_order(newer / "traces", "order-1")
     assert main(["trace", "order-1"]) == 0
     assert "saga reserve" in capsys.readouterr().out
+
+
+def _write_client_orders(folder: Path, orders: dict[str, tuple[str, float, str]]) -> None:
+    """Orders begun by Locust's users (their root span names the style, as
+    harness/load/tracing.py writes it): id -> (style, ms long, a span's name inside). The
+    times are given, not slept: the lengths are exact whatever the machine's load."""
+    folder.mkdir(parents=True, exist_ok=True)
+    provider = _provider(folder / "locust-1.jsonl", "locust")
+    client = provider.get_tracer("test")
+    start = time.time_ns()
+    for order_id, (style, ms, inside) in orders.items():
+        end = start + int(ms * 1e6)
+        attributes = {"orderflow.style": style, "orderflow.order": order_id}
+        root = client.start_span(f"{style} place_order", start_time=start, attributes=attributes)
+        context = trace.set_span_in_context(root)
+        client.start_span(inside, context=context, start_time=start).end(end_time=end)
+        root.end(end_time=end)
+    provider.shutdown()
+
+
+def test_orderflow_trace_chooses_the_typical_or_the_slow_order_of_a_style(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orders = {f"rest-{n}": ("rest", 10.0 * (n + 1), "saga charge") for n in range(5)}
+    orders |= {"grpc-0": ("grpc", 10.0, "saga charge")}
+    orders |= {"retried": ("grpc", 20.0, "retry payment charge")}
+    _write_client_orders(tmp_path / "traces", orders)
+    assert main(["trace", "--style", "rest", "--results", str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "order rest-2: the typical (median) of 5 traced rest orders"
+    assert main(["trace", "--style", "rest", "--slow", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("order rest-4: the slow (p99)")
+    assert main(["trace", "--with", "retry", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("order retried: the typical (median) of 1 traced orders with a span")
+    assert "retry payment charge" in out
+
+
+def test_orderflow_trace_says_when_no_order_fits_the_choice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_client_orders(tmp_path / "traces", {"o-1": ("rest", 10.0, "saga charge")})
+    assert main(["trace", "--with", "breaker open", "--results", str(tmp_path)]) == 2
+    assert "no traced orders with a span 'breaker open'" in capsys.readouterr().err
+    assert main(["trace", "o-1", "--slow", "--results", str(tmp_path)]) == 2
+    assert "give an ORDER_ID or choose one, not both" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.kernel import correlation, tracing
+from services.kernel import correlation, sqlite, tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker import outbox
 from services.kernel.broker.binding import decode_message
@@ -133,10 +133,10 @@ def test_an_outbox_written_before_traces_gains_the_columns(tmp_path: Path) -> No
         "INSERT INTO outbox (event_id, type, correlation, body, created_at)"
         " VALUES ('e', 't', 'c', x'7b7d', 'now')"
     )
-    messages = outbox.Messages(db)
+    messages = outbox.Messages(sqlite.SqliteDatabase(db))
     (row,) = messages.unpublished()
     assert (row.event_id, row.traceparent, row.tracestate) == ("e", None, None)
-    outbox.Messages(db)  # a second start finds the columns there
+    outbox.Messages(sqlite.SqliteDatabase(db))  # a second start finds the columns there
 
 
 def test_log_lines_name_the_trace_next_to_the_correlation_id(

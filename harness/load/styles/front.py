@@ -17,6 +17,7 @@ from locust.exception import RescheduleTask
 
 from harness.clients import sse
 from harness.clients.shapes import CHOREOGRAPHED, rest_accept
+from harness.load import tracing as traced
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import HttpStyleUser, expect_json
 
@@ -28,6 +29,7 @@ class AsyncFrontUser(HttpStyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
         body, headers = rest_accept(plan.request, self.prefer)
+        headers |= traced.headers()  # the order's trace context, when this process traces
         with self.client.post(
             "/orders", json=body, headers=headers, name="place_order", catch_response=True
         ) as answer:

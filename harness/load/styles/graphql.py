@@ -24,6 +24,7 @@ from harness.clients.documents import (
     place_input,
 )
 from harness.clients.graphql import next_data, subscribe_message
+from harness.load import tracing as traced
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser, http_problem
 from harness.vocabulary import TERMINAL
@@ -68,7 +69,10 @@ class GraphqlUser(HttpStyleUser):
         self, url: str, name: str, query: str, variables: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
         body = payload(query, variables)
-        with self.client.post(url, json=body, name=name, catch_response=True) as answer:
+        headers = traced.headers()  # an order's trace context, when placing one
+        with self.client.post(
+            url, json=body, headers=headers, name=name, catch_response=True
+        ) as answer:
             return _data(answer)
 
     def _follow_until_terminal(self, order_id: str) -> tuple[str, str | None]:

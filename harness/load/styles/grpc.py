@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.clients.grpc import outcome
 from harness.clients.shapes import grpc_outcome, grpc_place
+from harness.load import tracing as traced
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 from services._generated.orderflow.v1 import (
@@ -51,7 +52,9 @@ class GrpcUser(StyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
         with self.reporter.measure("place_order", started) as measured:
-            answer = self._orders.PlaceOrder(grpc_place(plan.request), timeout=DEADLINE_S)
+            answer = self._orders.PlaceOrder(
+                grpc_place(plan.request), timeout=DEADLINE_S, metadata=traced.grpc_metadata()
+            )
             measured.length = answer.ByteSize()
         with self.reporter.measure("order_completed", started, plan.accepted):
             plan.check(*grpc_outcome(outcome(self._orders, answer.order, DEADLINE_S)))

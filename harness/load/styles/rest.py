@@ -8,6 +8,7 @@ from __future__ import annotations
 from locust.exception import RescheduleTask
 
 from harness.clients.shapes import ORCHESTRATED, rest_place
+from harness.load import tracing as traced
 from harness.load.mix import OrderPlan
 from harness.load.styles.front import AsyncFrontUser
 from harness.load.styles.http import HttpStyleUser, expect_json
@@ -23,6 +24,7 @@ class RestUser(HttpStyleUser):
     def place_order(self, plan: OrderPlan) -> str:
         started = self.started()
         body, headers = rest_place(plan.request)
+        headers |= traced.headers()  # the order's trace context, when this process traces
         with self.client.post(
             "/orders", json=body, headers=headers, name="place_order", catch_response=True
         ) as answer:

@@ -17,6 +17,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from harness.clients.shapes import rpc_call
 from harness.clients.websocket import RpcError, result, terminal_push
+from harness.load import tracing as traced
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
 
@@ -36,16 +37,21 @@ class RpcSocket:
         return call_id
 
     def receive(self, deadline: float) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(self._socket.recv(timeout=deadline - time.time()))
+        message: dict[str, Any] = json.loads(self.receive_raw(deadline))
         return message
+
+    def receive_raw(self, deadline: float) -> str | bytes:
+        """The next message as it came: its length is the size reported (not re-encoded)."""
+        return self._socket.recv(timeout=deadline - time.time())
 
     def call(self, method: str, params: object) -> tuple[Any, int]:
         """The result of one call (notifications meanwhile are skipped) and its size."""
         call_id, deadline = self.send(method, params), time.time() + TIMEOUT_S
         while True:
-            message = self.receive(deadline)
+            raw = self.receive_raw(deadline)
+            message = json.loads(raw)
             if message.get("id") == call_id:
-                return result(message), len(json.dumps(message))
+                return result(message), len(raw)
 
     def close(self) -> None:
         self._socket.close()
@@ -77,11 +83,13 @@ class WebsocketUser(StyleUser):
         with self.reporter.measure("place_order", started) as measured:
             socket = self._socket(url)
             try:
-                answer, pushed = _await_answer(socket, socket.send("place_order", plan.request))
+                answer, size, pushed = _await_answer(
+                    socket, socket.send("place_order", traced.rpc_params(plan.request))
+                )
             except Exception:
                 self._drop(url)  # no answer: the socket's state is unknown
                 raise
-            measured.length = len(json.dumps(answer))
+            measured.length = size
             order_id = str(result(answer)["id"])
         with self.reporter.measure("order_completed", started, plan.accepted) as measured:
             try:
@@ -117,13 +125,15 @@ class WebsocketUser(StyleUser):
 Pushed = dict[str, tuple[dict[str, Any], float]]  # order id: its terminal push, and when
 
 
-def _await_answer(socket: RpcSocket, call_id: int) -> tuple[dict[str, Any], Pushed]:
-    """The answer to `call_id`, and the terminal pushes that came before it (by order id)."""
+def _await_answer(socket: RpcSocket, call_id: int) -> tuple[dict[str, Any], int, Pushed]:
+    """The answer to `call_id` and its size, and the terminal pushes that came before it (by
+    order id)."""
     deadline, pushed = time.time() + TIMEOUT_S, Pushed()
     while True:
-        message = socket.receive(deadline)
+        raw = socket.receive_raw(deadline)
+        message = json.loads(raw)
         if message.get("id") == call_id:
-            return message, pushed
+            return message, len(raw), pushed
         if (order := terminal_push(message)) is not None:
             pushed[order["id"]] = (order, time.time())
 

@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
 import pika
 from opentelemetry.trace import SpanKind
 
-from services.kernel import sqlite, tracing
+from services.kernel import tracing
 from services.kernel.broker.events import CONTENT_TYPE, CloudEvent
 from services.kernel.broker.link import BrokerLink, BrokerUnavailable
 from services.kernel.broker.topology import Topology
 from services.kernel.clock import now_iso
+from services.kernel.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,15 @@ class OutboxRow:
 class Messages:
     """Outbox and inbox on a store's connection; called inside the store's transactions."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         self._waiters: list[asyncio.Event] = []
         for table, column, declaration in ADDED_COLUMNS:
-            sqlite.add_column(db, table, column, declaration)
+            db.add_column(table, column, declaration)
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The store's connection: a unit of work's transaction runs on it (unit_of_work.py)."""
+    def database(self) -> Database:
+        """The store's database: a unit of work's transaction runs on it (unit_of_work.py)."""
         return self._db
 
     def emit(self, event: CloudEvent) -> None:
@@ -120,7 +120,7 @@ class Messages:
         return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6]) for r in rows]
 
     def mark_published(self, seqs: list[int]) -> None:
-        with sqlite.transaction(self._db):
+        with self._db.transaction():
             self._db.executemany(
                 "UPDATE outbox SET published_at = ? WHERE seq = ?", [(now_iso(), s) for s in seqs]
             )

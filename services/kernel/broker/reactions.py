@@ -14,7 +14,8 @@ from services.kernel.broker.catalogue import EventData, data_of
 from services.kernel.broker.consumer import UseCase
 from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.outbox import Messages
-from services.kernel.broker.unit_of_work import Received, SqliteUnitOfWork, UnitOfWork
+from services.kernel.broker.traced_work import TracedUnitOfWork
+from services.kernel.broker.unit_of_work import Received, StoreUnitOfWork, UnitOfWork
 
 D = TypeVar("D", bound=EventData)
 Reacting = Callable[[D, UnitOfWork], Awaitable[None]]
@@ -33,6 +34,12 @@ class Reactions:
         async def react(event: CloudEvent) -> None:
             data = data_of(event, schema)
             received = Received(event.id, event.type, event.correlationid)
-            await use_case(data, SqliteUnitOfWork(self._messages, received))
+            work = StoreUnitOfWork(self._messages, received)
+            await use_case(data, TracedUnitOfWork(work, _named(use_case)))
 
         return react
+
+
+def _named(use_case: Callable[..., object]) -> str:
+    """What a reaction does, for its transaction's span: its handler's qualified name."""
+    return str(getattr(use_case, "__qualname__", "reaction"))

@@ -69,9 +69,11 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
 
-class SqliteUnitOfWork:
-    """The unit of work on a service's SQLite store: one BEGIN IMMEDIATE ... COMMIT on the
-    connection that the store and its `Messages` share, with no `await` inside."""
+class StoreUnitOfWork:
+    """The unit of work on a service's store: one BEGIN ... COMMIT on the database that the
+    store and its `Messages` share, with no `await` inside. On PostgreSQL, two replicas
+    handling copies of one message at once both find it unseen; the inbox's primary key lets
+    one commit and fails the other, whose message is then redelivered and found handled."""
 
     def __init__(self, messages: Messages, message: Received) -> None:
         self._messages = messages
@@ -88,12 +90,12 @@ class SqliteUnitOfWork:
         return self._handled
 
     def __enter__(self) -> Self:
-        connection = self._messages.connection
-        connection.execute("BEGIN IMMEDIATE")
+        database = self._messages.database
+        database.begin()
         try:
             self._handled = self._messages.seen(self._message.id)
         except BaseException:
-            connection.execute("ROLLBACK")  # __exit__ is not called when __enter__ fails
+            database.rollback()  # __exit__ is not called when __enter__ fails
             raise
         self._outgoing = []
         return self
@@ -104,19 +106,19 @@ class SqliteUnitOfWork:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        connection = self._messages.connection
+        database = self._messages.database
         try:
             if error is None and not self._handled:
                 self._messages.record(self._message.id, self._message.type)
                 for outgoing in self._outgoing:
                     self._messages.emit(to_cloudevent(outgoing, self._message.correlation_id))
-                connection.execute("COMMIT")
+                database.commit()
         finally:
             # Also when the COMMIT itself failed: never leave the shared connection inside a
             # transaction, or every later BEGIN would fail.
             self._outgoing = []
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            if database.in_transaction:
+                database.rollback()
 
     def emit(
         self,

@@ -22,8 +22,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from services.kernel import tracing
 from services.kernel.errors import DownstreamUnavailable, NotSent
-from services.kernel.resilience.breaker import BreakerState, CircuitBreaker
+from services.kernel.resilience.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from services.kernel.resilience.bulkhead import Bulkhead, BulkheadFull
 from services.kernel.resilience.policy import Resilience
 from services.kernel.telemetry import Telemetry
@@ -103,7 +104,7 @@ class Guard:
         raise AssertionError("tenacity either returns or re-raises")  # pragma: no cover
 
     async def _once(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        ticket = self.breaker.before_call(operation) if self.breaker is not None else 0
+        ticket = self._ticket(operation)
         answered: bool | None = None  # None: no outcome (cancelled, or no bulkhead slot)
         try:
             async with self._slot(operation):
@@ -119,6 +120,16 @@ class Guard:
                 return result
         finally:
             self._judge(ticket, answered)
+
+    def _ticket(self, operation: str) -> int:
+        if self.breaker is None:
+            return 0
+        try:
+            return self.breaker.before_call(operation)
+        except CircuitOpen:
+            # In the order's trace: the call that never left (the saga logs it `not_sent`).
+            tracing.mark(f"breaker open: {operation} not sent", {"orderflow.target": self.service})
+            raise
 
     def _judge(self, ticket: int, answered: bool | None) -> None:
         if self.breaker is None:
@@ -140,6 +151,7 @@ class Guard:
                 yield
         except BulkheadFull:
             self._metrics.rejected(operation)
+            tracing.mark(f"bulkhead full: {operation} not sent", {"orderflow.target": self.service})
             raise
 
 
@@ -173,8 +185,17 @@ class _Metrics:
         # In the log too: a workshop watches the breaker open and close in `orderflow up`'s logs.
         log.warning("circuit breaker for %s is now %s", self._service, state.value)
 
-    def retried(self, operation: str, _state: RetryCallState) -> None:
+    def retried(self, operation: str, state: RetryCallState) -> None:
         self._families.retries.labels(self._service, operation).inc()
+        # In the order's trace, after the failed attempt and before the back-off's wait.
+        failed = state.outcome.exception() if state.outcome is not None else None
+        tracing.mark(
+            f"retry {self._service} {operation}",
+            {
+                "orderflow.attempt": str(state.attempt_number),
+                "orderflow.failed": repr(failed)[:200],
+            },
+        )
 
     def rejected(self, operation: str) -> None:
         self._families.rejections.labels(self._service, operation).inc()

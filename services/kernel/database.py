@@ -1,0 +1,181 @@
+"""The one seam between the services' stores and their database: SQLite or PostgreSQL.
+
+A store writes each query once, in SQLite's spelling (`?`, `?1`, `:name` placeholders,
+`INSERT OR IGNORE`); `Database.execute` runs it as written on SQLite and as translated on
+PostgreSQL (postgres.py). Which one a service uses is one setting: a `postgresql://` URL
+(ORDERFLOW_DATABASE_URL) or, by default, a file path.
+
+Atomicity differs by back end, and the stores rely on both ways (docs/architecture.md, "Stores"):
+on SQLite a transaction is BEGIN IMMEDIATE with no `await` inside, which excludes every other
+writer; on PostgreSQL it is READ COMMITTED, and what must not race is guarded by the database
+itself: row locks (`lock_clause`), conditional updates and unique constraints.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, TypeVar
+
+from services.kernel.config import ConfigError
+
+T = TypeVar("T")
+
+# Parameters as the stores pass them: positional, or by name for `:name` placeholders.
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Row(Protocol):
+    """A result row, read by column name or position (sqlite3.Row, or postgres.Row)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    """What a store reads back from a statement: rows, or how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class ConstraintViolation(Exception):
+    """A write the schema refused (unique key, CHECK, foreign key), on either back end.
+
+    The driver's own error is its `__cause__`. On PostgreSQL a unique violation usually means
+    another process committed the same key first: `Store.atomically` runs the work again."""
+
+    def __init__(self, message: str, *, unique: bool) -> None:
+        super().__init__(message)
+        self.unique = unique
+
+
+class OutdatedDatabase(ConfigError):
+    """The database was written with another schema: refuse it rather than misread it."""
+
+
+class DatabaseUnreachable(ConfigError):
+    """The service's database cannot be reached at start: say where, and what to set."""
+
+
+class Database(ABC):
+    """One connection to one service's database, used synchronously on the service's loop."""
+
+    # Appended to a SELECT that reads rows the transaction will change on their strength:
+    # " FOR UPDATE" on PostgreSQL; nothing on SQLite, where BEGIN IMMEDIATE already excludes
+    # every other writer.
+    lock_clause: ClassVar[str] = ""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Params = ()) -> Cursor: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool: ...
+
+    @abstractmethod
+    def add_column(self, table: str, column: str, declaration: str) -> None:
+        """Add a column a newer release needs to a database written before it (no-op when
+        present): an additive change keeps older databases usable instead of a reset."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def is_reachable(self) -> bool:
+        try:
+            self.execute("SELECT 1").fetchone()
+        except Exception:
+            return False
+        return True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Self]:
+        """BEGIN ... COMMIT, rolled back on any exception: nothing is ever half-written."""
+        self.begin()
+        try:
+            yield self
+            self.commit()
+        except BaseException:
+            # Also when COMMIT itself failed (busy, disk full): never leave the shared
+            # connection inside a transaction, or every later BEGIN would fail.
+            if self.in_transaction:
+                self.rollback()
+            raise
+
+
+def open_database(location: Path | str, schema: str, version: int) -> Database:
+    """The database at `location` (a file path, or a postgresql:// URL), with its schema."""
+    if str(location).startswith(("postgresql://", "postgres://")):
+        from services.kernel import postgres  # the driver is loaded only when it is used
+
+        return postgres.connect(str(location), schema, version)
+    from services.kernel import sqlite
+
+    return sqlite.open_database(location, schema, version)
+
+
+class Store:
+    """What every service's store shares: its own database, opened with its schema."""
+
+    SCHEMA: ClassVar[str]
+    # Raise when a column changes; new tables alone (CREATE ... IF NOT EXISTS) do not need it.
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @classmethod
+    def open(cls, location: Path | str) -> Self:
+        return cls(open_database(location, cls.SCHEMA, cls.SCHEMA_VERSION))
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def is_reachable(self) -> bool:
+        return self._db.is_reachable()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the store's writes: all of them commit, or none."""
+        with self._db.transaction():
+            yield
+
+    def atomically(self, work: Callable[[], T]) -> T:
+        """`work` in one transaction; run once more if it lost a race on a unique key.
+
+        Only PostgreSQL lets two processes both find a key absent and both insert it: the
+        loser's insert fails, its transaction rolls back, and the second run finds the
+        winner's row (a replay). On SQLite the first run never loses such a race."""
+        try:
+            with self.transaction():
+                return work()
+        except ConstraintViolation as violation:
+            if not violation.unique:
+                raise
+        with self.transaction():
+            return work()
