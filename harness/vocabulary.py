@@ -1,4 +1,5 @@
-"""The words the harness shares: style names, order outcomes, audit counts and run phases.
+"""The words the harness shares: style names and their variants, order outcomes, audit counts and
+run phases.
 
 Styles are named once, in services/kernel/styles.py, and an order's terminal statuses in the
 kernel's published order document (services/kernel/broker/catalogue.py): this module re-exports
@@ -15,6 +16,24 @@ from services.kernel.broker.catalogue import OrderDocument
 
 STYLES: Final = styles.ALL
 BROKER: Final = styles.BROKER
+
+# A style measured by another client path, beside the style's own (docs/bench.md, Variants). The
+# services know only styles; a variant is the load harness's: its own Locust users, its own row
+# in results.json and the report, audited and bounded as the style it is a variant of. A style's
+# own name is its default path: `broker` places through the asynchronous HTTP front (202, then
+# the status stream), as a shop would; `broker-amqp` publishes the order.place command itself.
+# `rest-sse` is REST's orchestrated saga answered 202 at once, the outcome from the stream.
+VARIANT_OF: Final = {"rest-sse": styles.REST, "broker-amqp": styles.BROKER}
+# Every name `orderflow bench --styles` takes, each variant after its style.
+RUNNABLE: Final = tuple(
+    name for style in STYLES for name in (style, *(v for v, s in VARIANT_OF.items() if s == style))
+)
+
+
+def style_of(name: str) -> str:
+    """The style a runnable name measures (itself, for a style)."""
+    return VARIANT_OF.get(name, name)
+
 
 # An order's status once its saga has decided: the values the published order document allows.
 TERMINAL: Final = frozenset(

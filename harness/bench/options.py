@@ -10,7 +10,7 @@ from typing import Final
 
 from harness.bench.runner import Load, open_pool
 from harness.traces.collect import DEFAULT_RATIO as DEFAULT_TRACES
-from harness.vocabulary import STYLES
+from harness.vocabulary import RUNNABLE, STYLES, style_of
 from services.kernel.resilience.policy import PROFILES
 
 DEFAULT_DURATION_S: Final = 30.0
@@ -96,7 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SCENARIO.yaml",
         help="run a fault scenario (scenarios/*.yaml, see docs/scenarios.md) instead",
     )
-    add("--styles", help="comma-separated, in run order (default: all)")
+    add(
+        "--styles",
+        help="comma-separated, in run order (default: the five styles); the variants"
+        " rest-sse and broker-amqp run only when named",
+    )
     add("--users", type=int, help="closed model: this many users (default 10); open: the pool")
     add("--rate", type=float, help="open model: task arrivals per second across all users")
     add("--duration", type=duration, help="load per style (default 30s)")
@@ -181,8 +185,9 @@ SCENARIO_SETS: Final = {
 
 
 def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[str, ...]:
-    """The styles to run a scenario for: --styles (a subset of the file's), or the file's.
-    Flags whose setting the file owns are refused, naming the flag."""
+    """The styles to run a scenario for: --styles (a subset of the file's, where a style's
+    variant counts as the style: `--styles broker,broker-amqp` for a file listing broker), or
+    the file's. Flags whose setting the file owns are refused, naming the flag."""
     given = [flag for name, flag in SCENARIO_SETS.items() if getattr(args, name, None)]
     if given:
         raise InvalidArguments(
@@ -192,7 +197,7 @@ def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[
     if args.styles is None:
         return listed
     chosen = _styles(args.styles)
-    outside = [style for style in chosen if style not in listed]
+    outside = [style for style in chosen if style_of(style) not in listed]
     if outside:
         raise InvalidArguments(f"--styles: {outside} not in the scenario's styles {list(listed)}")
     return chosen
@@ -200,10 +205,10 @@ def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[
 
 def _styles(text: str) -> tuple[str, ...]:
     styles = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in styles if s not in STYLES]
+    unknown = [s for s in styles if s not in RUNNABLE]
     if unknown or not styles:
         raise InvalidArguments(
-            f"--styles: unknown {unknown or text!r}; choose from {','.join(STYLES)}"
+            f"--styles: unknown {unknown or text!r}; choose from {','.join(RUNNABLE)}"
         )
     if len(set(styles)) != len(styles):
         raise InvalidArguments(f"--styles names a style twice: {text!r}")

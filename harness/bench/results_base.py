@@ -17,10 +17,16 @@ class Section(BaseModel):
     )
 
 
-# The names of services/kernel/styles.py (a test checks they agree): a Literal, for the schema.
+# The names harness/vocabulary.py's RUNNABLE lists (a test checks they agree): a Literal, for
+# the schema.
 StyleName = Annotated[
-    Literal["rest", "grpc", "graphql", "websocket", "broker"],
-    Field(description="One of the five integration styles."),
+    Literal["rest", "rest-sse", "grpc", "graphql", "websocket", "broker", "broker-amqp"],
+    Field(
+        description="One of the five integration styles, or a variant of one measured beside"
+        " it: rest-sse (REST's saga answered 202, the outcome from the status stream) and"
+        " broker-amqp (the order.place command published over AMQP; broker itself places"
+        " through the asynchronous HTTP front)."
+    ),
 ]
 Count = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1, description="A share between 0 and 1.")]

@@ -30,10 +30,12 @@ from harness.load.recorder import PROGRESS_PREFIX, STARTED_PREFIX
 LOCUSTFILE: Final = Path(harness.load.__file__).parent / "locustfile.py"
 USER_CLASSES: Final = {
     "rest": "Rest",
+    "rest-sse": "RestSse",
     "grpc": "Grpc",
     "graphql": "Graphql",
     "websocket": "Websocket",
     "broker": "Broker",
+    "broker-amqp": "BrokerAmqp",
 }
 STOP_TIMEOUT_S: Final = 35  # let tasks in flight finish (client timeouts are 30 s)
 STOP_WAIT_S: Final = 10.0  # for Locust to stop when the bench itself is stopped

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness.load.targets import Targets
 from harness.rabbit.admin import channel, delete_topology
 from harness.stack.supervisor import Stack, StackConfig, connect_host
+from harness.vocabulary import style_of
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
 
@@ -141,7 +142,7 @@ def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
 def preflight(target: Target, style: str) -> None:
     """Raise TargetUnavailable, saying what is missing, unless the style can run."""
     try:
-        _check(target.targets, style)
+        _check(target.targets, style_of(style))
     except TargetUnavailable as missing:
         raise TargetUnavailable(f"{style} cannot run: {missing}") from None
 

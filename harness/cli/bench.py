@@ -40,7 +40,7 @@ from harness.stack.ports import PortInUse
 from harness.stack.supervisor import StartupFailed
 from harness.telemetry.sampler import TelemetrySampler
 from harness.traces import collect as traces
-from harness.vocabulary import STYLES
+from harness.vocabulary import STYLES, style_of
 from services.kernel.config import ConfigError, Settings
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run", "short_run"]
@@ -60,6 +60,12 @@ Load models:
                        from each task's due time (a stalled system cannot hide its stall)
 Each style first runs its no-op (--calibration, the transport's ceiling on this machine), then
 the shopping mix (browse the catalog 4, place an order 4, look one up 2) for --duration.
+
+The broker style places orders through the asynchronous HTTP front, as a shop would (POST
+/orders with Prefer: respond-async, 202, then the order's status stream). Two variants run
+beside their style when --styles names them: broker-amqp (the order.place command published on
+the broker, the terminal event consumed) and rest-sse (REST's saga answered 202 at once, the
+outcome from the status stream). `--styles rest,rest-sse,broker,broker-amqp` compares them.
 
 --find-capacity raises the open-model rate from --start-rate by half again each --step, per
 style, and reports the highest rate held with p99 under --slo-p99 and errors under
@@ -270,7 +276,8 @@ def _audit(target: Target, style: str, folder: Path) -> dict[str, Any]:
     accepted = results.load_accepted(sorted(folder.rglob("samples-load/*.json")))
     print(f"  {style:<9} audit ...", flush=True)
     try:
-        return audit.audit_run(target.services, style, accepted, shared=True)
+        # The order service records the style an order came in by: a variant's are its style's.
+        return audit.audit_run(target.services, style_of(style), accepted, shared=True)
     except httpx.HTTPError as error:  # the measurements stand without it: say so, keep them
         return {"error": f"{type(error).__name__}: {error}"}
 
@@ -332,8 +339,8 @@ def _style_result(
     if result["calibration"] is not None and noop is not None:
         result["calibration"]["cpu_ms_per_call"] = noop
     orders = result["summary"]["orders_completed"]
-    result["cpu"] = cost.cpu_section(
-        style, spent, orders, noop, costs.transaction_ms, costs.not_attributed
+    result["cpu"] = cost.cpu_section(  # a variant is bounded as its style's path
+        style_of(style), spent, orders, noop, costs.transaction_ms, costs.not_attributed
     )
     return result
 

@@ -45,6 +45,26 @@ def place(http: httpx.Client, url: str, request: Request) -> Placed:
     return Placed(order["id"], order["status"], order["reason"], order["totalCents"])
 
 
+class SubscriptionEnded(RuntimeError):
+    """The server ended a subscription (`error` or `complete`) before the update awaited."""
+
+
+def subscribe_message(op_id: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """graphql-transport-ws `subscribe`: run `query` as the operation `op_id`."""
+    return {"id": op_id, "type": "subscribe", "payload": payload(query, variables)}
+
+
+def next_data(message: dict[str, Any], op_id: str) -> dict[str, Any] | None:
+    """The `data` of a `next` message of `op_id`; None for another operation's message (the
+    tail of an earlier subscription on the same socket). An `error` or `complete` raises."""
+    if message.get("id") != op_id:
+        return None
+    if message.get("type") != "next":
+        raise SubscriptionEnded(f"the subscription ended early: {message}")
+    data: dict[str, Any] = message["payload"]["data"]
+    return data
+
+
 class TransportWS:
     """One graphql-transport-ws connection, acknowledged."""
 
@@ -59,7 +79,7 @@ class TransportWS:
         return message
 
     async def subscribe(self, op_id: str, query: str, variables: dict[str, Any]) -> None:
-        await self.send({"id": op_id, "type": "subscribe", "payload": payload(query, variables)})
+        await self.send(subscribe_message(op_id, query, variables))
 
     async def until_complete(self, op_id: str) -> list[dict[str, Any]]:
         """The payloads of `next` messages up to `complete`; an `error` message fails."""

@@ -1,4 +1,7 @@
-"""The gRPC client: place an order over HTTP/2 with the generated stubs, read back its answer."""
+"""The gRPC client: place an order over HTTP/2 with the generated stubs, read back its answer,
+and follow it on a WatchOrder stream until it ends. Blocking grpcio, which also runs under gevent
+once `grpc.experimental.gevent.init_gevent()` has been called: the Locust user calls `outcome`
+with its own stub."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from harness.clients.shapes import Placed, Request, grpc_outcome, grpc_place
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 
 TIMEOUT_S = 30.0
+TERMINAL = frozenset(
+    {order_pb2.Order.CONFIRMED, order_pb2.Order.REJECTED, order_pb2.Order.CANCELLED}
+)
 
 
 def place(channel: grpc.Channel, request: Request) -> Placed:
@@ -34,3 +40,18 @@ def trailing(error: grpc.RpcError) -> dict[str, str]:
     if not isinstance(error, grpc.Call):
         return {}
     return {key: str(value) for key, value in error.trailing_metadata() or ()}
+
+
+def outcome(
+    stub: order_pb2_grpc.OrderServiceStub, answered: order_pb2.Order, timeout_s: float = TIMEOUT_S
+) -> order_pb2.Order:
+    """The order in its final state: PlaceOrder's answer when that is final (the saga went all
+    the way), otherwise the terminal update of a WatchOrder stream."""
+    if answered.status in TERMINAL:
+        return answered
+    stream = stub.WatchOrder(order_pb2.WatchOrderRequest(id=answered.id), timeout=timeout_s)
+    for order in stream:
+        if order.status in TERMINAL:
+            stream.cancel()
+            return order
+    raise RuntimeError(f"WatchOrder ended before order {answered.id} finished")

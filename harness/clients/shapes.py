@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from services._generated.orderflow.v1 import common_pb2, order_pb2
 
@@ -55,6 +55,18 @@ def rest_place(request: Request) -> tuple[Request, dict[str, str]]:
     body = {k: v for k, v in request.items() if k != "idempotency_key"}
     key = request.get("idempotency_key")
     return body, ({"Idempotency-Key": key} if key else {})
+
+
+# RFC 7240 preferences of the asynchronous front's POST /orders: 202 at once, then the order is
+# run by the choreography (the broker style's front), or by REST's own saga (`rest-sse`).
+CHOREOGRAPHED: Final = "respond-async"
+ORCHESTRATED: Final = "respond-async, flow=orchestrated"
+
+
+def rest_accept(request: Request, prefer: str = CHOREOGRAPHED) -> tuple[Request, dict[str, str]]:
+    """POST /orders answered 202 at once: REST's body and headers, with the preference."""
+    body, headers = rest_place(request)
+    return body, {**headers, "Prefer": prefer}
 
 
 def grpc_place(request: Request) -> order_pb2.PlaceOrderRequest:

@@ -1,5 +1,7 @@
 """The JSON-RPC 2.0 WebSocket client: raw messages in, parsed answers out, and placing an order
-(the `order.updated` notifications pushed meanwhile are kept with the answer)."""
+(the `order.updated` notifications pushed meanwhile are kept with the answer). What a message
+means (a call's result or error, an order's terminal push) is read here for every client, the
+Locust user's too (it keeps its own socket, to time each push as it arrives)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,33 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from harness.clients.shapes import Placed, Request, rpc_call
+from harness.vocabulary import TERMINAL
 
 TIMEOUT_S = 30.0
 
 
 class Refused(Exception):
     """place_order answered with an error that carries no order."""
+
+
+class RpcError(Exception):
+    """The server answered a call with a JSON-RPC error object."""
+
+
+def result(message: dict[str, Any]) -> Any:
+    """A response's result; its error raised as RpcError."""
+    if "error" in message:
+        error = message["error"]
+        raise RpcError(f"JSON-RPC {error.get('code')}: {str(error.get('message'))[:120]}")
+    return message["result"]
+
+
+def terminal_push(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The order an `order.updated` notification carries, if it is in a terminal status."""
+    if message.get("method") != "order.updated":
+        return None
+    order: dict[str, Any] = message["params"]
+    return order if order["status"] in TERMINAL else None
 
 
 @dataclass

@@ -4,7 +4,9 @@ Locust's web UI and its class picker:
     locust -f harness/load/locustfile.py --class-picker      (then open http://localhost:8089)
 
 `<Style>Shopper` runs the shared task mix (browse the catalog, place an order, look one up);
-`<Style>Ping` runs only the style's no-op, which measures its transport ceiling. Rows are
+`<Style>Ping` runs only the style's no-op, which measures its transport ceiling. The variants
+(`RestSse*`, `BrokerAmqp*`, see harness/vocabulary.py) are users of their own, beside their
+style's. Rows are
 reported with `request_type` = the style and `name` = the operation. `--orderflow-rate R` turns
 the open model on: R arrivals per second across all users, latency measured from each task's
 due time (see harness/load/pacing.py).
@@ -22,16 +24,20 @@ grpc_gevent.init_gevent()
 
 from harness.load import hooks  # noqa: E402
 from harness.load.base import CALIBRATION, SHOPPING  # noqa: E402
-from harness.load.styles.broker import BrokerUser  # noqa: E402
+from harness.load.styles.broker import BrokerAmqpUser, BrokerUser  # noqa: E402
 from harness.load.styles.graphql import GraphqlUser  # noqa: E402
 from harness.load.styles.grpc import GrpcUser  # noqa: E402
-from harness.load.styles.rest import RestUser  # noqa: E402
+from harness.load.styles.rest import RestSseUser, RestUser  # noqa: E402
 from harness.load.styles.websocket import WebsocketUser  # noqa: E402
 
 hooks.install()
 
 
 class RestShopper(RestUser):
+    tasks = SHOPPING
+
+
+class RestSseShopper(RestSseUser):
     tasks = SHOPPING
 
 
@@ -51,7 +57,15 @@ class BrokerShopper(BrokerUser):
     tasks = SHOPPING
 
 
+class BrokerAmqpShopper(BrokerAmqpUser):
+    tasks = SHOPPING
+
+
 class RestPing(RestUser):
+    tasks = CALIBRATION
+
+
+class RestSsePing(RestSseUser):
     tasks = CALIBRATION
 
 
@@ -68,4 +82,9 @@ class WebsocketPing(WebsocketUser):
 
 
 class BrokerPing(BrokerUser):
+    tasks = CALIBRATION
+    listens = True
+
+
+class BrokerAmqpPing(BrokerAmqpUser):
     tasks = CALIBRATION

@@ -44,6 +44,7 @@ def report(found: Report) -> str:
         *bullets("Warnings", found.warnings),
         f"**Audit:** {found.verdict}",
         table(found.side_by_side),
+        *([table(found.variants)] if found.variants is not None else []),
         *([table(found.cpu)] if found.cpu is not None else []),
         table(found.audit),
         *bullets("What the audit found (up to ten examples of each)", found.problems),

@@ -8,7 +8,7 @@ from harness.bench import table as terminal
 from harness.bench.results_model import Machine
 from harness.bench.results_model import Run as RunMeta
 from harness.bench.results_scenario_model import Scenario
-from harness.report import run_tables, scenario_tables
+from harness.report import run_tables, scenario_tables, variants
 from harness.report.cells import Table
 from harness.report.model import Run
 from harness.vocabulary import AUDIT_COUNTS
@@ -33,6 +33,7 @@ class Report:
     verdict: str  # the audit in one line
     verdict_ok: bool
     side_by_side: Table
+    variants: Table | None  # each variant beside its style (variants.py), when both ran
     cpu: Table | None
     audit: Table
     problems: list[str]  # the audit's examples
@@ -52,6 +53,7 @@ def report(run: Run) -> Report:
         verdict=verdict,
         verdict_ok=verdict_ok,
         side_by_side=run_tables.side_by_side(run),
+        variants=variants.variants(run),
         cpu=run_tables.cpu(run),
         audit=run_tables.audit(run),
         problems=run_tables.audit_problems(run),

@@ -32,6 +32,7 @@ from harness.scenarios.spec import Expectation, Scenario
 from harness.scenarios.timeline import Timeline
 from harness.stack.supervisor import Stack
 from harness.telemetry.sampler import TelemetrySampler
+from harness.vocabulary import style_of
 from services.kernel.config import SERVICES
 
 EXPECTATIONS_NOT_MET: Final = 3
@@ -145,7 +146,7 @@ def _run_style(
             finally:
                 timeline.finish()  # every fault ended, a crashed service restarted
             accepted = results.load_accepted(phase.samples)
-            found = audit.audit_run(target.services, style, accepted, scenario.grace_s)
+            found = audit.audit_run(target.services, style_of(style), accepted, scenario.grace_s)
         finally:
             queues.stop()  # after the settling, so the queues are seen draining
             telemetry.stop()
@@ -158,7 +159,9 @@ def _run_style(
     result["telemetry"] = telemetry.section(zero)
     result["scenario"] = {
         "faults": [happened.to_json() for happened in timeline.happened],
-        **isolation(style, samples, zero, timeline.windows(), spec.warmup_s, spec.duration_s),
+        **isolation(
+            style_of(style), samples, zero, timeline.windows(), spec.warmup_s, spec.duration_s
+        ),
         "broker": {**broker_queues, "poison_published": injector.poison_published},
     }
     result["scenario"]["expectations"] = _expectations(scenario.expect, style, result)
@@ -187,7 +190,7 @@ def _expectations(
 ) -> list[dict[str, Any]]:
     scenario = result["scenario"]
     checks = []
-    for expectation in (e for e in expect if style in e.styles):
+    for expectation in (e for e in expect if style_of(style) in e.styles):  # variants too
         for count in expectation.zero:
             seen = result["audit"]["counts"][count]
             checks.append({"check": f"{count} == 0", "seen": seen, "passed": seen == 0})

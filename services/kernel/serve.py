@@ -47,6 +47,10 @@ class RunningService:
     http_port: int
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     servers: list[Server] = field(default_factory=list)
+    # Set the moment the process is told to stop, before the servers drain: responses that
+    # would never end by themselves (event streams) watch it and end at once, instead of
+    # holding the drain for the whole grace and being cut off.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 Bootstrap = Callable[[Settings, AsyncExitStack], Awaitable[RunningService]]
@@ -106,6 +110,7 @@ async def _serve(service: str, settings: Settings, bootstrap: Bootstrap) -> None
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({http_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         log.info("%s stopping", service)
+        running.stopping.set()
         server.should_exit = True
         await asyncio.gather(*(extra.stop(GRACE_S) for extra in running.servers))
         await _finish(http_task, loops, stopper)

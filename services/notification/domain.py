@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from services.kernel.contracts import MAX_URL_LENGTH, check_identifier
 from services.kernel.errors import Conflict, InvalidRequest
@@ -23,6 +25,9 @@ class NotificationRequest:
     reason: str | None = None
     total_cents: int | None = None
     callback_url: str | None = None  # where a webhook tells the final order, if anywhere
+    # The final order (the shared order document): what its webhook carries (the receiver gets
+    # the order, not a summary it would have to look up). Without it a webhook is recorded dead.
+    order: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,15 @@ def compose(request: NotificationRequest) -> Notice:
         )
     message = render_message(request.order_id, kind, request.reason, request.total_cents)
     return Notice(request.order_id, request.customer_id, kind, request.reason, message)
+
+
+def _check_order(request: NotificationRequest) -> None:
+    if request.callback_url is not None and request.order is None:
+        raise InvalidRequest(
+            "a callback_url needs the final order its webhook sends", field="order"
+        )
+    if request.order is not None and request.order.get("id") != request.order_id:
+        raise InvalidRequest("order is another order than order_id names", field="order")
 
 
 def parse_kind(raw: str) -> NotificationKind:

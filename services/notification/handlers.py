@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
@@ -36,7 +36,9 @@ Recorder = Callable[[Notification, bool], None]
 class WebhookOwer(Protocol):
     """Records a webhook in the caller's transaction (`owe`), then is told to send (`owed`)."""
 
-    def owe(self, notification: Notification, url: str, total_cents: int | None) -> None: ...
+    def owe(
+        self, notification: Notification, url: str, order: Mapping[str, Any] | None
+    ) -> None: ...
 
     def owed(self) -> None: ...
 
@@ -83,6 +85,7 @@ class NotificationHandlers:
             reason=order.reason,
             total_cents=order.total_cents,
             callback_url=finished.callback_url,
+            order=order.model_dump(mode="json"),
         )
         await self._faults.before("notification.record")
         notice = compose(request)
@@ -101,7 +104,7 @@ class NotificationHandlers:
         log.info("order %s: told %s: %s", notice.order_id, notice.customer_id, notice.message)
         notification = self._store.add(notice)
         if request.callback_url is not None and self._webhooks is not None:
-            self._webhooks.owe(notification, request.callback_url, request.total_cents)
+            self._webhooks.owe(notification, request.callback_url, request.order)
         return notification, True
 
     def _told(

@@ -17,8 +17,9 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -42,16 +43,14 @@ def _count(webhooks: Webhooks, state: State) -> int:
     return webhooks.counts()[state.value]
 
 
-def payload(notification: Notification, total_cents: int | None) -> str:
-    """The Standard Webhooks payload shape: type, timestamp, data (the final order)."""
-    data = {
-        "order_id": notification.order_id,
-        "customer_id": notification.customer_id,
-        "status": notification.kind.value.removeprefix("order.").upper(),
-        "reason": notification.reason,
-        "total_cents": total_cents,
+def payload(notification: Notification, order: Mapping[str, Any]) -> str:
+    """The Standard Webhooks payload shape: type, timestamp, data (the final order, whole: the
+    shared order document, as GET /orders/{id} answers it)."""
+    body = {
+        "type": notification.kind.value,
+        "timestamp": notification.created_at,
+        "data": dict(order),
     }
-    body = {"type": notification.kind.value, "timestamp": notification.created_at, "data": data}
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -77,21 +76,24 @@ class WebhookDelivery:
         for state in State:
             states.labels(state.value).set_function(partial(_count, webhooks, state))
 
-    def owe(self, notification: Notification, url: str, total_cents: int | None) -> None:
+    def owe(self, notification: Notification, url: str, order: Mapping[str, Any] | None) -> None:
         """Record the webhook of a new notification (inside its transaction). A URL the
-        allow-list refuses is recorded dead at once: order checks it first, so this is a
-        sender's bug or a changed configuration, and the notification itself still counts."""
+        allow-list refuses, or a request without the order to send, is recorded dead at once:
+        order checks the URL first and sends the order with it, so this is a sender's bug or a
+        changed configuration, and the notification itself still counts."""
         error: str | None = None
         try:
             check_callback_url(url, self._hosts)
         except InvalidRequest as refused:
             error = f"refused: {refused.message}"
+        if order is None:
+            error = "refused: the request carried no order to send"
         webhook = Webhook(
             id=f"msg_{notification.order_id}",
             order_id=notification.order_id,
             customer_id=notification.customer_id,
             url=url,
-            body=payload(notification, total_cents),
+            body="" if order is None else payload(notification, order),
             state=State.OWED if error is None else State.DEAD,
             attempts=0,
             last_error=error,

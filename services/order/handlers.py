@@ -97,6 +97,28 @@ class OrderHandlers:
         self._store.log(order.id, "place", "accepted", order.created_at)
         return order, True
 
+    async def accept_order(self, command: PlaceOrder) -> tuple[Order, bool]:
+        """`place_order` answered at once: the order is recorded and its saga started, not
+        awaited (REST's `Prefer: respond-async, flow=orchestrated`); the client follows it on
+        the status stream. An unknown SKU is no error here: the order ends REJECTED/UNKNOWN_SKU
+        on the stream, as the choreography's 202 does."""
+        await self._faults.before("order.place")
+        command.validate(self._callback_hosts)
+        with self._store.transaction():
+            key = command.idempotency_key
+            existing = self._store.by_idempotency_key(key) if key else None
+            if existing is None:
+                order = domain.new_order(self._new_id(), command, now_iso())
+                self._store.add(order)
+                self._store.log(order.id, "place", "accepted", order.created_at)
+        if existing is not None:
+            domain.check_replay(existing, command)
+            self._start(existing)  # a replay finishes what a crash may have left
+            return existing, False
+        correlation.bind_order(order.id)
+        self._start(order, first_run=True)
+        return order, True
+
     async def get_order(self, order_id: str) -> Order:
         order = self._store.get(order_id)
         if order is None:
@@ -211,6 +233,12 @@ class OrderHandlers:
 
     async def _drive(self, order: Order, first_run: bool = False) -> Order:
         """Join the task running this order's saga, or start one, and await its end."""
+        running = self._start(order, first_run)
+        return running if isinstance(running, Order) else await asyncio.shield(running)
+
+    def _start(self, order: Order, first_run: bool = False) -> asyncio.Task[Order] | Order:
+        """The task running this order's saga (started if none is), or the order as stored
+        when it has no saga to run."""
         task = self._in_flight.get(order.id)
         if task is None:
             # Start from the stored state: `order` may have been read before another task
@@ -223,4 +251,4 @@ class OrderHandlers:
             task = asyncio.create_task(saga, name=f"saga-{order.id}")
             self._in_flight[order.id] = task
             task.add_done_callback(lambda _: self._in_flight.pop(order.id, None))
-        return await asyncio.shield(task)
+        return task

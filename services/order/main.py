@@ -65,7 +65,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     choreography = OrderChoreography(
         store, on_saved=saga.updates.publish, faults=faults, callback_hosts=hosts
     )
-    streams = sse.StreamLimit(settings.sse_max_streams, settings.sse_keepalive_s)
+    stopping = asyncio.Event()  # set by serve.py at shutdown: the event streams end on it
+    streams = sse.StreamLimit(settings.sse_max_streams, settings.sse_keepalive_s, stopping)
     app = create_app(handlers, telemetry, readiness, settings.max_body_bytes, choreography, streams)
     address = settings.address(NAME)
     grpc_server, _ = grpc.create_server(
@@ -80,6 +81,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
         http_port=address.http_port,
         background=[recovery_loop, delivery.run, *broker],
         servers=[grpc_server, *control_servers(NAME, settings, faults)],
+        stopping=stopping,
     )
 
 

@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.clients import sse
 from harness.clients.rest import wait_for
+from harness.clients.sse import Event, EventReader
 from harness.stack.supervisor import Stack
 from harness.vocabulary import TERMINAL
 from tests.e2e.conftest import remove_topology, start_stack
 from tests.e2e.rest_client import order_body
-from tests.e2e.sse_client import Event, EventReader
 
 pytestmark = pytest.mark.e2e
 
@@ -117,6 +118,23 @@ def test_the_stream_of_an_orchestrated_rest_order(stack: Stack, http: httpx.Clie
         ("3", "PAID"),
         ("4", "CONFIRMED"),
     ]
+
+
+def test_the_orchestrated_flow_answers_202_and_its_saga_reaches_the_stream(
+    stack: Stack, http: httpx.Client
+) -> None:
+    """`Prefer: respond-async, flow=orchestrated`: REST's saga, answered before it runs (the
+    load's rest-sse), followed with the shared stream client (harness/clients/sse.py)."""
+    prefer = {"Prefer": "respond-async, flow=orchestrated"}
+    url = f"{stack.url('order')}/orders"
+    answer = http.post(url, json=order_body({"HEADSET": 1}), headers=prefer)
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["Preference-Applied"] == "respond-async, flow=orchestrated"
+    events, outcome = sse.watch(http, stack.url("order") + answer.headers["Location"])
+    assert outcome == ("CONFIRMED", None)
+    assert [s for _, s in statuses(events)] == ["PENDING", "RESERVED", "PAID", "CONFIRMED"]
+    saga = http.get(f"{url}/{answer.json()['id']}/saga").json()
+    assert saga["style"] == "rest"  # the orchestrated saga carried it, not the choreography
 
 
 def test_a_declined_broker_order_streams_to_cancelled(stack: Stack, http: httpx.Client) -> None:

@@ -187,6 +187,30 @@ def assert_traced(out: Path) -> None:
 
 
 @pytest.mark.timeout(240)
+def test_the_variants_run_beside_their_style_and_the_report_compares_them(
+    tmp_path: Path,
+) -> None:
+    """rest-sse (REST's saga answered 202, the outcome from the status stream) and broker-amqp
+    (the order.place command over AMQP) through the real stack, each its own row."""
+    out = tmp_path / "run"
+    styles = ("rest", "rest-sse", "broker-amqp")
+    args = ("--styles", ",".join(styles), "--duration", "3s", "--calibration", "2s")
+    done = bench(*args, "--users", "3", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = results_of(out)
+    assert tuple(document["styles"]) == styles
+    for style, result in document["styles"].items():
+        summary = result["summary"]
+        assert summary["orders_completed"] > 0 and summary["error_rate"] == 0, style
+        audit = result["audit"]  # audited as the style it measures: every order found, finished
+        assert audit["accepted"] == summary["orders_completed"], style
+        assert set(audit["counts"].values()) == {0}, (style, audit)
+    variants = (out / "report.md").read_text().split("## Variants beside their style")[1]
+    assert "| rest-sse | rest |" in variants  # broker-amqp ran without broker: no row
+    assert "| broker-amqp |" not in variants.split("## ")[0]
+
+
+@pytest.mark.timeout(240)
 def test_an_open_run_and_a_capacity_search(tmp_path: Path) -> None:
     out = tmp_path / "open"
     done = bench(

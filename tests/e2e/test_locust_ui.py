@@ -21,7 +21,7 @@ from tests.e2e.test_bench import stack_target
 pytestmark = pytest.mark.e2e
 
 USERS = [f"{style}{kind}" for kind in ("Shopper", "Ping") for style in
-         ("Rest", "Grpc", "Graphql", "Websocket", "Broker")]  # fmt: skip
+         ("Rest", "RestSse", "Grpc", "Graphql", "Websocket", "Broker", "BrokerAmqp")]  # fmt: skip
 
 
 @pytest.fixture

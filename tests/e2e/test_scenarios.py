@@ -1,5 +1,6 @@
 """Fault scenarios as a user runs them (`orderflow bench <file>.yaml`), in short forms: the broker
-style loses nothing when payment crashes or when the broker itself is down; REST under the
+style loses nothing when payment crashes or when the broker itself is down (and its HTTP front
+keeps accepting orders meanwhile); REST under the
 resilient profile fails fast with its breaker open and leaves nothing stuck; every other fault
 kind demonstrably happens and is cleared; a scenario file with a mistake is refused.
 
@@ -122,6 +123,32 @@ expect:
     assert node_log.count("orderflow: starting") == 2  # the private node, killed and restarted
     assert set(audit_counts(result).values()) == {0}, result["audit"]
     assert result["audit"]["accepted"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_the_front_keeps_accepting_orders_while_the_broker_is_down(tmp_path: Path) -> None:
+    """The shipped scenarios/front-broker-outage.yaml at half its length: the broker style's
+    shop places through the asynchronous HTTP front; with the broker (the run's private node)
+    killed, POST /orders still answers 202 (the outbox holds order.placed), and every order
+    accepted then completes once the broker is back."""
+    out = tmp_path / "out"
+    shipped = Path(__file__).parents[2] / "scenarios" / "front-broker-outage.yaml"
+    result = run(shipped, out, "--time-scale", "0.5")["styles"]["broker"]
+    fault = result["scenario"]["faults"][0]
+    assert fault["errors"] == [] and result["scenario"]["broker"]["unreachable_s"] >= 2
+    node_log = (out / "broker" / "logs" / "broker.log").read_text()
+    assert node_log.count("orderflow: starting") == 2  # the private node, killed and restarted
+    # Well inside the outage, orders were still accepted, and none refused.
+    inside = result["per_second"][int(fault["began_s"]) + 1 : int(fault["ended_s"]) - 1]
+    placed = [s["operations"]["place_order"] for s in inside if "place_order" in s["operations"]]
+    assert sum(p["count"] for p in placed) > 0, inside
+    assert sum(p["failures"] for p in placed) == 0, inside
+    # ... and every one of them completed, after the broker came back.
+    during = result["scenario"]["phases"]["during"]["operations"]["order_completed"]
+    assert during["success_ratio"] == 1.0, during
+    assert set(audit_counts(result).values()) == {0}, result["audit"]
+    assert result["audit"]["accepted"] > 0
+    assert all(check["passed"] for check in result["scenario"]["expectations"])
 
 
 @pytest.mark.timeout(300)

@@ -175,9 +175,8 @@ def test_a_receiver_gets_the_final_order_signed_and_refuses_a_replay(
     verify(key, got.headers, got.body)  # signed with the customer's secret, timestamp fresh
     sent = json.loads(got.body)
     assert sent["type"] == "order.confirmed"
-    assert sent["data"]["order_id"] == order["id"]
-    assert sent["data"]["status"] == "CONFIRMED"
-    assert sent["data"]["total_cents"] == order["total_cents"]
+    # The final order, whole: what GET /orders/{id} answers, not a summary.
+    assert sent["data"] == http.get(f"{stack.url('order')}/orders/{order['id']}").json()
     assert got.headers["webhook-id"] == f"msg_{order['id']}"
     # The same delivery played again later: its timestamp is old, the verifier refuses it.
     later = int(got.headers["webhook-timestamp"]) + 600
@@ -186,6 +185,25 @@ def test_a_receiver_gets_the_final_order_signed_and_refuses_a_replay(
     # And another customer's secret does not verify it.
     with pytest.raises(VerificationError):
         verify(receiver_secret("someone-else"), got.headers, got.body)
+
+
+def test_an_order_accepted_asynchronously_gets_the_final_order_from_the_choreography(
+    stack: Stack, http: httpx.Client, receiver: Receiver
+) -> None:
+    """202 + Location: the choreography runs the order, and notification's webhook (fed by the
+    order.confirmed event this time, not by order's REST call) carries the same whole order."""
+    require_broker(broker_url(stack))
+    path = f"/ok/{uuid.uuid4().hex}"
+    body = {**order_body({"KB-MECH": 1}), "callback_url": receiver.url + path}
+    answer = http.post(
+        f"{stack.url('order')}/orders", json=body, headers={"Prefer": "respond-async"}
+    )
+    assert answer.status_code == 202, answer.text
+    wait_until(lambda: len(receiver.to(path)) == 1, timeout_s=30, what="the webhook")
+    sent = json.loads(receiver.to(path)[0].body)
+    final = http.get(f"{stack.url('order')}{answer.headers['location']}").json()
+    assert sent["type"] == "order.confirmed"
+    assert sent["data"] == final
 
 
 def test_a_receiver_failing_twice_gets_it_on_the_third_try_exactly_once(

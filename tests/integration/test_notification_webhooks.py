@@ -41,9 +41,21 @@ def delivery(store: NotificationStore, delays_ms: tuple[int, ...] = (1, 1)) -> W
     )
 
 
+ORDER = {
+    "id": "ord-1",
+    "customer_id": "cust-1",
+    "status": "CONFIRMED",
+    "reason": None,
+    "items": [{"sku": "BOOK-DDIA", "quantity": 1, "unit_price_cents": 8999}],
+    "total_cents": 8999,
+    "created_at": "2026-01-01T00:00:00.000000+00:00",
+    "updated_at": "2026-01-01T00:00:01.000000+00:00",
+}
+
+
 async def notify(store: NotificationStore, loop: WebhookDelivery, url: str) -> None:
     handlers = NotificationHandlers(store, webhooks=loop)
-    request = NotificationRequest("ord-1", "cust-1", "order.confirmed", None, 8999, url)
+    request = NotificationRequest("ord-1", "cust-1", "order.confirmed", None, 8999, url, ORDER)
     await handlers.notify(request)
     await handlers.notify(request)  # a redelivered notification owes no second webhook
 
@@ -71,13 +83,7 @@ async def test_a_webhook_is_signed_and_delivered_once(store: NotificationStore) 
     assert len(seen) == 1
     sent = seen[0]
     verify(customer_secret(MASTER, "cust-1"), dict(sent.headers), sent.content)
-    assert json.loads(sent.content)["data"] == {
-        "order_id": "ord-1",
-        "customer_id": "cust-1",
-        "status": "CONFIRMED",
-        "reason": None,
-        "total_cents": 8999,
-    }
+    assert json.loads(sent.content)["data"] == ORDER  # the final order, whole
     assert store.webhooks.counts() == {"owed": 0, "delivered": 1, "dead": 0}
 
 
@@ -109,3 +115,16 @@ async def test_a_url_off_the_allow_list_is_recorded_dead_and_never_called(
     assert dead.attempts == 0 and (dead.last_error or "").startswith("refused: callback_url host")
     # The notification itself is recorded all the same.
     assert store.notification("ord-1") is not None
+
+
+async def test_a_callback_without_the_order_to_send_is_recorded_dead_and_never_called(
+    store: NotificationStore,
+) -> None:
+    loop = delivery(store)
+    handlers = NotificationHandlers(store, webhooks=loop)
+    url = "http://127.0.0.1/hook"
+    await handlers.notify(NotificationRequest("ord-2", "cust-1", "order.confirmed", None, 1, url))
+    assert await rounds(loop, [204], 2) == []  # never a summary in place of the order
+    [dead] = store.webhooks.in_state(State.DEAD, 10)
+    assert dead.last_error == "refused: the request carried no order to send"
+    assert store.notification("ord-2") is not None  # the notification itself is recorded

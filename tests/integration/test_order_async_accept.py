@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from harness.vocabulary import TERMINAL
 from services.kernel.broker import catalogue as ev
 from services.kernel.telemetry import Telemetry
 from services.order.choreography import OrderChoreography
@@ -82,3 +84,44 @@ async def test_without_the_choreography_the_preference_is_ignored(stack: Stack) 
     assert answer.status_code == 201
     assert "Preference-Applied" not in answer.headers
     assert answer.json()["status"] == "CONFIRMED"
+
+
+ORCHESTRATED = {"Prefer": "respond-async, flow=orchestrated"}
+
+
+async def final_of(client: httpx.AsyncClient, location: str) -> dict[str, Any]:
+    """The order once final, by long polls (each returns at the next change)."""
+    for _ in range(5):  # PENDING, RESERVED, PAID, CONFIRMED: at most four changes
+        order: dict[str, Any] = (await client.get(location, params={"wait": "5s"})).json()
+        if order["status"] in TERMINAL:
+            return order
+    raise AssertionError(f"{location} did not end: {order}")
+
+
+async def test_the_orchestrated_flow_answers_202_at_once_and_its_saga_finishes_the_order(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    answer = await client.post("/orders", json=order_body(), headers=ORCHESTRATED)
+    assert answer.status_code == 202
+    assert answer.headers["Preference-Applied"] == "respond-async, flow=orchestrated"
+    order = answer.json()
+    assert order["status"] == "PENDING"  # answered before the saga ran
+    stored = stack.store.get(order["id"])
+    assert stored is not None and stored.style == "rest"  # the saga's order, not the events'
+    assert stack.store.messages.unpublished() == []  # no order.placed: nothing choreographed
+    assert (await final_of(client, answer.headers["Location"]))["status"] == "CONFIRMED"
+
+
+async def test_the_orchestrated_flow_replays_a_key_and_ends_an_unknown_sku_rejected(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    headers = {**ORCHESTRATED, "Idempotency-Key": "k-2"}
+    first = await client.post("/orders", json=order_body(), headers=headers)
+    again = await client.post("/orders", json=order_body(), headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    unknown = await client.post("/orders", json=order_body(sku="NO-SUCH-SKU"), headers=ORCHESTRATED)
+    assert unknown.status_code == 202  # not bad input here: the stream says how it ended
+    final = await final_of(client, unknown.headers["Location"])
+    assert (final["status"], final["reason"]) == ("REJECTED", "UNKNOWN_SKU")

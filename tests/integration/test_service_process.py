@@ -18,7 +18,10 @@ import httpx
 import pytest
 
 from harness.clients.faults import FaultControl
+from harness.clients.shapes import order_request
+from harness.clients.sse import ACCEPT, EventReader, events_path
 from harness.stack.ports import free_ports
+from services.kernel import serve
 from services.kernel.config import SERVICES, port_variable
 
 TOKEN = "a-test-token-of-some-length"
@@ -165,3 +168,26 @@ def test_order_and_notification_open_a_control_endpoint_whose_faults_act(
     # Order's inventory is not running: the order is placed, and rejected for that.
     answered = httpx.post(f"{service.url}{path}", json=body, timeout=30, trust_env=False)
     assert answered.status_code == 201, answered.text
+
+
+def test_an_event_stream_ends_whole_as_soon_as_the_service_is_told_to_stop(
+    start_service: StartService,
+) -> None:
+    """An order that cannot move (no broker, no inventory here): its stream would stay open for
+    ever. SIGTERM ends it at once as a finished response (the client reconnects elsewhere with
+    Last-Event-ID), instead of the server cutting it off when its grace runs out."""
+    order = start_service("order")
+    order.wait_until_answering("/health")
+    with httpx.Client(base_url=order.url, timeout=30, trust_env=False) as http:
+        body = order_request({"KB-MECH": 1})
+        placed = http.post("/orders", json=body, headers={"Prefer": "respond-async"})
+        assert placed.status_code == 202, placed.text
+        with http.stream("GET", events_path(placed.headers["location"]), headers=ACCEPT) as answer:
+            events = EventReader().read(answer)
+            assert next(events).json()["status"] == "PENDING"
+            stopping = time.monotonic()
+            order.process.send_signal(signal.SIGTERM)
+            assert list(events) == []  # no error: the chunked response ended whole
+            ended_s = time.monotonic() - stopping
+    assert order.process.wait(timeout=30) == 0
+    assert ended_s < serve.GRACE_S  # it did not wait for the grace to run out

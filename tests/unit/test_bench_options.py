@@ -225,6 +225,19 @@ def test_a_scenario_runs_its_own_styles_or_the_subset_asked_for() -> None:
     )
     with pytest.raises(InvalidArguments, match=r"--styles: \['graphql'\] not in the scenario"):
         scenario_styles(parse("x.yaml", "--styles", "graphql"), listed)
+    # A variant runs under its style's entry of the file (its faults, its expectations).
+    assert scenario_styles(parse("x.yaml", "--styles", "broker,broker-amqp"), listed) == (
+        "broker",
+        "broker-amqp",
+    )
+    with pytest.raises(InvalidArguments, match=r"\['rest-sse'\] not in the scenario"):
+        scenario_styles(parse("x.yaml", "--styles", "rest-sse"), ("broker",))
+
+
+def test_the_variants_run_when_named_and_not_by_default() -> None:
+    assert plan(parse()).styles == STYLES
+    named = plan(parse("--styles", "rest,rest-sse,broker,broker-amqp")).styles
+    assert named == ("rest", "rest-sse", "broker", "broker-amqp")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 from services.kernel.errors import InvalidRequest
 from services.order.api.prefer import (
     MAX_WAIT_S,
+    orchestrated_async,
     preferences,
     wait_from_prefer,
     wait_from_query,
@@ -48,3 +49,19 @@ def test_a_query_wait_out_of_bounds_or_unreadable_is_refused(raw: str) -> None:
     with pytest.raises(InvalidRequest) as refused:
         wait_from_query(raw)
     assert refused.value.details == {"field": "wait"}
+
+
+@pytest.mark.parametrize(
+    ("header", "orchestrated"),
+    [
+        ("respond-async, flow=orchestrated", True),
+        ("flow=orchestrated, respond-async", True),
+        ("respond-async", False),  # the choreography's 202
+        ("flow=orchestrated", False),  # no respond-async: the synchronous answer
+        ("respond-async, flow=choreographed", False),
+    ],
+)
+def test_the_orchestrated_async_flow_needs_both_preferences(
+    header: str, orchestrated: bool
+) -> None:
+    assert orchestrated_async(preferences(header)) is orchestrated

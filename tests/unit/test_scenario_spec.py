@@ -52,7 +52,7 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
     assert scenario.path == path
 
 
-def test_the_eleven_scenarios_are_shipped() -> None:
+def test_the_twelve_scenarios_are_shipped() -> None:
     assert {p.stem for p in SHIPPED} == {
         "baseline",
         "payment-latency",
@@ -65,6 +65,7 @@ def test_the_eleven_scenarios_are_shipped() -> None:
         "traffic-spike",
         "poison-messages",
         "notification-outage",
+        "front-broker-outage",
     }
 
 

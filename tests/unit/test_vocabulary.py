@@ -16,3 +16,12 @@ def test_terminal_statuses_are_the_published_order_documents() -> None:
 
 def test_every_count_that_is_not_an_invariant_is_an_audit_count() -> None:
     assert set(vocabulary.AUDIT_COUNTS) >= vocabulary.NOT_INVARIANTS
+
+
+def test_each_variant_follows_its_style_and_measures_it() -> None:
+    assert vocabulary.RUNNABLE == (
+        "rest", "rest-sse", "grpc", "graphql", "websocket", "broker", "broker-amqp"
+    )  # fmt: skip
+    assert [vocabulary.style_of(name) for name in vocabulary.RUNNABLE] == [
+        "rest", "rest", "grpc", "graphql", "websocket", "broker", "broker"
+    ]  # fmt: skip

@@ -1,16 +1,22 @@
-"""Broker: the order is an `order.place` command published to RabbitMQ with publisher confirms
-(`place_order` is timed to the broker's confirm: the command is accepted), and it completes
-when the terminal event correlated to it comes back (`order_completed`).
+"""Broker: two ways for a client to place an order in the choreographed style.
 
-Each user publishes on a pika BlockingConnection of its own; each load-generator process has
-one listener for the terminal events, in a thread (a greenlet under gevent), that hands every
+`BrokerUser` (the style `broker`) places through the asynchronous HTTP front, as a shop would
+(front.py: 202, then the status stream); its client holds no broker credentials.
+`BrokerAmqpUser` (the variant `broker-amqp`) publishes the `order.place` command to RabbitMQ with
+publisher confirms (`place_order` is timed to the broker's confirm: the command is accepted),
+and the order completes when the terminal event correlated to it comes back
+(`order_completed`).
+
+Each AMQP user publishes on a pika BlockingConnection of its own; each load-generator process
+has one listener for the terminal events, in a thread (a greenlet under gevent), that hands every
 event to the user waiting for its correlation id. Its queue is durable and expires only when
 unused for a while, so events that arrive while the listener reconnects wait for it.
 
-The choreography carries commands and events, not queries, so the broker user browses the
-catalog and looks orders up over HTTP (inventory's and order's REST); those rows are reported
-under the broker style so the five styles stay comparable, and the docs say so. The no-op
-(`noop`) is a round trip through the broker: publish with a confirm, consume it back.
+The choreography carries commands and events, not queries, so both browse the catalog and look
+orders up over HTTP (inventory's and order's REST); those rows are reported under the broker
+style so the five styles stay comparable, and the docs say so. The no-op (`noop`) of both is a
+round trip through the broker (publish with a confirm, consume it back): the calibration
+measures the transport the choreography's hops use, whichever way the client places.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import pika
 import pika.exceptions
 
 from harness.load.mix import OrderPlan
+from harness.load.styles.front import AsyncFrontUser
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser
 from harness.rabbit import users as rabbit_users
 from services.kernel.broker import catalogue as ev
@@ -106,16 +113,27 @@ def listener(url: str, namespace: str) -> TerminalEvents:
         return _LISTENERS[(url, namespace)]
 
 
-class BrokerUser(HttpStyleUser):
+class AmqpUser(HttpStyleUser):
+    """What both broker users share: reads over REST, and the AMQP round trip (the no-op)."""
+
     abstract = True
-    style = "broker"
+    # Start this process's listener with the user, so that connecting it is not timed as the
+    # first answer. A user that never waits for a terminal event (the front's shopper) leaves
+    # it off: it would only add an idle consumer's CPU to the load generator's.
+    listens: ClassVar[bool] = True
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self._events = listener(self.targets.broker_url, self.targets.namespace)
         self._topology = Topology(self.targets.namespace)
         self._connection: Any = None
         self._channel: Any = None
+        if self.listens:
+            listener(self.targets.broker_url, self.targets.namespace)
+
+    @property
+    def _events(self) -> TerminalEvents:
+        """This process's listener, started by the first user that needs it."""
+        return listener(self.targets.broker_url, self.targets.namespace)
 
     def on_stop(self) -> None:
         if self._connection is not None and self._connection.is_open:
@@ -126,19 +144,6 @@ class BrokerUser(HttpStyleUser):
 
     def get_order(self, order_id: str) -> None:
         self.rest_get_order(order_id)
-
-    def place_order(self, plan: OrderPlan) -> str:
-        started, correlation_id = self.started(), str(uuid.uuid4())
-        with self.reporter.measure("place_order", started) as measured:
-            event = new_event(ev.ORDER_PLACE, "orderflow/loadgen", plan.request, correlation_id)
-            body = event.encode()
-            waiter = self._publish_expecting(ev.ORDER_PLACE, body, correlation_id)
-            measured.length = len(body)
-        with self.reporter.measure("order_completed", started, plan.accepted) as measured:
-            measured.ended = self._wait(waiter, correlation_id)
-            answer = decode(waiter.body).data["order"]
-            plan.check(answer["status"], answer["reason"])
-            return str(answer["id"])
 
     def noop(self) -> None:
         correlation_id = str(uuid.uuid4())
@@ -189,3 +194,31 @@ class BrokerUser(HttpStyleUser):
             self._events.forget(correlation_id)
             raise TimeoutError(f"no terminal event within {TIMEOUT_S:.0f} s")
         return waiter.at
+
+
+class BrokerUser(AsyncFrontUser, AmqpUser):
+    """The broker style: places through the asynchronous HTTP front (front.py)."""
+
+    abstract = True
+    style = "broker"
+    listens = False  # its no-op starts the listener; BrokerPing starts it with the user
+
+
+class BrokerAmqpUser(AmqpUser):
+    """The `broker-amqp` variant: the order.place command on the broker, the terminal event."""
+
+    abstract = True
+    style = "broker-amqp"
+
+    def place_order(self, plan: OrderPlan) -> str:
+        started, correlation_id = self.started(), str(uuid.uuid4())
+        with self.reporter.measure("place_order", started) as measured:
+            event = new_event(ev.ORDER_PLACE, "orderflow/loadgen", plan.request, correlation_id)
+            body = event.encode()
+            waiter = self._publish_expecting(ev.ORDER_PLACE, body, correlation_id)
+            measured.length = len(body)
+        with self.reporter.measure("order_completed", started, plan.accepted) as measured:
+            measured.ended = self._wait(waiter, correlation_id)
+            answer = decode(waiter.body).data["order"]
+            plan.check(answer["status"], answer["reason"])
+            return str(answer["id"])

@@ -23,6 +23,7 @@ from harness.clients.documents import (
     payload,
     place_input,
 )
+from harness.clients.graphql import next_data, subscribe_message
 from harness.load import tracing as traced
 from harness.load.mix import OrderPlan
 from harness.load.styles.http import TIMEOUT_S, HttpStyleUser, http_problem
@@ -85,15 +86,13 @@ class GraphqlUser(HttpStyleUser):
 
     def _follow(self, socket: ClientConnection, order_id: str) -> tuple[str, str | None]:
         op_id = uuid.uuid4().hex
-        subscribe = payload(ORDER_UPDATES_BRIEF, {"id": order_id})
-        socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": subscribe}))
+        subscribe = subscribe_message(op_id, ORDER_UPDATES_BRIEF, {"id": order_id})
+        socket.send(json.dumps(subscribe))
         while True:
-            message = json.loads(socket.recv(timeout=TIMEOUT_S))
-            if message.get("id") != op_id:
+            data = next_data(json.loads(socket.recv(timeout=TIMEOUT_S)), op_id)
+            if data is None:
                 continue  # the tail of an earlier subscription
-            if message["type"] != "next":
-                raise RuntimeError(f"the subscription ended early: {message}")
-            update = message["payload"]["data"]["orderUpdates"]
+            update = data["orderUpdates"]
             if update["status"] in TERMINAL:
                 socket.send(json.dumps({"id": op_id, "type": "complete"}))
                 return update["status"], update["reason"]

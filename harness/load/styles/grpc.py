@@ -1,7 +1,8 @@
 """gRPC: HTTP/2 with the generated stubs, one channel per user and service. grpcio runs under
 gevent once `grpc.experimental.gevent.init_gevent()` has been called (locustfile.py does it
 first). PlaceOrder answers once the saga has gone as far as it can: when that is a terminal
-status, the answer is the completion; otherwise the completion comes on a WatchOrder stream."""
+status, the answer is the completion; otherwise the completion comes on a WatchOrder stream
+(harness/clients/grpc.py's `outcome`, the same for every gRPC client)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.clients.grpc import outcome
 from harness.clients.shapes import grpc_outcome, grpc_place
 from harness.load import tracing as traced
 from harness.load.base import StyleUser
@@ -22,7 +24,6 @@ from services._generated.orderflow.v1 import (
 )
 
 DEADLINE_S = 30.0
-TERMINAL = {order_pb2.Order.CONFIRMED, order_pb2.Order.REJECTED, order_pb2.Order.CANCELLED}
 
 
 class GrpcUser(StyleUser):
@@ -55,13 +56,9 @@ class GrpcUser(StyleUser):
                 grpc_place(plan.request), timeout=DEADLINE_S, metadata=traced.grpc_metadata()
             )
             measured.length = answer.ByteSize()
-        order_id = answer.order.id
         with self.reporter.measure("order_completed", started, plan.accepted):
-            final = answer.order
-            if final.status not in TERMINAL:  # the saga could not finish yet: follow it
-                final = self._watch_until_terminal(order_id)
-            plan.check(*grpc_outcome(final))
-        return order_id
+            plan.check(*grpc_outcome(outcome(self._orders, answer.order, DEADLINE_S)))
+        return str(answer.order.id)
 
     def get_order(self, order_id: str) -> None:
         with self.reporter.measure("get_order", self.started()) as measured:
@@ -73,13 +70,3 @@ class GrpcUser(StyleUser):
     def noop(self) -> None:
         with self.reporter.measure("noop", self.started()):
             self._health.Check(health_pb2.HealthCheckRequest(), timeout=DEADLINE_S)
-
-    def _watch_until_terminal(self, order_id: str) -> Any:
-        stream = self._orders.WatchOrder(
-            order_pb2.WatchOrderRequest(id=order_id), timeout=DEADLINE_S
-        )
-        for order in stream:
-            if order.status in TERMINAL:
-                stream.cancel()
-                return order
-        raise RuntimeError(f"WatchOrder ended before order {order_id} finished")

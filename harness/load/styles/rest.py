@@ -1,13 +1,16 @@
 """REST: JSON over HTTP/1.1 (see http.py). The answer to POST /orders carries the order's final
-status, so for REST `order_completed` is that same answer."""
+status, so for REST `order_completed` is that same answer. The `rest-sse` variant has the same
+saga answer 202 at once instead, and takes the outcome from the order's status stream
+(front.py)."""
 
 from __future__ import annotations
 
 from locust.exception import RescheduleTask
 
-from harness.clients.shapes import rest_place
+from harness.clients.shapes import ORCHESTRATED, rest_place
 from harness.load import tracing as traced
 from harness.load.mix import OrderPlan
+from harness.load.styles.front import AsyncFrontUser
 from harness.load.styles.http import HttpStyleUser, expect_json
 
 
@@ -38,3 +41,11 @@ class RestUser(HttpStyleUser):
     def noop(self) -> None:
         with self.client.get("/health", name="noop", catch_response=True) as answer:
             expect_json(answer, 200)
+
+
+class RestSseUser(AsyncFrontUser, RestUser):
+    """REST's orchestrated saga, answered 202; the outcome from the status stream."""
+
+    abstract = True
+    style = "rest-sse"
+    prefer = ORCHESTRATED

@@ -16,16 +16,12 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from harness.clients.shapes import rpc_call
+from harness.clients.websocket import RpcError, result, terminal_push
 from harness.load import tracing as traced
 from harness.load.base import StyleUser
 from harness.load.mix import OrderPlan
-from harness.vocabulary import TERMINAL
 
 TIMEOUT_S = 30.0
-
-
-class RpcError(Exception):
-    """The server answered a call with a JSON-RPC error object."""
 
 
 class RpcSocket:
@@ -55,7 +51,7 @@ class RpcSocket:
             raw = self.receive_raw(deadline)
             message = json.loads(raw)
             if message.get("id") == call_id:
-                return _result(message), len(raw)
+                return result(message), len(raw)
 
     def close(self) -> None:
         self._socket.close()
@@ -94,7 +90,7 @@ class WebsocketUser(StyleUser):
                 self._drop(url)  # no answer: the socket's state is unknown
                 raise
             measured.length = size
-            order_id = str(_result(answer)["id"])
+            order_id = str(result(answer)["id"])
         with self.reporter.measure("order_completed", started, plan.accepted) as measured:
             try:
                 final, measured.ended = pushed.get(order_id) or _await_push(socket, order_id)
@@ -138,25 +134,14 @@ def _await_answer(socket: RpcSocket, call_id: int) -> tuple[dict[str, Any], int,
         message = json.loads(raw)
         if message.get("id") == call_id:
             return message, len(raw), pushed
-        if _is_terminal_push(message):
-            pushed[message["params"]["id"]] = (message["params"], time.time())
+        if (order := terminal_push(message)) is not None:
+            pushed[order["id"]] = (order, time.time())
 
 
 def _await_push(socket: RpcSocket, order_id: str) -> tuple[dict[str, Any], float]:
     """The terminal push of `order_id`, which can come just after the answer."""
     deadline = time.time() + TIMEOUT_S
     while True:
-        message = socket.receive(deadline)
-        if _is_terminal_push(message) and message["params"]["id"] == order_id:
-            return message["params"], time.time()
-
-
-def _is_terminal_push(message: dict[str, Any]) -> bool:
-    return message.get("method") == "order.updated" and message["params"]["status"] in TERMINAL
-
-
-def _result(message: dict[str, Any]) -> Any:
-    if "error" in message:
-        error = message["error"]
-        raise RpcError(f"JSON-RPC {error.get('code')}: {str(error.get('message'))[:120]}")
-    return message["result"]
+        order = terminal_push(socket.receive(deadline))
+        if order is not None and order["id"] == order_id:
+            return order, time.time()

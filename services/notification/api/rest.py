@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response, status
+from pydantic import Field
 
-from services.kernel.contracts import MAX_URL_LENGTH
+from services.kernel.contracts import IDENTIFIER_PATTERN, MAX_ID_LENGTH, MAX_LINES, MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
 from services.kernel.http.schemas import (
@@ -24,6 +25,34 @@ from services.notification.webhook_store import State, Webhook
 PROBLEM_STATUSES: dict[str, int] = {}
 
 
+# Checked here, not only documented: notification's domain does not read the order, it sends it.
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=IDENTIFIER_PATTERN)
+]
+# Whole numbers as every body takes them (1.0 is 1); the bound enforced and shown in OpenAPI.
+Cents = Annotated[WholeNumber, Field(ge=0, json_schema_extra={"minimum": 0})]
+
+
+class FinalOrderLine(StrictBody):
+    sku: Identifier
+    quantity: Annotated[WholeNumber, Field(ge=1, json_schema_extra={"minimum": 1})]
+    unit_price_cents: Cents | None
+
+
+class FinalOrder(StrictBody):
+    """The order in its final state, the shared order document (docs/architecture.md §2): what
+    the order's webhook sends, whole."""
+
+    id: Identifier
+    customer_id: Identifier
+    status: Literal["CONFIRMED", "CANCELLED", "REJECTED"]
+    reason: Identifier | None
+    items: Annotated[list[FinalOrderLine], Field(max_length=MAX_LINES)]
+    total_cents: Cents | None
+    created_at: Annotated[str, Field(max_length=64)]
+    updated_at: Annotated[str, Field(max_length=64)]
+
+
 class NotifyBody(StrictBody):
     order_id: str = identifier()
     customer_id: str = identifier()
@@ -32,6 +61,8 @@ class NotifyBody(StrictBody):
     total_cents: WholeNumber | None = documented(None, minimum=0)
     # Checked against the allow-list again: a refused URL is recorded as a dead webhook.
     callback_url: str | None = documented(None, minLength=1, maxLength=MAX_URL_LENGTH)
+    # The final order, as its webhook sends it: required with a callback_url.
+    order: FinalOrder | None = None
 
     def to_request(self) -> NotificationRequest:
         return NotificationRequest(
@@ -41,6 +72,7 @@ class NotifyBody(StrictBody):
             self.reason,
             self.total_cents,
             self.callback_url,
+            None if self.order is None else self.order.model_dump(mode="json"),
         )
 
 

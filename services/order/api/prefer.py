@@ -12,6 +12,13 @@ import re
 from services.kernel.errors import InvalidRequest
 
 RESPOND_ASYNC = "respond-async"
+# An extension preference (RFC 7240 §2 lets a server ignore what it does not know): answer at
+# once, but run the order by this service's saga rather than the choreography. The harness's
+# `rest-sse` variant uses it: REST's orchestrated flow with the status stream instead of the
+# synchronous answer.
+FLOW = "flow"
+ORCHESTRATED = "orchestrated"
+ORCHESTRATED_ASYNC = f"{RESPOND_ASYNC}, {FLOW}={ORCHESTRATED}"
 MAX_WAIT_S = 30.0  # the longest a long poll holds a request (both spellings, documented)
 MAX_PREFER_LENGTH = 1024
 # "10", "10s", "2.5s": seconds from 0 to 30, with at most three decimals.
@@ -37,6 +44,11 @@ def preferences(header: str | None) -> dict[str, str]:
         if name and name not in found:  # RFC 7240 §2: the first of a repeated preference counts
             found[name] = value.strip().strip('"')
     return found
+
+
+def orchestrated_async(found: dict[str, str]) -> bool:
+    """`Prefer: respond-async, flow=orchestrated`: 202 at once, the saga runs the order."""
+    return RESPOND_ASYNC in found and found.get(FLOW) == ORCHESTRATED
 
 
 def wait_from_query(raw: str | None) -> float | None:

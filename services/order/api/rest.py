@@ -71,14 +71,16 @@ async def choreography_of(request: Request) -> OrderChoreography | None:
 Choreography = Annotated[OrderChoreography | None, Depends(choreography_of)]
 Prefer = Header(
     alias="Prefer",
-    description="RFC 7240. `respond-async` on POST /orders; `wait=N` (seconds) on GET.",
+    description="RFC 7240. `respond-async` (and `flow=orchestrated`) on POST /orders; "
+    "`wait=N` (seconds) on GET.",
     json_schema_extra={"maxLength": prefer.MAX_PREFER_LENGTH},
 )
 Wait = Query(json_schema_extra=prefer.optional_string(prefer.WAIT_PATTERN))
 ACCEPTED_ASYNC: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "With `Prefer: respond-async`: the order is recorded (PENDING) and its "
-        "order.placed event written in the same transaction; the choreography runs from there. "
+        "order.placed event written in the same transaction; the choreography runs from there "
+        "(with `flow=orchestrated` too: the saga runs from there). "
         "`Location` names the order; follow it with GET /orders/{id}?wait=… or "
         "GET /orders/{id}/events."
     }
@@ -94,7 +96,9 @@ ACCEPTED_ASYNC: dict[int | str, dict[str, Any]] = {
         "charge); with a different body it is refused with 422. An order for a SKU the catalog "
         "does not know is answered 422 (the order is recorded as REJECTED/UNKNOWN_SKU). With "
         "`Prefer: respond-async` the order is accepted at once (202, `Preference-Applied`) and "
-        "placed in the broker style: its events carry it on (an unknown SKU ends it REJECTED)."
+        "placed in the broker style: its events carry it on (an unknown SKU ends it REJECTED). "
+        "With `Prefer: respond-async, flow=orchestrated` it is accepted at once too, and this "
+        "service's saga runs it as for the synchronous answer (REST downstream)."
     ),
     responses=ACCEPTED_ASYNC,
 )
@@ -113,7 +117,12 @@ async def place_order(
         idempotency_key=idempotency_key,
         callback_url=body.callback_url,
     )
-    if choreography and prefer.RESPOND_ASYNC in prefer.preferences(prefer_header):
+    wanted = prefer.preferences(prefer_header)
+    if prefer.orchestrated_async(wanted):
+        order, created = await use.accept_order(command)
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers["Preference-Applied"] = prefer.ORCHESTRATED_ASYNC
+    elif choreography and prefer.RESPOND_ASYNC in wanted:
         order, created = await choreography.accept(command)
         response.status_code = status.HTTP_202_ACCEPTED
         response.headers["Preference-Applied"] = prefer.RESPOND_ASYNC

@@ -14,11 +14,12 @@ live-update queue it waits on is bounded).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
@@ -31,6 +32,7 @@ from services.order.api import prefer
 from services.order.api.rest import Handlers, OrderId
 from services.order.updates import StatusChange
 
+T = TypeVar("T")
 EVENT_ID_PATTERN = r"^[0-9]{1,9}$"
 RETRY_AFTER_S = 5
 EVENT_STREAM_DESCRIPTION = (
@@ -43,10 +45,12 @@ EVENT_STREAM_DESCRIPTION = (
 
 @dataclass
 class StreamLimit:
-    """The per-process bound on open streams, and their keep-alive period (from Settings)."""
+    """The per-process bound on open streams, their keep-alive period (from Settings), and the
+    process's shutdown event (services/kernel/serve.py sets it), on which every stream ends."""
 
     max_streams: int
     keepalive_s: float
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     open: int = 0
 
     def take(self) -> bool:
@@ -101,7 +105,8 @@ async def order_events(
         )
         refused.headers["Retry-After"] = str(RETRY_AFTER_S)
         return refused
-    events = (_event(change) async for change in use.status_changes(order_id, after))
+    changes = use.status_changes(order_id, after)
+    events = (_event(change) async for change in _until(streams.stopping, changes))
     return _Leased(
         streams,
         events,
@@ -124,6 +129,27 @@ class _Leased(EventSourceResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._limit.release()
+
+
+async def _until(stopping: asyncio.Event, changes: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`changes` until the process stops. The stream then ends as a finished one does (a whole
+    response, which a client reconnects from with Last-Event-ID to another process), not cut
+    off when the server's grace runs out."""
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        while not stopping.is_set():
+            step = asyncio.ensure_future(anext(changes))
+            await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()  # the wait inside the store's live updates: nothing is lost
+                await asyncio.gather(step, return_exceptions=True)
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stopped.cancel()
 
 
 def _seen(last_event_id: str | None) -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from http import HTTPStatus
+from typing import Any
 
 from services.kernel.config import Settings
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.http.client import JsonClient, Reply
 from services.kernel.telemetry import Telemetry
-from services.order.domain import Order
+from services.order.domain import Order, document
 from services.order.downstream.interfaces import NotificationRefused
 
 # Refusals that a later try may not meet: the request itself was fine.
@@ -36,7 +37,7 @@ class RestNotifier:
         self._client = client
 
     async def notify(self, order: Order) -> None:
-        body = {
+        body: dict[str, Any] = {
             "order_id": order.id,
             "customer_id": order.customer_id,
             "kind": f"order.{order.status.lower()}",
@@ -44,6 +45,8 @@ class RestNotifier:
             "total_cents": order.total_cents,
             "callback_url": order.callback_url,
         }
+        if order.callback_url is not None:  # the webhook carries the final order, whole
+            body["order"] = document(order)
         reply = await self._client.call("notify", "POST", "/notifications", json=body)
         if reply.is_success:
             return
