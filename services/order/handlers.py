@@ -73,13 +73,7 @@ class OrderHandlers:
 
         `on_accepted` is told the order (new or replayed) before the saga is awaited, so a
         pushing adapter can start following it (`watch_order`) without missing a change."""
-        await self._faults.before("order.place")
-        command.validate(self._callback_hosts)
-        with tracing.transaction("order.place"):
-            order, created = self._store.atomically(lambda: self._accept(command))
-        if not created:
-            domain.check_replay(order, command)
-        correlation.bind_order(order.id)
+        order, created = await self._recorded(command)
         if on_accepted:
             on_accepted(order)
         return domain.answer(await self._drive(order, first_run=created)), created
@@ -102,22 +96,22 @@ class OrderHandlers:
         awaited (REST's `Prefer: respond-async, flow=orchestrated`); the client follows it on
         the status stream. An unknown SKU is no error here: the order ends REJECTED/UNKNOWN_SKU
         on the stream, as the choreography's 202 does."""
+        order, created = await self._recorded(command)
+        self._start(order, first_run=created)  # a replay finishes what a crash may have left
+        return order, created
+
+    async def _recorded(self, command: PlaceOrder) -> tuple[Order, bool]:
+        """Placing's first part in every way of placing: the order recorded under its
+        idempotency key in one transaction (new: True), or the one placed before, which the
+        command must repeat exactly (False)."""
         await self._faults.before("order.place")
         command.validate(self._callback_hosts)
-        with self._store.transaction():
-            key = command.idempotency_key
-            existing = self._store.by_idempotency_key(key) if key else None
-            if existing is None:
-                order = domain.new_order(self._new_id(), command, now_iso())
-                self._store.add(order)
-                self._store.log(order.id, "place", "accepted", order.created_at)
-        if existing is not None:
-            domain.check_replay(existing, command)
-            self._start(existing)  # a replay finishes what a crash may have left
-            return existing, False
+        with tracing.transaction("order.place"):
+            order, created = self._store.atomically(lambda: self._accept(command))
+        if not created:
+            domain.check_replay(order, command)
         correlation.bind_order(order.id)
-        self._start(order, first_run=True)
-        return order, True
+        return order, created
 
     async def get_order(self, order_id: str) -> Order:
         order = self._store.get(order_id)
