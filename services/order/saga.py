@@ -15,10 +15,16 @@ a release per refused order: calls that would otherwise queue up for the service
 
 The step that finishes an order also records, in the same transaction, that its customer is owed
 a notification; `NotificationDelivery` (notifications.py) delivers it, however often it takes.
+
+With replicas on one database, one saga is driven by one replica at a time: its claim on the
+order (store.py, kernel/lease.py) is taken before `advance` (OrderHandlers), renewed while it
+runs, checked by every save (a replica that was taken over saves nothing: ClaimLost) and dropped
+when it stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,8 +32,10 @@ from typing import NamedTuple
 
 from services.kernel import correlation, tracing
 from services.kernel.clock import now_iso
+from services.kernel.config import default_replica_id
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable, NotSent
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import Compensation, Order, Reason, SagaState, Status
@@ -53,9 +61,12 @@ class Saga:
         clock: Callable[[], str] = now_iso,
         updates: OrderUpdates | None = None,
         on_owed: Callable[[], None] = lambda: None,
+        lease: Lease | None = None,
     ) -> None:
-        """`on_owed` is told when a finished order's notification has been recorded as owed."""
+        """`on_owed` is told when a finished order's notification has been recorded as owed;
+        `lease` is this replica's claim on the orders it drives."""
         self._store = store
+        self.lease = lease or Lease(default_replica_id())
         self._downstream = downstream
         self._clock = clock
         self.updates = updates or OrderUpdates()
@@ -67,11 +78,30 @@ class Saga:
             "orderflow_orders_finished", "Orders that reached a final status.", ["status", "reason"]
         )
 
+    def claim(self, order_id: str) -> bool:
+        """Whether this replica may drive the order now (it holds the order's claim)."""
+        return self._store.claim(order_id, self.lease)
+
     async def advance(self, order: Order, *, first_run: bool = False) -> Order:
         """Drive an order as far as it can go now: to DONE, or until compensation must wait.
+        The caller holds the order's claim (`claim`, or the order was recorded with it); it is
+        renewed while the saga runs and dropped when it stops. Raises ClaimLost if another
+        replica took the order over (this one's lease lapsed): that one drives it on.
 
         `first_run`: this process has just placed the order, so none of its steps has been tried
         before. Recovery (after a crash, or for a compensation that had to wait) leaves it False."""
+        keeper = asyncio.create_task(self._keep_claim(order.id), name=f"claim-{order.id}")
+        done = False
+        try:
+            order = await self._advance(order, first_run)
+            done = order.saga is SagaState.DONE  # the saving of the end dropped the claim
+            return order
+        finally:
+            keeper.cancel()
+            if not done:
+                self._let_go(order.id)
+
+    async def _advance(self, order: Order, first_run: bool) -> Order:
         if correlation.current() is None:
             correlation.set_current(order.id)
         while order.saga is not SagaState.DONE:
@@ -84,6 +114,24 @@ class Saga:
             order = moved
         self._finish(order)
         return order
+
+    async def _keep_claim(self, order_id: str) -> None:
+        """Renew the claim while the saga runs (a downstream call may take longer than a lease)."""
+        while True:
+            await asyncio.sleep(self.lease.renew_every_s)
+            try:
+                if not self._store.renew_claim(order_id, self.lease):
+                    log.warning("order %s: taken over by another replica", order_id)
+                    return  # its next save is refused (ClaimLost)
+            except Exception:  # the database, for a moment: the next renewal may pass
+                log.exception("order %s: renewing its claim failed", order_id)
+
+    def _let_go(self, order_id: str) -> None:
+        """The saga stopped short of its end: any replica may drive the order again now."""
+        try:
+            self._store.release_claim(order_id, self.lease)
+        except Exception:  # then the claim lapses by itself
+            log.exception("order %s: releasing its claim failed", order_id)
 
     async def _step(self, order: Order, first_run: bool) -> Order | None:
         if order.saga is SagaState.COMPENSATING:
@@ -181,7 +229,7 @@ class Saga:
         named = "+".join(step.step for step in steps)  # order.charge+confirm: one commit
         with tracing.transaction(f"order.{named}"), self._store.transaction():
             for order, step, outcome, detail in steps:
-                self._store.update(order)
+                self._store.update(order, self.lease)  # ClaimLost: taken over, nothing saved
                 self._store.log(order.id, step, outcome, order.updated_at, detail)
             if last.saga is SagaState.DONE:  # finished: the customer must be told, once
                 told_as = correlation.current() or last.id

@@ -15,6 +15,7 @@ import pytest
 
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import (
@@ -537,16 +538,16 @@ async def test_a_retry_never_drives_a_broker_style_order(world: World) -> None:
 
 async def test_the_delivery_loop_outlives_an_unexpected_error(world: World) -> None:
     calls = 0
-    real = world.store.notifications_due
+    real = world.store.claim_notifications
 
-    def flaky(limit: int) -> list[tuple[str, str]]:
+    def flaky(limit: int, lease: Lease) -> list[tuple[str, str]]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("database is locked")
-        return real(limit)
+        return real(limit, lease)
 
-    world.store.notifications_due = flaky  # type: ignore[method-assign]
+    world.store.claim_notifications = flaky  # type: ignore[method-assign]
     order, _ = await world.handlers.place_order(place())
     loop = asyncio.create_task(world.delivery.run())
     try:
