@@ -108,7 +108,8 @@ async def _run_relay(url: str, topology: Topology, number: int, written: Event) 
     relay = OutboxRelay(store.messages, link, topology, Lease(f"relay-{number}"))
     tasks = [asyncio.create_task(link.run()), asyncio.create_task(relay.run())]
     try:
-        while not (written.is_set() and store.messages.backlog() == 0):  # noqa: ASYNC110 (another process and the database: no event)
+        # Written by another process, relayed by two: no event to wait for.
+        while not (written.is_set() and store.messages.backlog() == 0):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     finally:
         for task in tasks:
