@@ -13,6 +13,8 @@ NTP gives. The same statements run on SQLite, where one process holds every clai
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,3 +50,19 @@ def skip_locked(database: Database) -> str:
     """Appended to the SELECT that picks a batch to claim: on PostgreSQL, rows another replica
     is claiming right now are passed over, not waited for. SQLite has one writer at a time."""
     return f"{database.lock_clause} SKIP LOCKED" if database.lock_clause else ""
+
+
+def gone_from_this_host(holder: str) -> bool:
+    """Whether `holder` is a default replica id (host:pid) of a process of this host that no
+    longer runs: its claims are void now, no need to wait for its lease (a restart on the same
+    host resumes its predecessor's work at once). A reused pid only means waiting for the lease."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False

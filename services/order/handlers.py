@@ -25,6 +25,7 @@ from services.kernel.clock import now_iso
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
+from services.kernel.lease import gone_from_this_host
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
@@ -197,9 +198,13 @@ class OrderHandlers:
         return OrderAudit(self._store.audited(style), self._store.confirmed_units(style))
 
     def release_claims(self) -> int:
-        """At start: free what this replica's id claimed in a previous life (a stable
-        ORDERFLOW_REPLICA_ID restarted), at once rather than after the lease. Returns how many."""
-        return self._store.release_claims(self._saga.lease)
+        """At start: free at once, rather than after their lease, the claims of processes known
+        to be gone: this replica's id in a previous life (a stable ORDERFLOW_REPLICA_ID
+        restarted), and default ids of processes of this host that no longer run (a restart).
+        Returns how many."""
+        mine = self._saga.lease.holder
+        gone = [h for h in self._store.claim_holders() if h == mine or gone_from_this_host(h)]
+        return sum(self._store.release_claims(holder) for holder in gone)
 
     async def recover(self) -> int:
         """Drive every unfinished saga that nobody drives (after a crash of this process or of

@@ -53,7 +53,7 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     # An exit stack unwinds in reverse: the sagas stop before the clients they call close.
     resources.push_async_callback(handlers.stop, SAGA_GRACE_S)
     if released := handlers.release_claims():
-        log.info("released %d claim(s) this replica's id held before its restart", released)
+        log.info("released %d claim(s) of replicas gone (a previous run)", released)
     probe = HealthProbe({s: settings.address(s).http_url for s in ("inventory", "payment")})
     resources.push_async_callback(probe.aclose)
 

@@ -237,13 +237,22 @@ class OrderStore(Store):
             (order_id, lease.holder),
         )
 
-    def release_claims(self, lease: Lease) -> int:
-        """At start: what this replica's id held in a previous life (a stable id restarted)."""
+    def claim_holders(self) -> list[str]:
+        """Who holds claims on sagas or owed notifications now (a handful of replicas)."""
+        rows = self._db.execute(
+            "SELECT claimed_by FROM orders WHERE claimed_by IS NOT NULL AND "
+            + _OPEN
+            + " UNION SELECT claimed_by FROM notifications_owed WHERE claimed_by IS NOT NULL"
+        )
+        return sorted(row[0] for row in rows)
+
+    def release_claims(self, holder: str) -> int:
+        """Void every claim `holder` has: a process known to be gone. Returns how many."""
         released = 0
         for table in ("orders", "notifications_owed"):
             released += self._db.execute(
                 f"UPDATE {table} SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?",
-                (lease.holder,),
+                (holder,),
             ).rowcount
         return released
 

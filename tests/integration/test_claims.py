@@ -112,8 +112,9 @@ def test_a_stopped_saga_releases_its_claim_for_anyone_at_once(
     assert b.recoverable() == []
     a.store.release_claim("o1", a.lease)  # its compensation must wait, or a shutdown
     assert b.recoverable() == ["o1"]
-    assert a.store.release_claims(a.lease) == 1  # a restart of "replica-a": o2 is free again
-    assert b.recoverable() == ["o1", "o2"]
+    assert a.store.claim_holders() == ["replica-a"]
+    assert a.store.release_claims("replica-a") == 1  # a restart of "replica-a": o2 is free
+    assert b.recoverable() == ["o1", "o2"] and a.store.claim_holders() == []
 
 
 def test_a_broker_style_order_is_never_claimed_for_a_saga(
