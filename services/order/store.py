@@ -371,14 +371,15 @@ class OrderStore(Store):
 
     def claim_notifications(self, limit: int, lease: Lease) -> list[tuple[str, str]]:
         """The oldest owed notifications no other replica is delivering, now claimed by `lease`
-        (one statement, atomic by itself): (order id, correlation id), oldest first. The outer
-        WHERE repeats the condition: a row whose lock was waited for is judged as its holder
-        left it."""
+        (one statement, atomic by itself): (order id, correlation id), oldest first. The batch
+        is picked once, as the outbox's is (outbox.Messages.claim says why); the outer WHERE
+        repeats the condition: a row whose lock was waited for is judged as its holder left it."""
         rows = self._db.execute(
-            "UPDATE notifications_owed SET claimed_by = ?1, claimed_until = ?3"
-            f" WHERE {_CLAIMABLE} AND order_id IN (SELECT order_id FROM notifications_owed"
-            f" WHERE {_CLAIMABLE} ORDER BY owed_at, rowid LIMIT ?4"
-            f"{skip_locked(self._db)}) RETURNING order_id, correlation_id, owed_at, rowid",
+            "WITH batch AS MATERIALIZED (SELECT order_id FROM notifications_owed"
+            f" WHERE {_CLAIMABLE} ORDER BY owed_at, rowid LIMIT ?4{skip_locked(self._db)})"
+            " UPDATE notifications_owed SET claimed_by = ?1, claimed_until = ?3"
+            f" WHERE {_CLAIMABLE} AND order_id IN (SELECT order_id FROM batch)"
+            " RETURNING order_id, correlation_id, owed_at, rowid",
             (lease.holder, lease.now_ms(), lease.until_ms(), limit),
         ).fetchall()
         return [(row[0], row[1]) for row in sorted(rows, key=lambda row: (row[2], row[3]))]

@@ -5,6 +5,9 @@ two replicas (two connections, two ids); time is a clock the test moves, not a w
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,3 +169,28 @@ def test_an_outbox_row_is_relayed_by_one_replica_at_a_time(
         event.id for event in events[1:]
     ]
     assert a.store.messages.backlog() == 4
+
+
+def test_a_relay_starting_frees_the_rows_of_relays_known_to_be_gone(
+    replicas: tuple[Replica, Replica], clock: Clock
+) -> None:
+    a, b = replicas
+    with a.store.transaction():
+        for n in range(3):
+            a.store.messages.emit(new_event(ev.ORDER_PLACED, "order", {"n": n}, f"c-{n}"))
+    gone = Lease(f"{socket.gethostname()}:{ended_pid()}", LEASE_S, clock)  # died, this host
+    assert len(a.store.messages.claim(gone, limit=1)) == 1
+    assert len(a.store.messages.claim(a.lease, limit=1)) == 1  # a: its own id, restarting
+    assert len(b.store.messages.claim(b.lease, limit=1)) == 1  # b: alive elsewhere
+    assert a.store.messages.void_claims_of_the_gone(a.lease) == 2
+    assert len(a.store.messages.claim(a.lease)) == 2  # the dead one's and its own, not b's
+
+
+def ended_pid() -> int:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(ended.stdout)

@@ -37,7 +37,7 @@ from services.kernel.broker.topology import Topology
 from services.kernel.clock import now_iso
 from services.kernel.config import default_replica_id
 from services.kernel.database import Database, Row
-from services.kernel.lease import Lease, skip_locked
+from services.kernel.lease import Lease, gone_from_this_host, skip_locked
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +139,17 @@ class Messages:
 
     def claim(self, lease: Lease, limit: int = BATCH) -> list[OutboxRow]:
         """The oldest unpublished rows no other relay holds, now held by `lease` (in seq order):
-        one statement, atomic by itself. The outer WHERE repeats the claim's condition: where a
-        row's lock was waited for, it is judged as the other transaction left it."""
+        one statement, atomic by itself. The batch is picked once (a MATERIALIZED CTE: as a
+        subquery, PostgreSQL may run it again for each row it updates, and the rows this very
+        statement changed no longer qualify, so it would go on past the limit). The outer
+        WHERE repeats the claim's condition: where a row's lock was waited for, it is judged
+        as the other transaction left it."""
         free = "published_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?3)"
         rows = self._db.execute(
-            f"UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE {free} AND seq IN"
-            f" (SELECT seq FROM outbox WHERE {free} ORDER BY seq LIMIT ?4"
-            f"{skip_locked(self._db)}) RETURNING {_COLUMNS}",
+            f"WITH batch AS MATERIALIZED (SELECT seq FROM outbox WHERE {free} ORDER BY seq"
+            f" LIMIT ?4{skip_locked(self._db)}) UPDATE outbox SET claimed_by = ?1,"
+            f" claimed_until = ?2 WHERE {free} AND seq IN (SELECT seq FROM batch)"
+            f" RETURNING {_COLUMNS}",
             (lease.holder, lease.until_ms(), lease.now_ms(), limit),
         ).fetchall()
         return sorted((_row(r) for r in rows), key=lambda row: row.seq)
@@ -176,6 +180,21 @@ class Messages:
             [(s, lease.holder) for s in seqs],
         )
 
+    def void_claims_of_the_gone(self, lease: Lease) -> int:
+        """At start: drop the claims of relays known to be gone (`lease`'s own id in a previous
+        life, a process of this host that no longer runs) rather than wait for their lease."""
+        rows = self._db.execute(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE claimed_by IS NOT NULL"
+            " AND published_at IS NULL"
+        ).fetchall()
+        gone = [r[0] for r in rows if r[0] == lease.holder or gone_from_this_host(r[0])]
+        with self._db.transaction():
+            self._db.executemany(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?",
+                [(holder,) for holder in gone],
+            )
+        return len(gone)
+
     def backlog(self) -> int:
         row = self._db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         return int(row.fetchone()[0])
@@ -200,6 +219,10 @@ class OutboxRelay:
         self._wake = messages.waiter()
 
     async def run(self) -> None:
+        try:
+            self._messages.void_claims_of_the_gone(self._lease)
+        except Exception:  # their leases lapse by themselves
+            log.exception("outbox relay could not free the claims of relays gone")
         failures = 0
         while True:
             await self._link.connected.wait()
