@@ -132,4 +132,6 @@ async def test_a_replica_whose_lease_lapsed_is_taken_over_and_saves_nothing(
     assert steps == [("place", "accepted"), ("reserve", "ok"), ("charge", "ok"), ("confirm", "ok")]
     # Owed once, delivered once, by whichever replica's round claimed it first.
     rounds = await asyncio.gather(a.delivery.deliver_due(), b.delivery.deliver_due())
-    assert rounds == (Round.DONE, Round.DONE) and shared.notifier.sent == [(order_id, "CONFIRMED")]
+    assert list(rounds) == [Round.DONE, Round.DONE] and shared.notifier.sent == [
+        (order_id, "CONFIRMED")
+    ]
