@@ -67,6 +67,9 @@ class Saga:
         `lease` is this replica's claim on the orders it drives."""
         self._store = store
         self.lease = lease or Lease(default_replica_id())
+        # The orders whose sagas run here, renewed together by one timer while there are any.
+        self._held: set[str] = set()
+        self._renewal: asyncio.TimerHandle | None = None
         self._downstream = downstream
         self._clock = clock
         self.updates = updates or OrderUpdates()
@@ -90,16 +93,14 @@ class Saga:
 
         `first_run`: this process has just placed the order, so none of its steps has been tried
         before. Recovery (after a crash, or for a compensation that had to wait) leaves it False."""
-        keeper = asyncio.create_task(self._keep_claim(order.id), name=f"claim-{order.id}")
+        self._hold(order.id)
         done = False
         try:
             order = await self._advance(order, first_run)
             done = order.saga is SagaState.DONE  # the saving of the end dropped the claim
             return order
         finally:
-            keeper.cancel()
-            if not done:
-                self._let_go(order.id)
+            self._release(order.id, still_held=not done)
 
     async def _advance(self, order: Order, first_run: bool) -> Order:
         if correlation.current() is None:
@@ -115,19 +116,37 @@ class Saga:
         self._finish(order)
         return order
 
-    async def _keep_claim(self, order_id: str) -> None:
-        """Renew the claim while the saga runs (a downstream call may take longer than a lease)."""
-        while True:
-            await asyncio.sleep(self.lease.renew_every_s)
-            try:
-                if not self._store.renew_claim(order_id, self.lease):
-                    log.warning("order %s: taken over by another replica", order_id)
-                    return  # its next save is refused (ClaimLost)
-            except Exception:  # the database, for a moment: the next renewal may pass
-                log.exception("order %s: renewing its claim failed", order_id)
+    def _hold(self, order_id: str) -> None:
+        """Renew the order's claim while its saga runs (a downstream call may outlast a lease):
+        one timer renews every saga of this replica, in one statement."""
+        self._held.add(order_id)
+        if self._renewal is None:
+            loop = asyncio.get_running_loop()
+            self._renewal = loop.call_later(self.lease.renew_every_s, self._renew_held)
 
-    def _let_go(self, order_id: str) -> None:
-        """The saga stopped short of its end: any replica may drive the order again now."""
+    def _renew_held(self) -> None:
+        self._renewal = None
+        try:
+            lost = self._store.renew_claims(sorted(self._held), self.lease)
+        except Exception:  # the database, for a moment: the next renewal may pass
+            log.exception("renewing the claims of %d saga(s) failed", len(self._held))
+            lost = []
+        for order_id in lost:  # its next save is refused (ClaimLost)
+            log.warning("order %s: taken over by another replica", order_id)
+            self._held.discard(order_id)
+        if self._held:
+            loop = asyncio.get_running_loop()
+            self._renewal = loop.call_later(self.lease.renew_every_s, self._renew_held)
+
+    def _release(self, order_id: str, *, still_held: bool) -> None:
+        """The saga stopped. Short of its end, its claim is dropped: any replica may drive the
+        order again now (the save that finished a saga dropped it already)."""
+        self._held.discard(order_id)
+        if not self._held and self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
+        if not still_held:
+            return
         try:
             self._store.release_claim(order_id, self.lease)
         except Exception:  # then the claim lapses by itself

@@ -220,14 +220,17 @@ class OrderStore(Store):
             ).rowcount
         )
 
-    def renew_claim(self, order_id: str, lease: Lease) -> bool:
-        """Extend the claim `lease` holds; False if it does not hold it any more."""
-        return bool(
-            self._db.execute(
-                "UPDATE orders SET claimed_until = ? WHERE id = ? AND claimed_by = ?",
-                (lease.until_ms(), order_id, lease.holder),
-            ).rowcount
-        )
+    def renew_claims(self, order_ids: list[str], lease: Lease) -> list[str]:
+        """Extend the claims `lease` holds on these orders (one statement); returns those it
+        does not hold any more (taken over)."""
+        marks = ",".join("?" * len(order_ids))
+        renewed = self._db.execute(
+            f"UPDATE orders SET claimed_until = ? WHERE claimed_by = ? AND id IN ({marks})"
+            " RETURNING id",
+            (lease.until_ms(), lease.holder, *order_ids),
+        ).fetchall()
+        kept = {row[0] for row in renewed}
+        return [order_id for order_id in order_ids if order_id not in kept]
 
     def release_claim(self, order_id: str, lease: Lease) -> None:
         """The saga stopped short of its end (compensation waits, or a shutdown): anyone's."""

@@ -76,12 +76,12 @@ def test_a_saga_is_claimed_by_one_replica_until_its_lease_lapses(
     assert not b.store.claim("o1", b.lease) and b.recoverable() == []
     assert a.store.claim("o1", a.lease)  # its holder may take it again (a renewal)
     clock.now += LEASE_S / 2
-    assert a.store.renew_claim("o1", a.lease)
+    assert a.store.renew_claims(["o1"], a.lease) == []  # none lost
     clock.now += LEASE_S * 0.9  # past the first lease, within the renewed one
     assert not b.store.claim("o1", b.lease) and b.recoverable() == []
     clock.now += LEASE_S  # a stopped renewing (it died): its claim lapses
     assert b.recoverable() == ["o1"] and b.store.claim("o1", b.lease)
-    assert not a.store.claim("o1", a.lease) and not a.store.renew_claim("o1", a.lease)
+    assert not a.store.claim("o1", a.lease) and a.store.renew_claims(["o1"], a.lease) == ["o1"]
 
 
 def test_a_replica_taken_over_saves_nothing_and_the_end_of_a_saga_drops_its_claim(

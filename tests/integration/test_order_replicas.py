@@ -135,3 +135,25 @@ async def test_a_replica_whose_lease_lapsed_is_taken_over_and_saves_nothing(
     assert list(rounds) == [Round.DONE, Round.DONE] and shared.notifier.sent == [
         (order_id, "CONFIRMED")
     ]
+
+
+async def test_a_saga_waiting_longer_than_its_lease_keeps_its_claim_renewed(
+    postgres_url: str,
+) -> None:
+    """Real time this once: a's charge takes three leases; a renews its claim meanwhile, so b
+    never sees the order free, and a finishes it."""
+    shared, lease_s = Shared(), 0.6
+    a, b = (start(postgres_url, shared, Lease(name, lease_s)) for name in "ab")
+    try:
+        placing = asyncio.create_task(a.handlers.place_order(COMMAND))
+        await shared.payment.called.wait()
+        for _ in range(6):
+            await asyncio.sleep(lease_s / 2)
+            assert await b.handlers.recover() == 0
+        shared.payment.gate.set()
+        order, _ = await placing
+        assert order.status == "CONFIRMED" and shared.payment.calls == [f"charge:{order.id}:17998"]
+    finally:
+        for replica in (a, b):
+            await replica.handlers.stop(grace_s=0)
+            replica.store.close()
