@@ -19,6 +19,7 @@ from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.heap import freeze_startup_heap
 from services.kernel.http.app import ReadinessCheck, create_http_app
 from services.kernel.http.client import HealthProbe
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 from services.order import downstream
 from services.order.api import amqp, graphql, grpc, rest, sse, ws
@@ -40,9 +41,11 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     store = OrderStore.open(settings.database_location(NAME))
     resources.callback(store.close)
     clients = await downstream.connect(settings, telemetry, resources)
+    # This replica's claims on sagas and owed notifications (others may share the database).
+    lease = Lease(settings.replica_id, settings.claim_lease_s)
     # Finished orders' notifications, delivered until acknowledged (also what a crash left owed).
-    delivery = NotificationDelivery(store, clients, telemetry)
-    saga = Saga(store, clients, telemetry, on_owed=delivery.owed)
+    delivery = NotificationDelivery(store, clients, telemetry, lease=lease)
+    saga = Saga(store, clients, telemetry, on_owed=delivery.owed, lease=lease)
     # The catalog that GraphQL's `products` and `OrderLine.product` show, read from inventory.
     catalog = connect_catalog(settings, telemetry, resources)
     # One set of faults for both entries of `order.place`: the orchestrated styles' handler and
@@ -52,6 +55,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     handlers = OrderHandlers(store, saga, catalog=catalog, faults=faults, callback_hosts=hosts)
     # An exit stack unwinds in reverse: the sagas stop before the clients they call close.
     resources.push_async_callback(handlers.stop, SAGA_GRACE_S)
+    if released := handlers.release_claims():
+        log.info("released %d claim(s) of replicas gone (a previous run)", released)
     probe = HealthProbe({s: settings.address(s).http_url for s in ("inventory", "payment")})
     resources.push_async_callback(probe.aclose)
 
