@@ -8,18 +8,28 @@ PostgreSQL (postgres.py). Which one a service uses is one setting: a `postgresql
 Atomicity differs by back end, and the stores rely on both ways (docs/architecture.md, "Stores"):
 on SQLite a transaction is BEGIN IMMEDIATE with no `await` inside, which excludes every other
 writer; on PostgreSQL it is READ COMMITTED, and what must not race is guarded by the database
-itself: row locks (`lock_clause`), conditional updates and unique constraints.
+itself: row locks (`lock_clause`), conditional updates and unique constraints. A lock another
+process holds is waited for only briefly on the loop: past that the transaction fails as
+`DatabaseBusy`, and `Store.atomically` (or `rerun_while_busy`) runs it again after an
+asynchronous pause, so no request holds the loop while another process's transaction ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Final, Protocol, Self, TypeVar
 
 from services.kernel.config import ConfigError
+from services.kernel.errors import DownstreamUnavailable
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -67,6 +77,21 @@ class DatabaseUnreachable(ConfigError):
     """The service's database cannot be reached at start: say where, and what to set."""
 
 
+class DatabaseUnavailable(DownstreamUnavailable):
+    """The database could not do a request's work now (its connection was lost, or is being
+    opened again): every edge answers it as a service that could not answer (503, UNAVAILABLE,
+    ...), and the broker consumer retries it. What the transaction wrote is rolled back; only a
+    connection lost during COMMIT leaves the outcome unknown, as any downstream call's is."""
+
+    def __init__(self, operation: str, cause: str) -> None:
+        super().__init__("database", operation, cause)
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """A statement waited for another process's row lock longer than the loop may be held:
+    its transaction rolled back, nothing was written. Run it again after a pause."""
+
+
 class Database(ABC):
     """One connection to one service's database, used synchronously on the service's loop."""
 
@@ -109,11 +134,21 @@ class Database(ABC):
             return False
         return True
 
+    def wait_long_for_locks(self) -> None:
+        """Inside a transaction: let it wait for other processes' locks as long as start-up may
+        (seeding, migrating), not the loop's short bound. Nothing to do where no one waits."""
+        return
+
     @contextmanager
-    def transaction(self) -> Iterator[Self]:
-        """BEGIN ... COMMIT, rolled back on any exception: nothing is ever half-written."""
+    def transaction(self, *, patient: bool = False) -> Iterator[Self]:
+        """BEGIN ... COMMIT, rolled back on any exception: nothing is ever half-written.
+
+        `patient`: only before the service serves (no request waits on its loop yet), it may
+        wait for another replica's locks instead of failing as `DatabaseBusy`."""
         self.begin()
         try:
+            if patient:
+                self.wait_long_for_locks()
             yield self
             self.commit()
         except BaseException:
@@ -124,12 +159,15 @@ class Database(ABC):
             raise
 
 
-def open_database(location: Path | str, schema: str, version: int) -> Database:
-    """The database at `location` (a file path, or a postgresql:// URL), with its schema."""
+def open_database(
+    location: Path | str, schema: str, version: int, name: str = "orderflow"
+) -> Database:
+    """The database at `location` (a file path, or a postgresql:// URL), with its schema.
+    `name` tells the server whose connection it is (PostgreSQL's application_name)."""
     if str(location).startswith(("postgresql://", "postgres://")):
         from services.kernel import postgres  # the driver is loaded only when it is used
 
-        return postgres.connect(str(location), schema, version)
+        return postgres.connect(str(location), schema, version, name=name)
     from services.kernel import sqlite
 
     return sqlite.open_database(location, schema, version)
@@ -147,7 +185,7 @@ class Store:
 
     @classmethod
     def open(cls, location: Path | str) -> Self:
-        return cls(open_database(location, cls.SCHEMA, cls.SCHEMA_VERSION))
+        return cls(open_database(location, cls.SCHEMA, cls.SCHEMA_VERSION, _named(cls)))
 
     @property
     def database(self) -> Database:
@@ -165,12 +203,20 @@ class Store:
         with self._db.transaction():
             yield
 
-    def atomically(self, work: Callable[[], T]) -> T:
-        """`work` in one transaction; run once more if it lost a race on a unique key.
+    async def atomically(self, work: Callable[[], T]) -> T:
+        """`work` in one transaction (no `await` inside); run again if it lost a race.
 
         Only PostgreSQL lets two processes both find a key absent and both insert it: the
         loser's insert fails, its transaction rolls back, and the second run finds the
-        winner's row (a replay). On SQLite the first run never loses such a race."""
+        winner's row (a replay). On SQLite the first run never loses such a race. A run that
+        found rows another process holds (`DatabaseBusy`) is run again after a pause."""
+
+        async def once() -> T:
+            return self._once(work)
+
+        return await rerun_while_busy(once)
+
+    def _once(self, work: Callable[[], T]) -> T:
         try:
             with self.transaction():
                 return work()
@@ -179,3 +225,40 @@ class Store:
                 raise
         with self.transaction():
             return work()
+
+
+def _named(store: type[Store]) -> str:
+    """`orderflow-<service>` for a service's store (services.<service>.store): what an operator
+    sees in pg_stat_activity, and how a test finds one service's connections."""
+    package, _, rest = store.__module__.partition(".")
+    service = rest.partition(".")[0]
+    return f"orderflow-{service}" if package == "services" and service else "orderflow"
+
+
+# How long a transaction that found rows locked is retried for in all: as long as it was
+# once allowed to wait for them, holding the loop (PostgreSQL's lock_timeout of 2 s).
+BUSY_BUDGET_S: Final = 2.0
+_FIRST_PAUSE_S: Final = 0.005
+_LONGEST_PAUSE_S: Final = 0.1
+
+
+async def rerun_while_busy(attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()` (a whole transaction, or a use case with its unit of work) until it no
+    longer meets rows another process holds, pausing between runs without holding the loop.
+
+    The other transaction ends in microseconds to milliseconds; the pauses double from a few
+    ms and are jittered, so that processes racing for the same rows do not come back in step.
+    Past BUSY_BUDGET_S the last `DatabaseBusy` is the caller's."""
+    give_up = time.monotonic() + BUSY_BUDGET_S
+    pause = _FIRST_PAUSE_S
+    runs = 1
+    while True:
+        try:
+            return await attempt()
+        except DatabaseBusy:
+            if time.monotonic() + pause > give_up:
+                log.warning("gave up after %d runs that met rows locked by others", runs)
+                raise
+        await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+        pause = min(pause * 2, _LONGEST_PAUSE_S)
+        runs += 1
