@@ -17,9 +17,11 @@ asynchronous pause, so no request holds the loop while another process's transac
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -214,7 +216,7 @@ class Store:
         async def once() -> T:
             return self._once(work)
 
-        return await rerun_while_busy(once)
+        return await rerun_while_busy(self._db, once)
 
     def _once(self, work: Callable[[], T]) -> T:
         try:
@@ -242,23 +244,59 @@ _FIRST_PAUSE_S: Final = 0.005
 _LONGEST_PAUSE_S: Final = 0.1
 
 
-async def rerun_while_busy(attempt: Callable[[], Awaitable[T]]) -> T:
+async def rerun_while_busy(database: Database, attempt: Callable[[], Awaitable[T]]) -> T:
     """`attempt()` (a whole transaction, or a use case with its unit of work) until it no
     longer meets rows another process holds, pausing between runs without holding the loop.
 
     The other transaction ends in microseconds to milliseconds; the pauses double from a few
     ms and are jittered, so that processes racing for the same rows do not come back in step.
     Past BUSY_BUDGET_S the last `DatabaseBusy` is the caller's."""
+    turns = _turns_of(database)
     give_up = time.monotonic() + BUSY_BUDGET_S
-    pause = _FIRST_PAUSE_S
-    runs = 1
-    while True:
-        try:
+    pause, runs, contended = _FIRST_PAUSE_S, 1, False
+    try:
+        while True:
+            try:
+                return await turns.run(attempt)
+            except DatabaseBusy:
+                if not contended:
+                    turns.contended, contended = turns.contended + 1, True
+                if time.monotonic() + pause > give_up:
+                    log.warning("gave up after %d runs that met rows locked by others", runs)
+                    raise
+            await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+            pause, runs = min(pause * 2, _LONGEST_PAUSE_S), runs + 1
+    finally:
+        if contended:
+            turns.contended -= 1
+
+
+class _Turns:
+    """While some of a process's transactions meet rows other processes hold, its runs take
+    turns, one per turn of the loop. Each such run may wait up to the lock timeout on the
+    loop; many started in one turn (a burst of requests, a broker's prefetched messages) would
+    otherwise wait one after the other, and hold the loop that many times as long."""
+
+    def __init__(self) -> None:
+        self.contended = 0  # callers between their first DatabaseBusy and their end
+        self._lock: asyncio.Lock | None = None
+
+    async def run(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        if not self.contended or _taking_turn.get():
             return await attempt()
-        except DatabaseBusy:
-            if time.monotonic() + pause > give_up:
-                log.warning("gave up after %d runs that met rows locked by others", runs)
-                raise
-        await asyncio.sleep(pause * random.uniform(0.5, 1.0))
-        pause = min(pause * 2, _LONGEST_PAUSE_S)
-        runs += 1
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            await asyncio.sleep(0)  # the loop turns (timers, other tasks) between two runs
+            token = _taking_turn.set(True)  # a run inside this one does not queue behind it
+            try:
+                return await attempt()
+            finally:
+                _taking_turn.reset(token)
+
+
+_taking_turn: contextvars.ContextVar[bool] = contextvars.ContextVar("taking_turn", default=False)
+_TURNS: weakref.WeakKeyDictionary[Database, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turns_of(database: Database) -> _Turns:
+    return _TURNS.setdefault(database, _Turns())

@@ -49,7 +49,7 @@ STATEMENT_TIMEOUT: Final = "5s"
 # The longest a statement waits on the loop for a lock another process holds. Transactions
 # last microseconds to milliseconds (no `await` inside), so a wait past this is rare; it then
 # ends as DatabaseBusy and is run again without holding the loop.
-LOCK_TIMEOUT: Final = "50ms"
+LOCK_TIMEOUT: Final = "20ms"
 # Start-up (schema, seeding) waits for other replicas' locks: nothing is being served yet.
 PATIENT_LOCK_TIMEOUT: Final = "10s"
 # The first connection may wait for a server still starting; a new one is opened in a thread

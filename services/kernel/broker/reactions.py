@@ -42,7 +42,7 @@ class Reactions:
 
             # Met rows another replica holds: its unit of work rolled back; run it again here
             # after a pause rather than through the broker's retry queue (seconds).
-            await rerun_while_busy(attempt)
+            await rerun_while_busy(self._messages.database, attempt)
 
         return react
 
