@@ -20,7 +20,7 @@ from services.kernel.database import (
     OutdatedDatabase,
 )
 from tests.conftest import ADMIN_URL
-from tests.integration.tcp_gate import Gate, Mode
+from tests.tcp_gate import Gate, Mode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY, flag INTEGER NOT NULL DEFAULT 0);

@@ -30,7 +30,10 @@ class Gate:
     def url(self, database_url: str) -> str:
         """`database_url` (on the target's host and port) through this gate."""
         host, port = self._target
-        return database_url.replace(f"@{host}:{port}/", f"@127.0.0.1:{self.port}/")
+        through = database_url.replace(f"@{host}:{port}/", f"@127.0.0.1:{self.port}/")
+        if through == database_url:
+            raise ValueError(f"{database_url!r} does not name {host}:{port} after its user")
+        return through
 
     def cut(self, mode: Mode) -> None:
         with self._lock:
