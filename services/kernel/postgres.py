@@ -262,7 +262,6 @@ class _Reconnect:
         self._attempt: concurrent.futures.Future[psycopg.Connection[Row]] | None = None
         self._not_before = 0.0
         self._back_off = FIRST_BACK_OFF_S
-        self._closed = False
 
     def connection(self) -> psycopg.Connection[Row]:
         attempt, wait = self._attempt, 0.0
@@ -277,7 +276,7 @@ class _Reconnect:
         self._attempt = None
         try:
             connection = attempt.result()
-        except psycopg.Error as error:
+        except Exception as error:  # refused, timed out, or the settings failed: wait, again
             self._not_before = time.monotonic() + self._back_off
             self._back_off = min(self._back_off * 2, LONGEST_BACK_OFF_S)
             raise DatabaseUnavailable("connect", str(error).strip()) from error
@@ -287,7 +286,6 @@ class _Reconnect:
 
     def close(self) -> None:
         """A connection still being opened is closed as soon as it is."""
-        self._closed = True
         if self._attempt is not None:
             self._attempt.add_done_callback(_close_opened)
 
