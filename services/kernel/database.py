@@ -299,4 +299,7 @@ _TURNS: weakref.WeakKeyDictionary[Database, _Turns] = weakref.WeakKeyDictionary(
 
 
 def _turns_of(database: Database) -> _Turns:
-    return _TURNS.setdefault(database, _Turns())
+    turns = _TURNS.get(database)
+    if turns is None:
+        turns = _TURNS[database] = _Turns()
+    return turns
