@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -27,6 +29,7 @@ from services.order.handlers import OrderHandlers
 from services.order.notifications import NotificationDelivery
 from services.order.saga import Saga
 from services.order.store import OrderStore
+from services.order.updates import OrderUpdates
 
 NAME = "order"
 SAGA_GRACE_S = 1.0  # after the HTTP and gRPC servers' own grace for the requests in flight
@@ -69,6 +72,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     choreography = OrderChoreography(
         store, on_saved=saga.updates.publish, faults=faults, callback_hosts=hosts
     )
+    # Replicas on one PostgreSQL database: the changes the others save reach this one's watchers.
+    relay = _update_relay(settings.database_location(NAME), store, saga.updates)
     stopping = asyncio.Event()  # set by serve.py at shutdown: the event streams end on it
     streams = sse.StreamLimit(settings.sse_max_streams, settings.sse_keepalive_s, stopping)
     app = create_app(handlers, telemetry, readiness, settings.max_body_bytes, choreography, streams)
@@ -83,10 +88,21 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     return serve.RunningService(
         http_app=app,
         http_port=address.http_port,
-        background=[recovery_loop, delivery.run, *broker],
+        background=[recovery_loop, delivery.run, *broker, *relay],
         servers=[grpc_server, *control_servers(NAME, settings, faults)],
         stopping=stopping,
     )
+
+
+def _update_relay(
+    location: Path | str, store: OrderStore, updates: OrderUpdates
+) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The relay's loop, on PostgreSQL only (SQLite is one process: nothing to relay)."""
+    if not str(location).startswith(("postgresql://", "postgres://")):
+        return []
+    from services.order.update_relay import UpdateRelay  # psycopg is loaded only when used
+
+    return [UpdateRelay(str(location), store, updates).run]
 
 
 def create_app(

@@ -110,6 +110,8 @@ class AuditedOrder(NamedTuple):
 
 class OrderStore(Store):
     SCHEMA = SCHEMA + outbox.SCHEMA
+    # Set by announce_changes (replicas on PostgreSQL only): (channel, origin).
+    _announce: tuple[str, str] | None = None
 
     def __init__(self, database: Database) -> None:
         super().__init__(database)
@@ -170,6 +172,21 @@ class OrderStore(Store):
             " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM status_changes"
             " WHERE order_id = ?1",
             (order.id, order.status, order.reason, order.updated_at),
+        )
+        if self._announce is not None:
+            self._announce_status(order.id, *self._announce)
+
+    def announce_changes(self, channel: str, origin: str) -> None:
+        """Also NOTIFY `channel` of each status saved, as `<origin> <seq> <order id>`, for the
+        live updates of the other replicas on this database (update_relay.py). PostgreSQL only.
+        NOTIFY is transactional: it is sent at commit, when the change is readable, or never."""
+        self._announce = (channel, origin)
+
+    def _announce_status(self, order_id: str, channel: str, origin: str) -> None:
+        self._db.execute(
+            "SELECT pg_notify(CAST(?1 AS TEXT), CAST(?2 AS TEXT) || ' ' || MAX(seq) || ' '"
+            " || CAST(?3 AS TEXT)) FROM status_changes WHERE order_id = ?3",
+            (channel, origin, order_id),
         )
 
     def status_changes(self, order_id: str, after: int = 0) -> list[StatusChange]:
