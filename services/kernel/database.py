@@ -137,8 +137,9 @@ class Database(ABC):
         return True
 
     def wait_long_for_locks(self) -> None:
-        """Inside a transaction: let it wait for other processes' locks as long as start-up may
-        (seeding, migrating), not the loop's short bound. Nothing to do where no one waits."""
+        """Inside a transaction: let it wait for other processes' locks longer than the loop's
+        short bound: at start-up (seeding, migrating), or for what is no row but other commits
+        (PostgreSQL's NOTIFY commits one at a time). Nothing to do where no one waits."""
         return
 
     @contextmanager
