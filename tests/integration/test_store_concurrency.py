@@ -171,7 +171,7 @@ HOLDS, HOLD_S = 2, 1.0  # a replica stalled mid-transaction (descheduled, a slow
 # What a contender's transaction may hold its loop: well under HOLD_S (and the 2 s the lock
 # timeout once was). The loop itself (a heartbeat) also stalls for what the machine does to the
 # process (2 shared cores): bounded below HOLD_S too, with room for that.
-LONGEST_TRANSACTION_S, LONGEST_STALL_S = 0.5, 0.75
+LONGEST_TRANSACTION_S, LONGEST_STALL_S = 0.6, 0.9
 PLENTIFUL = "KB-MECH"
 
 
