@@ -23,7 +23,9 @@ import pytest
 from harness import audit
 from harness.stack import postgres
 from harness.stack.supervisor import Stack, StackConfig
+from services.kernel.broker import catalogue as ev
 from tests.conftest import ADMIN_URL
+from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
 from tests.e2e.rest_client import order_body
 from tests.tcp_gate import Gate
@@ -76,9 +78,17 @@ def test_connections_killed_under_the_services_are_replaced_and_orders_go_on(
     _retry_until_placed(http, pg_stack, "kill-1", customer)
     assert _terminate(pg_stack, SERVICES) >= 4  # every service's, between two orders
     customers += [_confirmed(http, pg_stack, f"kill-{n}") for n in range(2, 6)]
+    # And over the broker: every outbox, inbox and unit of work on new connections too.
+    assert _terminate(pg_stack, SERVICES) >= 4
+    broker_helpers.require_broker(broker_helpers.broker_url(pg_stack))
+    with broker_helpers.client(pg_stack) as broker:
+        placed = broker_helpers.request("KB-MECH", 1)
+        event = broker.place_and_wait(placed)
+    assert (event.type, event.data["order"]["status"]) == (ev.ORDER_CONFIRMED, "CONFIRMED")
+    customers.append(placed["customer_id"])
     assert all(_ready(http, pg_stack, service) for service in SERVICES)
     ledger = audit.account(_urls(pg_stack), customers, before, grace_s=30)
-    assert ledger.sound and ledger.outcomes["CONFIRMED/-"] == 6, ledger.summary()
+    assert ledger.sound and ledger.outcomes["CONFIRMED/-"] == 7, ledger.summary()
 
 
 def test_while_the_database_is_away_requests_are_refused_and_ready_says_so(
