@@ -113,7 +113,7 @@ class OrderHandlers:
         await self._faults.before("order.place")
         command.validate(self._callback_hosts)
         with tracing.transaction("order.place"):
-            order, created = self._store.atomically(lambda: self._accept(command))
+            order, created = await self._store.atomically(lambda: self._accept(command))
         if not created:
             domain.check_replay(order, command)
         correlation.bind_order(order.id)

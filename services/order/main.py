@@ -15,6 +15,7 @@ from services.kernel import serve
 from services.kernel.broker.wiring import broker_jobs
 from services.kernel.config import DEFAULT_SSE_KEEPALIVE_S, DEFAULT_SSE_MAX_STREAMS, Settings
 from services.kernel.control import control_servers
+from services.kernel.database import DatabaseUnavailable
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.heap import freeze_startup_heap
 from services.kernel.http.app import ReadinessCheck, create_http_app
@@ -66,8 +67,11 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     async def recovery_loop() -> None:
         """Finish what a previous process left half-done, then keep retrying postponed work."""
         while True:
-            if count := await handlers.recover():
-                log.info("recovery drove %d unfinished order(s)", count)
+            try:
+                if count := await handlers.recover():
+                    log.info("recovery drove %d unfinished order(s)", count)
+            except DatabaseUnavailable as error:  # the loop must outlive an outage
+                log.warning("recovery waits for the database: %s", error)
             await asyncio.sleep(settings.recovery_interval_s)
 
     choreography = OrderChoreography(

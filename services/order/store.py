@@ -278,6 +278,7 @@ class OrderStore(Store):
         self._announce = (channel, origin)
 
     def _announce_status(self, order_id: str, channel: str, origin: str) -> None:
+        self._db.wait_long_for_locks()  # NOTIFY's commits queue for each other (not rows)
         self._db.execute(
             "SELECT pg_notify(CAST(?1 AS TEXT), CAST(?2 AS TEXT) || ' ' || MAX(seq) || ' '"
             " || CAST(?3 AS TEXT)) FROM status_changes WHERE order_id = ?3",
