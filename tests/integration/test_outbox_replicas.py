@@ -64,6 +64,10 @@ def _relay_while_writing(
     ]
     for worker in workers:
         worker.start()
+    # Both relays connected before the first row: on a busy machine a process that starts late
+    # would otherwise find the outbox already drained by the other.
+    for _ in workers:
+        assert results.get(timeout=90) == "connected"
     emitted: list[str] = []
     for wave in range(WAVES):  # rows keep coming while both relays run
         events = [
@@ -90,10 +94,12 @@ def _drain(ch: Any, queue: str) -> list[str]:
 
 
 def _relay(url: str, namespace: str, number: int, written: Event, results: Any) -> None:
-    results.put(asyncio.run(_run_relay(url, Topology(namespace), number, written)))
+    results.put(asyncio.run(_run_relay(url, Topology(namespace), number, written, results)))
 
 
-async def _run_relay(url: str, topology: Topology, number: int, written: Event) -> int:
+async def _run_relay(
+    url: str, topology: Topology, number: int, written: Event, connected: Any
+) -> int:
     """Relay until every row is written and none is left; return how many this one published."""
     store = OrderStore.open(url)
     link = BrokerLink(URL, topology, Telemetry("t"))
@@ -107,6 +113,8 @@ async def _run_relay(url: str, topology: Topology, number: int, written: Event) 
     link.publish = counted  # type: ignore[method-assign]
     relay = OutboxRelay(store.messages, link, topology, Lease(f"relay-{number}"))
     tasks = [asyncio.create_task(link.run()), asyncio.create_task(relay.run())]
+    await asyncio.wait_for(link.connected.wait(), timeout=60)
+    connected.put("connected")
     try:
         # Written by another process, relayed by two: no event to wait for.
         while not (written.is_set() and store.messages.backlog() == 0):  # noqa: ASYNC110
