@@ -1,0 +1,172 @@
+"""Two replicas of every service on PostgreSQL behind HAProxy (`orderflow up --replicas 2 --store
+postgres`): every style end to end through the proxy, and the requests seen by each replica of
+inventory, which is where the spread (or the pinning) of each style shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.clients.styles import PLACERS, new_request
+from harness.stack import postgres
+from harness.stack.supervisor import PROXY, Stack, StackConfig
+from services._generated.orderflow.v1 import inventory_pb2, inventory_pb2_grpc
+from services.kernel.config import ServiceAddress, Settings
+from services.kernel.grpc.client import channel_target
+from tests.conftest import ADMIN_URL
+from tests.e2e import broker_helpers
+from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
+
+pytestmark = pytest.mark.e2e
+
+RESERVE = "/orderflow.v1.InventoryService/Reserve"
+GET_PRODUCT = "/orderflow.v1.InventoryService/GetProduct"
+
+
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.on_free_ports(
+        tmp_path_factory.mktemp("replicas"), extra_env={**E2E_ENV, **broker_env()}
+    )
+    stack = Stack(dataclasses.replace(config, postgres_admin_url=ADMIN_URL, replicas=2))
+    try:
+        stack.start(reset=True, timeout_s=120)
+    except postgres.PostgresUnavailable as error:
+        pytest.fail(f"replicas need the PostgreSQL store: {error}", pytrace=False)
+    try:
+        with stack:
+            yield stack
+    finally:
+        stack.stop()
+        remove_topology(stack)
+        stack.drop_databases()
+
+
+def settings_of(stack: Stack) -> Settings:
+    """What a client of the stack reads: the services' canonical addresses, the proxy's."""
+    return Settings.from_env(stack.config.environment({}))
+
+
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().partition("=")[::2] for entry in raw if entry)
+
+
+def test_each_replica_is_a_process_of_its_own_on_its_services_database(
+    replicated: Stack,
+) -> None:
+    names = replicated.replicas("inventory")
+    assert names == ["inventory-1", "inventory-2"]
+    envs = [environ(replicated.pid(name)) for name in names]
+    assert [env["ORDERFLOW_REPLICA_ID"] for env in envs] == names
+    assert len({env["ORDERFLOW_DATABASE_URL"] for env in envs}) == 1  # one database, shared
+    assert len({env["ORDERFLOW_INVENTORY_HTTP_PORT"] for env in envs}) == 2  # ports of its own
+    assert all(replicated.log_path(name).name == f"{name}.log" for name in names)
+    # The order service reaches inventory at its canonical port: the proxy's.
+    order_env = environ(replicated.pid("order-1"))
+    assert order_env["ORDERFLOW_INVENTORY_HTTP_PORT"] == str(
+        replicated.config.http_port("inventory")
+    )
+    assert replicated.pid(PROXY) not in {replicated.pid(name) for name in names}
+    assert replicated.unexpected_exits() == {}
+
+
+@pytest.mark.parametrize("style", list(PLACERS))
+def test_every_style_confirms_an_order_through_the_proxy(replicated: Stack, style: str) -> None:
+    if style == "broker":
+        broker_helpers.require_broker(broker_helpers.broker_url(replicated))
+    placed = PLACERS[style](settings_of(replicated), new_request("KB-MECH", 1))
+    assert placed.status == "CONFIRMED"
+    # Either order replica answers for it: they share the order service's database.
+    with httpx.Client(timeout=10) as http:
+        for replica in replicated.replica_urls("order"):
+            answer = http.get(f"{replica}/orders/{placed.order_id}")
+            assert answer.json()["status"] == "CONFIRMED"
+
+
+@pytest.mark.parametrize(
+    ("style", "counter"),
+    [
+        ("rest", ("orderflow_http_requests_total", {"route": "/reservations"})),
+        ("graphql", ("orderflow_http_requests_total", {"route": "/graphql"})),
+        ("grpc", ("orderflow_grpc_requests_total", {"method": RESERVE})),
+        ("broker", ("orderflow_broker_consumed_total", {"type": "order.placed"})),
+    ],
+)
+def test_each_styles_reservations_spread_over_both_inventory_replicas(
+    replicated: Stack, style: str, counter: tuple[str, dict[str, str]]
+) -> None:
+    """Through the proxy (REST, GraphQL, gRPC at L7: each call balanced) or as competing
+    consumers of inventory's queue (broker): four orders reach both replicas."""
+    if style == "broker":
+        broker_helpers.require_broker(broker_helpers.broker_url(replicated))
+    before = per_replica(replicated, "inventory", *counter)
+    settings = settings_of(replicated)
+    for _ in range(4):
+        assert PLACERS[style](settings, new_request("CABLE-USBC", 1)).status == "CONFIRMED"
+    gained = [
+        after - earlier
+        for after, earlier in zip(
+            per_replica(replicated, "inventory", *counter), before, strict=True
+        )
+    ]
+    assert sum(gained) >= 4
+    assert all(count > 0 for count in gained), f"{style}: reservations per replica {gained}"
+
+
+def test_grpc_through_l4_pins_the_connection_while_l7_and_round_robin_spread_calls(
+    replicated: Stack,
+) -> None:
+    """One channel, ten calls: behind the proxy's TCP frontend every call lands on the replica
+    the connection went to; through its HTTP/2 frontend, or gRPC's own round_robin over both
+    replicas' addresses, they spread."""
+    l4 = replicated.grpc_l4_address("inventory")
+    l7 = f"127.0.0.1:{replicated.config.grpc_port('inventory')}"
+    assert l4 is not None
+    address = ServiceAddress("inventory", "127.0.0.1", 0, 0)
+    balanced = dataclasses.replace(address, grpc_target=replicated.grpc_target("inventory"))
+    spreads = {}
+    for name, (target, options) in {
+        "l4": (l4, ()),
+        "l7": (l7, ()),
+        "client": channel_target(balanced),
+    }.items():
+        before = per_replica(
+            replicated, "inventory", "orderflow_grpc_requests_total", {"method": GET_PRODUCT}
+        )
+        with grpc.insecure_channel(target, options=options) as channel:
+            grpc.channel_ready_future(channel).result(timeout=10)
+            stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+            for _ in range(10):
+                stub.GetProduct(inventory_pb2.GetProductRequest(sku="KB-MECH"), timeout=10)
+                time.sleep(0.02)
+        after = per_replica(
+            replicated, "inventory", "orderflow_grpc_requests_total", {"method": GET_PRODUCT}
+        )
+        spreads[name] = sorted(a - b for a, b in zip(after, before, strict=True))
+    assert spreads["l4"] == [0, 10]
+    assert spreads["l7"][0] > 0, spreads  # round robin per call: 5 and 5
+    assert all(count > 0 for count in spreads["client"]), spreads
+
+
+def per_replica(stack: Stack, service: str, name: str, labels: dict[str, str]) -> list[float]:
+    """The counter `name` (its samples with `labels`, summed) on each replica of `service`."""
+    return [sample_sum(url, name, labels) for url in stack.replica_urls(service)]
+
+
+def sample_sum(url: str, name: str, labels: dict[str, str]) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
