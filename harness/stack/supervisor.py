@@ -29,6 +29,7 @@ from harness.stack.replicas import GRPC_BALANCING, PROXY_L7, Layout, Replica, Re
 from services.kernel.config import (
     DEFAULT_PORTS,
     SERVICES,
+    Settings,
     bracketed,
     grpc_target_variable,
     host_variable,
@@ -304,6 +305,13 @@ class Stack:
     def replica_grpc_addresses(self, service: str) -> list[str]:
         host = connect_host(self.config.host)
         return [f"{host}:{r.grpc_port}" for r in self._layout.replicas[service]]
+
+    def replica_control_ports(self, service: str) -> list[int]:
+        """Each replica's fault-control port (it listens when ORDERFLOW_CONTROL_TOKEN is set)."""
+        return [
+            Settings.from_env(self.replica_environment(name, {})).address(service).control_port
+            for name in self.replicas(service)
+        ]
 
     def grpc_l4_address(self, service: str) -> str | None:
         """The proxy's `mode tcp` gRPC frontend of the service (None without a proxy)."""
