@@ -302,6 +302,14 @@ class Stack:
         host = connect_host(self.config.host)
         return [f"http://{host}:{r.http_port}" for r in self._layout.replicas[service]]
 
+    def replica_map(self) -> dict[str, dict[str, str]]:
+        """Every service's replicas' HTTP base URLs by replica name: what the telemetry
+        sampler reads each replica at (harness/telemetry/sampler.py, `replicas`)."""
+        return {
+            service: dict(zip(self.replicas(service), self.replica_urls(service), strict=True))
+            for service in self.config.services
+        }
+
     def replica_grpc_addresses(self, service: str) -> list[str]:
         host = connect_host(self.config.host)
         return [f"{host}:{r.grpc_port}" for r in self._layout.replicas[service]]
@@ -327,6 +335,12 @@ class Stack:
             return None
         return (
             f"http://{connect_host(self.config.host)}:{self._layout.stats_port}{proxy.STATS_PATH}"
+        )
+
+    def proxy_configuration(self) -> str:
+        """haproxy.cfg for the replicas as planned (start() writes it to the data dir)."""
+        return proxy.configuration(
+            self._layout, self.config.host, self._http_ports(), self._grpc_ports()
         )
 
     def log_path(self, name: str) -> Path:
@@ -426,11 +440,7 @@ class Stack:
     def _start_proxy(self, deadline: float, timeout_s: float) -> None:
         path = self.config.proxy_config_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            proxy.configuration(
-                self._layout, self.config.host, self._http_ports(), self._grpc_ports()
-            )
-        )
+        path.write_text(self.proxy_configuration())
         argv = proxy.command(path)
         self._proxy = Child.spawn(PROXY, os.environ, self.config.log_path(PROXY), argv)
         stats = self.proxy_stats_url()

@@ -17,12 +17,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.bench.cpu import clock_ticks, page_size
+from harness.bench.results_telemetry_model import TelemetryPoint
 from harness.clients import sse
 from harness.clients.faults import FaultControl
 from harness.clients.shapes import grpc_place
 from harness.clients.styles import PLACERS, new_request
 from harness.stack import postgres
 from harness.stack.supervisor import PROXY, Stack, StackConfig
+from harness.telemetry.sampler import TelemetrySampler
 from services._generated.orderflow.v1 import (
     inventory_pb2,
     inventory_pb2_grpc,
@@ -174,6 +177,26 @@ def test_grpc_through_l4_pins_the_connection_while_l7_and_round_robin_spread_cal
     assert spreads["l4"] == [0, 10]
     assert spreads["l7"][0] > 0, spreads  # round robin per call: 5 and 5
     assert all(count > 0 for count in spreads["client"]), spreads
+
+
+def test_the_telemetry_sampler_reads_the_requests_each_replica_received(
+    replicated: Stack,
+) -> None:
+    """What results.json records per style with several replicas: each replica's requests."""
+    sampler = TelemetrySampler(
+        {s: replicated.url(s) for s in replicated.config.services},
+        replicated.pids,
+        replicas=replicated.replica_map(),
+    )
+    with httpx.Client(trust_env=False) as client:
+        point = sampler.sample(client, clock_ticks(), page_size())
+    sampler.points.append(point)
+    TelemetryPoint.model_validate(sampler.section(point["at"])["series"][0])  # as results.json
+    inventory = point["replicas"]["inventory"]
+    assert sorted(inventory) == ["inventory-1", "inventory-2"]
+    for reading in inventory.values():  # the tests above sent each some of every kind
+        assert reading["answered"] and reading["rss_mb"] > 0
+        assert all(reading["requests"][kind] > 0 for kind in ("http", "grpc", "broker"))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from harness.telemetry import scrape
 from harness.traces.orders import StyleTraces
 from harness.traces.spans import Span
 from services.kernel.faults import Faults
+from services.kernel.grpc.counting import CallCounter
 from services.kernel.resilience.guard import GuardMetrics
 from services.kernel.telemetry import Telemetry
 from tests.unit.report_documents import T0, scenario_style, telemetry_section
@@ -39,6 +40,7 @@ def test_counters_are_summed_over_their_labels_and_gauges_read_as_they_are() -> 
         "retries": 5,
         "bulkhead_rejections": 0,
         "outbox_backlog": 7,
+        "requests": {"http": 0},  # every service counts its HTTP requests
     }
 
 
@@ -47,7 +49,7 @@ def test_a_metric_the_service_does_not_have_is_left_out_not_read_as_zero() -> No
     Faults(["payment.charge"], telemetry)
     found = read(telemetry)
     assert "breakers" not in found and "retries" not in found
-    assert found == {"faults_injected": 0}
+    assert found == {"faults_injected": 0, "requests": {"http": 0}}
 
 
 def test_a_counters_increase_per_second_starts_again_when_the_service_restarts() -> None:
@@ -86,3 +88,17 @@ def test_the_order_shown_during_a_fault_is_the_longest_in_flight_within_it() -> 
     assert chosen is not None and chosen[0] == waited and chosen[1] == 3.0
     untimed = StyleResult.model_validate(scenario_style("rest"))  # no telemetry: no zero
     assert order_during_fault(StyleTraces("rest", orders), untimed) is None
+
+
+def test_requests_are_read_by_what_carried_them_without_probes_and_scrapes() -> None:
+    """Per replica, the spread a balancer made: the proxy's health checks are not load."""
+    telemetry = Telemetry("inventory")
+    telemetry.http_requests.labels("POST", "/reservations", "201").inc(4)
+    telemetry.http_requests.labels("POST", "/graphql", "200").inc(2)
+    telemetry.http_requests.labels("GET", "/health", "200").inc(50)
+    telemetry.http_requests.labels("GET", "/metrics", "200").inc(9)
+    CallCounter(telemetry).calls.labels("/orderflow.v1.InventoryService/Reserve").inc(3)
+    telemetry.counter("orderflow_broker_consumed", "consumed", ["type", "outcome"]).labels(
+        "order.placed", "handled"
+    ).inc(5)
+    assert read(telemetry)["requests"] == {"http": 6, "grpc": 3, "broker": 5}

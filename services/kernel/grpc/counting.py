@@ -16,12 +16,12 @@ CALLS = "orderflow_grpc_requests"
 
 class CallCounter(grpc.aio.ServerInterceptor):
     def __init__(self, telemetry: Telemetry) -> None:
-        self._calls = telemetry.counter(CALLS, "gRPC calls received, by method.", ["method"])
+        self.calls = telemetry.counter(CALLS, "gRPC calls received, by method.", ["method"])
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         method = handler_call_details.method
         if method.startswith(OWN_METHODS):  # health checks and reflection are not the load
-            self._calls.labels(method).inc()
+            self.calls.labels(method).inc()
         return await continuation(handler_call_details)
