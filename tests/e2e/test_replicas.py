@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.bench.cpu import clock_ticks, page_size
 from harness.bench.results_telemetry_model import TelemetryPoint
+from harness.clients import grpc as harness_grpc
 from harness.clients import sse
 from harness.clients.faults import FaultControl
 from harness.clients.shapes import grpc_place
@@ -32,8 +33,7 @@ from services._generated.orderflow.v1 import (
     order_pb2,
     order_pb2_grpc,
 )
-from services.kernel.config import ServiceAddress, Settings
-from services.kernel.grpc.client import channel_target
+from services.kernel.config import Settings
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
@@ -42,6 +42,7 @@ pytestmark = pytest.mark.e2e
 
 RESERVE = "/orderflow.v1.InventoryService/Reserve"
 GET_PRODUCT = "/orderflow.v1.InventoryService/GetProduct"
+GRPC_CALLS = "orderflow_grpc_requests_total"
 CHARGE_DELAY_MS = 1500
 WATCH_S = 15.0  # a stream that misses its order's updates fails here, rather than hanging
 
@@ -119,7 +120,7 @@ def test_every_style_confirms_an_order_through_the_proxy(replicated: Stack, styl
     [
         ("rest", ("orderflow_http_requests_total", {"route": "/reservations"})),
         ("graphql", ("orderflow_http_requests_total", {"route": "/graphql"})),
-        ("grpc", ("orderflow_grpc_requests_total", {"method": RESERVE})),
+        ("grpc", (GRPC_CALLS, {"method": RESERVE})),
         ("broker", ("orderflow_broker_consumed_total", {"type": "order.placed"})),
     ],
 )
@@ -151,28 +152,22 @@ def test_grpc_through_l4_pins_the_connection_while_l7_and_round_robin_spread_cal
     the connection went to; through its HTTP/2 frontend, or gRPC's own round_robin over both
     replicas' addresses, they spread."""
     l4 = replicated.grpc_l4_address("inventory")
-    l7 = f"127.0.0.1:{replicated.config.grpc_port('inventory')}"
     assert l4 is not None
-    address = ServiceAddress("inventory", "127.0.0.1", 0, 0)
-    balanced = dataclasses.replace(address, grpc_target=replicated.grpc_target("inventory"))
+    targets = {
+        "l4": l4,
+        "l7": f"127.0.0.1:{replicated.config.grpc_port('inventory')}",
+        "client": replicated.grpc_target("inventory"),  # the harness's channel: round_robin
+    }
     spreads = {}
-    for name, (target, options) in {
-        "l4": (l4, ()),
-        "l7": (l7, ()),
-        "client": channel_target(balanced),
-    }.items():
-        before = per_replica(
-            replicated, "inventory", "orderflow_grpc_requests_total", {"method": GET_PRODUCT}
-        )
-        with grpc.insecure_channel(target, options=options) as channel:
+    for name, target in targets.items():
+        before = per_replica(replicated, "inventory", GRPC_CALLS, {"method": GET_PRODUCT})
+        with harness_grpc.channel(target) as channel:
             grpc.channel_ready_future(channel).result(timeout=10)
             stub = inventory_pb2_grpc.InventoryServiceStub(channel)
             for _ in range(10):
                 stub.GetProduct(inventory_pb2.GetProductRequest(sku="KB-MECH"), timeout=10)
                 time.sleep(0.02)
-        after = per_replica(
-            replicated, "inventory", "orderflow_grpc_requests_total", {"method": GET_PRODUCT}
-        )
+        after = per_replica(replicated, "inventory", GRPC_CALLS, {"method": GET_PRODUCT})
         spreads[name] = sorted(a - b for a, b in zip(after, before, strict=True))
     assert spreads["l4"] == [0, 10]
     assert spreads["l7"][0] > 0, spreads  # round robin per call: 5 and 5

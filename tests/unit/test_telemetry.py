@@ -10,8 +10,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.bench.results_model import StyleResult
+from harness.bench.results_telemetry_model import Telemetry as TelemetrySection
 from harness.report.fault_traces import order_during_fault
-from harness.report.telemetry import per_second
+from harness.report.telemetry import StyleTelemetry, chart, per_second, replica_requests
 from harness.telemetry import scrape
 from harness.traces.orders import StyleTraces
 from harness.traces.spans import Span
@@ -102,3 +103,32 @@ def test_requests_are_read_by_what_carried_them_without_probes_and_scrapes() -> 
         "order.placed", "handled"
     ).inc(5)
     assert read(telemetry)["requests"] == {"http": 6, "grpc": 3, "broker": 5}
+
+
+def test_the_report_draws_each_replicas_requests_and_its_share() -> None:
+    """With replicas, results.json's telemetry reads each one: the report's spread panel."""
+    series = []
+    for t in range(5):
+        inventory = {
+            "inventory-1": {"answered": True, "requests": {"http": 30 * t, "grpc": 0, "broker": 0}},
+            "inventory-2": {"answered": True, "requests": {"http": 10 * t, "grpc": 0, "broker": 0}},
+        }
+        series.append(
+            {
+                "t": float(t),
+                "services": {"inventory": {"answered": True}},
+                "replicas": {"inventory": inventory},
+            }
+        )
+    section = TelemetrySection.model_validate(
+        {"interval_s": 1.0, "started_at": T0, "series": series}
+    )
+    style = StyleTelemetry("rest", section, [], 0.0)
+    lines = replica_requests(style)
+    assert [label for label, *_ in lines] == ["inventory-1: 75%", "inventory-2: 25%"]
+    assert lines[0][2][1:] == [30.0] * 4 and lines[1][2][1:] == [10.0] * 4
+    assert chart(style) is not None
+    one_replica = StyleTelemetry(
+        "rest", TelemetrySection.model_validate(telemetry_section()), [], 0.0
+    )
+    assert replica_requests(one_replica) == []  # no replicas: no spread panel
