@@ -170,11 +170,24 @@ def _at(host: str, port: int) -> str:
 
 def server_states(client: httpx.Client, stats_url: str) -> dict[tuple[str, str], str]:
     """(backend, server) -> HAProxy's status of it (`UP`, `DOWN`, `UP 1/2`, ...)."""
-    answer = client.get(f"{stats_url};csv")
-    answer.raise_for_status()
-    rows = csv.DictReader(io.StringIO(answer.text.removeprefix("# ")))
     return {
         (row["pxname"], row["svname"]): row["status"]
-        for row in rows
+        for row in _rows(client, stats_url)
         if row["svname"] not in ("FRONTEND", "BACKEND")
     }
+
+
+def served(client: httpx.Client, stats_url: str) -> dict[tuple[str, str], int]:
+    """(backend, server) -> what the proxy sent that server so far: HTTP requests (gRPC calls
+    included) in `mode http`, connections in `mode tcp`."""
+    return {
+        (row["pxname"], row["svname"]): int(row["req_tot"] or row["stot"] or 0)
+        for row in _rows(client, stats_url)
+        if row["svname"] not in ("FRONTEND", "BACKEND")
+    }
+
+
+def _rows(client: httpx.Client, stats_url: str) -> list[dict[str, str]]:
+    answer = client.get(f"{stats_url};csv")
+    answer.raise_for_status()
+    return list(csv.DictReader(io.StringIO(answer.text.removeprefix("# "))))

@@ -280,6 +280,8 @@ class Stack:
             deadline = time.monotonic() + timeout_s
             for replica in chosen:
                 self._wait_ready(replica, deadline, timeout_s, watch=children)
+            if self.config.proxied:  # back in the proxy's rotation before this returns
+                self._wait_proxied([chosen[0].service], deadline, timeout_s)
         except BaseException:
             for child in children:
                 child.kill()

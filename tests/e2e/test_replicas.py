@@ -24,7 +24,7 @@ from harness.clients import sse
 from harness.clients.faults import FaultControl
 from harness.clients.shapes import grpc_place
 from harness.clients.styles import PLACERS, new_request
-from harness.stack import postgres
+from harness.stack import postgres, proxy
 from harness.stack.supervisor import PROXY, Stack, StackConfig
 from harness.telemetry.sampler import TelemetrySampler
 from services._generated.orderflow.v1 import (
@@ -33,7 +33,7 @@ from services._generated.orderflow.v1 import (
     order_pb2,
     order_pb2_grpc,
 )
-from services.kernel.config import Settings
+from services.kernel.config import Settings, grpc_target_variable
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
@@ -254,6 +254,35 @@ def watch_grpc(address: str, order_id: str) -> list[str]:
 def watch_sse(url: str, order_id: str) -> sse.Outcome | None:
     with httpx.Client(timeout=WATCH_S) as http:
         return sse.watch(http, f"{url}/orders/{order_id}")[1]
+
+
+def test_the_order_service_balances_its_own_grpc_calls_over_every_inventory_replica(
+    replicated: Stack,
+) -> None:
+    """--grpc-balancing client: order's channel to inventory names both replicas and spreads
+    the Reserve calls round robin, the proxy out of the way. (Last: it restarts order.)"""
+    target = replicated.grpc_target("inventory")
+    replicated.restart("order", timeout_s=60, extra_env={grpc_target_variable("inventory"): target})
+    assert environ(replicated.pid("order-2"))[grpc_target_variable("inventory")] == target
+    counter = (GRPC_CALLS, {"method": RESERVE})
+    before = per_replica(replicated, "inventory", *counter)
+    proxied_before = proxied_grpc(replicated, "inventory")
+    settings = settings_of(replicated)
+    for _ in range(6):
+        assert PLACERS["grpc"](settings, new_request("CABLE-USBC", 1)).status == "CONFIRMED"
+    after = per_replica(replicated, "inventory", *counter)
+    gained = [a - b for a, b in zip(after, before, strict=True)]
+    assert sum(gained) == 6 and all(count > 0 for count in gained), gained
+    assert proxied_grpc(replicated, "inventory") == proxied_before  # none went through it
+
+
+def proxied_grpc(stack: Stack, service: str) -> int:
+    """The gRPC calls the proxy has passed to the service's replicas (both frontends)."""
+    stats = stack.proxy_stats_url()
+    assert stats is not None
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        counts = proxy.served(client, stats)
+    return sum(n for (backend, _), n in counts.items() if backend.startswith(f"{service}_grpc"))
 
 
 def per_replica(stack: Stack, service: str, name: str, labels: dict[str, str]) -> list[float]:
