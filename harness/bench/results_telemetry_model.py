@@ -44,9 +44,10 @@ class ServiceReading(Section):
     """Finished orders whose customer is not told yet (the order service)."""
     broker_connected: Count | None = None
     """1 while its AMQP link is up."""
-    requests: dict[Literal["http", "grpc", "broker"], Count] | None = None
+    requests: dict[Literal["http", "grpc", "websocket", "broker"], Count] | None = None
     """Requests it received in total, by what carried them: HTTP requests (REST, GraphQL, SSE;
-    not its probes and scrapes), gRPC calls, broker deliveries handled. Read per replica, the
+    not its probes and scrapes), gRPC calls, WebSocket messages (JSON-RPC requests or batches,
+    GraphQL subscription frames), broker deliveries handled. Read per replica, the
     spread the proxy, the gRPC client or the competing consumers made."""
 
 

@@ -28,12 +28,14 @@ GAUGES: Final = {
     "orderflow_notifications_owed": "notifications_owed",
     "orderflow_broker_connected": "broker_connected",
 }
-# The requests a service received, by what carried them (kernel/http/middleware.py,
-# kernel/grpc/counting.py, kernel/broker/consumer.py): read per replica, the spread a balancer
-# made. Probes and scrapes (the proxy checks /health every second) are not the load.
+# The requests a service received, by what carried them (HTTP requests and WebSocket messages:
+# kernel/http/middleware.py; gRPC calls: kernel/grpc/counting.py; deliveries:
+# kernel/broker/consumer.py): read per replica, the spread a balancer made. Probes and scrapes
+# (the proxy checks /health every second) are not the load.
 REQUESTS: Final = {
     "orderflow_http_requests": "http",
     "orderflow_grpc_requests": "grpc",
+    "orderflow_websocket_messages": "websocket",
     "orderflow_broker_consumed": "broker",
 }
 NOT_LOAD: Final = frozenset({"/health", "/ready", "/metrics"})

@@ -43,6 +43,7 @@ pytestmark = pytest.mark.e2e
 RESERVE = "/orderflow.v1.InventoryService/Reserve"
 GET_PRODUCT = "/orderflow.v1.InventoryService/GetProduct"
 GRPC_CALLS = "orderflow_grpc_requests_total"
+WS_MESSAGES = "orderflow_websocket_messages_total"
 CHARGE_DELAY_MS = 1500
 WATCH_S = 15.0  # a stream that misses its order's updates fails here, rather than hanging
 
@@ -145,6 +146,20 @@ def test_each_styles_reservations_spread_over_both_inventory_replicas(
     assert all(count > 0 for count in gained), f"{style}: reservations per replica {gained}"
 
 
+def test_websocket_calls_ride_the_socket_the_proxy_balanced_once(replicated: Stack) -> None:
+    """Order calls inventory over one long-lived WebSocket per order replica: the proxy
+    balances each socket at its upgrade, then every JSON-RPC call rides it, unbalanced."""
+    before = per_replica(replicated, "inventory", WS_MESSAGES, {"route": "/ws"})
+    upgrades_before = proxied(replicated, "inventory_http")
+    settings = settings_of(replicated)
+    for _ in range(4):
+        assert PLACERS["websocket"](settings, new_request("CABLE-USBC", 1)).status == "CONFIRMED"
+    after = per_replica(replicated, "inventory", WS_MESSAGES, {"route": "/ws"})
+    assert sum(a - b for a, b in zip(after, before, strict=True)) >= 4  # a reserve per order
+    # At most one new socket per order replica passed the proxy; the calls did not.
+    assert proxied(replicated, "inventory_http") - upgrades_before <= 2
+
+
 def test_grpc_through_l4_pins_the_connection_while_l7_and_round_robin_spread_calls(
     replicated: Stack,
 ) -> None:
@@ -192,6 +207,7 @@ def test_the_telemetry_sampler_reads_the_requests_each_replica_received(
     for reading in inventory.values():  # the tests above sent each some of every kind
         assert reading["answered"] and reading["rss_mb"] > 0
         assert all(reading["requests"][kind] > 0 for kind in ("http", "grpc", "broker"))
+    assert sum(r["requests"]["websocket"] for r in inventory.values()) > 0
 
 
 @pytest.fixture
@@ -266,23 +282,24 @@ def test_the_order_service_balances_its_own_grpc_calls_over_every_inventory_repl
     assert environ(replicated.pid("order-2"))[grpc_target_variable("inventory")] == target
     counter = (GRPC_CALLS, {"method": RESERVE})
     before = per_replica(replicated, "inventory", *counter)
-    proxied_before = proxied_grpc(replicated, "inventory")
+    proxied_before = proxied(replicated, "inventory_grpc")
     settings = settings_of(replicated)
     for _ in range(6):
         assert PLACERS["grpc"](settings, new_request("CABLE-USBC", 1)).status == "CONFIRMED"
     after = per_replica(replicated, "inventory", *counter)
     gained = [a - b for a, b in zip(after, before, strict=True)]
     assert sum(gained) == 6 and all(count > 0 for count in gained), gained
-    assert proxied_grpc(replicated, "inventory") == proxied_before  # none went through it
+    assert proxied(replicated, "inventory_grpc") == proxied_before  # none went through it
 
 
-def proxied_grpc(stack: Stack, service: str) -> int:
-    """The gRPC calls the proxy has passed to the service's replicas (both frontends)."""
+def proxied(stack: Stack, prefix: str) -> int:
+    """What the proxy has passed to the servers of the backends named `prefix...`: requests
+    (a WebSocket: its upgrade), or connections in mode tcp."""
     stats = stack.proxy_stats_url()
     assert stats is not None
     with httpx.Client(timeout=10, trust_env=False) as client:
         counts = proxy.served(client, stats)
-    return sum(n for (backend, _), n in counts.items() if backend.startswith(f"{service}_grpc"))
+    return sum(n for (backend, _), n in counts.items() if backend.startswith(prefix))
 
 
 def per_replica(stack: Stack, service: str, name: str, labels: dict[str, str]) -> list[float]:

@@ -41,7 +41,7 @@ def test_counters_are_summed_over_their_labels_and_gauges_read_as_they_are() -> 
         "retries": 5,
         "bulkhead_rejections": 0,
         "outbox_backlog": 7,
-        "requests": {"http": 0},  # every service counts its HTTP requests
+        "requests": {"http": 0, "websocket": 0},  # every service counts its HTTP requests
     }
 
 
@@ -50,7 +50,7 @@ def test_a_metric_the_service_does_not_have_is_left_out_not_read_as_zero() -> No
     Faults(["payment.charge"], telemetry)
     found = read(telemetry)
     assert "breakers" not in found and "retries" not in found
-    assert found == {"faults_injected": 0, "requests": {"http": 0}}
+    assert found == {"faults_injected": 0, "requests": {"http": 0, "websocket": 0}}
 
 
 def test_a_counters_increase_per_second_starts_again_when_the_service_restarts() -> None:
@@ -102,7 +102,8 @@ def test_requests_are_read_by_what_carried_them_without_probes_and_scrapes() -> 
     telemetry.counter("orderflow_broker_consumed", "consumed", ["type", "outcome"]).labels(
         "order.placed", "handled"
     ).inc(5)
-    assert read(telemetry)["requests"] == {"http": 6, "grpc": 3, "broker": 5}
+    telemetry.websocket_messages.labels("/ws").inc(7)
+    assert read(telemetry)["requests"] == {"http": 6, "grpc": 3, "websocket": 7, "broker": 5}
 
 
 def test_the_report_draws_each_replicas_requests_and_its_share() -> None:
