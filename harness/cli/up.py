@@ -62,8 +62,8 @@ DATA_DIR/logs/proxy.log, its stats page printed below. --grpc-balancing says how
 service's own gRPC calls reach the others' replicas (through the proxy's mode http or mode tcp
 frontend, or by gRPC's round_robin over every replica: ORDERFLOW_<SERVICE>_GRPC_TARGET).
 
-Exit codes: 0 stopped on request, 1 a service failed to start or crashed, 2 a port is taken
-or the configuration is invalid."""
+Exit codes: 0 stopped on request, 1 a service (a replica, the proxy) failed to start or
+crashed, 2 a port is taken, the configuration is invalid or HAProxy is missing."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
