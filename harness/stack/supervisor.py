@@ -56,6 +56,7 @@ START_ORDER: Final = tuple(s for s in SERVICES if s not in DEPENDENCIES) + tuple
 POLL_S: Final = 0.05
 LOG_TAIL_LINES: Final = 20
 MIN_STOP_GRACE_S: Final = 1.0
+PLAN_ATTEMPTS: Final = 3
 PROXY: Final = "proxy"  # the HAProxy child's name, in logs/proxy.log
 
 
@@ -220,7 +221,7 @@ class Stack:
         if self._running():
             raise RuntimeError("the stack is already started; stop() it first")
         self._layout = self._plan()
-        check_ports(self.config.host, self._port_claims())
+        self._claim_ports()
         if reset:
             self._delete_databases()
         self._create_databases()
@@ -422,9 +423,21 @@ class Stack:
             self.config.services, self.config.replicas, self.config.host, canonical
         )
 
-    def _port_claims(self) -> list[PortClaim]:
-        claims = self.config.port_claims()
-        return [*claims, *self._layout.port_claims()] if self.config.proxied else claims
+    def _claim_ports(self) -> None:
+        """PortInUse for a taken port of the configuration's (the user's to move); the
+        replicas' and the proxy's own, chosen free, are chosen again if one was taken since."""
+        check_ports(self.config.host, self.config.port_claims())
+        if not self.config.proxied:
+            return
+        for attempt in range(PLAN_ATTEMPTS):
+            try:
+                claims = [*self.config.port_claims(), *self._layout.port_claims()]
+                check_ports(self.config.host, claims)
+                return
+            except PortInUse:
+                if attempt == PLAN_ATTEMPTS - 1:
+                    raise
+                self._layout = self._plan()
 
     def _replica_claims(self, chosen: Sequence[Replica]) -> list[PortClaim]:
         if not self.config.proxied:
