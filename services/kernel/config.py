@@ -16,6 +16,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -312,6 +313,17 @@ def _token(key: str, raw: str) -> str | None:
     return raw or None
 
 
+def default_replica_id() -> str:
+    """Unique among live processes: this host and this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _replica_id(key: str, raw: str) -> str:
+    if not raw or len(raw) > 128 or not raw.isprintable():
+        raise ConfigError(f"{key} must be 1 to 128 printable characters")
+    return raw
+
+
 def _database_url(key: str, raw: str) -> str | None:
     if raw and not raw.startswith(("postgresql://", "postgres://")):
         raise ConfigError(
@@ -447,6 +459,14 @@ class Settings(BaseModel):
     webhook_retry_delays_ms: Annotated[Delays, Field(alias="ORDERFLOW_WEBHOOK_RETRY_DELAYS_MS")] = (
         WEBHOOK_RETRY_DELAYS_MS
     )
+    # Replicas of a service on one database (services/kernel/lease.py): who this process is in
+    # the claims it takes (unique among live processes), and how long one lasts unless renewed.
+    replica_id: Annotated[
+        str,
+        _checked(_replica_id),
+        Field(alias="ORDERFLOW_REPLICA_ID", default_factory=default_replica_id),
+    ]
+    claim_lease_s: Annotated[Seconds, Field(alias="ORDERFLOW_CLAIM_LEASE_S")] = 10.0
 
     @property
     def call_timeout_s(self) -> float:
