@@ -54,10 +54,6 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **E2E_ENV,
         **broker_env(),
         "ORDERFLOW_CONTROL_TOKEN": secrets.token_urlsafe(24),
-        # No replica's recovery pass picks up an order another is driving while a test looks
-        # (what saga claims prevent for good): each order here has one driver, so a watcher on
-        # the other replica sees it only through live updates across replicas.
-        "ORDERFLOW_RECOVERY_INTERVAL_S": "60",
     }
     config = StackConfig.on_free_ports(tmp_path_factory.mktemp("replicas"), extra_env=env)
     stack = Stack(dataclasses.replace(config, postgres_admin_url=ADMIN_URL, replicas=2))
