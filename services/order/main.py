@@ -84,7 +84,11 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     app = create_app(handlers, telemetry, readiness, settings.max_body_bytes, choreography, streams)
     address = settings.address(NAME)
     grpc_server, _ = grpc.create_server(
-        handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
+        handlers,
+        settings.host,
+        address.grpc_port,
+        max_message_bytes=settings.max_body_bytes,
+        telemetry=telemetry,
     )
     broker = broker_jobs(
         NAME, settings, telemetry, store.messages, amqp.routes(choreography, store.messages)
