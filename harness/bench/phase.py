@@ -19,6 +19,10 @@ SHARED_BROKER = (
     " its CPU is not counted"
 )
 NOT_STARTED_HERE = "the stack was not started by this bench (--target): its processes are not known"
+REMOTE_WORKERS = (
+    "the users ran on Locust workers started outside this bench (--expect-workers), maybe on"
+    " other machines: their CPU is not known here (the master's alone is in load_generator)"
+)
 
 
 def measured_phase(
@@ -43,13 +47,17 @@ def measured_phase(
     spent: Reading = dict.fromkeys(SERVICES)
     if start:
         spent.update(used(start, sampler.sample()))
-    spent[LOAD_GENERATOR] = run.load_generator.get("measured_cpu_s")
+    # With remote workers the master's CPU alone would pass for the whole generator's: unknown.
+    remote = load.workers is not None
+    spent[LOAD_GENERATOR] = None if remote else run.load_generator.get("measured_cpu_s")
     return run, spent
 
 
-def not_attributed(target: Target) -> dict[str, Any]:
+def not_attributed(target: Target, load: Load | None = None) -> dict[str, Any]:
     """What the CPU figures leave out, and why."""
     reasons = {RABBITMQ: SHARED_BROKER}
     if not target.pids:
         reasons |= dict.fromkeys(SERVICES, NOT_STARTED_HERE)
+    if load is not None and load.workers is not None:
+        reasons[LOAD_GENERATOR] = REMOTE_WORKERS
     return reasons
