@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.bench.runner import Load, Workers, open_pool
+from harness.bench.runner import WORKERS_WAIT_S, Load, Workers, open_pool
 from harness.bench.target import replicas_supported
 from harness.traces.collect import DEFAULT_RATIO as DEFAULT_TRACES
 from harness.vocabulary import RUNNABLE, STYLES, style_of
@@ -154,6 +154,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --master-bind: wait for N workers before each phase (they run all the users)",
     )
     add(
+        "--workers-wait",
+        type=duration,
+        metavar="SECONDS",
+        help=f"with --expect-workers: how long a phase waits for its workers before it fails"
+        f" ({WORKERS_WAIT_S:g}s; a worker of `orderflow locust-worker` is back in seconds)",
+    )
+    add(
         "--store",
         choices=STORES,
         default="sqlite",
@@ -236,7 +243,10 @@ def plan(args: argparse.Namespace) -> BenchPlan:
 def _workers(args: argparse.Namespace) -> Workers | None:
     """--master-bind and --expect-workers: both or neither; the workers are the processes."""
     bind, count = getattr(args, "master_bind", None), getattr(args, "expect_workers", None)
+    wait_s = getattr(args, "workers_wait", None)
     if bind is None and count is None:
+        if wait_s is not None:
+            raise InvalidArguments("--workers-wait is for --expect-workers")
         return None
     if bind is None or count is None:
         raise InvalidArguments(
@@ -250,7 +260,7 @@ def _workers(args: argparse.Namespace) -> Workers | None:
             " the processes (give `orderflow locust-worker` --processes N on their machines)"
         )
     host, port = bind
-    return Workers(host, port, count)
+    return Workers(host, port, count, WORKERS_WAIT_S if wait_s is None else wait_s)
 
 
 def _enough_users(load: Load) -> None:
@@ -325,6 +335,7 @@ def _not_for_scenarios(args: argparse.Namespace) -> dict[str, bool]:
         "--replicas": getattr(args, "replicas", None) not in (None, 1),
         "--master-bind": getattr(args, "master_bind", None) is not None,
         "--expect-workers": getattr(args, "expect_workers", None) is not None,
+        "--workers-wait": getattr(args, "workers_wait", None) is not None,
     }
 
 

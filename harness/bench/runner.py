@@ -62,6 +62,7 @@ class Workers:
     bind_host: str
     bind_port: int
     count: int
+    wait_s: float = WORKERS_WAIT_S  # for them, before each phase: then the phase fails
 
     def options(self) -> list[str]:
         return [
@@ -69,7 +70,7 @@ class Workers:
             "--master-bind-host", self.bind_host,
             "--master-bind-port", str(self.bind_port),
             "--expect-workers", str(self.count),
-            "--expect-workers-max-wait", f"{WORKERS_WAIT_S:g}",
+            "--expect-workers-max-wait", f"{self.wait_s:g}",
             "--orderflow-workers", str(self.count),
         ]  # fmt: skip
 
@@ -127,9 +128,20 @@ def run_phase(
             raise
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise LocustFailed(f"locust exited {code} for {style} ({phase}); see {log_path}:\n{tail}")
+        hint = "" if load.workers is None else _workers_hint(load.workers)
+        raise LocustFailed(
+            f"locust exited {code} for {style} ({phase}); see {log_path}:\n{tail}{hint}"
+        )
     remote = 0 if load.workers is None else load.workers.count
     return PhaseRun(sorted(samples.glob("*.json")), watch.load_generator(load.processes, remote))
+
+
+def _workers_hint(workers: Workers) -> str:
+    where = f"{workers.bind_host}:{workers.bind_port}"
+    return (
+        f"(the master waited up to {workers.wait_s:g} s for {workers.count} workers at {where};"
+        f" each machine's worker: orderflow locust-worker --master <this host>:{workers.bind_port})"
+    )
 
 
 def _command(

@@ -173,7 +173,8 @@ def started_stack(
         targets = stack_targets(stack, broker_url, namespace)
         services = {service: stack.url(service) for service in SERVICES}
         pids = {service: stack.pid(service) for service in SERVICES}
-        description = f"own stack ({shape.describe()}; broker namespace {namespace})"
+        # The store and replicas are fields of their own in the results (run.store, .replicas).
+        description = f"own stack (broker namespace {namespace})"
         yield stack, Target(targets, description, services, pids)
     finally:
         stack.stop()

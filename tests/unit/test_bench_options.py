@@ -415,3 +415,11 @@ def test_replicas_are_refused_while_the_stack_runs_one_process_per_service() -> 
 def test_a_scenario_run_refuses_the_distributed_and_stack_flags(flag: list[str]) -> None:
     with pytest.raises(InvalidArguments, match=f"{flag[0]}: the scenario file"):
         scenario_styles(parse("scenarios/x.yaml", *flag), ("rest",))
+
+
+def test_the_wait_for_workers_is_two_minutes_unless_told() -> None:
+    argv = ("--master-bind", "h", "--expect-workers", "2")
+    assert plan(parse(*argv)).load.workers == Workers("h", 5557, 2, 120.0)
+    assert plan(parse(*argv, "--workers-wait", "5s")).load.workers == Workers("h", 5557, 2, 5.0)
+    with pytest.raises(InvalidArguments, match="--workers-wait is for --expect-workers"):
+        plan(parse("--workers-wait", "5s"))
