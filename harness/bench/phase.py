@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.bench import backends
 from harness.bench.cost import LOAD_GENERATOR, RABBITMQ
 from harness.bench.cpu import CpuSampler, Reading, used
 from harness.bench.runner import Load, PhaseRun, run_phase
@@ -37,9 +38,12 @@ def measured_phase(
     `also_on_start` is called with the load's start too (the telemetry sampler's start)."""
     sampler = CpuSampler(target.pids)
     start: Reading = {}
+    store_start: list[backends.Backends | None] = []
 
     def on_start(at: float) -> None:
         start.update(sampler.sample())
+        if target.backends is not None:
+            store_start.append(target.backends.sample())
         if also_on_start is not None:
             also_on_start(at)
 
@@ -47,6 +51,9 @@ def measured_phase(
     spent: Reading = dict.fromkeys(SERVICES)
     if start:
         spent.update(used(start, sampler.sample()))
+    if target.backends is not None:  # PostgreSQL's share: its backends serving the stack
+        before = store_start[0] if store_start else None
+        spent[backends.POSTGRESQL] = backends.used(before, target.backends.sample())
     # With remote workers the master's CPU alone would pass for the whole generator's: unknown.
     remote = load.workers is not None
     spent[LOAD_GENERATOR] = None if remote else run.load_generator.get("measured_cpu_s")
@@ -60,4 +67,4 @@ def not_attributed(target: Target, load: Load | None = None) -> dict[str, Any]:
         reasons |= dict.fromkeys(SERVICES, NOT_STARTED_HERE)
     if load is not None and load.workers is not None:
         reasons[LOAD_GENERATOR] = REMOTE_WORKERS
-    return reasons
+    return reasons | dict(target.store_not_attributed)

@@ -251,8 +251,10 @@ class Cpu(Section):
     orders: Count
     """Completed orders the figures are divided by."""
     processes: dict[str, NonNegative | None]
-    """CPU-ms per order of each process: the four services and `locust` (the load generator);
-    null when it was not attributed (see not_attributed) or no order completed."""
+    """CPU-ms per order of each process: the four services and `locust` (the load generator),
+    and with --store postgres `postgresql` (the server's backends serving the stack's
+    databases); null when it was not attributed (see not_attributed) or no order
+    completed."""
     total_ms: NonNegative | None
     """The sum of the processes' figures that are not null (so without what not_attributed
     names)."""

@@ -21,6 +21,8 @@ import pika
 import pika.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.bench import backends
+from harness.bench.backends import BackendSampler
 from harness.load.targets import Targets
 from harness.rabbit.admin import channel, delete_topology
 from harness.stack import postgres
@@ -45,6 +47,11 @@ class Target:
     services: Mapping[str, str] = field(default_factory=dict)
     # Each service's process id, when the bench started the stack itself: whose CPU it reads.
     pids: Mapping[str, int] = field(default_factory=dict)
+    # The PostgreSQL backends serving the stack's databases (--store postgres), when the bench
+    # started it: their CPU is the store's share of an order's (harness/bench/backends.py).
+    backends: BackendSampler | None = None
+    # Why the store's CPU is left out of the figures, by name (a server on another machine).
+    store_not_attributed: Mapping[str, str] = field(default_factory=dict)
 
     def locust_options(self) -> list[str]:
         t = self.targets
@@ -175,13 +182,26 @@ def started_stack(
         pids = {service: stack.pid(service) for service in SERVICES}
         # The store and replicas are fields of their own in the results (run.store, .replicas).
         description = f"own stack (broker namespace {namespace})"
-        yield stack, Target(targets, description, services, pids)
+        backends, leaves_out = _store_cpu(stack.config)
+        yield stack, Target(targets, description, services, pids, backends, leaves_out)
     finally:
         stack.stop()
         with contextlib.suppress(postgres.PostgresUnavailable):
             stack.drop_databases()  # the run's own: a bench leaves no database behind
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             delete_topology(broker_url, Topology(namespace))
+
+
+def _store_cpu(config: StackConfig) -> tuple[BackendSampler | None, dict[str, str]]:
+    """Whose CPU stands for the store's: SQLite's is the services' own; PostgreSQL's, its
+    backends serving the stack, when the server is on this machine."""
+    admin_url = config.postgres_admin_url
+    if admin_url is None:
+        return None, {}
+    if not backends.is_local(admin_url):
+        return None, {backends.POSTGRESQL: backends.ELSEWHERE_REASON}
+    names = tuple(config.database_name(service) for service in config.services)
+    return BackendSampler(admin_url, names), {backends.SHARED: backends.SHARED_REASON}
 
 
 def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:

@@ -143,7 +143,11 @@ def test_the_bench_runs_its_stack_on_postgresql_and_drops_its_databases(tmp_path
     result = document["styles"]["rest"]
     assert result["summary"]["orders_completed"] > 0 and result["summary"]["error_rate"] == 0
     assert set(result["audit"]["counts"].values()) == {0}, result["audit"]
-    assert result["cpu"]["processes"]["order"] > 0
+    # The store's CPU is its backends' (the services' with SQLite): counted, in a column.
+    cpu = result["cpu"]
+    assert cpu["processes"]["order"] > 0 and cpu["processes"]["postgresql"] > 0, cpu
+    assert set(cpu["not_attributed"]) == {"rabbitmq", "postgresql-shared"}
+    assert "postgresql" in next(line for line in done.stdout.splitlines() if "no-op (ms)" in line)
     assert "own stack on PostgreSQL" in done.stdout
     assert "store PostgreSQL, 1 replica per service" in (out / "report.md").read_text()
     assert not list((out / "stack").glob("*.db"))  # no SQLite file: the services were on PG
