@@ -100,6 +100,15 @@ in a quarter of the time (a workshop's laptop).
 While a style's load runs, every run reads each service's /metrics (breakers, retries, bulkhead
 rejections, outbox, queue depth, faults injected), CPU and memory once a second: results.json's
 `telemetry`, plotted in the report.
+
+Scaling out (docs/bench.md, "Scaling out"): --master-bind HOST[:PORT] --expect-workers N makes
+Locust a master that waits (--workers-wait, 2m) for N workers before each phase; start them,
+here or on other machines, with `orderflow locust-worker --master HOST:PORT`. They send their
+samples to the master, so the results stay whole; their CPU is not known here, and the figures
+say so. --store postgres runs its own stack on PostgreSQL (a database per service, dropped
+after the run; the backends' CPU is counted as `postgresql`); --replicas N is recorded, and
+refused above 1 until the stack runs replicas.
+
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
 are named), 3 a scenario's expectation not met, 130 interrupted."""
