@@ -56,6 +56,13 @@ def _stop(started: list[subprocess.Popen[bytes]]) -> None:
             worker.wait()
 
 
+def assert_books_add_up(audit: dict[str, Any]) -> None:
+    """Every count of the audit is 0, but the notification repeats: at-least-once delivery on a
+    busy machine repeats some, each recognised and not sent again (harness/audit.py)."""
+    counts = {k: v for k, v in audit["counts"].items() if k != "duplicate_notifications"}
+    assert set(counts.values()) == {0}, audit
+
+
 def samples_by_worker(folder: Path) -> dict[str, dict[str, Any]]:
     return {path.name: json.loads(path.read_text()) for path in folder.glob("samples-*.json")}
 
@@ -92,7 +99,7 @@ def test_a_bench_on_two_workers_started_apart_keeps_its_results_whole(tmp_path: 
     # The audit found every order the workers saw accepted, finished, with books that add up.
     audit = result["audit"]
     assert audit["accepted"] == summary["orders_completed"]
-    assert set(audit["counts"].values()) == {0}, audit
+    assert_books_add_up(audit)
     # The stack's CPU is measured; the workers' cannot be, and the figures say so.
     cpu = result["cpu"]
     assert cpu["processes"]["locust"] is None and cpu["processes"]["order"] > 0
@@ -142,7 +149,7 @@ def test_the_bench_runs_its_stack_on_postgresql_and_drops_its_databases(tmp_path
     assert document["run"]["store"] == "postgres" and document["run"]["replicas"] == 1
     result = document["styles"]["rest"]
     assert result["summary"]["orders_completed"] > 0 and result["summary"]["error_rate"] == 0
-    assert set(result["audit"]["counts"].values()) == {0}, result["audit"]
+    assert_books_add_up(result["audit"])
     # The store's CPU is its backends' (the services' with SQLite): counted, in a column.
     cpu = result["cpu"]
     assert cpu["processes"]["order"] > 0 and cpu["processes"]["postgresql"] > 0, cpu
