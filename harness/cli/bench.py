@@ -237,7 +237,7 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
     assert bench.profile is not None  # run() settles it
     shape = _shape(bench)
     print(
-        f"Starting the stack ({bench.profile} profile, {shape.describe()}; data and logs in"
+        f"Starting the stack ({bench.profile} profile; {shape.describe()}; data and logs in"
         f" {out / 'stack'}) ..."
     )
     with own_stack(out / "stack", settings, bench.profile, shape=shape) as target:
