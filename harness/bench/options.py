@@ -54,6 +54,7 @@ class BenchPlan:
     traces: float | None = None  # --traces: the ratio of orders traced; None: no tracing
     store: str = "sqlite"  # the own stack's: each service's SQLite file, or PostgreSQL
     replicas: int = 1  # of each service in the own stack
+    stack_host: str = "127.0.0.1"  # where the own stack listens
 
 
 def duration(text: str) -> float:
@@ -169,6 +170,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " up --store postgres`), created for the run and dropped after it",
     )
     add(
+        "--stack-host",
+        metavar="HOST",
+        help="the address its own stack listens on (default 127.0.0.1): one that workers on"
+        " other machines reach, e.g. this machine's 10.0.0.5",
+    )
+    add(
         "--replicas",
         type=int,
         default=1,
@@ -226,6 +233,9 @@ def plan(args: argparse.Namespace) -> BenchPlan:
             "--traces traces the stack bench starts: a --target traces as it was configured"
         )
     store, replicas = _stack(args)
+    stack_host = getattr(args, "stack_host", None)
+    if stack_host is not None and args.target:
+        raise InvalidArguments("--stack-host sets the stack bench starts: a --target has its own")
     return BenchPlan(
         styles,
         load,
@@ -237,6 +247,7 @@ def plan(args: argparse.Namespace) -> BenchPlan:
         traces,
         store,
         replicas,
+        stack_host or "127.0.0.1",
     )
 
 
@@ -333,6 +344,7 @@ def _not_for_scenarios(args: argparse.Namespace) -> dict[str, bool]:
     return {
         "--store": (getattr(args, "store", None) or "sqlite") != "sqlite",
         "--replicas": getattr(args, "replicas", None) not in (None, 1),
+        "--stack-host": getattr(args, "stack_host", None) is not None,
         "--master-bind": getattr(args, "master_bind", None) is not None,
         "--expect-workers": getattr(args, "expect_workers", None) is not None,
         "--workers-wait": getattr(args, "workers_wait", None) is not None,

@@ -77,16 +77,23 @@ def side_by_side(document: Results) -> str:
 
 
 def load_generator_warnings(styles: Mapping[str, StyleResult]) -> list[str]:
-    """Each style's load-generator warnings (saturation, Locust's own), calibration included."""
-    return [
-        f"{style}{phase}: {warning}"
-        for style, result in styles.items()
+    """Each style's load-generator warnings (saturation, Locust's own), calibration included;
+    a warning every style's load had (remote workers) once, for every style."""
+    places: dict[str, list[str]] = {}
+    for style, result in styles.items():
         for phase, load_generator in (
             ("", result.load_generator),
             (" (calibration)", result.calibration and result.calibration.load_generator),
-        )
-        for warning in (load_generator.warnings if load_generator else [])
-    ]
+        ):
+            for warning in load_generator.warnings if load_generator else []:
+                places.setdefault(warning, []).append(f"{style}{phase}")
+    return [f"{_where(where, styles)}: {warning}" for warning, where in places.items()]
+
+
+def _where(places: list[str], styles: Mapping[str, StyleResult]) -> str:
+    if len(styles) > 1 and set(styles) <= set(places):
+        return "every style"
+    return ", ".join(places)
 
 
 def side_by_side_row(style: str, result: StyleResult) -> list[str]:

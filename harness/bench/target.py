@@ -103,11 +103,13 @@ class StackShape:
 
     store: str = "sqlite"  # or "postgres": a database per service on the machine's server
     replicas: int = 1
+    host: str = "127.0.0.1"  # where the services listen: workers on other machines need theirs
 
     def describe(self) -> str:
         where = "PostgreSQL" if self.store == "postgres" else "SQLite"
         copies = "" if self.replicas == 1 else f", {self.replicas} replicas per service"
-        return f"{where}{copies}"
+        listening = "" if self.host == "127.0.0.1" else f", listening on {self.host}"
+        return f"{where}{copies}{listening}"
 
 
 class ReplicasUnsupported(ValueError):
@@ -173,7 +175,7 @@ def started_stack(
         **(extra_env or {}),
     }
     shape = shape or StackShape()
-    config = StackConfig.on_free_ports(data_dir, extra_env=env, exclude=taken)
+    config = StackConfig.on_free_ports(data_dir, host=shape.host, extra_env=env, exclude=taken)
     stack = Stack(shaped(config, shape))
     try:
         stack.start(reset=True, timeout_s=60)

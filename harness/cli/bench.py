@@ -105,9 +105,10 @@ Scaling out (docs/bench.md, "Scaling out"): --master-bind HOST[:PORT] --expect-w
 Locust a master that waits (--workers-wait, 2m) for N workers before each phase; start them,
 here or on other machines, with `orderflow locust-worker --master HOST:PORT`. They send their
 samples to the master, so the results stay whole; their CPU is not known here, and the figures
-say so. --store postgres runs its own stack on PostgreSQL (a database per service, dropped
-after the run; the backends' CPU is counted as `postgresql`); --replicas N is recorded, and
-refused above 1 until the stack runs replicas.
+say so. --stack-host ADDRESS makes its own stack listen where other machines reach it.
+--store postgres runs its own stack on PostgreSQL (a database per service, dropped after the
+run; the backends' CPU is counted as `postgresql`); --replicas N is recorded, and refused above
+1 until the stack runs replicas.
 
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
@@ -245,7 +246,7 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
 
 
 def _shape(bench: BenchPlan) -> StackShape:
-    return StackShape(bench.store, bench.replicas)
+    return StackShape(bench.store, bench.replicas, bench.stack_host)
 
 
 @contextlib.contextmanager

@@ -423,3 +423,12 @@ def test_the_wait_for_workers_is_two_minutes_unless_told() -> None:
     assert plan(parse(*argv, "--workers-wait", "5s")).load.workers == Workers("h", 5557, 2, 5.0)
     with pytest.raises(InvalidArguments, match="--workers-wait is for --expect-workers"):
         plan(parse("--workers-wait", "5s"))
+
+
+def test_the_own_stack_listens_on_loopback_unless_told() -> None:
+    assert plan(parse()).stack_host == "127.0.0.1"
+    assert plan(parse("--stack-host", "10.0.0.5")).stack_host == "10.0.0.5"
+    with pytest.raises(InvalidArguments, match="--stack-host sets the stack bench starts"):
+        plan(parse("--stack-host", "10.0.0.5", "--target", "http://10.0.0.6:8000"))
+    with pytest.raises(InvalidArguments, match="--stack-host: the scenario file"):
+        scenario_styles(parse("scenarios/x.yaml", "--stack-host", "10.0.0.5"), ("rest",))
