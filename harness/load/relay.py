@@ -71,7 +71,7 @@ def install(environment: Environment) -> None:
     if isinstance(runner, MasterRunner):
         master = _Master(environment)
         runner.register_message(SAMPLES_MESSAGE, master.on_samples)
-        runner.register_message(STARTED_MESSAGE, _on_started)
+        runner.register_message(STARTED_MESSAGE, master.on_started)
         runner.register_message(PROGRESS_MESSAGE, _on_progress)
         environment.events.test_stopping.add_listener(master.on_stopping)
         environment.events.test_stop.add_listener(master.on_stop)
@@ -82,8 +82,14 @@ def install(environment: Environment) -> None:
 @dataclass
 class _Master:
     environment: Environment
+    started: set[str] = field(default_factory=set)  # workers whose users started recording
     expected: set[str] = field(default_factory=set)
     received: set[str] = field(default_factory=set)
+
+    def on_started(self, msg: Any, **_: Any) -> None:
+        self.started.add(msg.node_id)
+        line = f"{STARTED_PREFIX} pid={_safe(msg.node_id)} at={float(msg.data['at']):.6f}"
+        print(line, file=sys.stderr, flush=True)
 
     def on_samples(self, msg: Any, **_: Any) -> None:
         options = self.environment.parsed_options
@@ -99,9 +105,11 @@ class _Master:
             return
         runner = self.environment.runner
         assert isinstance(runner, MasterRunner)
-        self.expected = {client.id for client in runner.clients.all}
-        for client_id in self.expected:
-            runner.send_message(STOP, None, client_id)
+        # Every worker that started recording owes its samples (one that ran no user, an extra
+        # worker beyond --expect-workers, has none to send).
+        self.expected = set(self.started)
+        for client in runner.clients.all:
+            runner.send_message(STOP, None, client.id)
 
     def on_stop(self, **_: Any) -> None:
         """Wait for every worker's samples; a worker's share missing fails the run."""
@@ -122,11 +130,6 @@ class _Master:
                 workers(self.environment),
             )
             self.environment.process_exit_code = MISSING_EXIT_CODE
-
-
-def _on_started(msg: Any, **_: Any) -> None:
-    line = f"{STARTED_PREFIX} pid={_safe(msg.node_id)} at={float(msg.data['at']):.6f}"
-    print(line, file=sys.stderr, flush=True)
 
 
 def _on_progress(msg: Any, **_: Any) -> None:
