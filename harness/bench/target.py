@@ -5,11 +5,14 @@ that what the style needs answers, so a style whose service is not up gets a cle
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -18,8 +21,11 @@ import pika
 import pika.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.bench import backends
+from harness.bench.backends import BackendSampler
 from harness.load.targets import Targets
 from harness.rabbit.admin import channel, delete_topology
+from harness.stack import postgres
 from harness.stack.supervisor import Stack, StackConfig, connect_host
 from harness.vocabulary import style_of
 from services.kernel.broker.topology import Topology
@@ -41,6 +47,11 @@ class Target:
     services: Mapping[str, str] = field(default_factory=dict)
     # Each service's process id, when the bench started the stack itself: whose CPU it reads.
     pids: Mapping[str, int] = field(default_factory=dict)
+    # The PostgreSQL backends serving the stack's databases (--store postgres), when the bench
+    # started it: their CPU is the store's share of an order's (harness/bench/backends.py).
+    backends: BackendSampler | None = None
+    # Why the store's CPU is left out of the figures, by name (a server on another machine).
+    store_not_attributed: Mapping[str, str] = field(default_factory=dict)
 
     def locust_options(self) -> list[str]:
         t = self.targets
@@ -86,12 +97,61 @@ def _host(service: str, url_host: str, settings: Settings) -> str:
     return bracketed(own if moved else url_host)
 
 
+@dataclass(frozen=True)
+class StackShape:
+    """What `orderflow bench --store/--replicas` asks of the stack it starts."""
+
+    store: str = "sqlite"  # or "postgres": a database per service on the machine's server
+    replicas: int = 1
+    host: str = "127.0.0.1"  # where the services listen: workers on other machines need theirs
+
+    def describe(self) -> str:
+        where = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        copies = "" if self.replicas == 1 else f", {self.replicas} replicas per service"
+        listening = "" if self.host == "127.0.0.1" else f", listening on {self.host}"
+        return f"{where}{copies}{listening}"
+
+
+class ReplicasUnsupported(ValueError):
+    """--replicas N > 1 where the stack cannot run replicas yet."""
+
+
+def replicas_supported() -> bool:
+    """Whether the stack supervisor runs replicas (StackConfig.replicas, `orderflow up
+    --replicas`): the bench passes --replicas on only where it does."""
+    return any(f.name == "replicas" for f in dataclasses.fields(StackConfig))
+
+
+def shaped(config: StackConfig, shape: StackShape) -> StackConfig:
+    """`config` with the shape's store and replicas: the one place the bench sets them."""
+    if shape.store == "postgres":
+        admin_url = os.environ.get("ORDERFLOW_POSTGRES_ADMIN_URL", postgres.DEFAULT_ADMIN_URL)
+        config = dataclasses.replace(config, postgres_admin_url=admin_url)
+    if shape.replicas == 1:
+        return config
+    if not replicas_supported():
+        raise ReplicasUnsupported(
+            f"--replicas {shape.replicas}: this build's stack runs one process per service"
+            " (needs --store postgres and the replicas stack, `orderflow up --replicas`)"
+        )
+    # By name: the field is the replicas stack's (another branch); typed once it is merged.
+    replicas: dict[str, Any] = {"replicas": shape.replicas}
+    return dataclasses.replace(config, **replicas)
+
+
 @contextlib.contextmanager
 def own_stack(
-    data_dir: Path, settings: Settings, profile: str, extra_env: Mapping[str, str] | None = None
+    data_dir: Path,
+    settings: Settings,
+    profile: str,
+    extra_env: Mapping[str, str] | None = None,
+    shape: StackShape | None = None,
 ) -> Iterator[Target]:
     """Start the four services on free ports, in a broker namespace of this run's own."""
-    with started_stack(data_dir, settings.broker_url, profile, extra_env) as (_, target):
+    with started_stack(data_dir, settings.broker_url, profile, extra_env, shape=shape) as (
+        _,
+        target,
+    ):
         yield target
 
 
@@ -102,9 +162,11 @@ def started_stack(
     profile: str,
     extra_env: Mapping[str, str] | None = None,
     taken: Collection[int] = (),
+    shape: StackShape | None = None,
 ) -> Iterator[tuple[Stack, Target]]:
     """The four services on free ports with a fresh store, in a broker namespace of their own
-    (removed afterwards); `extra_env` adds to their environment, and its ports are `taken`."""
+    (removed afterwards, as are PostgreSQL databases); `extra_env` adds to their environment,
+    and its ports are `taken`."""
     namespace = f"bench-{uuid.uuid4().hex[:10]}"
     env = {
         "ORDERFLOW_BROKER_URL": broker_url,
@@ -112,18 +174,36 @@ def started_stack(
         "ORDERFLOW_PROFILE": profile,
         **(extra_env or {}),
     }
-    stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env, exclude=taken))
+    shape = shape or StackShape()
+    config = StackConfig.on_free_ports(data_dir, host=shape.host, extra_env=env, exclude=taken)
+    stack = Stack(shaped(config, shape))
     try:
         stack.start(reset=True, timeout_s=60)
         targets = stack_targets(stack, broker_url, namespace)
         services = {service: stack.url(service) for service in SERVICES}
         pids = {service: stack.pid(service) for service in SERVICES}
+        # The store and replicas are fields of their own in the results (run.store, .replicas).
         description = f"own stack (broker namespace {namespace})"
-        yield stack, Target(targets, description, services, pids)
+        backends, leaves_out = _store_cpu(stack.config)
+        yield stack, Target(targets, description, services, pids, backends, leaves_out)
     finally:
         stack.stop()
+        with contextlib.suppress(postgres.PostgresUnavailable):
+            stack.drop_databases()  # the run's own: a bench leaves no database behind
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             delete_topology(broker_url, Topology(namespace))
+
+
+def _store_cpu(config: StackConfig) -> tuple[BackendSampler | None, dict[str, str]]:
+    """Whose CPU stands for the store's: SQLite's is the services' own; PostgreSQL's, its
+    backends serving the stack, when the server is on this machine."""
+    admin_url = config.postgres_admin_url
+    if admin_url is None:
+        return None, {}
+    if not backends.is_local(admin_url):
+        return None, {backends.POSTGRESQL: backends.ELSEWHERE_REASON}
+    names = tuple(config.database_name(service) for service in config.services)
+    return BackendSampler(admin_url, names), {backends.SHARED: backends.SHARED_REASON}
 
 
 def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:
