@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.bench.runner import WORKERS_WAIT_S, Load, Workers, open_pool
-from harness.bench.target import replicas_supported
+from harness.stack.replicas import GRPC_BALANCING, PROXY_L7
 from harness.traces.collect import DEFAULT_RATIO as DEFAULT_TRACES
 from harness.vocabulary import RUNNABLE, STYLES, style_of
 from services.kernel.resilience.policy import PROFILES
@@ -55,6 +55,7 @@ class BenchPlan:
     store: str = "sqlite"  # the own stack's: each service's SQLite file, or PostgreSQL
     replicas: int = 1  # of each service in the own stack
     stack_host: str = "127.0.0.1"  # where the own stack listens
+    grpc_balancing: str = PROXY_L7  # with replicas: how order's gRPC calls reach them
 
 
 def duration(text: str) -> float:
@@ -180,7 +181,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="replicas of each service in its own stack (default 1; more need --store postgres)",
+        help="replicas of each service in its own stack (default 1; more need --store postgres,"
+        " and HAProxy takes each service's ports, balancing to the replicas: docs/scale-out.md)",
+    )
+    add(
+        "--grpc-balancing",
+        choices=GRPC_BALANCING,
+        help="with --replicas: how the order service's gRPC calls reach the replicas, as"
+        " `orderflow up --grpc-balancing` (default: proxy-l7)",
     )
     add(
         "--traces",
@@ -233,6 +241,9 @@ def plan(args: argparse.Namespace) -> BenchPlan:
             "--traces traces the stack bench starts: a --target traces as it was configured"
         )
     store, replicas = _stack(args)
+    balancing = getattr(args, "grpc_balancing", None)
+    if balancing is not None and replicas == 1:
+        raise InvalidArguments("--grpc-balancing chooses among replicas: give --replicas N too")
     stack_host = getattr(args, "stack_host", None)
     if stack_host is not None and args.target:
         raise InvalidArguments("--stack-host sets the stack bench starts: a --target has its own")
@@ -248,6 +259,7 @@ def plan(args: argparse.Namespace) -> BenchPlan:
         store,
         replicas,
         stack_host or "127.0.0.1",
+        balancing or PROXY_L7,
     )
 
 
@@ -298,11 +310,6 @@ def _stack(args: argparse.Namespace) -> tuple[str, int]:
         raise InvalidArguments(
             "--replicas needs --store postgres: replicas share their service's database"
         )
-    if replicas > 1 and not replicas_supported():
-        raise InvalidArguments(
-            f"--replicas {replicas}: this build's stack runs one process per service (needs"
-            " --store postgres and the replicas stack, `orderflow up --replicas`)"
-        )
     return store, replicas
 
 
@@ -344,6 +351,7 @@ def _not_for_scenarios(args: argparse.Namespace) -> dict[str, bool]:
     return {
         "--store": (getattr(args, "store", None) or "sqlite") != "sqlite",
         "--replicas": getattr(args, "replicas", None) not in (None, 1),
+        "--grpc-balancing": getattr(args, "grpc_balancing", None) is not None,
         "--stack-host": getattr(args, "stack_host", None) is not None,
         "--master-bind": getattr(args, "master_bind", None) is not None,
         "--expect-workers": getattr(args, "expect_workers", None) is not None,

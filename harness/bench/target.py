@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -23,10 +22,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.bench import backends
 from harness.bench.backends import BackendSampler
+from harness.bench.cpu import Pids
 from harness.load.targets import Targets
 from harness.rabbit.admin import channel, delete_topology
 from harness.stack import postgres
-from harness.stack.supervisor import Stack, StackConfig, connect_host
+from harness.stack.replicas import PROXY_L7
+from harness.stack.supervisor import PROXY, Stack, StackConfig, connect_host
 from harness.vocabulary import style_of
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
@@ -45,13 +46,24 @@ class Target:
     description: str  # for the results: "own stack (...)" or the --target URL
     # Each service's HTTP address: where the audit reads the books.
     services: Mapping[str, str] = field(default_factory=dict)
-    # Each service's process id, when the bench started the stack itself: whose CPU it reads.
-    pids: Mapping[str, int] = field(default_factory=dict)
+    # Each service's process id (its replicas' ids, and the proxy's, with several), when the
+    # bench started the stack itself: whose CPU it reads.
+    pids: Pids = field(default_factory=dict)
     # The PostgreSQL backends serving the stack's databases (--store postgres), when the bench
     # started it: their CPU is the store's share of an order's (harness/bench/backends.py).
     backends: BackendSampler | None = None
     # Why the store's CPU is left out of the figures, by name (a server on another machine).
     store_not_attributed: Mapping[str, str] = field(default_factory=dict)
+    # With several replicas per service: each replica's HTTP address and process id by its
+    # name (`order-2`), which the telemetry sampler reads one by one.
+    replicas: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    replica_pids: Mapping[str, int] = field(default_factory=dict)
+
+    def process_ids(self) -> Mapping[str, int]:
+        """One process per name, for the telemetry sampler: each replica's with several."""
+        if self.replicas:
+            return self.replica_pids
+        return {name: pid for name, pid in self.pids.items() if isinstance(pid, int)}
 
     def locust_options(self) -> list[str]:
         t = self.targets
@@ -104,6 +116,7 @@ class StackShape:
     store: str = "sqlite"  # or "postgres": a database per service on the machine's server
     replicas: int = 1
     host: str = "127.0.0.1"  # where the services listen: workers on other machines need theirs
+    grpc_balancing: str = PROXY_L7  # how the order service's gRPC calls reach the replicas
 
     def describe(self) -> str:
         where = "PostgreSQL" if self.store == "postgres" else "SQLite"
@@ -112,31 +125,12 @@ class StackShape:
         return f"{where}{copies}{listening}"
 
 
-class ReplicasUnsupported(ValueError):
-    """--replicas N > 1 where the stack cannot run replicas yet."""
-
-
-def replicas_supported() -> bool:
-    """Whether the stack supervisor runs replicas (StackConfig.replicas, `orderflow up
-    --replicas`): the bench passes --replicas on only where it does."""
-    return any(f.name == "replicas" for f in dataclasses.fields(StackConfig))
-
-
 def shaped(config: StackConfig, shape: StackShape) -> StackConfig:
     """`config` with the shape's store and replicas: the one place the bench sets them."""
     if shape.store == "postgres":
         admin_url = os.environ.get("ORDERFLOW_POSTGRES_ADMIN_URL", postgres.DEFAULT_ADMIN_URL)
         config = dataclasses.replace(config, postgres_admin_url=admin_url)
-    if shape.replicas == 1:
-        return config
-    if not replicas_supported():
-        raise ReplicasUnsupported(
-            f"--replicas {shape.replicas}: this build's stack runs one process per service"
-            " (needs --store postgres and the replicas stack, `orderflow up --replicas`)"
-        )
-    # By name: the field is the replicas stack's (another branch); typed once it is merged.
-    replicas: dict[str, Any] = {"replicas": shape.replicas}
-    return dataclasses.replace(config, **replicas)
+    return dataclasses.replace(config, replicas=shape.replicas, grpc_balancing=shape.grpc_balancing)
 
 
 @contextlib.contextmanager
@@ -181,17 +175,33 @@ def started_stack(
         stack.start(reset=True, timeout_s=60)
         targets = stack_targets(stack, broker_url, namespace)
         services = {service: stack.url(service) for service in SERVICES}
-        pids = {service: stack.pid(service) for service in SERVICES}
         # The store and replicas are fields of their own in the results (run.store, .replicas).
         description = f"own stack (broker namespace {namespace})"
         backends, leaves_out = _store_cpu(stack.config)
-        yield stack, Target(targets, description, services, pids, backends, leaves_out)
+        target = Target(targets, description, services, _pids(stack), backends, leaves_out)
+        if stack.config.replicas > 1:
+            target = dataclasses.replace(
+                target, replicas=stack.replica_map(), replica_pids=stack.pids()
+            )
+        yield stack, target
     finally:
         stack.stop()
         with contextlib.suppress(postgres.PostgresUnavailable):
             stack.drop_databases()  # the run's own: a bench leaves no database behind
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             delete_topology(broker_url, Topology(namespace))
+
+
+def _pids(stack: Stack) -> dict[str, int | tuple[int, ...]]:
+    """Whose CPU is the stack's: each service's replicas together, and the proxy in front of
+    them when there are several (its work is part of every order's)."""
+    if stack.config.replicas == 1:
+        return {service: stack.pid(service) for service in SERVICES}
+    pids: dict[str, int | tuple[int, ...]] = {
+        service: tuple(stack.pid(name) for name in stack.replicas(service)) for service in SERVICES
+    }
+    pids[PROXY] = stack.pid(PROXY)
+    return pids
 
 
 def _store_cpu(config: StackConfig) -> tuple[BackendSampler | None, dict[str, str]]:

@@ -107,8 +107,8 @@ here or on other machines, with `orderflow locust-worker --master HOST:PORT`. Th
 samples to the master, so the results stay whole; their CPU is not known here, and the figures
 say so. --stack-host ADDRESS makes its own stack listen where other machines reach it.
 --store postgres runs its own stack on PostgreSQL (a database per service, dropped after the
-run; the backends' CPU is counted as `postgresql`); --replicas N is recorded, and refused above
-1 until the stack runs replicas.
+run; the backends' CPU is counted as `postgresql`); --replicas N runs N processes per
+service behind HAProxy, as `orderflow up --replicas` (docs/scale-out.md).
 
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
@@ -246,7 +246,7 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
 
 
 def _shape(bench: BenchPlan) -> StackShape:
-    return StackShape(bench.store, bench.replicas, bench.stack_host)
+    return StackShape(bench.store, bench.replicas, bench.stack_host, bench.grpc_balancing)
 
 
 @contextlib.contextmanager
@@ -283,7 +283,9 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
-            with TelemetrySampler(target.services, lambda: target.pids) as telemetry:
+            with TelemetrySampler(
+                target.services, target.process_ids, replicas=target.replicas
+            ) as telemetry:
                 phase, spent = measured_phase(
                     style, "load", bench.load, target, out / style, telemetry.start
                 )

@@ -136,26 +136,33 @@ def postgres_names(names: set[str]) -> set[str]:
     return {name for (name,) in rows}
 
 
-def test_the_bench_runs_its_stack_on_postgresql_and_drops_its_databases(tmp_path: Path) -> None:
+def test_the_bench_runs_its_stack_on_postgresql_with_replicas_and_drops_its_databases(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "run"
     config = StackConfig(data_dir=out / "stack")
     ours = {config.database_name(service) for service in SERVICES}
     done = bench(
         "--styles", "rest", "--users", "3", "--duration", "3s", "--calibration", "2s",
-        "--store", "postgres", "--out", str(out),
+        "--store", "postgres", "--replicas", "2", "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     document = results_of(out)
-    assert document["run"]["store"] == "postgres" and document["run"]["replicas"] == 1
+    assert document["run"]["store"] == "postgres" and document["run"]["replicas"] == 2
     result = document["styles"]["rest"]
     assert result["summary"]["orders_completed"] > 0 and result["summary"]["error_rate"] == 0
     assert_books_add_up(result["audit"])
     # The store's CPU is its backends' (the services' with SQLite): counted, in a column.
     cpu = result["cpu"]
     assert cpu["processes"]["order"] > 0 and cpu["processes"]["postgresql"] > 0, cpu
+    assert cpu["processes"]["proxy"] > 0, cpu  # HAProxy in front of the replicas: its share too
+    # Requests per replica, read once a second: both inventory replicas served this run.
+    last = result["telemetry"]["series"][-1]["replicas"]["inventory"]
+    assert sorted(last) == ["inventory-1", "inventory-2"], last
+    assert all(reading["requests"]["http"] > 0 for reading in last.values()), last
     assert set(cpu["not_attributed"]) == {"rabbitmq", "postgresql-shared"}
     assert "postgresql" in next(line for line in done.stdout.splitlines() if "no-op (ms)" in line)
     assert "own stack on PostgreSQL" in done.stdout
-    assert "store PostgreSQL, 1 replica per service" in (out / "report.md").read_text()
+    assert "store PostgreSQL, 2 replicas per service" in (out / "report.md").read_text()
     assert not list((out / "stack").glob("*.db"))  # no SQLite file: the services were on PG
     assert postgres_names(ours) == set()  # its databases were dropped after the run

@@ -18,7 +18,6 @@ from harness.bench.options import (
     scenario_styles,
 )
 from harness.bench.runner import Load, Workers
-from harness.bench.target import replicas_supported
 from harness.vocabulary import STYLES
 
 
@@ -397,10 +396,15 @@ def test_replicas_must_be_positive(count: str) -> None:
         plan(parse("--replicas", count))
 
 
-@pytest.mark.skipif(replicas_supported(), reason="the stack runs replicas: nothing to refuse")
-def test_replicas_are_refused_while_the_stack_runs_one_process_per_service() -> None:
-    with pytest.raises(InvalidArguments, match="one process per service"):
-        plan(parse("--store", "postgres", "--replicas", "3"))
+def test_replicas_on_postgresql_shape_the_stack_with_their_grpc_balancing() -> None:
+    chosen = plan(parse("--store", "postgres", "--replicas", "3", "--grpc-balancing", "client"))
+    assert (chosen.store, chosen.replicas, chosen.grpc_balancing) == ("postgres", 3, "client")
+    assert plan(parse("--store", "postgres", "--replicas", "2")).grpc_balancing == "proxy-l7"
+
+
+def test_grpc_balancing_without_replicas_is_refused() -> None:
+    with pytest.raises(InvalidArguments, match="--grpc-balancing chooses among replicas"):
+        plan(parse("--grpc-balancing", "client"))
 
 
 @pytest.mark.parametrize(
