@@ -419,3 +419,11 @@ def test_a_run_written_before_a_count_existed_shows_it_as_missing() -> None:
     )
     assert row[1 + AUDIT_COUNTS.index("missing_notifications")] == "-"
     assert row[1:-1].count("0") == len(AUDIT_COUNTS) - 1
+
+
+def test_a_bound_that_priced_a_transport_at_a_stand_in_says_so() -> None:
+    found = with_cpu(document())
+    found["styles"]["websocket"]["cpu"]["bound"]["stand_ins"] = ["rest"]
+    note = cpu_table(checked(found)).splitlines()[-1]
+    assert note.startswith("bound of websocket: rest priced at websocket's own no-op")
+    assert "bound of" not in cpu_table(checked(with_cpu(document())))
