@@ -225,21 +225,44 @@ class Calibration(Section):
     cpu_ms_per_call: CpuPerCall | Absent = None
 
 
+class TransportHops(Section):
+    """What an average order of the mix sends over one transport, and the no-op that prices it."""
+
+    calls: NonNegative
+    """Requests with their answers: one no-op each."""
+    messages: NonNegative
+    """Messages one way (pushes on an open socket, broker publishes and deliveries): half a
+    no-op each."""
+    stream_events: NonNegative
+    """Events on a response the client reads whole (Server-Sent Events): half the no-op's
+    server side each."""
+    noop_ms: NonNegative
+    """CPU-ms of the no-op that priced them, server plus client side."""
+    priced_by: str
+    """The style whose calibration priced them: the transport's own, or a stand-in (the
+    bounded style's own no-op) when this run did not calibrate that transport."""
+
+
 class Bound(Section):
-    """What an order would cost if each hop cost the style's no-op (server + client side) and
-    each store transaction a bare SQLite write transaction."""
+    """What an order would cost if everything it sends cost what a no-op costs on its transport
+    (server + client side) and each store transaction a bare SQLite write transaction."""
 
     hops: NonNegative
-    """Calls (or broker deliveries) per completed order in the mix."""
+    """Calls, messages and stream events per completed order in the mix, all transports."""
     noop_ms: NonNegative
-    """CPU-ms of one no-op, server plus client side."""
-    transactions: Count
-    """SQLite write transactions per order across the services."""
+    """CPU-ms of the style's own no-op, server plus client side."""
+    transactions: NonNegative
+    """SQLite write transactions per order across the services (weighted by the mix's
+    outcomes)."""
     transaction_ms: NonNegative
     """CPU-ms of one small SQLite write transaction (WAL, synchronous=NORMAL), measured once
     per run."""
     cpu_ms_per_order: NonNegative
-    """hops * noop_ms + transactions * transaction_ms."""
+    """The transports' hops at their no-op prices + transactions * transaction_ms."""
+    transports: dict[str, TransportHops] | Absent = None
+    """By transport (the style whose no-op prices it): what the order sends over it."""
+    stand_ins: list[str] | Absent = None
+    """Transports this run did not calibrate, priced at the style's own no-op instead."""
 
 
 class Cpu(Section):

@@ -181,6 +181,20 @@ def cpu_notes(styles: Mapping[str, StyleResult]) -> list[str]:
             f"ceiling marked ! ({', '.join(limited)}): a Locust process ran near a full core"
             " during the no-op, so it is the load generator's limit as much as the transport's"
         )
+    return notes + stand_in_notes(styles)
+
+
+def stand_in_notes(styles: Mapping[str, StyleResult]) -> list[str]:
+    """Which bounds priced a transport at the style's own no-op: this run did not calibrate it
+    (docs/bench.md, CPU per order and the bound)."""
+    notes = []
+    for style, result in styles.items():
+        bound = result.cpu.bound if result.cpu else None
+        if bound is not None and bound.stand_ins:
+            notes.append(
+                f"bound of {style}: {', '.join(bound.stand_ins)} priced at {style}'s own no-op"
+                " (not calibrated in this run: bench it too for its own price)"
+            )
     return notes
 
 

@@ -299,6 +299,7 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
                 bench, target, style, out / style, (ceiling, costs)
             )
         styles[style]["audit"] = _audit(target, style, out / style)
+    cost.reprice(styles, costs.transaction_ms)  # every transport's no-op is known only now
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
 
 

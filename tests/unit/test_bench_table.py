@@ -428,3 +428,11 @@ def test_a_warning_every_styles_load_had_is_said_once() -> None:
         result["load_generator"] = {**result["load_generator"], "warnings": [remote]}
     lines = side_by_side(checked(found)).splitlines()
     assert [line for line in lines if remote in line] == [f"every style: {remote}"]
+
+
+def test_a_bound_that_priced_a_transport_at_a_stand_in_says_so() -> None:
+    found = with_cpu(document())
+    found["styles"]["websocket"]["cpu"]["bound"]["stand_ins"] = ["rest"]
+    note = cpu_table(checked(found)).splitlines()[-1]
+    assert note.startswith("bound of websocket: rest priced at websocket's own no-op")
+    assert "bound of" not in cpu_table(checked(with_cpu(document())))

@@ -15,6 +15,8 @@ from graphql import (
     get_introspection_query,
     parse,
 )
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from harness.clients.documents import ORDER_UPDATES, ORDERS_WITH_PRODUCTS, PLACE_ORDER
 from services.inventory.api.graphql import create_schema as inventory_schema
@@ -242,3 +244,15 @@ async def test_parses_and_verdicts_are_cached_and_syntax_errors_are_not(
         errors = (await schema.execute(invalid)).errors or []
         assert {code(e) for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
     assert len(validated) == 2  # the invalid document's verdict is kept too
+
+
+async def test_an_operation_of_a_type_not_allowed_is_refused_valid_or_not() -> None:
+    """Over HTTP only queries and mutations run: a subscription is refused for its type, as
+    before the verdict moved into the parse hook, whether the document is valid or not."""
+    http = (OperationType.QUERY, OperationType.MUTATION)
+    for document in (ORDER_UPDATES, "subscription { orderUpdates(orderId: 1) { nope } }"):
+        with pytest.raises(InvalidOperationTypeError):
+            await ORDER.execute(document, {"id": "x"}, allowed_operation_types=http)
+    over_limit = "subscription { " + " ".join(f"a{i}: __typename" for i in range(20)) + " }"
+    with pytest.raises(InvalidOperationTypeError):
+        await ORDER.execute(over_limit, allowed_operation_types=http)

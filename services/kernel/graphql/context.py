@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from fastapi import Depends
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
@@ -27,11 +26,14 @@ class GraphQLContext(BaseContext, Generic[H]):
 
 
 def context_getter(kind: type[H], build: Callable[[H, bool], C]) -> Callable[..., Awaitable[C]]:
-    """A FastAPI dependency building the context from the use cases that `handlers_of` gives."""
+    """A FastAPI dependency building the context from the use cases that `handlers_of` gives.
 
-    uses = Depends(handlers_of(kind))
+    It awaits `handlers_of`'s dependency itself rather than declaring it as a sub-dependency:
+    the same use cases, without FastAPI solving a second dependency on every operation."""
 
-    async def get_context(connection: HTTPConnection, handlers: Any = uses) -> C:
-        return build(handlers, connection.scope["type"] == "websocket")
+    handlers_for = handlers_of(kind)
+
+    async def get_context(connection: HTTPConnection) -> C:
+        return build(await handlers_for(connection), connection.scope["type"] == "websocket")
 
     return get_context

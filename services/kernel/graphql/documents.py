@@ -93,24 +93,24 @@ class CheckedDocuments(SchemaExtension):
         self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
         yield
 
-    def on_parse(self) -> Iterator[None]:
+    async def on_parse(self) -> AsyncIterator[None]:
+        """The parse, then at once the verdict on the document. Giving the verdict here rather
+        than in `on_validate` spares strawberry one more hook to wrap and enter on every
+        operation; its own validation is skipped all the same (the errors are set before it),
+        and an operation it refuses for its type is refused as before, only after the check."""
         context = self.execution_context
         query = context.query
         cached = self.documents.parsed.get(query) if query else None
         if cached is not None:
             context.graphql_document = cached  # strawberry's parse is skipped then
         yield
-        if query and cached is None and context.graphql_document is not None:
-            self.documents.parsed.put(query, context.graphql_document)
-
-    async def on_validate(self) -> AsyncIterator[None]:
-        context = self.execution_context
-        document, query = context.graphql_document, context.query
-        if document is not None and query:
-            verdict = self.documents.verdicts.get(query)
-            if verdict is None:
-                verdict = tuple(await self.documents.validate(document))
-                self.documents.verdicts.put(query, verdict)
-            # Set before strawberry's own validation, which is then skipped.
-            context.pre_execution_errors = list(verdict)
-        yield
+        document = context.graphql_document
+        if not query or document is None:  # no document, or a syntax error strawberry answers
+            return
+        if cached is None:
+            self.documents.parsed.put(query, document)
+        verdict = self.documents.verdicts.get(query)
+        if verdict is None:
+            verdict = tuple(await self.documents.validate(document))
+            self.documents.verdicts.put(query, verdict)
+        context.pre_execution_errors = list(verdict)

@@ -3,7 +3,7 @@ codes, quiet logging of the client's own mistakes, and a stable SDL for the chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import strawberry
@@ -13,6 +13,7 @@ from strawberry.types.execution import ExecutionContext
 
 from services.kernel.graphql.documents import CheckedDocuments, Documents
 from services.kernel.graphql.errors import ErrorCodes, InvalidInputHandler, log_errors
+from services.kernel.graphql.limits import MAX_TOKENS
 
 
 class Schema(strawberry.Schema):
@@ -23,6 +24,20 @@ class Schema(strawberry.Schema):
     ) -> None:
         # strawberry logs every error with a traceback; a malformed query is not an incident.
         log_errors(errors)
+
+
+class OperationChecks(CheckedDocuments, ErrorCodes):
+    """CheckedDocuments and ErrorCodes as one extension. For every operation strawberry makes a
+    new instance of each extension and, for each of its hooks, inspects, wraps and enters a
+    context manager: one extension with the hooks of both costs fewer of those per call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        ErrorCodes.__init__(self)
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
+        yield from ErrorCodes.on_operation(self)
 
 
 def build_schema(
@@ -40,7 +55,7 @@ def build_schema(
         query=query,
         mutation=mutation,
         subscription=subscription,
-        extensions=[CheckedDocuments, ErrorCodes],
+        extensions=[OperationChecks],
         exception_handlers=[InvalidInputHandler(), *exception_handlers],
     )
     schema.documents = Documents(schema._schema, list_bounds)
