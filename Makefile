@@ -30,9 +30,10 @@ unit integration e2e: $(STAMP)
 e2e: browser
 
 # compose.yaml for real (part of `make test` too): starts Debian's dockerd when no engine runs
-# (installing it first), builds the images, `docker compose up`, checks, `down`; docs/compose.md.
+# (installing it first), builds the images, `docker compose up`, checks, `down`; then the same
+# file on a single-node Docker Swarm (`docker stack deploy`); docs/compose.md.
 compose-test: $(STAMP)
-	$(BIN)/pytest tests/e2e/test_compose.py
+	$(BIN)/pytest tests/e2e/test_compose.py tests/e2e/test_compose_swarm.py
 
 # The report's end-to-end test renders report.html in headless Chromium (a screenshot and the
 # DOM), and fails when it is missing: install Debian's when it is not there (as root on CI, with
