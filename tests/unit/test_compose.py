@@ -275,6 +275,7 @@ def test_the_four_services_and_locust_share_one_build_of_the_dockerfile() -> Non
 
 def test_the_file_keeps_to_what_docker_stack_deploy_accepts() -> None:
     assert "name" not in COMPOSE  # the stack's name is deploy's argument
+    assert COMPOSE["version"] == "3.8"  # older CLIs (Debian's 20.10) refuse a file without
     for name, spec in COMPOSE["services"].items():
         assert "profiles" not in spec, name
         assert isinstance(spec.get("depends_on", []), list), name  # no conditions in Swarm
