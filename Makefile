@@ -7,12 +7,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e compose-test up protos lock clean browser
+.PHONY: demo test lint typecheck unit integration e2e compose-test up protos lock clean browser \
+	system-packages
 
 demo: $(STAMP)
 	$(BIN)/orderflow demo
 
-test: lint typecheck browser
+test: lint typecheck system-packages
 	$(BIN)/pytest
 
 # lint-imports checks the architecture's import rules ([tool.importlinter] in pyproject.toml).
@@ -27,7 +28,7 @@ typecheck: $(STAMP)
 unit integration e2e: $(STAMP)
 	$(BIN)/pytest tests/$@
 
-e2e: browser
+e2e: system-packages
 
 # compose.yaml for real (part of `make test` too): starts Debian's dockerd when no engine runs
 # (installing it first), builds the images, `docker compose up`, checks, `down`; then the same
@@ -35,14 +36,22 @@ e2e: browser
 compose-test: $(STAMP)
 	$(BIN)/pytest tests/e2e/test_compose.py tests/e2e/test_compose_swarm.py
 
-# The report's end-to-end test renders report.html in headless Chromium (a screenshot and the
-# DOM), and fails when it is missing: install Debian's when it is not there (as root on CI, with
-# sudo elsewhere): Debian's package, so nothing but apt-get fetches it.
-browser:
-	@test -x /usr/bin/chromium || { \
+# What the tests need from Debian, installed only when missing (as root on CI, with sudo
+# elsewhere), so nothing but apt-get fetches it: Chromium, in which the report's end-to-end test
+# renders report.html (a screenshot and the DOM); HAProxy, the proxy in front of the replicas
+# (`orderflow up --replicas N`, tests/e2e/test_replicas.py).
+SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/sbin/haproxy:haproxy
+
+system-packages:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+		test -x "$${entry%%:*}" || missing="$$missing $${entry#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
-		$$SUDO apt-get install -y --no-install-recommends chromium; }
+		$$SUDO apt-get install -y --no-install-recommends $$missing; fi
+
+# The name it had when Chromium was all it installed.
+browser: system-packages
 
 up: $(STAMP)
 	$(BIN)/orderflow up

@@ -9,7 +9,7 @@ CPU can no longer be known), never as 0."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -55,16 +55,28 @@ def resident_bytes(pid: int, proc: Path = PROC, page: int | None = None) -> int 
     return None if fields is None else int(fields[RSS_AFTER_COMM]) * (page or page_size())
 
 
+Pids = Mapping[str, int | Sequence[int]]
+
+
 @dataclass(frozen=True)
 class CpuSampler:
-    """Reads the CPU seconds of each named process (a name per service, `locust`, ...)."""
+    """Reads the CPU seconds of each named process (a name per service, `locust`, ...); a name
+    may stand for several processes (a service's replicas): their sum, None if one is gone."""
 
-    pids: Mapping[str, int]
+    pids: Pids
     proc: Path = PROC
     ticks: int = field(default_factory=clock_ticks)
 
     def sample(self) -> Reading:
-        return {name: cpu_seconds(pid, self.proc, self.ticks) for name, pid in self.pids.items()}
+        return {name: self._seconds(pids) for name, pids in self.pids.items()}
+
+    def _seconds(self, pids: int | Sequence[int]) -> float | None:
+        each = [cpu_seconds(pid, self.proc, self.ticks) for pid in _listed(pids)]
+        return None if None in each else sum(s for s in each if s is not None)
+
+
+def _listed(pids: int | Sequence[int]) -> Sequence[int]:
+    return (pids,) if isinstance(pids, int) else pids
 
 
 def used(before: Reading, after: Reading) -> Reading:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.bench.runner import Load, open_pool
+from harness.bench.runner import WORKERS_WAIT_S, Load, Workers, open_pool
+from harness.stack.replicas import GRPC_BALANCING, PROXY_L7
 from harness.traces.collect import DEFAULT_RATIO as DEFAULT_TRACES
 from harness.vocabulary import RUNNABLE, STYLES, style_of
 from services.kernel.resilience.policy import PROFILES
@@ -18,6 +19,12 @@ MIN_FACTOR: Final = 0.01  # of --time-scale
 MAX_FACTOR: Final = 10.0
 _SECONDS = re.compile(r"^(\d+)(s|m)?$")
 _LATENCY = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
+# HOST, HOST:PORT, [IPv6] or [IPv6]:PORT
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]\s]+))(?::(?P<port>\d+))?$"
+)
+LOCUST_MASTER_PORT: Final = 5557  # Locust's own default
+STORES: Final = ("sqlite", "postgres")
 
 
 class InvalidArguments(ValueError):
@@ -45,6 +52,10 @@ class BenchPlan:
     capacity: Capacity | None
     profile: str | None = None  # None: what ORDERFLOW_PROFILE says
     traces: float | None = None  # --traces: the ratio of orders traced; None: no tracing
+    store: str = "sqlite"  # the own stack's: each service's SQLite file, or PostgreSQL
+    replicas: int = 1  # of each service in the own stack
+    stack_host: str = "127.0.0.1"  # where the own stack listens
+    grpc_balancing: str = PROXY_L7  # with replicas: how order's gRPC calls reach them
 
 
 def duration(text: str) -> float:
@@ -87,6 +98,17 @@ def time_scale(text: str) -> float:
     return factor
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """`HOST[:PORT]` (an IPv6 address in brackets); Locust's port 5557 when none is given."""
+    match = _HOST_PORT.match(text.strip())
+    port = int(match.group("port") or LOCUST_MASTER_PORT) if match else 0
+    if match is None or not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(
+            f"not HOST[:PORT]: {text!r} (try 0.0.0.0:5557, 10.0.0.5 or [::1]:5557)"
+        )
+    return match.group("v6") or match.group("host"), port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add(
@@ -121,6 +143,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--target", metavar="URL", help="a running stack's order service (default: start one)")
     add(
+        "--master-bind",
+        type=host_port,
+        metavar="HOST[:PORT]",
+        help="distributed load: Locust's master listens here (port 5557 if not given) for"
+        " workers started elsewhere with `orderflow locust-worker --master HOST:PORT`",
+    )
+    add(
+        "--expect-workers",
+        type=int,
+        metavar="N",
+        help="with --master-bind: wait for N workers before each phase (they run all the users)",
+    )
+    add(
+        "--workers-wait",
+        type=duration,
+        metavar="SECONDS",
+        help=f"with --expect-workers: how long a phase waits for its workers before it fails"
+        f" ({WORKERS_WAIT_S:g}s; a worker of `orderflow locust-worker` is back in seconds)",
+    )
+    add(
+        "--store",
+        choices=STORES,
+        default="sqlite",
+        help="where its own stack keeps its data: a SQLite file per service (default), or a"
+        " PostgreSQL database per service (ORDERFLOW_POSTGRES_ADMIN_URL's server, as `orderflow"
+        " up --store postgres`), created for the run and dropped after it",
+    )
+    add(
+        "--stack-host",
+        metavar="HOST",
+        help="the address its own stack listens on (default 127.0.0.1): one that workers on"
+        " other machines reach, e.g. this machine's 10.0.0.5",
+    )
+    add(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replicas of each service in its own stack (default 1; more need --store postgres,"
+        " and HAProxy takes each service's ports, balancing to the replicas: docs/scale-out.md)",
+    )
+    add(
+        "--grpc-balancing",
+        choices=GRPC_BALANCING,
+        help="with --replicas: how the order service's gRPC calls reach the replicas, as"
+        " `orderflow up --grpc-balancing` (default: proxy-l7)",
+    )
+    add(
         "--traces",
         nargs="?",
         type=ratio,
@@ -145,6 +215,7 @@ def plan(args: argparse.Namespace) -> BenchPlan:
     _positive("--users", args.users)
     _positive("--rate", args.rate)
     _positive("--processes", args.processes)
+    workers = _workers(args)
     if getattr(args, "time_scale", None) is not None:
         raise InvalidArguments("--time-scale shrinks a scenario file's timeline: give --duration")
     if args.find_capacity:
@@ -154,11 +225,13 @@ def plan(args: argparse.Namespace) -> BenchPlan:
             capacity.start_rate,
             capacity.step_s,
             args.processes,
+            workers=workers,
         )
     else:
         capacity = None
         users = open_pool(args.rate, args.users) if args.rate else (args.users or 10)
-        load = Load(users, args.rate, duration_s, args.processes)
+        load = Load(users, args.rate, duration_s, args.processes, workers=workers)
+    _enough_users(load)
     calibration = None if args.no_calibration else (args.calibration or min(10.0, duration_s))
     if args.profile and args.target:
         raise InvalidArguments("--profile sets the stack bench starts: a --target has its own")
@@ -167,9 +240,77 @@ def plan(args: argparse.Namespace) -> BenchPlan:
         raise InvalidArguments(
             "--traces traces the stack bench starts: a --target traces as it was configured"
         )
+    store, replicas = _stack(args)
+    balancing = getattr(args, "grpc_balancing", None)
+    if balancing is not None and replicas == 1:
+        raise InvalidArguments("--grpc-balancing chooses among replicas: give --replicas N too")
+    stack_host = getattr(args, "stack_host", None)
+    if stack_host is not None and args.target:
+        raise InvalidArguments("--stack-host sets the stack bench starts: a --target has its own")
     return BenchPlan(
-        styles, load, calibration, args.target, args.out, capacity, args.profile, traces
+        styles,
+        load,
+        calibration,
+        args.target,
+        args.out,
+        capacity,
+        args.profile,
+        traces,
+        store,
+        replicas,
+        stack_host or "127.0.0.1",
+        balancing or PROXY_L7,
     )
+
+
+def _workers(args: argparse.Namespace) -> Workers | None:
+    """--master-bind and --expect-workers: both or neither; the workers are the processes."""
+    bind, count = getattr(args, "master_bind", None), getattr(args, "expect_workers", None)
+    wait_s = getattr(args, "workers_wait", None)
+    if bind is None and count is None:
+        if wait_s is not None:
+            raise InvalidArguments("--workers-wait is for --expect-workers")
+        return None
+    if bind is None or count is None:
+        raise InvalidArguments(
+            "--master-bind HOST[:PORT] and --expect-workers N go together: the master listens"
+            " there and waits for N workers (`orderflow locust-worker --master HOST:PORT`)"
+        )
+    _positive("--expect-workers", count)
+    if args.processes != 1:
+        raise InvalidArguments(
+            "--processes forks local Locust processes; with --expect-workers the workers are"
+            " the processes (give `orderflow locust-worker` --processes N on their machines)"
+        )
+    host, port = bind
+    return Workers(host, port, count, WORKERS_WAIT_S if wait_s is None else wait_s)
+
+
+def _enough_users(load: Load) -> None:
+    """Locust spreads the users over the workers, and each worker keeps an equal share of the
+    open model's arrivals: a worker without a user would leave its share never sent."""
+    if load.workers is not None and load.users < load.workers.count:
+        raise InvalidArguments(
+            f"{load.users} users cannot keep {load.workers.count} workers busy: give --users"
+            f" {load.workers.count} or more (each worker runs at least one)"
+        )
+
+
+def _stack(args: argparse.Namespace) -> tuple[str, int]:
+    """--store and --replicas shape the stack the bench starts; a --target has its own."""
+    store = getattr(args, "store", None) or "sqlite"
+    found = getattr(args, "replicas", None)
+    replicas = 1 if found is None else int(found)
+    _positive("--replicas", replicas)
+    if args.target and (store != "sqlite" or replicas != 1):
+        raise InvalidArguments(
+            "--store and --replicas set the stack bench starts: a --target has its own"
+        )
+    if replicas > 1 and store != "postgres":
+        raise InvalidArguments(
+            "--replicas needs --store postgres: replicas share their service's database"
+        )
+    return store, replicas
 
 
 # What a scenario file sets itself, so a flag for it would be ignored: refused instead.
@@ -189,6 +330,7 @@ def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[
     variant counts as the style: `--styles broker,broker-amqp` for a file listing broker), or
     the file's. Flags whose setting the file owns are refused, naming the flag."""
     given = [flag for name, flag in SCENARIO_SETS.items() if getattr(args, name, None)]
+    given += [flag for flag, changed in _not_for_scenarios(args).items() if changed]
     if given:
         raise InvalidArguments(
             f"{', '.join(given)}: the scenario file sets the load and starts its own stacks;"
@@ -201,6 +343,20 @@ def scenario_styles(args: argparse.Namespace, listed: tuple[str, ...]) -> tuple[
     if outside:
         raise InvalidArguments(f"--styles: {outside} not in the scenario's styles {list(listed)}")
     return chosen
+
+
+def _not_for_scenarios(args: argparse.Namespace) -> dict[str, bool]:
+    """Flags a scenario run does not take yet (its stacks and load are the file's), and
+    whether each was given."""
+    return {
+        "--store": (getattr(args, "store", None) or "sqlite") != "sqlite",
+        "--replicas": getattr(args, "replicas", None) not in (None, 1),
+        "--grpc-balancing": getattr(args, "grpc_balancing", None) is not None,
+        "--stack-host": getattr(args, "stack_host", None) is not None,
+        "--master-bind": getattr(args, "master_bind", None) is not None,
+        "--expect-workers": getattr(args, "expect_workers", None) is not None,
+        "--workers-wait": getattr(args, "workers_wait", None) is not None,
+    }
 
 
 def _styles(text: str) -> tuple[str, ...]:

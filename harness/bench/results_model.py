@@ -73,6 +73,16 @@ class Run(Section):
     profile: Literal["naive", "resilient"]
     """The resilience profile of the order service's calls (ORDERFLOW_PROFILE): naive or
     resilient. With --target, the profile this command was told the running stack has."""
+    store: Literal["sqlite", "postgres"] | Absent = None
+    """Where the stack the bench started kept its data (--store): a SQLite file per service,
+    or a PostgreSQL database per service; absent with --target (the stack's own, not known
+    here) and in runs made before the option existed (SQLite then)."""
+    replicas: Annotated[int, Field(ge=1)] | Absent = None
+    """Replicas of each service in the stack the bench started (--replicas); absent with
+    --target and in runs made before the option existed (1 then)."""
+    remote_workers: Annotated[int, Field(ge=1)] | Absent = None
+    """Locust workers started outside this bench that ran the users (--expect-workers; the
+    master listened at --master-bind); absent when the bench's own Locust processes did."""
 
 
 class OperationStats(Section):
@@ -167,6 +177,10 @@ class LoadGenerator(Section):
     """measured_cpu_s over the seconds from the load's start to Locust's exit, per Locust
     process: the share of one core each used while the load ran (null if the start was never
     seen)."""
+    remote_workers: Annotated[int, Field(ge=1)] | Absent = None
+    """Locust workers started outside this bench (--expect-workers, maybe on other machines)
+    that ran the users; absent when the bench's own processes did. Every CPU figure above is
+    then the master's alone: the workers' CPU, and whether they saturated, are not known."""
 
 
 class CpuPerCall(Section):
@@ -237,8 +251,10 @@ class Cpu(Section):
     orders: Count
     """Completed orders the figures are divided by."""
     processes: dict[str, NonNegative | None]
-    """CPU-ms per order of each process: the four services and `locust` (the load generator);
-    null when it was not attributed (see not_attributed) or no order completed."""
+    """CPU-ms per order of each process: the four services and `locust` (the load generator),
+    and with --store postgres `postgresql` (the server's backends serving the stack's
+    databases); null when it was not attributed (see not_attributed) or no order
+    completed."""
     total_ms: NonNegative | None
     """The sum of the processes' figures that are not null (so without what not_attributed
     names)."""

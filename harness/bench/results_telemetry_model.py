@@ -44,6 +44,11 @@ class ServiceReading(Section):
     """Finished orders whose customer is not told yet (the order service)."""
     broker_connected: Count | None = None
     """1 while its AMQP link is up."""
+    requests: dict[Literal["http", "grpc", "websocket", "broker"], Count] | None = None
+    """Requests it received in total, by what carried them: HTTP requests (REST, GraphQL, SSE;
+    not its probes and scrapes), gRPC calls, WebSocket messages (JSON-RPC requests or batches,
+    GraphQL subscription frames), broker deliveries handled. Read per replica, the
+    spread the proxy, the gRPC client or the competing consumers made."""
 
 
 class TelemetryPoint(Section):
@@ -52,6 +57,10 @@ class TelemetryPoint(Section):
     t: float
     """Seconds from the start of the load (negative: read just before it)."""
     services: dict[str, ServiceReading]
+    replicas: dict[str, dict[str, ServiceReading]] | None = None
+    """With several replicas per service (`--replicas N`): each replica read at its own
+    address, by service then replica name (`order-1`); `services` then reads each through the
+    proxy, from whichever replica answers."""
 
 
 class Telemetry(Section):

@@ -40,10 +40,39 @@ USER_CLASSES: Final = {
 STOP_TIMEOUT_S: Final = 35  # let tasks in flight finish (client timeouts are 30 s)
 STOP_WAIT_S: Final = 10.0  # for Locust to stop when the bench itself is stopped
 SATURATED: Final = 0.9  # of one core, per load-generator process (Python uses one core each)
+REMOTE_WARNING: Final = (
+    "the users ran on {} Locust workers started outside this bench: the load generator's"
+    " figures are the master's alone (the workers' CPU, and whether they saturated, are not"
+    " known here)"
+)
+# How long a phase's master waits for its workers: a worker started by `orderflow locust-worker`
+# comes back within seconds after each phase; one not started yet has this long.
+WORKERS_WAIT_S: Final = 120.0
 
 
 class LocustFailed(RuntimeError):
     """Locust itself failed (not the system under load): its log says why."""
+
+
+@dataclass(frozen=True)
+class Workers:
+    """A distributed run: Locust's master binds here and waits for `count` workers started
+    elsewhere (`orderflow locust-worker --master HOST:PORT`) before each phase."""
+
+    bind_host: str
+    bind_port: int
+    count: int
+    wait_s: float = WORKERS_WAIT_S  # for them, before each phase: then the phase fails
+
+    def options(self) -> list[str]:
+        return [
+            "--master",
+            "--master-bind-host", self.bind_host,
+            "--master-bind-port", str(self.bind_port),
+            "--expect-workers", str(self.count),
+            "--expect-workers-max-wait", f"{self.wait_s:g}",
+            "--orderflow-workers", str(self.count),
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,6 +82,7 @@ class Load:
     duration_s: float
     processes: int = 1
     surge: Surge | None = None  # open model only: a window of the run at a multiple of the rate
+    workers: Workers | None = None  # None: the Locust processes are this machine's children
 
     @property
     def model(self) -> str:
@@ -98,8 +128,20 @@ def run_phase(
             raise
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise LocustFailed(f"locust exited {code} for {style} ({phase}); see {log_path}:\n{tail}")
-    return PhaseRun(sorted(samples.glob("*.json")), watch.load_generator(load.processes))
+        hint = "" if load.workers is None else _workers_hint(load.workers)
+        raise LocustFailed(
+            f"locust exited {code} for {style} ({phase}); see {log_path}:\n{tail}{hint}"
+        )
+    remote = 0 if load.workers is None else load.workers.count
+    return PhaseRun(sorted(samples.glob("*.json")), watch.load_generator(load.processes, remote))
+
+
+def _workers_hint(workers: Workers) -> str:
+    where = f"{workers.bind_host}:{workers.bind_port}"
+    return (
+        f"(the master waited up to {workers.wait_s:g} s for {workers.count} workers at {where};"
+        f" each machine's worker: orderflow locust-worker --master <this host>:{workers.bind_port})"
+    )
 
 
 def _command(
@@ -122,6 +164,8 @@ def _command(
         command += ["--orderflow-surge", f"{surge.at_s:g},{surge.duration_s:g},{surge.factor:g}"]
     if load.processes > 1:
         command += ["--processes", str(load.processes)]
+    if load.workers is not None:
+        command += load.workers.options()
     return command
 
 
@@ -166,7 +210,9 @@ class _Watch:
         print(("\r" if sys.stdout.isatty() else "") + self._status(final=True), flush=True)
         return int(process.returncode)
 
-    def load_generator(self, processes: int) -> dict[str, Any]:
+    def load_generator(self, processes: int, remote_workers: int = 0) -> dict[str, Any]:
+        """What the Locust processes this bench started used; `remote_workers` ran the users
+        elsewhere (--expect-workers), and no figure here can include their CPU."""
         wall = max(self.ended - self.started, 1e-6)
         cpu_s = self.cpu_s
         busiest = max(
@@ -179,9 +225,11 @@ class _Watch:
                 f"a load-generator process used {busiest:.0%} of a core: the figures may show"
                 " the load generator's limit; try --processes 2 or fewer users"
             )
+        if remote_workers:
+            warnings.append(REMOTE_WARNING.format(remote_workers))
         measured = None if self.cpu_at_start_s is None else max(cpu_s - self.cpu_at_start_s, 0.0)
         measured_wall = max(self.ended - self.load_started, 1e-6)
-        return {
+        found = {
             "cpu_s": round(cpu_s, 2),
             "cpu_cores": round(cpu_s / wall, 2),
             # From the load's start to Locust's exit: what generating the measured load cost,
@@ -197,6 +245,9 @@ class _Watch:
             "saturated": saturated,
             "warnings": warnings,
         }
+        if remote_workers:
+            found["remote_workers"] = remote_workers
+        return found
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
@@ -242,7 +293,9 @@ class _Watch:
         where = f"  {self.style:<9} {self.phase:<11}"
         if final:
             return f"{where} done in {time.time() - self.started:.0f} s" + " " * 20
-        elapsed = min(time.time() - self.started, self.duration_s)
+        if not self.load_started:  # Locust starting, or a master waiting for its workers
+            return f"{where} waiting for the load to start" + " " * 10
+        elapsed = min(time.time() - self.load_started, self.duration_s)
         rate = sum(self.rates.values())
         return f"{where} {elapsed:5.0f}/{self.duration_s:g} s  {rate:8.1f} req/s"
 

@@ -32,14 +32,11 @@ SIDE_BY_SIDE_HEADERS = (
     "loadgen CPU",
 )
 CPU_PROCESSES = ("order", "inventory", "payment", "notification", "locust")
-CPU_HEADERS = (
-    "style",
-    *CPU_PROCESSES,
-    "total",
-    "no-op (ms)",
-    "bound",
-    "of bound",
-)
+CPU_TAIL = ("total", "no-op (ms)", "bound", "of bound")
+CPU_HEADERS = ("style", *CPU_PROCESSES, *CPU_TAIL)
+# A process some runs measure too (--store postgres: the backends serving the stack), shown
+# in a column of its own only where a style has a figure for it.
+CPU_OPTIONAL = ("postgresql",)
 OPERATION_HEADERS = ("style", "operation", "count", "per_s", "p50", "p95", "p99", "max", "errors %")
 
 
@@ -80,16 +77,23 @@ def side_by_side(document: Results) -> str:
 
 
 def load_generator_warnings(styles: Mapping[str, StyleResult]) -> list[str]:
-    """Each style's load-generator warnings (saturation, Locust's own), calibration included."""
-    return [
-        f"{style}{phase}: {warning}"
-        for style, result in styles.items()
+    """Each style's load-generator warnings (saturation, Locust's own), calibration included;
+    a warning every style's load had (remote workers) once, for every style."""
+    places: dict[str, list[str]] = {}
+    for style, result in styles.items():
         for phase, load_generator in (
             ("", result.load_generator),
             (" (calibration)", result.calibration and result.calibration.load_generator),
-        )
-        for warning in (load_generator.warnings if load_generator else [])
-    ]
+        ):
+            for warning in load_generator.warnings if load_generator else []:
+                places.setdefault(warning, []).append(f"{style}{phase}")
+    return [f"{_where(where, styles)}: {warning}" for warning, where in places.items()]
+
+
+def _where(places: list[str], styles: Mapping[str, StyleResult]) -> str:
+    if len(styles) > 1 and set(styles) <= set(places):
+        return "every style"
+    return ", ".join(places)
 
 
 def side_by_side_row(style: str, result: StyleResult) -> list[str]:
@@ -120,22 +124,37 @@ def cpu_table(document: Results) -> str:
     """CPU-ms per completed order by process and in total, the bound and its share, then what
     the figures leave out."""
     styles = by_style(document)
-    rows = [cpu_row(style, result) for style, result in styles.items() if result.cpu]
+    processes = cpu_processes(styles)
+    rows = [cpu_row(style, result, processes) for style, result in styles.items() if result.cpu]
     if not rows:
         return "no CPU figures in this run"
     title = "CPU-ms per completed order (the mix's browse and look-up included)"
-    lines = [title, render(CPU_HEADERS, rows, "<" + ">" * (len(CPU_HEADERS) - 1))]
+    headers = cpu_headers(processes)
+    lines = [title, render(headers, rows, "<" + ">" * (len(headers) - 1))]
     return "\n".join(lines + cpu_notes(styles))
 
 
-def cpu_row(style: str, result: StyleResult) -> list[str]:
+def cpu_processes(styles: Mapping[str, StyleResult]) -> tuple[str, ...]:
+    """The processes the CPU table has a column for: the stack's and Locust, then any optional
+    one a style measured."""
+    measured = {name for r in styles.values() if r.cpu for name in r.cpu.processes}
+    return CPU_PROCESSES + tuple(name for name in CPU_OPTIONAL if name in measured)
+
+
+def cpu_headers(processes: tuple[str, ...] = CPU_PROCESSES) -> tuple[str, ...]:
+    return ("style", *processes, *CPU_TAIL)
+
+
+def cpu_row(
+    style: str, result: StyleResult, processes: tuple[str, ...] = CPU_PROCESSES
+) -> list[str]:
     """The row of a style that has CPU figures (result.cpu)."""
     cpu = result.cpu
     assert cpu is not None  # the tables list only the styles that have them
     bound = cpu.bound
     return [
         style,
-        *(number(cpu.processes.get(name), 2) for name in CPU_PROCESSES),
+        *(number(cpu.processes.get(name), 2) for name in processes),
         number(cpu.total_ms, 2),
         number(bound.noop_ms if bound else None, 3),
         number(bound.cpu_ms_per_order if bound else None, 2),

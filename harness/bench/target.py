@@ -5,6 +5,8 @@ that what the style needs answers, so a style whose service is not up gets a cle
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
@@ -18,9 +20,14 @@ import pika
 import pika.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.bench import backends
+from harness.bench.backends import BackendSampler
+from harness.bench.cpu import Pids
 from harness.load.targets import Targets
 from harness.rabbit.admin import channel, delete_topology
-from harness.stack.supervisor import Stack, StackConfig, connect_host
+from harness.stack import postgres
+from harness.stack.replicas import PROXY_L7
+from harness.stack.supervisor import PROXY, Stack, StackConfig, connect_host
 from harness.vocabulary import style_of
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
@@ -39,8 +46,24 @@ class Target:
     description: str  # for the results: "own stack (...)" or the --target URL
     # Each service's HTTP address: where the audit reads the books.
     services: Mapping[str, str] = field(default_factory=dict)
-    # Each service's process id, when the bench started the stack itself: whose CPU it reads.
-    pids: Mapping[str, int] = field(default_factory=dict)
+    # Each service's process id (its replicas' ids, and the proxy's, with several), when the
+    # bench started the stack itself: whose CPU it reads.
+    pids: Pids = field(default_factory=dict)
+    # The PostgreSQL backends serving the stack's databases (--store postgres), when the bench
+    # started it: their CPU is the store's share of an order's (harness/bench/backends.py).
+    backends: BackendSampler | None = None
+    # Why the store's CPU is left out of the figures, by name (a server on another machine).
+    store_not_attributed: Mapping[str, str] = field(default_factory=dict)
+    # With several replicas per service: each replica's HTTP address and process id by its
+    # name (`order-2`), which the telemetry sampler reads one by one.
+    replicas: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    replica_pids: Mapping[str, int] = field(default_factory=dict)
+
+    def process_ids(self) -> Mapping[str, int]:
+        """One process per name, for the telemetry sampler: each replica's with several."""
+        if self.replicas:
+            return self.replica_pids
+        return {name: pid for name, pid in self.pids.items() if isinstance(pid, int)}
 
     def locust_options(self) -> list[str]:
         t = self.targets
@@ -86,12 +109,43 @@ def _host(service: str, url_host: str, settings: Settings) -> str:
     return bracketed(own if moved else url_host)
 
 
+@dataclass(frozen=True)
+class StackShape:
+    """What `orderflow bench --store/--replicas` asks of the stack it starts."""
+
+    store: str = "sqlite"  # or "postgres": a database per service on the machine's server
+    replicas: int = 1
+    host: str = "127.0.0.1"  # where the services listen: workers on other machines need theirs
+    grpc_balancing: str = PROXY_L7  # how the order service's gRPC calls reach the replicas
+
+    def describe(self) -> str:
+        where = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        copies = "" if self.replicas == 1 else f", {self.replicas} replicas per service"
+        listening = "" if self.host == "127.0.0.1" else f", listening on {self.host}"
+        return f"{where}{copies}{listening}"
+
+
+def shaped(config: StackConfig, shape: StackShape) -> StackConfig:
+    """`config` with the shape's store and replicas: the one place the bench sets them."""
+    if shape.store == "postgres":
+        admin_url = os.environ.get("ORDERFLOW_POSTGRES_ADMIN_URL", postgres.DEFAULT_ADMIN_URL)
+        config = dataclasses.replace(config, postgres_admin_url=admin_url)
+    return dataclasses.replace(config, replicas=shape.replicas, grpc_balancing=shape.grpc_balancing)
+
+
 @contextlib.contextmanager
 def own_stack(
-    data_dir: Path, settings: Settings, profile: str, extra_env: Mapping[str, str] | None = None
+    data_dir: Path,
+    settings: Settings,
+    profile: str,
+    extra_env: Mapping[str, str] | None = None,
+    shape: StackShape | None = None,
 ) -> Iterator[Target]:
     """Start the four services on free ports, in a broker namespace of this run's own."""
-    with started_stack(data_dir, settings.broker_url, profile, extra_env) as (_, target):
+    with started_stack(data_dir, settings.broker_url, profile, extra_env, shape=shape) as (
+        _,
+        target,
+    ):
         yield target
 
 
@@ -102,9 +156,11 @@ def started_stack(
     profile: str,
     extra_env: Mapping[str, str] | None = None,
     taken: Collection[int] = (),
+    shape: StackShape | None = None,
 ) -> Iterator[tuple[Stack, Target]]:
     """The four services on free ports with a fresh store, in a broker namespace of their own
-    (removed afterwards); `extra_env` adds to their environment, and its ports are `taken`."""
+    (removed afterwards, as are PostgreSQL databases); `extra_env` adds to their environment,
+    and its ports are `taken`."""
     namespace = f"bench-{uuid.uuid4().hex[:10]}"
     env = {
         "ORDERFLOW_BROKER_URL": broker_url,
@@ -112,18 +168,52 @@ def started_stack(
         "ORDERFLOW_PROFILE": profile,
         **(extra_env or {}),
     }
-    stack = Stack(StackConfig.on_free_ports(data_dir, extra_env=env, exclude=taken))
+    shape = shape or StackShape()
+    config = StackConfig.on_free_ports(data_dir, host=shape.host, extra_env=env, exclude=taken)
+    stack = Stack(shaped(config, shape))
     try:
         stack.start(reset=True, timeout_s=60)
         targets = stack_targets(stack, broker_url, namespace)
         services = {service: stack.url(service) for service in SERVICES}
-        pids = {service: stack.pid(service) for service in SERVICES}
+        # The store and replicas are fields of their own in the results (run.store, .replicas).
         description = f"own stack (broker namespace {namespace})"
-        yield stack, Target(targets, description, services, pids)
+        backends, leaves_out = _store_cpu(stack.config)
+        target = Target(targets, description, services, _pids(stack), backends, leaves_out)
+        if stack.config.replicas > 1:
+            target = dataclasses.replace(
+                target, replicas=stack.replica_map(), replica_pids=stack.pids()
+            )
+        yield stack, target
     finally:
         stack.stop()
+        with contextlib.suppress(postgres.PostgresUnavailable):
+            stack.drop_databases()  # the run's own: a bench leaves no database behind
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             delete_topology(broker_url, Topology(namespace))
+
+
+def _pids(stack: Stack) -> dict[str, int | tuple[int, ...]]:
+    """Whose CPU is the stack's: each service's replicas together, and the proxy in front of
+    them when there are several (its work is part of every order's)."""
+    if stack.config.replicas == 1:
+        return {service: stack.pid(service) for service in SERVICES}
+    pids: dict[str, int | tuple[int, ...]] = {
+        service: tuple(stack.pid(name) for name in stack.replicas(service)) for service in SERVICES
+    }
+    pids[PROXY] = stack.pid(PROXY)
+    return pids
+
+
+def _store_cpu(config: StackConfig) -> tuple[BackendSampler | None, dict[str, str]]:
+    """Whose CPU stands for the store's: SQLite's is the services' own; PostgreSQL's, its
+    backends serving the stack, when the server is on this machine."""
+    admin_url = config.postgres_admin_url
+    if admin_url is None:
+        return None, {}
+    if not backends.is_local(admin_url):
+        return None, {backends.POSTGRESQL: backends.ELSEWHERE_REASON}
+    names = tuple(config.database_name(service) for service in config.services)
+    return BackendSampler(admin_url, names), {backends.SHARED: backends.SHARED_REASON}
 
 
 def stack_targets(stack: Stack, broker_url: str, namespace: str) -> Targets:

@@ -30,13 +30,21 @@ from harness.bench.options import (
 from harness.bench.phase import measured_phase, not_attributed
 from harness.bench.results_scenario_model import AuditError
 from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool
-from harness.bench.target import Target, TargetUnavailable, own_stack, preflight, running_target
+from harness.bench.target import (
+    StackShape,
+    Target,
+    TargetUnavailable,
+    own_stack,
+    preflight,
+    running_target,
+)
 from harness.rabbit.node import BrokerError
 from harness.report import write_report
 from harness.scenarios import run as scenarios
 from harness.scenarios.scale import scaled
 from harness.scenarios.spec import ScenarioError, load_scenario
 from harness.stack.ports import PortInUse
+from harness.stack.postgres import PostgresUnavailable
 from harness.stack.supervisor import StartupFailed
 from harness.telemetry.sampler import TelemetrySampler
 from harness.traces import collect as traces
@@ -92,6 +100,16 @@ in a quarter of the time (a workshop's laptop).
 While a style's load runs, every run reads each service's /metrics (breakers, retries, bulkhead
 rejections, outbox, queue depth, faults injected), CPU and memory once a second: results.json's
 `telemetry`, plotted in the report.
+
+Scaling out (docs/bench.md, "Scaling out"): --master-bind HOST[:PORT] --expect-workers N makes
+Locust a master that waits (--workers-wait, 2m) for N workers before each phase; start them,
+here or on other machines, with `orderflow locust-worker --master HOST:PORT`. They send their
+samples to the master, so the results stay whole; their CPU is not known here, and the figures
+say so. --stack-host ADDRESS makes its own stack listen where other machines reach it.
+--store postgres runs its own stack on PostgreSQL (a database per service, dropped after the
+run; the backends' CPU is counted as `postgresql`); --replicas N runs N processes per
+service behind HAProxy, as `orderflow up --replicas` (docs/scale-out.md).
+
 Exit codes: 0 done, 1 a style could not run or Locust failed (with a scenario: or a fault did
 not happen as planned), 2 invalid arguments (or an invalid scenario file: its line and field
 are named), 3 a scenario's expectation not met, 130 interrupted."""
@@ -113,7 +131,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _traced(out, bench.traces), _target(bench, settings, out) as target:
             document = _run(bench, target, out, run_id, shlex.join(["orderflow", *sys.argv[1:]]))
-    except (TargetUnavailable, LocustFailed, PortInUse, StartupFailed, ValueError) as error:
+    except (
+        TargetUnavailable,
+        LocustFailed,
+        PortInUse,
+        StartupFailed,
+        PostgresUnavailable,
+        ValueError,
+    ) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
         return 1
     _print_tables(document, results.write_results(out, document))
@@ -211,9 +236,17 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
         yield running_target(bench.target, settings)
         return
     assert bench.profile is not None  # run() settles it
-    print(f"Starting the stack ({bench.profile} profile; data and logs in {out / 'stack'}) ...")
-    with own_stack(out / "stack", settings, bench.profile) as target:
+    shape = _shape(bench)
+    print(
+        f"Starting the stack ({bench.profile} profile; {shape.describe()}; data and logs in"
+        f" {out / 'stack'}) ..."
+    )
+    with own_stack(out / "stack", settings, bench.profile, shape=shape) as target:
         yield target
+
+
+def _shape(bench: BenchPlan) -> StackShape:
+    return StackShape(bench.store, bench.replicas, bench.stack_host, bench.grpc_balancing)
 
 
 @contextlib.contextmanager
@@ -243,12 +276,16 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
     for style in bench.styles:  # all first: a style that cannot run fails the run at once
         preflight(target, style)
     print(_describe(bench), flush=True)
-    costs = _Costs(cost.transaction_ms(out / "transaction-cost"), not_attributed(target))
+    costs = _Costs(
+        cost.transaction_ms(out / "transaction-cost"), not_attributed(target, bench.load)
+    )
     for style in bench.styles:
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
         if bench.capacity is None:
-            with TelemetrySampler(target.services, lambda: target.pids) as telemetry:
+            with TelemetrySampler(
+                target.services, target.process_ids, replicas=target.replicas
+            ) as telemetry:
                 phase, spent = measured_phase(
                     style, "load", bench.load, target, out / style, telemetry.start
                 )
@@ -312,7 +349,10 @@ def _calibrate(bench: BenchPlan, target: Target, style: str, folder: Path) -> Ce
     if bench.calibration_s is None:
         return Ceiling()
     users = bench.load.users if bench.load.rate is None else min(bench.load.users, 10)
-    load = Load(users, None, bench.calibration_s, bench.load.processes)
+    workers = bench.load.workers
+    if workers is not None:  # every worker runs at least one user
+        users = max(users, workers.count)
+    load = Load(users, None, bench.calibration_s, bench.load.processes, workers=workers)
     phase, spent = measured_phase(style, "calibration", load, target, folder)
     return Ceiling(results.load_samples(phase.samples), phase.load_generator, spent)
 
@@ -352,7 +392,13 @@ def _capacity_search(
     assert bench.capacity is not None
     goal, steps, best, rate = bench.capacity, [], None, bench.capacity.start_rate
     while rate <= goal.max_rate:
-        load = Load(open_pool(rate, goal.pool), rate, goal.step_s, bench.load.processes)
+        load = Load(
+            open_pool(rate, goal.pool),
+            rate,
+            goal.step_s,
+            bench.load.processes,
+            workers=bench.load.workers,
+        )
         phase, spent = measured_phase(style, "load", load, target, folder / f"rate-{rate:g}")
         samples = results.load_samples(phase.samples)
         step = results.capacity_step(
@@ -391,7 +437,7 @@ def _capacity_section(bench: BenchPlan, styles: dict[str, Any]) -> dict[str, Any
 
 def _run_meta(bench: BenchPlan, target: Target, run_id: str, command: str) -> dict[str, Any]:
     load = bench.load
-    return results.run_meta(
+    meta = results.run_meta(
         run_id,
         command,
         target.description,
@@ -403,6 +449,11 @@ def _run_meta(bench: BenchPlan, target: Target, run_id: str, command: str) -> di
         calibration_s=bench.calibration_s,
         processes=load.processes,
     )
+    if bench.target is None:  # a --target's store and replicas are its own, not known here
+        meta |= {"store": bench.store, "replicas": bench.replicas}
+    if load.workers is not None:
+        meta["remote_workers"] = load.workers.count
+    return meta
 
 
 def _describe(bench: BenchPlan) -> str:
@@ -423,7 +474,20 @@ def _describe(bench: BenchPlan) -> str:
         else f"calibration {bench.calibration_s:g} s"
     )
     traced = "untraced" if bench.traces is None else f"traced ({bench.traces:.0%} of the orders)"
-    return f"orderflow bench: {', '.join(bench.styles)}; {what}; {calibration}; {traced}"
+    parts = [", ".join(bench.styles), what, calibration, traced, _describe_stack(bench)]
+    if load.workers is not None:
+        workers = load.workers
+        parts.append(
+            f"users on {workers.count} Locust workers (master at"
+            f" {workers.bind_host}:{workers.bind_port}; their CPU is not counted)"
+        )
+    return "orderflow bench: " + "; ".join(parts)
+
+
+def _describe_stack(bench: BenchPlan) -> str:
+    if bench.target is not None:
+        return f"stack at {bench.target}"
+    return f"own stack on {_shape(bench).describe()}"
 
 
 def _print_tables(document: dict[str, Any], path: Path) -> None:

@@ -6,7 +6,7 @@ import argparse
 from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
-from harness.cli import bench, broker, compare, demo, dlq, report, serve, trace, up
+from harness.cli import bench, broker, compare, demo, dlq, locust_worker, report, serve, trace, up
 
 
 class Command(Protocol):
@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "serve": serve,
     "dlq": dlq,
     "broker": broker,
+    "locust-worker": locust_worker,
 }
 
 

@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 from typing import Final
 
-from harness.cli.options import add_data_dir, add_timeout
+from harness.cli.options import add_data_dir, add_replicas, add_timeout
 from harness.stack import postgres
 from harness.stack.ports import PortInUse
 from harness.stack.process import describe_exit
+from harness.stack.proxy import ProxyMissing
+from harness.stack.replicas import GRPC_SERVICES as GRPC_SERVICES  # where it was, for others
+from harness.stack.replicas import PROXY_L7, ReplicasNeedPostgres
 from harness.stack.signals import Interrupted, signals_raise_once
-from harness.stack.supervisor import START_ORDER, Stack, StackConfig, StartupFailed
+from harness.stack.supervisor import PROXY, START_ORDER, Stack, StackConfig, StartupFailed
 from services.kernel.config import SERVICES, ConfigError, Settings
 
 WATCH_POLL_S: Final = 0.2
@@ -48,8 +51,19 @@ file: orderflow_<digest of DATA_DIR>_<service>, created on the server that
 ORDERFLOW_POSTGRES_ADMIN_URL names (default postgresql://postgres@127.0.0.1:5432/postgres),
 kept between runs like the files, dropped by --reset. No other database is touched.
 
-Exit codes: 0 stopped on request, 1 a service failed to start or crashed, 2 a port is taken
-or the configuration is invalid."""
+--replicas N (with --store postgres) runs N processes of each service, every replica of a
+service on that service's database, each on free ports of its own with its own log
+(DATA_DIR/logs/<service>-<i>.log) and ORDERFLOW_REPLICA_ID=<service>-<i>. HAProxy (Debian's
+haproxy package; `make system-packages` installs it) takes the services' own ports and balances
+round robin: HTTP (REST, GraphQL, SSE, WebSocket upgrades) in mode http, gRPC in mode http over
+HTTP/2 (each call balanced), and gRPC in mode tcp on an extra port per service (one connection
+pinned to one replica). Its configuration is DATA_DIR/haproxy.cfg, its log
+DATA_DIR/logs/proxy.log, its stats page printed below. --grpc-balancing says how the order
+service's own gRPC calls reach the others' replicas (through the proxy's mode http or mode tcp
+frontend, or by gRPC's round_robin over every replica: ORDERFLOW_<SERVICE>_GRPC_TARGET).
+
+Exit codes: 0 stopped on request, 1 a service (a replica, the proxy) failed to start or
+crashed, 2 a port is taken, the configuration is invalid or HAProxy is missing."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,17 +86,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="sqlite",
         help="where the services keep their data (default: %(default)s; see above)",
     )
+    add_replicas(parser)
     add_timeout(parser, "every service to be ready")
-
-
-# Notification has no gRPC service: the styles are compared on the calls the saga waits for.
-GRPC_SERVICES: Final = ("order", "inventory", "payment")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
-        config = stack_config(settings, args.data_dir, args.only, store=args.store)
+        config = stack_config(
+            settings,
+            args.data_dir,
+            args.only,
+            store=args.store,
+            replicas=args.replicas,
+            grpc_balancing=args.grpc_balancing,
+        )
+    except ReplicasNeedPostgres as error:
+        return _fail(str(error), code=2)
     except ConfigError as error:
         return _fail(f"configuration error: {error}", code=2)
     stack = Stack(config)
@@ -117,7 +137,13 @@ def _say_store(config: StackConfig) -> None:
 
 
 def stack_config(
-    settings: Settings, data_dir: Path | None, only: list[str] | None, *, store: str = "sqlite"
+    settings: Settings,
+    data_dir: Path | None,
+    only: list[str] | None,
+    *,
+    store: str = "sqlite",
+    replicas: int = 1,
+    grpc_balancing: str = PROXY_L7,
 ) -> StackConfig:
     services = tuple(s for s in START_ORDER if s in only) if only else START_ORDER
     admin_url = os.environ.get("ORDERFLOW_POSTGRES_ADMIN_URL", postgres.DEFAULT_ADMIN_URL)
@@ -128,6 +154,8 @@ def stack_config(
         http_ports={s: settings.address(s).http_port for s in SERVICES},
         grpc_ports={s: settings.address(s).grpc_port for s in SERVICES},
         services=services,
+        replicas=replicas,
+        grpc_balancing=grpc_balancing,
     )
 
 
@@ -137,7 +165,7 @@ def _up(stack: Stack, broker_user: str | None, *, reset: bool, timeout_s: float)
     print(f"orderflow up: starting {names} (logs in {config.data_dir / 'logs'})", flush=True)
     try:
         stack.start(reset=reset, timeout_s=timeout_s)
-    except (PortInUse, postgres.PostgresUnavailable) as error:
+    except (PortInUse, postgres.PostgresUnavailable, ProxyMissing) as error:
         return _fail(str(error), code=2)
     except StartupFailed as error:
         return _fail(str(error), code=1)
@@ -162,9 +190,10 @@ def _wait_for_crash(stack: Stack) -> tuple[str, int]:
 
 
 def format_table(stack: Stack) -> str:
-    """Narrow enough for a projector: one line per service, the common paths said once."""
+    """Narrow enough for a projector: one line per service (and per replica, with several),
+    the common paths said once."""
     header = ("service", "pid", "http", "grpc", "log")
-    rows = [header, *(_row(stack, service) for service in stack.config.services)]
+    rows = [header, *(row for service in stack.config.services for row in _rows(stack, service))]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -176,13 +205,43 @@ def format_table(stack: Stack) -> str:
         "\nThe styles: REST, GraphQL (/graphql), JSON-RPC over WebSocket (/ws) on the http port;"
         "\ngRPC on the grpc port (reflection on); the broker style over ORDERFLOW_BROKER_URL."
     )
-    return "\n".join(line.rstrip() for line in lines) + paths
+    table = "\n".join(line.rstrip() for line in lines) + paths
+    return table + _proxy_lines(stack) if stack.config.proxied else table
 
 
-def _row(stack: Stack, service: str) -> tuple[str, ...]:
+def _rows(stack: Stack, service: str) -> list[tuple[str, ...]]:
+    if not stack.config.proxied:
+        grpc = str(stack.config.grpc_port(service)) if service in GRPC_SERVICES else "-"
+        log = str(stack.log_path(service))
+        return [(service, str(stack.pid(service)), stack.url(service), grpc, log)]
+    # The service's own ports are the proxy's; each replica is listed under it.
     grpc = str(stack.config.grpc_port(service)) if service in GRPC_SERVICES else "-"
-    log = str(stack.log_path(service))
-    return (service, str(stack.pid(service)), stack.url(service), grpc, log)
+    rows: list[tuple[str, ...]] = [(service, "proxy", stack.url(service), grpc, "")]
+    for name, url, address in zip(
+        stack.replicas(service),
+        stack.replica_urls(service),
+        stack.replica_grpc_addresses(service),
+        strict=True,
+    ):
+        port = address.rpartition(":")[2] if service in GRPC_SERVICES else "-"
+        rows.append((f"  {name}", str(stack.pid(name)), url, port, str(stack.log_path(name))))
+    return rows
+
+
+def _proxy_lines(stack: Stack) -> str:
+    l4 = ", ".join(
+        f"{service} {address}"
+        for service in stack.config.services
+        if (address := stack.grpc_l4_address(service)) is not None
+    )
+    config = stack.config
+    return (
+        f"\n\nHAProxy (pid {stack.pid(PROXY)}) balances round robin on every service's ports;"
+        f" stats {stack.proxy_stats_url()}"
+        f"\n  config {config.proxy_config_path()}, log {stack.log_path(PROXY)}"
+        f"\n  gRPC through its TCP (L4) frontends, one connection to one replica: {l4 or '-'}"
+        f"\n  the order service's gRPC calls: {config.grpc_balancing}"
+    )
 
 
 def _fail(message: str, *, code: int) -> int:

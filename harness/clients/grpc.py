@@ -55,3 +55,17 @@ def outcome(
             stream.cancel()
             return order
     raise RuntimeError(f"WatchOrder ended before order {answered.id} finished")
+
+
+# A target in gRPC's name syntax that may name several servers: `ipv4:10.0.0.1:50050,10.0.0.2:
+# 50050` (every replica), `dns:///order:50050` (every address of a name). gRPC's default policy,
+# pick_first, would send every call on one connection to one of them.
+BALANCED_SCHEMES = ("ipv4:", "ipv6:", "dns:")
+
+
+def channel(target: str) -> grpc.Channel:
+    """A channel to `target`: a `host:port` over one connection (to a server or a proxy), a
+    target naming several servers balanced round robin over a connection to each."""
+    balanced = target.startswith(BALANCED_SCHEMES)
+    options = [("grpc.lb_policy_name", "round_robin")] if balanced else []
+    return grpc.insecure_channel(target, options=options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 from opentelemetry.sdk.trace import TracerProvider
 
-from harness.load import targets
+from harness.load import relay, targets
 from harness.load import tracing as traced
 from harness.load.base import Schedule
 from harness.load.pacing import OpenArrivals, Surge, process_share
@@ -78,10 +79,19 @@ def _add_options(parser: Any) -> None:
         include_in_web_ui=False,
         help="what the samples are of (for orderflow bench)",
     )
+    parser.add_argument(
+        "--orderflow-workers",
+        type=int,
+        default=0,
+        include_in_web_ui=False,
+        help="a master's: the workers of a distributed run (each keeps its share of the open"
+        " model's rate, and sends its samples to the master; harness/load/relay.py)",
+    )
 
 
-def _on_init(**_: Any) -> None:
+def _on_init(environment: Environment, **_: Any) -> None:
     _Traces.provider = traced.configure()
+    relay.install(environment)
 
 
 def _on_quitting(**_: Any) -> None:
@@ -104,7 +114,9 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     Schedule.arrivals = OpenArrivals(share, surge=surge) if share > 0 else None
     folder = getattr(options, "orderflow_samples", "")
     if folder:
-        _Run.recorder = Recorder(Path(folder), _style(environment), options.orderflow_phase)
+        # A remote worker's folder is the master's path, on another machine: it sends instead.
+        send = partial(relay.send, environment) if relay.relays(environment) else None
+        _Run.recorder = Recorder(Path(folder), _style(environment), options.orderflow_phase, send)
         _Run.recorder.announce()
         _Run.ticker = gevent.spawn(_tick, _Run.recorder)
 
@@ -151,6 +163,9 @@ def _tick(recorder: Recorder) -> None:
 
 
 def _processes(options: Any) -> int:
+    workers = int(getattr(options, "orderflow_workers", 0) or 0)
+    if workers > 0:  # a distributed run: the workers the master waited for share the rate
+        return workers
     processes = getattr(options, "processes", None) or 1
     return os.cpu_count() or 1 if processes == -1 else int(processes)
 

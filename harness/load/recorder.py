@@ -17,17 +17,27 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# Sends a kind of message and its data to the master (harness/load/relay.py), for a worker on
+# another machine; None: this process writes and prints itself.
+Relay = Callable[[str, dict[str, Any]], None]
 
 FORMAT = 1
 PROGRESS_PREFIX = "orderflow-progress"
 STARTED_PREFIX = "orderflow-started"
+# What a remote worker sends its master instead (harness/load/relay.py): Locust message kinds.
+STARTED_MESSAGE = "orderflow_started"
+PROGRESS_MESSAGE = "orderflow_progress"
+SAMPLES_MESSAGE = "orderflow_samples"
 
 
 class Recorder:
-    def __init__(self, folder: Path, style: str, phase: str) -> None:
+    def __init__(self, folder: Path, style: str, phase: str, relay: Relay | None = None) -> None:
         self._folder = folder
+        self._relay = relay
         self._style = style
         self._phase = phase
         self._started_at = time.time()
@@ -55,6 +65,9 @@ class Recorder:
 
     def announce(self) -> None:
         """One line on stderr when the load starts: a fault timeline runs from this moment."""
+        if self._relay is not None:
+            self._relay(STARTED_MESSAGE, {"at": self._started_at})
+            return
         line = f"{STARTED_PREFIX} pid={os.getpid()} at={self._started_at:.6f}"
         print(line, file=sys.stderr, flush=True)
 
@@ -64,16 +77,25 @@ class Recorder:
         count = len(self._samples)
         rate = (count - self._last_count) / max(now - self._last_tick, 1e-6)
         self._last_count, self._last_tick = count, now
+        if self._relay is not None:
+            elapsed = now - self._started_at
+            self._relay(PROGRESS_MESSAGE, {"elapsed": elapsed, "rps": rate, "samples": count})
+            return
         line = f"{PROGRESS_PREFIX} pid={os.getpid()} elapsed={now - self._started_at:.1f} "
         print(line + f"rps={rate:.1f} samples={count}", file=sys.stderr, flush=True)
 
     def write(self) -> Path | None:
+        """Write the samples (or send them to the master); once, whoever asks again."""
         if self._written:
             return None
         self._written = True
-        self._folder.mkdir(parents=True, exist_ok=True)
-        path = self._folder / f"samples-{self._phase}-{os.getpid()}.json"
-        document = {
+        if self._relay is not None:
+            self._relay(SAMPLES_MESSAGE, self.document())
+            return None
+        return write_document(self._folder, str(os.getpid()), self.document())
+
+    def document(self) -> dict[str, Any]:
+        return {
             "format": FORMAT,
             "style": self._style,
             "phase": self._phase,
@@ -81,8 +103,15 @@ class Recorder:
             "samples": self._samples,
             "accepted": self._accepted,
         }
-        path.write_text(json.dumps(document, separators=(",", ":")))
-        return path
+
+
+def write_document(folder: Path, writer: str, document: dict[str, Any]) -> Path:
+    """One process's samples as `samples-<phase>-<writer>.json` (a pid, or a remote worker's
+    id: the master writes those it is sent)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"samples-{document['phase']}-{writer}.json"
+    path.write_text(json.dumps(document, separators=(",", ":")))
+    return path
 
 
 def _describe(error: BaseException) -> str:

@@ -14,7 +14,7 @@ from harness.bench.results_scenario_model import StyleScenario
 from harness.bench.table import MISSING, count, counts_of, number, percent
 from harness.report.cells import BAD, GOOD, Cell, Table, plain
 from harness.report.model import Run
-from harness.report.report import describe_load, describe_machine, time_scale
+from harness.report.report import describe_load, describe_machine, describe_stack, time_scale
 from harness.vocabulary import AUDIT_COUNTS, NOT_INVARIANTS
 
 RATIO: Final = "ratio"
@@ -241,6 +241,7 @@ def runs_table(a: Run, b: Run) -> Table:
         ("started", lambda run: run.meta.started_at),
         ("load", lambda run: describe_load(run.meta)),
         ("profile", lambda run: run.meta.profile),
+        ("stack", lambda run: describe_stack(run.meta)),
         ("machine", lambda run: describe_machine(run.meta.machine)),
     )
     rows = tuple(plain([name, read(a), read(b)]) for name, read in fields)

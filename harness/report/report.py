@@ -72,7 +72,7 @@ def facts(run: Run) -> list[tuple[str, str]]:
         ("styles", ", ".join(run.styles)),
         ("load", describe_load(meta)),
         ("profile", f"{meta.profile} (the order service's timeouts, retries and breaker)"),
-        ("stack", meta.target),
+        ("stack", describe_stack(meta)),
         ("machine", describe_machine(meta.machine)),
     ]
     if run.scenario:
@@ -94,8 +94,24 @@ def describe_load(meta: RunMeta) -> str:
     )
     processes = meta.processes
     generator = f"{processes} Locust process{'es' if processes > 1 else ''}"
+    if meta.remote_workers is not None:
+        generator = (
+            f"{meta.remote_workers} Locust workers started outside the bench (their CPU is"
+            " not counted)"
+        )
     duration = f"{meta.duration_s:g} s per style,"
     return f"{meta.model} model, {shape}, {duration} {calibration}, {generator}"
+
+
+def describe_stack(meta: RunMeta) -> str:
+    """Where the stack ran, and on what store with how many replicas when the bench started
+    it (`own stack (SQLite; ...)`); runs made before --store said nothing: SQLite, one each."""
+    if meta.store is None:
+        return meta.target
+    store = "PostgreSQL" if meta.store == "postgres" else "SQLite"
+    replicas = meta.replicas or 1
+    each = "1 replica" if replicas == 1 else f"{replicas} replicas"
+    return f"{meta.target}; store {store}, {each} per service"
 
 
 def describe_machine(machine: Machine) -> str:

@@ -37,8 +37,11 @@ def side_by_side(run: Run) -> Table:
 def cpu(run: Run) -> Table | None:
     """CPU-ms per completed order by process, the bound and its share; None for a run without
     CPU figures (a scenario run, or results from before they were measured)."""
+    processes = terminal.cpu_processes(run.styles)
     rows = tuple(
-        plain(terminal.cpu_row(style, result)) for style, result in run.styles.items() if result.cpu
+        plain(terminal.cpu_row(style, result, processes))
+        for style, result in run.styles.items()
+        if result.cpu
     )
     if not rows:
         return None
@@ -51,9 +54,9 @@ def cpu(run: Run) -> Table | None:
         "each of its hops cost the style's no-op (no-op, server and client side) and each store "
         "transaction a bare SQLite one; of bound is bound ÷ total, the share of what this "
         f"machine allows that the style reaches (docs/bench.md). {notes}",
-        terminal.CPU_HEADERS,
+        terminal.cpu_headers(processes),
         rows,
-        right_aligned(len(terminal.CPU_HEADERS)),
+        right_aligned(len(terminal.cpu_headers(processes))),
     )
 
 

@@ -30,7 +30,8 @@ HOW_TO_READ: Final = (
     "(a cross at 0: the service did not answer, crashed or paused); each circuit breaker "
     "(0 closed, 1 half-open, 2 open), by the service that holds it and the one it guards; "
     "retries, bulkhead rejections and faults injected per second; the outbox backlog (events "
-    "not yet confirmed by the broker), the broker queue depth and the notifications owed. "
+    "not yet confirmed by the broker), the broker queue depth and the notifications owed; with "
+    "several replicas per service, the requests each replica received per second and its share. "
     "Red bands are the faults, grey the warm-up; a panel in which nothing happened is left out."
 )
 PANEL_IN: Final = 1.9
@@ -40,6 +41,7 @@ DASHES: Final = ("-", "--", ":")
 STATE: Final = "breaker"
 
 Line = tuple[str, str, list[float], str]  # label, colour, values (NaN: none), dash
+Read = Callable[[ServiceReading], float | None]
 Panel = tuple[str, str, list[Line]]  # title, y label, lines
 
 
@@ -54,7 +56,7 @@ class StyleTelemetry:
     def times(self) -> list[float]:
         return [point.t for point in self.telemetry.series]
 
-    def of(self, service: str, read: Callable[[ServiceReading], float | None]) -> list[float]:
+    def of(self, service: str, read: Read) -> list[float]:
         """One service's value at each point (NaN where it has none)."""
         values = []
         for point in self.telemetry.series:
@@ -66,6 +68,24 @@ class StyleTelemetry:
     @property
     def services(self) -> list[str]:
         return list(dict.fromkeys(s for point in self.telemetry.series for s in point.services))
+
+    @property
+    def replicas(self) -> dict[str, list[str]]:
+        """Each service's replicas (`--replicas N`), by name; empty for a one-replica stack."""
+        found: dict[str, dict[str, None]] = {}
+        for point in self.telemetry.series:
+            for service, readings in (point.replicas or {}).items():
+                found.setdefault(service, {}).update(dict.fromkeys(readings))
+        return {service: list(names) for service, names in found.items()}
+
+    def of_replica(self, service: str, replica: str, read: Read) -> list[float]:
+        """One replica's value at each point (NaN where it has none)."""
+        values = []
+        for point in self.telemetry.series:
+            reading = (point.replicas or {}).get(service, {}).get(replica)
+            value = None if reading is None else read(reading)
+            values.append(math.nan if value is None else float(value))
+        return values
 
 
 def telemetry_charts(run: Run) -> list[Markup]:
@@ -141,6 +161,11 @@ def _panels(style: StyleTelemetry) -> list[Panel]:
         ),
         ("retries, bulkhead rejections, faults injected", "per second", _counters(style)),
         ("outbox backlog, queue depth, notifications owed", "messages", _backlogs(style)),
+        (
+            "requests per replica (HTTP, gRPC, broker deliveries), with each one's share",
+            "per second",
+            replica_requests(style),
+        ),
     ]
 
 
@@ -148,9 +173,7 @@ def _colour(service: str) -> str:
     return SERVICE_COLOURS.get(service, "#7f7f7f")
 
 
-def _per_service(
-    style: StyleTelemetry, read: Callable[[ServiceReading], float | None]
-) -> list[Line]:
+def _per_service(style: StyleTelemetry, read: Read) -> list[Line]:
     lines = [(s, _colour(s), style.of(s, read), "-") for s in style.services]
     return [line for line in lines if not all(math.isnan(v) for v in line[2])]
 
@@ -193,6 +216,36 @@ def _backlogs(style: StyleTelemetry) -> list[Line]:
                 label = f"{service}: {name.replace('_', ' ')}"
                 lines.append((label, _colour(service), values, DASHES[index]))
     return lines
+
+
+def replica_requests(style: StyleTelemetry) -> list[Line]:
+    """Each replica's requests per second, labelled with its share of its service's requests
+    over the run: the spread the proxy, the gRPC client or the competing consumers made."""
+    lines = []
+    for service, names in style.replicas.items():
+        totals = {name: style.of_replica(service, name, _requests) for name in names}
+        served = {name: _increase(values) for name, values in totals.items()}
+        whole = sum(served.values())
+        if whole <= 0:
+            continue
+        for index, name in enumerate(names):
+            label = f"{name}: {served[name] / whole:.0%}"
+            rates = per_second(style.times, totals[name])
+            lines.append((label, _colour(service), rates, DASHES[index % len(DASHES)]))
+    return lines
+
+
+def _requests(reading: ServiceReading) -> float | None:
+    return None if reading.requests is None else float(sum(reading.requests.values()))
+
+
+def _increase(totals: Sequence[float]) -> float:
+    """How much a counter grew over the run (from 0 again after a restart, as per_second)."""
+    known = [v for v in totals if not math.isnan(v)]
+    grown = 0.0
+    for before, after in itertools.pairwise(known):
+        grown += after - before if after >= before else after
+    return grown
 
 
 def _named(name: str) -> Callable[[ServiceReading], float | None]:

@@ -6,14 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 
 @dataclass
 class Child:
-    service: str
+    service: str  # what it is called in messages: a service, a replica (`order-2`), `proxy`
     process: subprocess.Popen[bytes]
     log_path: Path
     log_offset: int  # where this run's output starts: the log keeps earlier runs too
@@ -21,7 +21,15 @@ class Child:
     ended_by_us: bool = False  # stopped or killed by the supervisor, so its exit is no crash
 
     @classmethod
-    def spawn(cls, service: str, env: Mapping[str, str], log_path: Path) -> Child:
+    def spawn(
+        cls,
+        service: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        argv: Sequence[str] | None = None,
+    ) -> Child:
+        """Runs `argv`, by default the service's own module (`services.<service>.main`)."""
+        command = [sys.executable, "-m", f"services.{service}.main"] if argv is None else argv
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -29,7 +37,7 @@ class Child:
             log.flush()
             offset = log.tell()
             process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}.main"],
+                list(command),
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -42,13 +42,17 @@ class _Process:
 @dataclass
 class TelemetrySampler:
     """`services`: each service's HTTP address; `pids`: each one's process id now (a service
-    restarted by a crash fault has a new one), empty for a stack someone else started."""
+    restarted by a crash fault has a new one), empty for a stack someone else started.
+    `replicas`: with several replicas per service, each one's own HTTP address by its name
+    (`Stack.replicas`, `Stack.replica_urls`), read one by one as well (a service's own address
+    is then the proxy's, which answers from any replica); `pids` then by replica name."""
 
     services: Mapping[str, str]
     pids: Pids = dict
     interval_s: float = INTERVAL_S
     proc: Path = PROC
     points: list[dict[str, Any]] = field(default_factory=list)
+    replicas: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     _last: dict[str, _Process] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -76,7 +80,11 @@ class TelemetrySampler:
             "interval_s": self.interval_s,
             "started_at": zero,
             "series": [
-                {"t": round(point["at"] - zero, 2), "services": point["services"]}
+                {
+                    "t": round(point["at"] - zero, 2),
+                    "services": point["services"],
+                    **({"replicas": point["replicas"]} if "replicas" in point else {}),
+                }
                 for point in self.points
             ],
         }
@@ -101,14 +109,34 @@ class TelemetrySampler:
             pids = self.pids()
         except LookupError:  # a service not (re)started: its process is not known this second
             pids = {}
-        services = {}
-        for service, url in self.services.items():
-            found = scrape.read(client, url, TIMEOUT_S)
-            reading: dict[str, Any] = {"answered": found is not None, **(found or {})}
-            pid = pids.get(service)
-            reading |= self._process(service, pid, at, ticks, page) if pid else {}
-            services[service] = reading
-        return {"at": at, "services": services}
+
+        def read(name: str, url: str) -> dict[str, Any]:
+            return self._reading(client, name, url, pids.get(name), at, ticks, page)
+
+        point: dict[str, Any] = {
+            "at": at,
+            "services": {service: read(service, url) for service, url in self.services.items()},
+        }
+        if self.replicas:
+            point["replicas"] = {
+                service: {name: read(name, url) for name, url in urls.items()}
+                for service, urls in self.replicas.items()
+            }
+        return point
+
+    def _reading(
+        self,
+        client: httpx.Client,
+        name: str,
+        url: str,
+        pid: int | None,
+        at: float,
+        ticks: int,
+        page: int,
+    ) -> dict[str, Any]:
+        found = scrape.read(client, url, TIMEOUT_S)
+        reading: dict[str, Any] = {"answered": found is not None, **(found or {})}
+        return reading | (self._process(name, pid, at, ticks, page) if pid else {})
 
     def _process(self, service: str, pid: int, at: float, ticks: int, page: int) -> dict[str, Any]:
         cpu_s = cpu_seconds(pid, self.proc, ticks)

@@ -28,6 +28,17 @@ GAUGES: Final = {
     "orderflow_notifications_owed": "notifications_owed",
     "orderflow_broker_connected": "broker_connected",
 }
+# The requests a service received, by what carried them (HTTP requests and WebSocket messages:
+# kernel/http/middleware.py; gRPC calls: kernel/grpc/counting.py; deliveries:
+# kernel/broker/consumer.py): read per replica, the spread a balancer made. Probes and scrapes
+# (the proxy checks /health every second) are not the load.
+REQUESTS: Final = {
+    "orderflow_http_requests": "http",
+    "orderflow_grpc_requests": "grpc",
+    "orderflow_websocket_messages": "websocket",
+    "orderflow_broker_consumed": "broker",
+}
+NOT_LOAD: Final = frozenset({"/health", "/ready", "/metrics"})
 BREAKER: Final = "orderflow_breaker_state"  # per downstream: 0 closed, 1 half-open, 2 open
 MAX_BYTES: Final = 1_000_000  # a service's /metrics is a few kB; more is not a service of ours
 
@@ -58,4 +69,16 @@ def patterns(families: Iterable[Metric]) -> dict[str, Any]:
             found[GAUGES[family.name]] = int(sum(s.value for s in family.samples))
         elif family.name == BREAKER:
             found["breakers"] = {s.labels.get("target", "?"): int(s.value) for s in family.samples}
+        elif family.name in REQUESTS:
+            found.setdefault("requests", {})[REQUESTS[family.name]] = _requests(family)
     return found
+
+
+def _requests(family: Metric) -> int:
+    return int(
+        sum(
+            s.value
+            for s in family.samples
+            if s.name == f"{family.name}_total" and s.labels.get("route") not in NOT_LOAD
+        )
+    )

@@ -49,14 +49,14 @@ class InventoryHandlers:
         """Reserve every line or none. Returns the reservation and whether it is new."""
         await self._faults.before("inventory.reserve")
         with tracing.transaction("inventory.reserve"):
-            return self._store.atomically(lambda: self._reserve(order_id, lines))
+            return await self._store.atomically(lambda: self._reserve(order_id, lines))
 
     async def release(self, order_id: str) -> Reservation:
         """Give the stock back. Safe to repeat, and safe before the reservation ever arrived."""
         check_identifier("order_id", order_id)
         await self._faults.before("inventory.release")
         with tracing.transaction("inventory.release"):
-            return self._store.atomically(lambda: self._release(order_id))
+            return await self._store.atomically(lambda: self._release(order_id))
 
     def _release(self, order_id: str) -> Reservation:
         """Inside the caller's transaction."""

@@ -50,8 +50,9 @@ class InventoryStore(Store):
         self.messages = outbox.Messages(database)
 
     def seed(self, products: Iterable[Product]) -> None:
-        """Insert products that are missing; never touch stock that already moved."""
-        with self._db.transaction():
+        """Insert products that are missing; never touch stock that already moved. At start-up
+        only: it may wait for a replica seeding at the same time (`patient`)."""
+        with self._db.transaction(patient=True):
             self._db.executemany(
                 "INSERT OR IGNORE INTO products (sku, name, price_cents, initial_stock, available)"
                 " VALUES (?, ?, ?, ?, ?)",

@@ -16,6 +16,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -70,6 +71,9 @@ class ServiceAddress:
     http_port: int
     grpc_port: int
     control_port: int = 0  # the fault-control endpoint, on 127.0.0.1 (only with a token)
+    # A gRPC target naming every replica (ORDERFLOW_<SERVICE>_GRPC_TARGET), balanced by the
+    # client round robin; None: host:grpc_port, one connection (to one server or a proxy).
+    grpc_target: str | None = None
 
     @property
     def http_url(self) -> str:
@@ -92,6 +96,29 @@ def host_variable(service: str) -> str:
     return f"ORDERFLOW_{service.upper()}_HOST"
 
 
+def grpc_target_variable(service: str) -> str:
+    """The variable giving a gRPC target for calls to a service's replicas, e.g.
+    ORDERFLOW_INVENTORY_GRPC_TARGET=ipv4:127.0.0.1:50061,127.0.0.1:50071 or
+    dns:///inventory:50051 (every address a name resolves to)."""
+    return f"ORDERFLOW_{service.upper()}_GRPC_TARGET"
+
+
+# gRPC's name syntax (github.com/grpc/grpc/blob/master/doc/naming.md), kept to what a target
+# of addresses or names needs: no spaces, no quotes.
+_GRPC_TARGET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/\[\],%-]{0,2047}")
+
+
+def _grpc_target(key: str, value: str) -> str | None:
+    if not value:
+        return None
+    if _GRPC_TARGET.fullmatch(value):
+        return value
+    raise ConfigError(
+        f"{key} must be a gRPC target such as ipv4:10.0.0.1:50051,10.0.0.2:50051 or"
+        f" dns:///inventory:50051, got {value!r}"
+    )
+
+
 def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
     http_default, grpc_default = DEFAULT_PORTS[name]
     http_port: int = _get(env, port_variable(name, "http"), _port, http_default)
@@ -101,6 +128,7 @@ def _address(env: Mapping[str, str], name: str, host: str) -> ServiceAddress:
         http_port=http_port,
         grpc_port=_get(env, port_variable(name, "grpc"), _port, grpc_default),
         control_port=_get(env, port_variable(name, "control"), _port, http_port + CONTROL_OFFSET),
+        grpc_target=_get(env, grpc_target_variable(name), _grpc_target, None),
     )
 
 
@@ -285,6 +313,17 @@ def _token(key: str, raw: str) -> str | None:
     return raw or None
 
 
+def default_replica_id() -> str:
+    """Unique among live processes: this host and this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _replica_id(key: str, raw: str) -> str:
+    if not raw or len(raw) > 128 or not raw.isprintable():
+        raise ConfigError(f"{key} must be 1 to 128 printable characters")
+    return raw
+
+
 def _database_url(key: str, raw: str) -> str | None:
     if raw and not raw.startswith(("postgresql://", "postgres://")):
         raise ConfigError(
@@ -420,6 +459,14 @@ class Settings(BaseModel):
     webhook_retry_delays_ms: Annotated[Delays, Field(alias="ORDERFLOW_WEBHOOK_RETRY_DELAYS_MS")] = (
         WEBHOOK_RETRY_DELAYS_MS
     )
+    # Replicas of a service on one database (services/kernel/lease.py): who this process is in
+    # the claims it takes (unique among live processes), and how long one lasts unless renewed.
+    replica_id: Annotated[
+        str,
+        _checked(_replica_id),
+        Field(alias="ORDERFLOW_REPLICA_ID", default_factory=default_replica_id),
+    ]
+    claim_lease_s: Annotated[Seconds, Field(alias="ORDERFLOW_CLAIM_LEASE_S")] = 10.0
 
     @property
     def call_timeout_s(self) -> float:

@@ -3,10 +3,15 @@
 One synchronous connection per service, in autocommit mode with explicit BEGIN/COMMIT, used on
 the event loop like SQLite's: a transaction still has no `await` inside, so one process never
 interleaves two of its own transactions on the connection. Between processes the database keeps
-the invariants (docs/architecture.md, "Stores"). A statement can wait for a row lock another
-process holds; those transactions are short (no `await` inside either), and the loop is never
-held longer than LOCK_TIMEOUT per wait or STATEMENT_TIMEOUT per statement: past them the
-statement fails and its transaction rolls back.
+the invariants (docs/architecture.md, "Stores"). A statement that finds a row another process
+holds waits at most LOCK_TIMEOUT (tens of ms) on the loop: then it fails as `DatabaseBusy`, its
+transaction rolls back, and the caller runs it again after an asynchronous pause
+(`rerun_while_busy`). STATEMENT_TIMEOUT bounds any other statement.
+
+A connection the server drops (a restart, `pg_terminate_backend`, a network cut) is replaced:
+the request that meets the loss fails as `DatabaseUnavailable` (nothing half-written), and a
+later transaction opens a new connection (`_Reconnect`), in a thread so that a server that does
+not answer never holds the loop, and with a back-off between failed attempts.
 
 Queries are the stores' SQLite text, translated once each (`translate`); schemas likewise
 (`translate_schema`). The schema's version is kept in a `schema_version` table.
@@ -14,25 +19,46 @@ Queries are the stores' SQLite text, translated once each (`translate`); schemas
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from services.kernel.database import (
     ConstraintViolation,
     Database,
+    DatabaseBusy,
+    DatabaseUnavailable,
     DatabaseUnreachable,
     OutdatedDatabase,
     Params,
 )
 
+log = logging.getLogger(__name__)
+
 STATEMENT_TIMEOUT: Final = "5s"
-LOCK_TIMEOUT: Final = "2s"
+# The longest a statement waits on the loop for a lock another process holds. Transactions
+# last microseconds to milliseconds (no `await` inside), so a wait past this is rare; it then
+# ends as DatabaseBusy and is run again without holding the loop.
+LOCK_TIMEOUT: Final = "20ms"
+# Start-up (schema, seeding) waits for other replicas' locks: nothing is being served yet.
+PATIENT_LOCK_TIMEOUT: Final = "10s"
+# The first connection may wait for a server still starting; a new one is opened in a thread
+# (psycopg's shortest connect timeout is 2 s), waited for on the loop at most RECONNECT_WAIT_S.
+CONNECT_TIMEOUT_S: Final = 10
+RECONNECT_TIMEOUT_S: Final = 2
+RECONNECT_WAIT_S: Final = 0.05
+FIRST_BACK_OFF_S: Final = 0.1
+LONGEST_BACK_OFF_S: Final = 1.0
 
 _NUMBERED: Final = re.compile(r"\?(\d+)")
 _NAMED: Final = re.compile(r"(?<![:\w]):([a-z_]\w*)")
@@ -114,70 +140,196 @@ def translate_schema(schema: str) -> str:
 class PostgresDatabase(Database):
     lock_clause = " FOR UPDATE"
 
-    def __init__(self, connection: psycopg.Connection[Row]) -> None:
+    def __init__(self, connection: psycopg.Connection[Row], reconnect: _Reconnect) -> None:
         self.connection = connection
+        self._reconnect = reconnect
+        self._began = False  # BEGIN sent and not ended: a lost connection is not replaced then
+        self._closed = False
 
     def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Row]:
         query, numbered = translate(sql)
         if numbered:
             params = {f"p{i}": value for i, value in enumerate(params, start=1)}
+        connection = self._usable()
         try:
-            return self.connection.execute(query, params)
-        except errors.IntegrityError as error:
-            raise _violation(error) from error
+            return connection.execute(query, params)
+        except psycopg.Error as error:
+            self._fail(error, "execute")
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         query, _ = translate(sql)
         try:
-            with self.connection.cursor() as cursor:
+            with self._usable().cursor() as cursor:
                 cursor.executemany(query, rows)
-        except errors.IntegrityError as error:
-            raise _violation(error) from error
+        except psycopg.Error as error:
+            self._fail(error, "execute")
 
     def begin(self) -> None:
-        self.connection.execute("BEGIN")
+        connection = self._usable()
+        try:
+            connection.execute("BEGIN")
+        except psycopg.OperationalError as error:
+            if not connection.broken:
+                self._fail(error, "begin")
+            # Dropped while idle, found only now: nothing was done yet, so a new connection
+            # may do all of it (the request need not fail for a loss that cost it nothing).
+            log.warning("the database connection was lost (%s); opening a new one", error)
+            try:
+                self._usable().execute("BEGIN")
+            except psycopg.Error as again:
+                self._fail(again, "begin")
+        self._began = True
 
     def commit(self) -> None:
         try:
             self.connection.execute("COMMIT")
-        except errors.IntegrityError as error:
-            raise _violation(error) from error
+        except psycopg.Error as error:
+            self._fail(error, "commit")
+        finally:
+            self._began = False  # COMMIT ends the transaction, whether it committed or not
 
     def rollback(self) -> None:
-        self.connection.execute("ROLLBACK")
+        self._began = False
+        if self.connection.closed:
+            return  # the server rolled back what the lost connection had begun
+        try:
+            self.connection.execute("ROLLBACK")
+        except psycopg.Error as error:
+            self._fail(error, "rollback")
 
     @property
     def in_transaction(self) -> bool:
+        if self.connection.closed:
+            return self._began  # only until rollback() says it is over
         return self.connection.info.transaction_status != pq.TransactionStatus.IDLE
 
+    def wait_long_for_locks(self) -> None:
+        self.execute(f"SET LOCAL lock_timeout = '{PATIENT_LOCK_TIMEOUT}'")
+
     def add_column(self, table: str, column: str, declaration: str) -> None:
-        self.connection.execute(
-            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}"
-        )
+        # ALTER TABLE takes the table's strongest lock even when the column is there, and
+        # would queue every replica's queries of it behind that: look first.
+        present = self.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? AND column_name = ?",
+            (table, column),
+        ).fetchone()
+        if present is None:
+            with self.transaction(patient=True):
+                self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}")
+
+    def is_reachable(self) -> bool:
+        """Whether a statement runs now (a readiness check): a connection found lost is
+        replaced once, so one that was dropped while the server stayed up reads as reachable."""
+        return any(super(PostgresDatabase, self).is_reachable() for _ in range(2))
 
     def close(self) -> None:
+        self._closed = True
+        self._reconnect.close()
         self.connection.close()
+
+    def _usable(self) -> psycopg.Connection[Row]:
+        """The connection, or a new one in place of a lost one (outside a transaction only:
+        the statements a transaction ran before are gone with the old one)."""
+        if self.connection.closed and not self._closed:
+            if self._began:
+                raise DatabaseUnavailable("execute", "the connection was lost in a transaction")
+            self.connection = self._reconnect.connection()
+        return self.connection
+
+    def _fail(self, error: psycopg.Error, operation: str) -> NoReturn:
+        """Raise what a store understands for the driver's `error`."""
+        if isinstance(error, errors.IntegrityError):
+            raise _violation(error) from error
+        if isinstance(error, errors.LockNotAvailable):
+            raise DatabaseBusy(operation, "rows another process holds") from error
+        if self.connection.broken:
+            raise DatabaseUnavailable(operation, f"the connection was lost: {error}") from error
+        raise error
+
+
+class _Reconnect:
+    """Opens a new connection in place of a lost one, without holding the loop for long.
+
+    Each attempt runs in a thread of its own: the loop waits for it at most RECONNECT_WAIT_S
+    (a server that answers is connected to in a few ms), and the attempt, if still running,
+    is taken up by a later call. After a failed attempt the next waits a back-off (doubling to
+    LONGEST_BACK_OFF_S), so a flood of requests while the server is down fails at once instead
+    of each trying to connect."""
+
+    def __init__(self, open_connection: Callable[[int], psycopg.Connection[Row]]) -> None:
+        self._open = open_connection
+        self._attempt: concurrent.futures.Future[psycopg.Connection[Row]] | None = None
+        self._not_before = 0.0
+        self._back_off = FIRST_BACK_OFF_S
+
+    def connection(self) -> psycopg.Connection[Row]:
+        attempt, wait = self._attempt, 0.0
+        if attempt is None:
+            left = self._not_before - time.monotonic()
+            if left > 0:
+                raise DatabaseUnavailable("connect", f"next attempt to connect in {left:.2f} s")
+            attempt, wait = self._start(), RECONNECT_WAIT_S
+        concurrent.futures.wait([attempt], timeout=wait)
+        if not attempt.done():
+            raise DatabaseUnavailable("connect", "connecting to the database")
+        self._attempt = None
+        try:
+            connection = attempt.result()
+        except Exception as error:  # refused, timed out, or the settings failed: wait, again
+            self._not_before = time.monotonic() + self._back_off
+            self._back_off = min(self._back_off * 2, LONGEST_BACK_OFF_S)
+            raise DatabaseUnavailable("connect", str(error).strip()) from error
+        self._not_before, self._back_off = 0.0, FIRST_BACK_OFF_S
+        log.warning("connected to the database again")
+        return connection
+
+    def close(self) -> None:
+        """A connection still being opened is closed as soon as it is."""
+        if self._attempt is not None:
+            self._attempt.add_done_callback(_close_opened)
+
+    def _start(self) -> concurrent.futures.Future[psycopg.Connection[Row]]:
+        attempt: concurrent.futures.Future[psycopg.Connection[Row]] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                attempt.set_result(self._open(RECONNECT_TIMEOUT_S))
+            except BaseException as error:  # the loop's side reads it; the thread ends
+                attempt.set_exception(error)
+
+        # A daemon: an attempt on a server that does not answer never delays the exit.
+        threading.Thread(target=run, name="database-reconnect", daemon=True).start()
+        self._attempt = attempt
+        return attempt
+
+
+def _close_opened(attempt: concurrent.futures.Future[psycopg.Connection[Row]]) -> None:
+    if attempt.exception() is None:
+        attempt.result().close()
 
 
 def _violation(error: errors.IntegrityError) -> ConstraintViolation:
     return ConstraintViolation(str(error), unique=isinstance(error, errors.UniqueViolation))
 
 
-def connect(url: str, schema: str, version: int = 1) -> PostgresDatabase:
-    """Connect and bring the service's schema to `version` (creating it on a new database)."""
+def connect(url: str, schema: str, version: int = 1, name: str = "orderflow") -> PostgresDatabase:
+    """Connect and bring the service's schema to `version` (creating it on a new database).
+    `name` is the connection's application_name unless the URL gives one."""
+
+    def open_connection(timeout_s: int) -> psycopg.Connection[Row]:
+        return _open(url, name, timeout_s)
+
     try:
-        connection = psycopg.connect(url, autocommit=True, row_factory=_rows, connect_timeout=10)
+        connection = open_connection(CONNECT_TIMEOUT_S)
     except psycopg.OperationalError as error:
         raise DatabaseUnreachable(
             f"cannot reach the database at {_safe(url)} ({str(error).strip()}); check"
             " ORDERFLOW_DATABASE_URL"
         ) from error
-    connection.adapters.register_dumper(bool, _BoolAsInteger)
-    connection.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
-    connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-    database = PostgresDatabase(connection)
+    database = PostgresDatabase(connection, _Reconnect(open_connection))
     try:
-        with database.transaction():
+        with database.transaction(patient=True):
             # Processes starting together on one database (replicas) take turns: concurrent
             # CREATE TABLE IF NOT EXISTS can otherwise collide in the catalog.
             database.execute("SELECT pg_advisory_xact_lock(hashtext('orderflow schema'))")
@@ -188,6 +340,22 @@ def connect(url: str, schema: str, version: int = 1) -> PostgresDatabase:
         connection.close()
         raise
     return database
+
+
+def _open(url: str, name: str, timeout_s: int) -> psycopg.Connection[Row]:
+    """A new connection with the session's settings: the first one, and every replacement."""
+    if "application_name" not in conninfo_to_dict(url):
+        url = make_conninfo(url, application_name=name)
+    connection = psycopg.connect(url, autocommit=True, row_factory=_rows, connect_timeout=timeout_s)
+    try:
+        connection.adapters.register_dumper(bool, _BoolAsInteger)
+        connection.execute(
+            f"SET statement_timeout = '{STATEMENT_TIMEOUT}'; SET lock_timeout = '{LOCK_TIMEOUT}'"
+        )
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def _check_version(database: PostgresDatabase, url: str, version: int) -> None:

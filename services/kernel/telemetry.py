@@ -35,6 +35,14 @@ class Telemetry:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Each message a client sends on a WebSocket (a JSON-RPC request or batch, a GraphQL
+        # subscription's frame): the socket itself is one HTTP request, its load is these.
+        self.websocket_messages = Counter(
+            "orderflow_websocket_messages",
+            "WebSocket messages received, by route.",
+            ["route"],
+            registry=self.registry,
+        )
         self.downstream_calls = Counter(
             "orderflow_downstream_calls",
             "Calls to other services, by target, operation and outcome.",

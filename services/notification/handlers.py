@@ -69,7 +69,9 @@ class NotificationHandlers:
         await self._faults.before("notification.record")
         notice = compose(request)
         with tracing.transaction("notification.record"):
-            notification, created = self._store.atomically(lambda: self._record(notice, request))
+            notification, created = await self._store.atomically(
+                lambda: self._record(notice, request)
+            )
         self._told(notification, created, request)
         return notification, created
 

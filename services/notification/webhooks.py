@@ -25,6 +25,7 @@ import httpx
 
 from services.kernel.clock import now_iso
 from services.kernel.contracts import check_callback_url
+from services.kernel.database import DatabaseUnavailable
 from services.kernel.errors import InvalidRequest
 from services.kernel.telemetry import Telemetry
 from services.kernel.webhooks import customer_secret, sign
@@ -116,7 +117,10 @@ class WebhookDelivery:
                     await asyncio.wait_for(self._wake.wait(), self._idle_s())
 
     def _idle_s(self) -> float:
-        next_at = self._webhooks.next_due()
+        try:
+            next_at = self._webhooks.next_due()
+        except DatabaseUnavailable:  # outside the loop's guard: it must not end the loop
+            return IDLE_S
         if next_at is None:
             return IDLE_S
         return min(max(next_at - time.time(), 0.01), IDLE_S)

@@ -5,7 +5,10 @@ caller: a client that disconnects or times out does not leave a saga half-way. A
 same idempotency key joins the saga already in flight, or drives an unfinished one itself (after
 a restart, before recovery reaches it), and answers as far as the saga can go now, as the first
 call would; it returns a finished order's recorded outcome. One task per order runs its saga in
-this process (`_in_flight`), so a retry, another retry and recovery never run it twice at once.
+this process (`_in_flight`), so a retry, another retry and recovery never run it twice at once;
+across replicas on one database, the saga's claim on the order (store.py) does the same: a saga
+starts only where its order is claimed, and a retry reaching another replica waits for the one
+driving it (or takes the order over once that one's lease lapsed).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from services.kernel.clock import now_iso
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
+from services.kernel.lease import gone_from_this_host
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
 from services.order.saga import Saga
-from services.order.store import AuditedOrder, LogEntry, OrderStore
+from services.order.store import AuditedOrder, ClaimLost, LogEntry, OrderStore
 from services.order.updates import StatusChange, follow
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ MAX_LISTED = 100
 RECOVERY_CONCURRENCY = 8
 # How often a status stream reads the store when no live update woke it.
 RECHECK_S = 5.0
+# How often a retry looks again at an order another replica is driving.
+ELSEWHERE_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class OrderHandlers:
         if existing is not None:
             return existing, False
         order = domain.new_order(self._new_id(), command, now_iso())
-        self._store.add(order)
+        self._store.add(order, self._saga.lease)  # claimed for the saga this process starts
         self._store.log(order.id, "place", "accepted", order.created_at)
         return order, True
 
@@ -107,7 +113,7 @@ class OrderHandlers:
         await self._faults.before("order.place")
         command.validate(self._callback_hosts)
         with tracing.transaction("order.place"):
-            order, created = self._store.atomically(lambda: self._accept(command))
+            order, created = await self._store.atomically(lambda: self._accept(command))
         if not created:
             domain.check_replay(order, command)
         correlation.bind_order(order.id)
@@ -191,21 +197,37 @@ class OrderHandlers:
         # Both reads with no await between: one consistent picture.
         return OrderAudit(self._store.audited(style), self._store.confirmed_units(style))
 
+    def release_claims(self) -> int:
+        """At start: free at once, rather than after their lease, the claims of processes known
+        to be gone: this replica's id in a previous life (a stable ORDERFLOW_REPLICA_ID
+        restarted), and default ids of processes of this host that no longer run (a restart).
+        Returns how many."""
+        mine = self._saga.lease.holder
+        gone = [h for h in self._store.claim_holders() if h == mine or gone_from_this_host(h)]
+        return sum(self._store.release_claims(holder) for holder in gone)
+
     async def recover(self) -> int:
-        """Drive every unfinished saga that no task of this process is driving (after a crash,
-        or when a compensation had to wait for a service to come back). Returns how many."""
-        orphans = [o for o in self._store.unfinished() if o.id not in self._in_flight]
+        """Drive every unfinished saga that nobody drives (after a crash of this process or of
+        another replica, or when a compensation had to wait for a service to come back): those
+        no task of this process runs and no other replica holds. Returns how many it drove."""
+        lease = self._saga.lease
+        orphans = [o for o in self._store.unfinished(lease) if o.id not in self._in_flight]
         room = asyncio.Semaphore(RECOVERY_CONCURRENCY)
 
-        async def drive(order: Order) -> Order:
-            async with room:
-                return await self._drive(order)
+        async def drive(order: Order) -> bool:
+            async with room:  # claimed only once there is room: a claim waiting here would lapse
+                running = self._start(order)
+                if not isinstance(running, asyncio.Task):
+                    return False  # finished, or another replica claimed it first
+                with contextlib.suppress(ClaimLost):  # taken over: that replica finishes it
+                    await asyncio.shield(running)
+                return True
 
         results = await asyncio.gather(*(drive(o) for o in orphans), return_exceptions=True)
         for order, result in zip(orphans, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("recovery of order %s failed: %r", order.id, result)
-        return len(orphans)
+        return sum(result is True for result in results)
 
     async def stop(self, grace_s: float) -> None:
         """At shutdown, before the downstream clients close: give running sagas `grace_s` to
@@ -226,23 +248,38 @@ class OrderHandlers:
         return {"database": self._store.is_reachable()}
 
     async def _drive(self, order: Order, first_run: bool = False) -> Order:
-        """Join the task running this order's saga, or start one, and await its end."""
-        running = self._start(order, first_run)
-        return running if isinstance(running, Order) else await asyncio.shield(running)
+        """Join the task running this order's saga, or start one, and await its end; while
+        another replica drives it, wait for that one's end (or take over once its lease lapsed)."""
+        while True:
+            running = self._start(order, first_run)
+            if isinstance(running, Order):
+                return running
+            if running is not None:
+                with contextlib.suppress(ClaimLost):  # taken over: follow the new driver
+                    return await asyncio.shield(running)
+            first_run = False  # from here on, another replica may have tried a step
+            await asyncio.sleep(ELSEWHERE_POLL_S)
 
-    def _start(self, order: Order, first_run: bool = False) -> asyncio.Task[Order] | Order:
-        """The task running this order's saga (started if none is), or the order as stored
-        when it has no saga to run."""
+    def _start(self, order: Order, first_run: bool = False) -> asyncio.Task[Order] | Order | None:
+        """The task running this order's saga (started if none is), the order as stored when
+        it has no saga to run, or None while another replica drives it.
+
+        `first_run`: this process has just recorded the order, claimed (`_accept`). Otherwise
+        the claim comes first and the read second: once claimed, nobody else moves the order,
+        so the saga starts from its true state (`order` may be stale: recovery's list, a
+        retry's read, another replica's progress), and a saga never goes back."""
         task = self._in_flight.get(order.id)
-        if task is None:
-            # Start from the stored state: `order` may have been read before another task
-            # moved the order on (recovery's list, a retry's read), and a saga never goes back.
-            current = self._store.get(order.id) or order
-            # A broker-style order moves by its events only (a key can be retried in any style).
-            if current.saga is SagaState.DONE or current.style == styles.BROKER:
-                return current
-            saga = self._saga.advance(current, first_run=first_run)
-            task = asyncio.create_task(saga, name=f"saga-{order.id}")
-            self._in_flight[order.id] = task
-            task.add_done_callback(lambda _: self._in_flight.pop(order.id, None))
+        if task is not None:
+            return task
+        claimed = first_run or self._saga.claim(order.id)
+        current = self._store.get(order.id) or order
+        if not claimed:
+            # Finished, a broker-style order (moved by its events only; a key can be retried in
+            # any style), or driven by another replica now.
+            done = current.saga is SagaState.DONE or current.style == styles.BROKER
+            return current if done else None
+        saga = self._saga.advance(current, first_run=first_run)
+        task = asyncio.create_task(saga, name=f"saga-{order.id}")
+        self._in_flight[order.id] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(order.id, None))
         return task

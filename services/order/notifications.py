@@ -8,6 +8,11 @@ acknowledges it, backing off while it does not answer; a restart resumes from th
 delivery whose acknowledgement was lost is sent again: notification keeps one notification per
 order and answers a repeat as it answered the first (at least once, deduplicated: the customer
 is told once in effect). The broker style gets the same from its outbox and inbox.
+
+Every replica runs this loop on the one database: a round claims the notifications it delivers
+(store.py, kernel/lease.py), so two replicas never deliver the same one at the same time; what a
+round could not deliver is released for any replica's next round, and what a dead replica had
+claimed is delivered by another once the lease lapses (again, perhaps: deduplicated as above).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from enum import Enum
 from typing import Final
 
 from services.kernel import correlation, tracing
+from services.kernel.config import default_replica_id
 from services.kernel.errors import DownstreamUnavailable
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 from services.order.domain import Order
 from services.order.downstream.interfaces import NotificationRefused, Routes
@@ -48,8 +55,11 @@ class NotificationDelivery:
         *,
         first_backoff_s: float = FIRST_BACKOFF_S,
         max_backoff_s: float = MAX_BACKOFF_S,
+        lease: Lease | None = None,
     ) -> None:
+        """`lease`: this replica's claims on the notifications it delivers."""
         self._store = store
+        self._lease = lease or Lease(default_replica_id())
         self._routes = routes
         self._first_backoff_s = first_backoff_s
         self._max_backoff_s = max_backoff_s
@@ -88,16 +98,26 @@ class NotificationDelivery:
                     await asyncio.wait_for(self._wake.wait(), IDLE_S)
 
     async def deliver_due(self) -> Round:
-        """One batch of the oldest owed notifications, delivered at once; what was settled is
-        struck off in one commit, not one per acknowledgement (a crash in between only means
-        those are delivered again, which notification answers as before)."""
-        due = self._store.notifications_due(BATCH)
-        delivered = await asyncio.gather(*(self._deliver(*owed) for owed in due))
-        if settled := [order_id for (order_id, _), ok in zip(due, delivered, strict=True) if ok]:
+        """One batch of the oldest owed notifications nobody else delivers, claimed and
+        delivered at once; what was settled is struck off in one commit, not one per
+        acknowledgement (a crash in between only means those are delivered again, which
+        notification answers as before), and the claim on the rest is dropped."""
+        due = self._store.claim_notifications(BATCH, self._lease)
+        try:
+            delivered = await asyncio.gather(*(self._deliver(*owed) for owed in due))
+        except BaseException:  # cancelled at shutdown, or a bug: anyone may deliver them
             with self._store.transaction():
-                for order_id in settled:
-                    self._store.notified(order_id)
-        if not all(delivered):
+                self._store.release_notifications([order_id for order_id, _ in due], self._lease)
+            raise
+        outcomes = list(zip((order_id for order_id, _ in due), delivered, strict=True))
+        unsettled = [order_id for order_id, ok in outcomes if not ok]
+        if due:
+            with self._store.transaction():
+                for order_id, ok in outcomes:
+                    if ok:
+                        self._store.notified(order_id)
+                self._store.release_notifications(unsettled, self._lease)
+        if unsettled:
             return Round.FAILED
         return Round.MORE if len(due) == BATCH else Round.DONE
 

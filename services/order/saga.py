@@ -15,10 +15,16 @@ a release per refused order: calls that would otherwise queue up for the service
 
 The step that finishes an order also records, in the same transaction, that its customer is owed
 a notification; `NotificationDelivery` (notifications.py) delivers it, however often it takes.
+
+With replicas on one database, one saga is driven by one replica at a time: its claim on the
+order (store.py, kernel/lease.py) is taken before `advance` (OrderHandlers), renewed while it
+runs, checked by every save (a replica that was taken over saves nothing: ClaimLost) and dropped
+when it stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,8 +32,10 @@ from typing import NamedTuple
 
 from services.kernel import correlation, tracing
 from services.kernel.clock import now_iso
+from services.kernel.config import default_replica_id
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable, NotSent
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import Compensation, Order, Reason, SagaState, Status
@@ -53,9 +61,15 @@ class Saga:
         clock: Callable[[], str] = now_iso,
         updates: OrderUpdates | None = None,
         on_owed: Callable[[], None] = lambda: None,
+        lease: Lease | None = None,
     ) -> None:
-        """`on_owed` is told when a finished order's notification has been recorded as owed."""
+        """`on_owed` is told when a finished order's notification has been recorded as owed;
+        `lease` is this replica's claim on the orders it drives."""
         self._store = store
+        self.lease = lease or Lease(default_replica_id())
+        # The orders whose sagas run here, renewed together by one timer while there are any.
+        self._held: set[str] = set()
+        self._renewal: asyncio.TimerHandle | None = None
         self._downstream = downstream
         self._clock = clock
         self.updates = updates or OrderUpdates()
@@ -67,11 +81,28 @@ class Saga:
             "orderflow_orders_finished", "Orders that reached a final status.", ["status", "reason"]
         )
 
+    def claim(self, order_id: str) -> bool:
+        """Whether this replica may drive the order now (it holds the order's claim)."""
+        return self._store.claim(order_id, self.lease)
+
     async def advance(self, order: Order, *, first_run: bool = False) -> Order:
         """Drive an order as far as it can go now: to DONE, or until compensation must wait.
+        The caller holds the order's claim (`claim`, or the order was recorded with it); it is
+        renewed while the saga runs and dropped when it stops. Raises ClaimLost if another
+        replica took the order over (this one's lease lapsed): that one drives it on.
 
         `first_run`: this process has just placed the order, so none of its steps has been tried
         before. Recovery (after a crash, or for a compensation that had to wait) leaves it False."""
+        self._hold(order.id)
+        done = False
+        try:
+            order = await self._advance(order, first_run)
+            done = order.saga is SagaState.DONE  # the saving of the end dropped the claim
+            return order
+        finally:
+            self._release(order.id, still_held=not done)
+
+    async def _advance(self, order: Order, first_run: bool) -> Order:
         if correlation.current() is None:
             correlation.set_current(order.id)
         while order.saga is not SagaState.DONE:
@@ -84,6 +115,42 @@ class Saga:
             order = moved
         self._finish(order)
         return order
+
+    def _hold(self, order_id: str) -> None:
+        """Renew the order's claim while its saga runs (a downstream call may outlast a lease):
+        one timer renews every saga of this replica, in one statement."""
+        self._held.add(order_id)
+        if self._renewal is None:
+            loop = asyncio.get_running_loop()
+            self._renewal = loop.call_later(self.lease.renew_every_s, self._renew_held)
+
+    def _renew_held(self) -> None:
+        self._renewal = None
+        try:
+            lost = self._store.renew_claims(sorted(self._held), self.lease)
+        except Exception:  # the database, for a moment: the next renewal may pass
+            log.exception("renewing the claims of %d saga(s) failed", len(self._held))
+            lost = []
+        for order_id in lost:  # its next save is refused (ClaimLost)
+            log.warning("order %s: taken over by another replica", order_id)
+            self._held.discard(order_id)
+        if self._held:
+            loop = asyncio.get_running_loop()
+            self._renewal = loop.call_later(self.lease.renew_every_s, self._renew_held)
+
+    def _release(self, order_id: str, *, still_held: bool) -> None:
+        """The saga stopped. Short of its end, its claim is dropped: any replica may drive the
+        order again now (the save that finished a saga dropped it already)."""
+        self._held.discard(order_id)
+        if not self._held and self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
+        if not still_held:
+            return
+        try:
+            self._store.release_claim(order_id, self.lease)
+        except Exception:  # then the claim lapses by itself
+            log.exception("order %s: releasing its claim failed", order_id)
 
     async def _step(self, order: Order, first_run: bool) -> Order | None:
         if order.saga is SagaState.COMPENSATING:
@@ -181,7 +248,7 @@ class Saga:
         named = "+".join(step.step for step in steps)  # order.charge+confirm: one commit
         with tracing.transaction(f"order.{named}"), self._store.transaction():
             for order, step, outcome, detail in steps:
-                self._store.update(order)
+                self._store.update(order, self.lease)  # ClaimLost: taken over, nothing saved
                 self._store.log(order.id, step, outcome, order.updated_at, detail)
             if last.saga is SagaState.DONE:  # finished: the customer must be told, once
                 told_as = correlation.current() or last.id

@@ -8,6 +8,12 @@ transaction): the Server-Sent Events stream sends them with that number as the e
 client resuming with `Last-Event-ID` gets exactly the changes after the one it saw.
 `notifications_owed` lists the finished orchestrated orders whose customer is not told yet: a row
 is written in the transaction that finishes the order and deleted once notification acknowledged.
+
+Replicas of the order service share one database (PostgreSQL), so what one process used to own
+by running it is claimed (services/kernel/lease.py): an unfinished saga by the replica driving
+it (`claimed_by`, `claimed_until` on orders; taken when the saga starts, renewed while it runs,
+checked by every save, dropped when it ends) and an owed notification by the replica delivering
+it. A replica that dies leaves its claims to the others once their lease lapses.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import NamedTuple
 
 from services.kernel.broker import outbox
 from services.kernel.database import Database, Row, Store
+from services.kernel.lease import Lease, skip_locked
 from services.order.domain import (
     Compensation,
     Order,
@@ -42,7 +49,10 @@ CREATE TABLE IF NOT EXISTS orders (
     release_pending INTEGER NOT NULL DEFAULT 0,
     refund_pending  INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL,
-    updated_at      TEXT NOT NULL
+    updated_at      TEXT NOT NULL,
+    callback_url    TEXT,
+    claimed_by      TEXT,   -- the replica driving its saga now, until claimed_until (epoch ms)
+    claimed_until   BIGINT
 );
 CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, created_at);
 CREATE INDEX IF NOT EXISTS orders_by_saga ON orders (saga_state);
@@ -76,7 +86,9 @@ CREATE TABLE IF NOT EXISTS notifications_owed (
     owed_at        TEXT NOT NULL,
     correlation_id TEXT NOT NULL,
     traceparent    TEXT,  -- the trace context of the transaction that owed it
-    tracestate     TEXT
+    tracestate     TEXT,
+    claimed_by     TEXT,  -- the replica delivering it now, until claimed_until (epoch ms)
+    claimed_until  BIGINT
 );
 CREATE TABLE IF NOT EXISTS broker_waiters (
     order_id       TEXT NOT NULL REFERENCES orders (id),
@@ -87,6 +99,29 @@ CREATE TABLE IF NOT EXISTS broker_waiters (
 
 
 OPEN_SAGA = tuple(state.value for state in SagaState if state is not SagaState.DONE)
+_OPEN = f"saga_state IN ({','.join(repr(state) for state in OPEN_SAGA)})"
+# Nobody holds it, or its holder's lease lapsed (?2: now), or `lease` itself holds it (?1).
+_CLAIMABLE = "(claimed_until IS NULL OR claimed_until < ?2 OR claimed_by = ?1)"
+# Columns added since the first schema, for databases written before them (nullable).
+ADDED_COLUMNS = (
+    ("notifications_owed", "traceparent", "TEXT"),  # before traces
+    ("notifications_owed", "tracestate", "TEXT"),
+    ("orders", "callback_url", "TEXT"),  # before webhooks
+    ("orders", "claimed_by", "TEXT"),  # before replicas
+    ("orders", "claimed_until", "BIGINT"),
+    ("notifications_owed", "claimed_by", "TEXT"),
+    ("notifications_owed", "claimed_until", "BIGINT"),
+)
+
+
+_STATE = (
+    "status = ?, reason = ?, saga_state = ?, release_pending = ?, refund_pending = ?,"
+    " updated_at = ?"
+)
+
+
+class ClaimLost(Exception):
+    """Another replica holds the order now (this one's lease lapsed): its save is refused."""
 
 
 @dataclass(frozen=True)
@@ -110,20 +145,22 @@ class AuditedOrder(NamedTuple):
 
 class OrderStore(Store):
     SCHEMA = SCHEMA + outbox.SCHEMA
+    # Set by announce_changes (replicas on PostgreSQL only): (channel, origin).
+    _announce: tuple[str, str] | None = None
 
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         # The broker style's outbox and inbox, written in this store's transactions.
         self.messages = outbox.Messages(database)
-        for column in ("traceparent", "tracestate"):  # files written before traces
-            database.add_column("notifications_owed", column, "TEXT")
-        database.add_column("orders", "callback_url", "TEXT")  # before webhooks
+        for table, column, declaration in ADDED_COLUMNS:
+            database.add_column(table, column, declaration)
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order, lease: Lease | None = None) -> None:
+        """Record a new order; with `lease`, claimed by it (the saga its placer starts)."""
         self._db.execute(
             "INSERT INTO orders (id, customer_id, status, reason, payment_token, idempotency_key,"
-            " fingerprint, style, saga_state, created_at, updated_at, callback_url)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " fingerprint, style, saga_state, created_at, updated_at, callback_url, claimed_by,"
+            " claimed_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 order.id,
                 order.customer_id,
@@ -137,32 +174,92 @@ class OrderStore(Store):
                 order.created_at,
                 order.updated_at,
                 order.callback_url,
+                lease.holder if lease else None,
+                lease.until_ms() if lease else None,
             ),
         )
         self._write_lines(order)
         self._record_status(order)
 
-    def update(self, order: Order) -> None:
-        """Save a saga step: the order's row, and its lines only when they have just been priced."""
+    def update(self, order: Order, lease: Lease | None = None) -> None:
+        """Save a saga step: the order's row, and its lines only when they have just been priced.
+
+        With `lease` (the saga's), only while it holds the order, else ClaimLost (roll back):
+        a replica that was taken over saves nothing. The save renews the claim, and the one
+        that finishes the saga drops it."""
         before = self._db.execute("SELECT status FROM orders WHERE id = ?", (order.id,)).fetchone()
         if before is not None and before[0] != order.status:
             self._record_status(order)
-        self._db.execute(
-            "UPDATE orders SET status = ?, reason = ?, saga_state = ?, release_pending = ?,"
-            " refund_pending = ?, updated_at = ? WHERE id = ?",
-            (
-                order.status,
-                order.reason,
-                order.saga,
-                order.compensation.release_stock,
-                order.compensation.refund_payment,
-                order.updated_at,
-                order.id,
-            ),
+        state = (
+            order.status,
+            order.reason,
+            order.saga,
+            order.compensation.release_stock,
+            order.compensation.refund_payment,
+            order.updated_at,
         )
+        if lease is None:
+            self._db.execute(f"UPDATE orders SET {_STATE} WHERE id = ?", (*state, order.id))
+        elif not self._db.execute(
+            f"UPDATE orders SET {_STATE}, claimed_by = ?, claimed_until = ?"
+            " WHERE id = ? AND claimed_by = ?",
+            (*state, *_kept(order, lease), order.id, lease.holder),
+        ).rowcount:
+            raise ClaimLost(f"order {order.id} is claimed by another replica")
         if order.total_cents is not None and self._unpriced(order.id):
             self._db.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
             self._write_lines(order)
+
+    def claim(self, order_id: str, lease: Lease) -> bool:
+        """Whether `lease` now holds the order's open saga: taken if nobody holds it or its
+        holder's lease lapsed, renewed if `lease` held it already. False for an order that is
+        claimed elsewhere, finished, or of the broker style (moved by its events only)."""
+        return bool(
+            self._db.execute(
+                "UPDATE orders SET claimed_by = ?1, claimed_until = ?3 WHERE id = ?4"
+                f" AND {_OPEN} AND style != 'broker' AND {_CLAIMABLE}",
+                (lease.holder, lease.now_ms(), lease.until_ms(), order_id),
+            ).rowcount
+        )
+
+    def renew_claims(self, order_ids: list[str], lease: Lease) -> list[str]:
+        """Extend the claims `lease` holds on these orders (one statement); returns those it
+        does not hold any more (taken over)."""
+        marks = ",".join("?" * len(order_ids))
+        renewed = self._db.execute(
+            f"UPDATE orders SET claimed_until = ? WHERE claimed_by = ? AND id IN ({marks})"
+            " RETURNING id",
+            (lease.until_ms(), lease.holder, *order_ids),
+        ).fetchall()
+        kept = {row[0] for row in renewed}
+        return [order_id for order_id in order_ids if order_id not in kept]
+
+    def release_claim(self, order_id: str, lease: Lease) -> None:
+        """The saga stopped short of its end (compensation waits, or a shutdown): anyone's."""
+        self._db.execute(
+            "UPDATE orders SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND claimed_by = ?",
+            (order_id, lease.holder),
+        )
+
+    def claim_holders(self) -> list[str]:
+        """Who holds claims on sagas or owed notifications now (a handful of replicas)."""
+        rows = self._db.execute(
+            "SELECT claimed_by FROM orders WHERE claimed_by IS NOT NULL AND "
+            + _OPEN
+            + " UNION SELECT claimed_by FROM notifications_owed WHERE claimed_by IS NOT NULL"
+        )
+        return sorted(row[0] for row in rows)
+
+    def release_claims(self, holder: str) -> int:
+        """Void every claim `holder` has: a process known to be gone. Returns how many."""
+        released = 0
+        for table in ("orders", "notifications_owed"):
+            released += self._db.execute(
+                f"UPDATE {table} SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?",
+                (holder,),
+            ).rowcount
+        return released
 
     def _record_status(self, order: Order) -> None:
         self._db.execute(
@@ -170,6 +267,22 @@ class OrderStore(Store):
             " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM status_changes"
             " WHERE order_id = ?1",
             (order.id, order.status, order.reason, order.updated_at),
+        )
+        if self._announce is not None:
+            self._announce_status(order.id, *self._announce)
+
+    def announce_changes(self, channel: str, origin: str) -> None:
+        """Also NOTIFY `channel` of each status saved, as `<origin> <seq> <order id>`, for the
+        live updates of the other replicas on this database (update_relay.py). PostgreSQL only.
+        NOTIFY is transactional: it is sent at commit, when the change is readable, or never."""
+        self._announce = (channel, origin)
+
+    def _announce_status(self, order_id: str, channel: str, origin: str) -> None:
+        self._db.wait_long_for_locks()  # NOTIFY's commits queue for each other (not rows)
+        self._db.execute(
+            "SELECT pg_notify(CAST(?1 AS TEXT), CAST(?2 AS TEXT) || ' ' || MAX(seq) || ' '"
+            " || CAST(?3 AS TEXT)) FROM status_changes WHERE order_id = ?3",
+            (channel, origin, order_id),
         )
 
     def status_changes(self, order_id: str, after: int = 0) -> list[StatusChange]:
@@ -218,16 +331,19 @@ class OrderStore(Store):
         ).fetchall()
         return [self._order(row) for row in rows]
 
-    def unfinished(self) -> list[Order]:
-        """Orchestrated orders whose saga is not done: what recovery must drive to an end.
-        (Broker-style orders move only by the events that reach them.)
+    def unfinished(self, lease: Lease | None = None) -> list[Order]:
+        """Orchestrated orders whose saga is not done: what recovery must drive to an end
+        (broker-style orders move only by the events that reach them); with `lease`, only those
+        it could claim now (`claim` takes each: another replica may be quicker).
 
         Runs every few seconds on the event loop, so it names the open states (an index search)
         rather than `!= 'DONE'` (a scan of every order ever placed)."""
+        claimable = f" AND {_CLAIMABLE}" if lease else ""
+        holder, now = (lease.holder, lease.now_ms()) if lease else (None, None)
         rows = self._db.execute(
-            f"SELECT * FROM orders WHERE saga_state IN ({','.join('?' * len(OPEN_SAGA))})"
-            " AND style != 'broker' ORDER BY created_at",
-            OPEN_SAGA,
+            f"SELECT * FROM orders WHERE {_OPEN} AND style != 'broker'{claimable}"
+            " ORDER BY created_at",
+            (holder, now) if lease else (),
         ).fetchall()
         return [self._order(row) for row in rows]
 
@@ -266,13 +382,36 @@ class OrderStore(Store):
         return (None, None) if row is None else (row[0], row[1])
 
     def notifications_due(self, limit: int) -> list[tuple[str, str]]:
-        """The oldest owed notifications: (order id, correlation id)."""
+        """The oldest owed notifications, claimed or not: (order id, correlation id)."""
         rows = self._db.execute(
             "SELECT order_id, correlation_id FROM notifications_owed"
             " ORDER BY owed_at, rowid LIMIT ?",
             (limit,),
         )
         return [(row[0], row[1]) for row in rows]
+
+    def claim_notifications(self, limit: int, lease: Lease) -> list[tuple[str, str]]:
+        """The oldest owed notifications no other replica is delivering, now claimed by `lease`
+        (one statement, atomic by itself): (order id, correlation id), oldest first. The batch
+        is picked once, as the outbox's is (outbox.Messages.claim says why); the outer WHERE
+        repeats the condition: a row whose lock was waited for is judged as its holder left it."""
+        rows = self._db.execute(
+            "WITH batch AS MATERIALIZED (SELECT order_id FROM notifications_owed"
+            f" WHERE {_CLAIMABLE} ORDER BY owed_at, rowid LIMIT ?4{skip_locked(self._db)})"
+            " UPDATE notifications_owed SET claimed_by = ?1, claimed_until = ?3"
+            f" WHERE {_CLAIMABLE} AND order_id IN (SELECT order_id FROM batch)"
+            " RETURNING order_id, correlation_id, owed_at, rowid",
+            (lease.holder, lease.now_ms(), lease.until_ms(), limit),
+        ).fetchall()
+        return [(row[0], row[1]) for row in sorted(rows, key=lambda row: (row[2], row[3]))]
+
+    def release_notifications(self, order_ids: list[str], lease: Lease) -> None:
+        """Not delivered this time: any replica may try them again (call inside `transaction`)."""
+        self._db.executemany(
+            "UPDATE notifications_owed SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE order_id = ? AND claimed_by = ?",
+            [(order_id, lease.holder) for order_id in order_ids],
+        )
 
     def notified(self, order_id: str) -> None:
         """Notification acknowledged (or refused for good): nothing is owed any more."""
@@ -348,3 +487,10 @@ class OrderStore(Store):
             style=row["style"],
             callback_url=row["callback_url"],
         )
+
+
+def _kept(order: Order, lease: Lease) -> tuple[str | None, int | None]:
+    """The claim a saga's save leaves: renewed, or dropped once the saga is done."""
+    if order.saga is SagaState.DONE:
+        return None, None
+    return lease.holder, lease.until_ms()

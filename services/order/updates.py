@@ -5,6 +5,9 @@ WebSocket `order.updated` notifications each follow one order through here. Watc
 behind never slow the saga down: each has a bounded queue, and the oldest update is dropped
 first (a watcher still ends on the terminal state, which is always the last update published).
 The store numbers each order's statuses (`StatusChange`), for the streams that must resume.
+
+With replicas on one PostgreSQL database, the changes another process saves arrive here too
+(update_relay.py), late, twice or after a newer one: `follow` moves only forward.
 """
 
 from __future__ import annotations
@@ -12,12 +15,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from services.order.domain import Order, Reason, Status
 
 QUEUE_SIZE = 16
+# How far along the state machine (domain._ALLOWED) a status is: every transition moves forward,
+# so an update that does not is one a watcher already has (a duplicate, or one relayed late).
+PROGRESS: Final[Mapping[Status, int]] = {
+    Status.PENDING: 0,
+    Status.RESERVED: 1,
+    Status.PAID: 2,
+    Status.CONFIRMED: 3,
+    Status.REJECTED: 3,
+    Status.CANCELLED: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,13 @@ class OrderUpdates:
                 queue.get_nowait()
             queue.put_nowait(order)
 
+    def watching(self, order_id: str) -> bool:
+        return order_id in self._watchers
+
+    def watched(self) -> list[str]:
+        """The ids someone follows now (a copy: watchers come and go while it is used)."""
+        return list(self._watchers)
+
     @contextlib.contextmanager
     def watch(self, order_id: str) -> Iterator[asyncio.Queue[Order]]:
         """A queue that receives every change of the order while the block runs."""
@@ -56,11 +77,11 @@ class OrderUpdates:
 
 
 async def follow(first: Order, queue: asyncio.Queue[Order]) -> AsyncIterator[Order]:
-    """`first`, then each change of status from `queue`, ending after a terminal status."""
+    """`first`, then each later status from `queue`, ending after a terminal status."""
     last = first
     yield first
     while not last.is_terminal:
         update = await queue.get()
-        if update.status is not last.status:
+        if PROGRESS[update.status] > PROGRESS[last.status]:
             last = update
             yield update

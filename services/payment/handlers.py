@@ -49,7 +49,7 @@ class PaymentHandlers:
         """Charge once per order. Returns the payment and whether this call created it."""
         await self._faults.before("payment.charge")
         with tracing.transaction("payment.charge"):
-            payment, created = self._store.atomically(lambda: self._charge(request))
+            payment, created = await self._store.atomically(lambda: self._charge(request))
         if created:
             self._on_recorded(payment.status)
         return payment, created
@@ -84,7 +84,7 @@ class PaymentHandlers:
         check_identifier("order_id", order_id)
         await self._faults.before("payment.refund")
         with tracing.transaction("payment.refund"):
-            changed, refunded = self._store.atomically(
+            changed, refunded = await self._store.atomically(
                 lambda: (self._apply_refund(order_id), self._store.payment(order_id))
             )
         assert refunded is not None

@@ -61,7 +61,11 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     handlers = create_handlers(store, telemetry, faults)
     address = settings.address(NAME)
     grpc_server, _ = grpc.create_server(
-        handlers, settings.host, address.grpc_port, max_message_bytes=settings.max_body_bytes
+        handlers,
+        settings.host,
+        address.grpc_port,
+        max_message_bytes=settings.max_body_bytes,
+        telemetry=telemetry,
     )
     freeze_startup_heap()  # what start-up built stays: no collection needs to walk it
     return serve.RunningService(

@@ -1,13 +1,26 @@
 """The PostgreSQL seam under the stores: SQLite's query text runs as written, the schema is
-versioned, and the databases the project makes are its own."""
+versioned, the databases the project makes are its own, a dropped connection is replaced, and
+a lock another process holds is not waited for on the loop."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+import psycopg
 import pytest
 
 from harness.stack import postgres as databases
 from services.kernel import postgres
-from services.kernel.database import ConstraintViolation, DatabaseUnreachable, OutdatedDatabase
+from services.kernel.database import (
+    ConstraintViolation,
+    DatabaseBusy,
+    DatabaseUnavailable,
+    DatabaseUnreachable,
+    OutdatedDatabase,
+)
+from tests.conftest import ADMIN_URL
+from tests.tcp_gate import Gate, Mode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY, flag INTEGER NOT NULL DEFAULT 0);
@@ -66,3 +79,106 @@ def test_only_databases_of_the_projects_own_are_created_or_dropped() -> None:
 def test_an_unreachable_server_is_named_with_the_way_out() -> None:
     with pytest.raises(databases.PostgresUnavailable, match="ORDERFLOW_POSTGRES_ADMIN_URL"):
         databases.create("postgresql://postgres@127.0.0.1:1/postgres", "orderflow_test_x")
+
+
+# A connection the server drops. Only the test's own backend is ever terminated (by its pid);
+# an outage of the server is played by a gate in front of it (tcp_gate.py), never by the server.
+
+
+def _terminate(backend_pid: int) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+
+
+def _session(db: postgres.PostgresDatabase) -> tuple[str, str, str]:
+    [row] = db.execute(
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'),"
+        " current_setting('application_name')"
+    ).fetchall()
+    return row[0], row[1], row[2]
+
+
+def test_a_connection_the_server_drops_is_replaced_with_its_settings(postgres_url: str) -> None:
+    db = postgres.connect(postgres_url, SCHEMA, name="orderflow-test")
+    settings = (postgres.LOCK_TIMEOUT, postgres.STATEMENT_TIMEOUT, "orderflow-test")
+    assert _session(db) == settings
+    dropped = db.connection.info.backend_pid
+    _terminate(dropped)
+    # Found lost at BEGIN, before anything was done: the transaction runs on a new connection.
+    with db.transaction():
+        db.execute("INSERT INTO parent (id) VALUES (?)", (1,))
+    assert db.connection.info.backend_pid != dropped
+    assert _session(db) == settings  # the session's settings came back with it
+    assert db.is_reachable()
+    db.close()
+
+
+def test_a_connection_lost_inside_a_transaction_fails_it_and_writes_nothing(
+    postgres_url: str,
+) -> None:
+    db = postgres.connect(postgres_url, SCHEMA)
+    with pytest.raises(DatabaseUnavailable, match="connection was lost"), db.transaction():
+        db.execute("INSERT INTO parent (id) VALUES (?)", (1,))
+        _terminate(db.connection.info.backend_pid)
+        db.execute("INSERT INTO parent (id) VALUES (?)", (2,))
+    assert not db.in_transaction
+    with db.transaction():  # the next transaction opens a new connection and works
+        db.execute("INSERT INTO parent (id) VALUES (?)", (3,))
+    assert [row["id"] for row in db.execute("SELECT id FROM parent").fetchall()] == [3]
+    db.close()
+
+
+@pytest.mark.parametrize("outage", ["refuse", "silent"])
+def test_while_the_server_is_away_requests_fail_at_once_and_then_work_again(
+    postgres_url: str, outage: Mode
+) -> None:
+    """`refuse`: the server is down; `silent`: the network is cut, so a connect attempt waits
+    its whole timeout (2 s), in a thread: the caller's loop waits for it only briefly."""
+    gate = Gate()
+    db = postgres.connect(gate.url(postgres_url), SCHEMA)
+    gate.cut(outage)
+    slowest, failures = 0.0, 0
+    deadline = time.monotonic() + 3  # past a silent attempt's timeout, and a back-off or two
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            db.execute("SELECT 1")
+        assert not db.is_reachable()  # what /ready reports
+        slowest = max(slowest, time.monotonic() - started)
+        failures += 1
+        time.sleep(0.01)
+    # Every call failed fast (a connect timeout is 2 s), and attempts were spaced out.
+    assert slowest < 0.5 and failures > 20
+    gate.open()
+    recovered = _eventually(lambda: db.is_reachable(), within_s=3)
+    with db.transaction():
+        db.execute("INSERT INTO parent (id) VALUES (?)", (1,))
+    assert recovered and _session(db)[0] == postgres.LOCK_TIMEOUT
+    db.close()
+    gate.close()
+
+
+def _eventually(condition: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_lock_held_elsewhere_fails_a_statement_quickly_as_busy(postgres_url: str) -> None:
+    """The loop waits for another process's row lock only LOCK_TIMEOUT (tens of ms), then the
+    transaction rolls back as DatabaseBusy, for the caller to run again without the loop."""
+    holder, waiter = postgres.connect(postgres_url, SCHEMA), postgres.connect(postgres_url, SCHEMA)
+    holder.execute("INSERT INTO parent (id) VALUES (1)")
+    with holder.transaction():
+        holder.execute(f"SELECT * FROM parent WHERE id = 1{holder.lock_clause}")
+        started = time.monotonic()
+        with pytest.raises(DatabaseBusy), waiter.transaction():
+            waiter.execute("UPDATE parent SET flag = 1 WHERE id = 1")
+        waited = time.monotonic() - started
+    assert waited < 0.5 and not waiter.in_transaction
+    assert waiter.execute("SELECT flag FROM parent").fetchall() == [(0,)]
+    holder.close()
+    waiter.close()

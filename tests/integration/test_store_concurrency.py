@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
 import pytest
 
-from services.inventory.catalog import SEED
+from services.inventory.catalog import PLENTY, SEED
 from services.inventory.domain import OutOfStock, Reservation, ReservationStatus, ReservedLine
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import Received, StoreUnitOfWork
 from services.kernel.contracts import TOKEN_APPROVES, Line
-from services.kernel.database import ConstraintViolation
+from services.kernel.database import ConstraintViolation, DatabaseBusy
 from services.notification.domain import NotificationRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.store import NotificationStore
@@ -160,3 +163,113 @@ def test_two_replicas_handling_one_message_at_once_commit_it_once(postgres_url: 
     assert not second.database.in_transaction
     first.close()
     second.close()
+
+
+# The loop while replicas race: a lock another process holds is not waited for on the loop.
+CONTENDERS = 2
+HOLDS, HOLD_S = 2, 1.0  # a replica stalled mid-transaction (descheduled, a slow disk's COMMIT)
+# What a contender's transaction may hold its loop: well under HOLD_S (and the 2 s the lock
+# timeout once was). The loop itself (a heartbeat) also stalls for what the machine does to the
+# process (2 shared cores): bounded below HOLD_S too, with room for that.
+LONGEST_TRANSACTION_S, LONGEST_STALL_S = 0.6, 0.9
+PLENTIFUL = "KB-MECH"
+
+
+def test_racing_replicas_keep_their_loops_turning_and_the_stock_whole(postgres_url: str) -> None:
+    """Two processes reserve the same SKUs as fast as they can, four reservations at a time,
+    while this test twice holds those rows for a second. Each contender's loop keeps turning
+    (a heartbeat task measures the longest it was held), every reservation ends as reserved
+    or out of stock, and the stock adds up: none lost, none oversold."""
+    InventoryStore.open(postgres_url).close()
+    seeded = InventoryStore.open(postgres_url)
+    seeded.seed(SEED)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(CONTENDERS + 1), context.Queue()
+    contenders = [
+        context.Process(target=_contender, args=(postgres_url, n, barrier, results))
+        for n in range(CONTENDERS)
+    ]
+    for contender in contenders:
+        contender.start()
+    barrier.wait()
+    for _ in range(HOLDS):
+        time.sleep(0.3)
+        with seeded.database.transaction(patient=True):  # it may wait for the contenders' rows
+            seeded.products([SKU, PLENTIFUL], lock=True)  # as a reservation holds them
+            time.sleep(HOLD_S)
+    outcomes = [results.get(timeout=90) for _ in contenders]
+    for contender in contenders:
+        contender.join(timeout=30)
+        assert contender.exitcode == 0
+    stock = seeded.stock_summary()
+    seeded.close()
+    for figure in ("longest_transaction_s", "longest_stall_s", "reservations"):
+        print(figure, [round(o[figure], 3) for o in outcomes])
+    assert all(o["longest_transaction_s"] < LONGEST_TRANSACTION_S for o in outcomes), outcomes
+    assert all(o["longest_stall_s"] < LONGEST_STALL_S for o in outcomes), outcomes
+    assert sum(o["failed"] for o in outcomes) == 0, outcomes  # none gave up as busy
+    posters = sum(units for o in outcomes for units in o["posters"])
+    plentiful = sum(o["plentiful"] for o in outcomes)
+    assert stock[SKU] == {"initial": 10, "available": 10 - posters, "held": posters}
+    assert stock[PLENTIFUL]["held"] == plentiful == PLENTY - stock[PLENTIFUL]["available"]
+    assert plentiful > 10 * CONTENDERS and sum(o["out_of_stock"] for o in outcomes) > 0
+
+
+def _contender(url: str, number: int, barrier: Barrier, results: Any) -> None:
+    results.put(asyncio.run(_contend(url, number, barrier)))
+
+
+async def _contend(url: str, number: int, barrier: Barrier) -> dict[str, Any]:
+    store = _TimedStore.open(url)
+    inventory = InventoryHandlers(store)
+    outcome: dict[str, Any] = {"posters": [], "plentiful": 0, "out_of_stock": 0, "failed": 0}
+
+    async def reserve(i: int) -> None:
+        poster = (Line(SKU, 1 + i % 2),) if i % 3 == 0 else ()  # some also want the last units
+        try:
+            await inventory.reserve(f"ord-{number}-{i}", (*poster, Line(PLENTIFUL, 1)))
+        except OutOfStock:
+            outcome["out_of_stock"] += 1
+        except DatabaseBusy:
+            outcome["failed"] += 1
+        else:
+            outcome["posters"] += [line.quantity for line in poster]
+            outcome["plentiful"] += 1
+
+    barrier.wait()  # before the heartbeat: this wait holds the loop, on purpose
+    stop = asyncio.Event()
+    beat = asyncio.create_task(_heartbeat(stop))
+    deadline, i = time.monotonic() + HOLDS * (HOLD_S + 0.3) + 0.5, 0
+    while time.monotonic() < deadline:
+        await asyncio.gather(*(reserve(i + k) for k in range(4)))
+        i += 4
+    stop.set()
+    outcome["longest_stall_s"] = await beat
+    outcome["longest_transaction_s"], outcome["reservations"] = store.longest_s, i
+    return outcome
+
+
+class _TimedStore(InventoryStore):
+    """Times each transaction: it runs on the loop, with no `await` inside, so its whole
+    duration (statements, lock waits, COMMIT) is a stretch the loop is held."""
+
+    longest_s = 0.0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            with super().transaction():
+                yield
+        finally:
+            self.longest_s = max(self.longest_s, time.monotonic() - started)
+
+
+async def _heartbeat(stop: asyncio.Event) -> float:
+    """The longest the loop went without running this task: how long something held it."""
+    longest, last = 0.0, time.monotonic()
+    while not stop.is_set():
+        await asyncio.sleep(0.001)
+        now = time.monotonic()
+        longest, last = max(longest, now - last), now
+    return longest

@@ -13,10 +13,11 @@ from harness.bench.options import (
     Capacity,
     InvalidArguments,
     add_arguments,
+    host_port,
     plan,
     scenario_styles,
 )
-from harness.bench.runner import Load
+from harness.bench.runner import Load, Workers
 from harness.vocabulary import STYLES
 
 
@@ -281,3 +282,157 @@ def test_a_sampling_ratio_outside_0_to_1_is_refused(
 def test_traces_are_refused_for_a_running_target() -> None:
     with pytest.raises(InvalidArguments, match="--traces traces the stack bench starts"):
         plan(parse("--traces", "--target", "http://127.0.0.1:8000"))
+
+
+# Distributed load: --master-bind and --expect-workers (docs/bench.md, Distributed load).
+
+
+def test_the_master_binds_where_told_and_waits_for_the_workers() -> None:
+    bench = plan(parse("--master-bind", "0.0.0.0:6000", "--expect-workers", "3", "--users", "9"))
+    assert bench.load.workers == Workers("0.0.0.0", 6000, 3)
+    assert bench.load.processes == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [
+        ("10.0.0.5", "10.0.0.5", 5557),
+        ("bench.example:7000", "bench.example", 7000),
+        ("[::1]:5600", "::1", 5600),
+        ("[::]", "::", 5557),
+    ],
+)
+def test_a_master_address_is_host_and_port_locusts_5557_by_default(
+    text: str, host: str, port: int
+) -> None:
+    assert host_port(text) == (host, port)
+
+
+@pytest.mark.parametrize("text", ["", "host:", "host:0", "host:70000", "::1:5557", "a b:1"])
+def test_a_master_address_that_is_not_one_is_refused_by_the_parser(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse("--master-bind", text)
+    assert "not HOST[:PORT]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--master-bind", "127.0.0.1:6000"], ["--expect-workers", "2"]])
+def test_master_bind_and_expect_workers_go_together(argv: list[str]) -> None:
+    with pytest.raises(InvalidArguments, match=r"--master-bind HOST.*go together"):
+        plan(parse(*argv))
+
+
+@pytest.mark.parametrize("count", ["0", "-2"])
+def test_the_workers_expected_must_be_positive(count: str) -> None:
+    with pytest.raises(InvalidArguments, match="--expect-workers must be positive"):
+        plan(parse("--master-bind", "127.0.0.1", "--expect-workers", count))
+
+
+def test_local_processes_and_remote_workers_are_refused_together() -> None:
+    argv = ("--master-bind", "127.0.0.1", "--expect-workers", "2", "--processes", "2")
+    with pytest.raises(InvalidArguments, match="--processes forks local Locust processes"):
+        plan(parse(*argv))
+
+
+def test_every_worker_needs_a_user() -> None:
+    with pytest.raises(InvalidArguments, match="3 users cannot keep 4 workers busy"):
+        plan(parse("--master-bind", "127.0.0.1", "--expect-workers", "4", "--users", "3"))
+    # The open model's pool (at least 10) counts, and so do the users a capacity search gets.
+    assert plan(parse("--master-bind", "h", "--expect-workers", "4", "--rate", "5")).load.users
+    with pytest.raises(InvalidArguments, match="cannot keep 12 workers busy"):
+        plan(parse("--master-bind", "h", "--expect-workers", "12", "--find-capacity"))
+
+
+def test_workers_run_a_capacity_search_too() -> None:
+    argv = ("--master-bind", "h:6001", "--expect-workers", "2", "--find-capacity")
+    assert plan(parse(*argv)).load.workers == Workers("h", 6001, 2)
+
+
+def test_the_master_command_waits_for_the_workers_and_tells_them_they_relay() -> None:
+    workers = Workers("0.0.0.0", 6000, 2)
+    options = workers.options()
+    for flag, value in [
+        ("--master-bind-host", "0.0.0.0"),
+        ("--master-bind-port", "6000"),
+        ("--expect-workers", "2"),
+        ("--orderflow-workers", "2"),  # handed to every worker with the master's options
+    ]:
+        assert options[options.index(flag) + 1] == value
+    assert "--master" in options and "--expect-workers-max-wait" in options
+
+
+# The stack bench starts: --store and --replicas.
+
+
+def test_the_stack_is_on_sqlite_with_one_replica_by_default() -> None:
+    bench = plan(parse())
+    assert (bench.store, bench.replicas) == ("sqlite", 1)
+
+
+def test_the_stack_can_be_on_postgresql() -> None:
+    assert plan(parse("--store", "postgres")).store == "postgres"
+
+
+def test_a_store_the_bench_does_not_know_is_refused_by_the_parser() -> None:
+    with pytest.raises(SystemExit):
+        parse("--store", "mysql")
+
+
+@pytest.mark.parametrize("argv", [["--store", "postgres"], ["--replicas", "2"]])
+def test_store_and_replicas_are_refused_for_a_running_target(argv: list[str]) -> None:
+    with pytest.raises(InvalidArguments, match="a --target has its own"):
+        plan(parse("--target", "http://10.0.0.5:8000", *argv))
+
+
+def test_replicas_need_postgresql() -> None:
+    with pytest.raises(InvalidArguments, match="--replicas needs --store postgres"):
+        plan(parse("--replicas", "2"))
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_replicas_must_be_positive(count: str) -> None:
+    with pytest.raises(InvalidArguments, match="--replicas must be positive"):
+        plan(parse("--replicas", count))
+
+
+def test_replicas_on_postgresql_shape_the_stack_with_their_grpc_balancing() -> None:
+    chosen = plan(parse("--store", "postgres", "--replicas", "3", "--grpc-balancing", "client"))
+    assert (chosen.store, chosen.replicas, chosen.grpc_balancing) == ("postgres", 3, "client")
+    assert plan(parse("--store", "postgres", "--replicas", "2")).grpc_balancing == "proxy-l7"
+
+
+def test_grpc_balancing_without_replicas_is_refused() -> None:
+    with pytest.raises(InvalidArguments, match="--grpc-balancing chooses among replicas"):
+        plan(parse("--grpc-balancing", "client"))
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--store", "postgres"],
+        ["--replicas", "2"],
+        ["--master-bind", "127.0.0.1"],
+        ["--expect-workers", "2"],
+    ],
+)
+def test_a_scenario_run_refuses_the_distributed_and_stack_flags(flag: list[str]) -> None:
+    with pytest.raises(InvalidArguments, match=f"{flag[0]}: the scenario file"):
+        scenario_styles(parse("scenarios/x.yaml", *flag), ("rest",))
+
+
+def test_the_wait_for_workers_is_two_minutes_unless_told() -> None:
+    argv = ("--master-bind", "h", "--expect-workers", "2")
+    assert plan(parse(*argv)).load.workers == Workers("h", 5557, 2, 120.0)
+    assert plan(parse(*argv, "--workers-wait", "5s")).load.workers == Workers("h", 5557, 2, 5.0)
+    with pytest.raises(InvalidArguments, match="--workers-wait is for --expect-workers"):
+        plan(parse("--workers-wait", "5s"))
+
+
+def test_the_own_stack_listens_on_loopback_unless_told() -> None:
+    assert plan(parse()).stack_host == "127.0.0.1"
+    assert plan(parse("--stack-host", "10.0.0.5")).stack_host == "10.0.0.5"
+    with pytest.raises(InvalidArguments, match="--stack-host sets the stack bench starts"):
+        plan(parse("--stack-host", "10.0.0.5", "--target", "http://10.0.0.6:8000"))
+    with pytest.raises(InvalidArguments, match="--stack-host: the scenario file"):
+        scenario_styles(parse("scenarios/x.yaml", "--stack-host", "10.0.0.5"), ("rest",))

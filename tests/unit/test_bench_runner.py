@@ -32,3 +32,16 @@ def test_the_share_of_a_core_is_per_locust_process() -> None:
 def test_without_the_loads_start_the_measured_cpu_is_unknown() -> None:
     generator = watch(9.5, None, started=100.0, load_started=0.0).load_generator(processes=1)
     assert generator["measured_cpu_s"] is None and generator["core_per_process"] is None
+
+
+def test_with_remote_workers_the_figures_say_they_are_the_masters_alone() -> None:
+    generator = watch(2.0, 0.5, started=100.0, load_started=102.0).load_generator(
+        processes=1, remote_workers=3
+    )
+    assert generator["remote_workers"] == 3
+    assert any("3 Locust workers started outside this bench" in w for w in generator["warnings"])
+
+
+def test_without_remote_workers_there_is_no_such_field() -> None:
+    generator = watch(2.0, 0.5, started=100.0, load_started=102.0).load_generator(processes=1)
+    assert "remote_workers" not in generator

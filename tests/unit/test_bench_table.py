@@ -419,3 +419,12 @@ def test_a_run_written_before_a_count_existed_shows_it_as_missing() -> None:
     )
     assert row[1 + AUDIT_COUNTS.index("missing_notifications")] == "-"
     assert row[1:-1].count("0") == len(AUDIT_COUNTS) - 1
+
+
+def test_a_warning_every_styles_load_had_is_said_once() -> None:
+    found = document()
+    remote = "the users ran on 2 Locust workers started outside this bench"
+    for result in found["styles"].values():
+        result["load_generator"] = {**result["load_generator"], "warnings": [remote]}
+    lines = side_by_side(checked(found)).splitlines()
+    assert [line for line in lines if remote in line] == [f"every style: {remote}"]

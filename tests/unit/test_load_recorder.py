@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from harness.load.recorder import PROGRESS_PREFIX, STARTED_PREFIX, Recorder
+from harness.load.recorder import (
+    PROGRESS_MESSAGE,
+    PROGRESS_PREFIX,
+    SAMPLES_MESSAGE,
+    STARTED_MESSAGE,
+    STARTED_PREFIX,
+    Recorder,
+    write_document,
+)
 
 
 def made(folder: Path, style: str = "rest", phase: str = "load") -> tuple[Recorder, float, float]:
@@ -180,3 +188,33 @@ def test_the_start_is_announced_with_the_epoch_the_offsets_count_from(
     assert line.startswith(f"{STARTED_PREFIX} pid={os.getpid()} at=")
     announced = float(line.rsplit("=", 1)[1])
     assert announced == pytest.approx(read(recorder.write())["started_at"], abs=1e-5)
+
+
+def test_a_remote_worker_sends_what_it_records_to_its_master_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker on another machine cannot write into the bench's folder: it relays."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    folder = tmp_path / "masters-folder"
+    recorder = Recorder(folder, "rest", "load", relay=lambda kind, data: sent.append((kind, data)))
+    recorder.announce()
+    recorder.on_request(name="place_order", response_time=5.0, context={"idempotency_key": "k1"})
+    recorder.progress()
+    assert recorder.write() is None
+    assert recorder.write() is None  # once
+    assert [kind for kind, _ in sent] == [STARTED_MESSAGE, PROGRESS_MESSAGE, SAMPLES_MESSAGE]
+    started, progress, samples = (data for _, data in sent)
+    assert started["at"] == samples["started_at"]
+    assert progress["samples"] == 1
+    assert samples == recorder.document()
+    assert samples["accepted"] == ["k1"] and samples["phase"] == "load"
+    assert not folder.exists()
+    assert capsys.readouterr().err == ""  # the master prints the lines, not the worker
+
+
+def test_the_master_writes_a_workers_samples_as_a_local_process_would(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, "rest", "calibration", relay=lambda kind, data: None)
+    recorder.on_request(name="noop", response_time=1.0)
+    path = write_document(tmp_path / "samples", "host_abc123", recorder.document())
+    assert path.name == "samples-calibration-host_abc123.json"
+    assert read(path) == recorder.document()

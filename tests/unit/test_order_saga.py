@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 from services.order import domain
 from services.order.domain import (
@@ -537,19 +540,34 @@ async def test_a_retry_never_drives_a_broker_style_order(world: World) -> None:
 
 async def test_the_delivery_loop_outlives_an_unexpected_error(world: World) -> None:
     calls = 0
-    real = world.store.notifications_due
+    real = world.store.claim_notifications
 
-    def flaky(limit: int) -> list[tuple[str, str]]:
+    def flaky(limit: int, lease: Lease) -> list[tuple[str, str]]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("database is locked")
-        return real(limit)
+        return real(limit, lease)
 
-    world.store.notifications_due = flaky  # type: ignore[method-assign]
+    world.store.claim_notifications = flaky  # type: ignore[method-assign]
     order, _ = await world.handlers.place_order(place())
     loop = asyncio.create_task(world.delivery.run())
     try:
         await until(lambda: world.notifier.sent == [(order.id, "CONFIRMED")])
     finally:
         loop.cancel()
+
+
+async def test_a_restart_resumes_at_once_what_the_dead_process_had_claimed(world: World) -> None:
+    """The order was recorded claimed by a process of this host that is gone (a crash): the
+    next start voids its claims rather than waiting for their lease, and recovers the order."""
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()
+    order = domain.new_order("o-claimed", place(), "t0")
+    with world.store.transaction():
+        world.store.add(order, Lease(f"{socket.gethostname()}:{ended.pid}"))
+    world.restart()
+    assert await world.handlers.recover() == 0  # claimed, and its lease runs on
+    assert world.handlers.release_claims() == 1
+    assert await world.handlers.recover() == 1
+    assert (await world.handlers.get_order(order.id)).status.value == "CONFIRMED"

@@ -12,6 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from harness.report import ReportError, load_run
+from harness.report.report import facts
 from tests.unit.report_documents import plain_document, scenario_document, write_folder
 
 SCHEMA = json.loads(
@@ -72,3 +73,20 @@ def test_an_invalid_results_file_is_named_with_its_problem(
     message = str(raised.value)
     assert message.startswith(f"{tmp_path / 'results.json'}: ") and problem in message
     assert "\n" not in message
+
+
+def test_the_run_description_says_the_store_replicas_and_remote_workers(tmp_path: Path) -> None:
+    """`orderflow bench --store postgres --expect-workers 2`: the report's facts say so."""
+    document = plain_document()
+    document["run"] |= {"store": "postgres", "replicas": 2, "remote_workers": 2}
+    said = dict(facts(load_run(write_folder(tmp_path, document))))
+    assert said["stack"].endswith("; store PostgreSQL, 2 replicas per service")
+    assert said["load"].endswith(
+        "2 Locust workers started outside the bench (their CPU is not counted)"
+    )
+
+
+def test_a_run_from_before_the_store_was_recorded_names_only_its_target(tmp_path: Path) -> None:
+    said = dict(facts(load_run(write_folder(tmp_path, plain_document()))))
+    assert said["stack"] == "own stack (broker namespace bench-242505a69c)"
+    assert said["load"].endswith("1 Locust process")

@@ -10,12 +10,14 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.bench.results_model import StyleResult
+from harness.bench.results_telemetry_model import Telemetry as TelemetrySection
 from harness.report.fault_traces import order_during_fault
-from harness.report.telemetry import per_second
+from harness.report.telemetry import StyleTelemetry, chart, per_second, replica_requests
 from harness.telemetry import scrape
 from harness.traces.orders import StyleTraces
 from harness.traces.spans import Span
 from services.kernel.faults import Faults
+from services.kernel.grpc.counting import CallCounter
 from services.kernel.resilience.guard import GuardMetrics
 from services.kernel.telemetry import Telemetry
 from tests.unit.report_documents import T0, scenario_style, telemetry_section
@@ -39,6 +41,7 @@ def test_counters_are_summed_over_their_labels_and_gauges_read_as_they_are() -> 
         "retries": 5,
         "bulkhead_rejections": 0,
         "outbox_backlog": 7,
+        "requests": {"http": 0, "websocket": 0},  # every service counts its HTTP requests
     }
 
 
@@ -47,7 +50,7 @@ def test_a_metric_the_service_does_not_have_is_left_out_not_read_as_zero() -> No
     Faults(["payment.charge"], telemetry)
     found = read(telemetry)
     assert "breakers" not in found and "retries" not in found
-    assert found == {"faults_injected": 0}
+    assert found == {"faults_injected": 0, "requests": {"http": 0, "websocket": 0}}
 
 
 def test_a_counters_increase_per_second_starts_again_when_the_service_restarts() -> None:
@@ -86,3 +89,47 @@ def test_the_order_shown_during_a_fault_is_the_longest_in_flight_within_it() -> 
     assert chosen is not None and chosen[0] == waited and chosen[1] == 3.0
     untimed = StyleResult.model_validate(scenario_style("rest"))  # no telemetry: no zero
     assert order_during_fault(StyleTraces("rest", orders), untimed) is None
+
+
+def test_requests_are_read_by_what_carried_them_without_probes_and_scrapes() -> None:
+    """Per replica, the spread a balancer made: the proxy's health checks are not load."""
+    telemetry = Telemetry("inventory")
+    telemetry.http_requests.labels("POST", "/reservations", "201").inc(4)
+    telemetry.http_requests.labels("POST", "/graphql", "200").inc(2)
+    telemetry.http_requests.labels("GET", "/health", "200").inc(50)
+    telemetry.http_requests.labels("GET", "/metrics", "200").inc(9)
+    CallCounter(telemetry).calls.labels("/orderflow.v1.InventoryService/Reserve").inc(3)
+    telemetry.counter("orderflow_broker_consumed", "consumed", ["type", "outcome"]).labels(
+        "order.placed", "handled"
+    ).inc(5)
+    telemetry.websocket_messages.labels("/ws").inc(7)
+    assert read(telemetry)["requests"] == {"http": 6, "grpc": 3, "websocket": 7, "broker": 5}
+
+
+def test_the_report_draws_each_replicas_requests_and_its_share() -> None:
+    """With replicas, results.json's telemetry reads each one: the report's spread panel."""
+    series = []
+    for t in range(5):
+        inventory = {
+            "inventory-1": {"answered": True, "requests": {"http": 30 * t, "grpc": 0, "broker": 0}},
+            "inventory-2": {"answered": True, "requests": {"http": 10 * t, "grpc": 0, "broker": 0}},
+        }
+        series.append(
+            {
+                "t": float(t),
+                "services": {"inventory": {"answered": True}},
+                "replicas": {"inventory": inventory},
+            }
+        )
+    section = TelemetrySection.model_validate(
+        {"interval_s": 1.0, "started_at": T0, "series": series}
+    )
+    style = StyleTelemetry("rest", section, [], 0.0)
+    lines = replica_requests(style)
+    assert [label for label, *_ in lines] == ["inventory-1: 75%", "inventory-2: 25%"]
+    assert lines[0][2][1:] == [30.0] * 4 and lines[1][2][1:] == [10.0] * 4
+    assert chart(style) is not None
+    one_replica = StyleTelemetry(
+        "rest", TelemetrySection.model_validate(telemetry_section()), [], 0.0
+    )
+    assert replica_requests(one_replica) == []  # no replicas: no spread panel

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness.clients.grpc import outcome
+from harness.clients.grpc import channel, outcome
 from harness.clients.shapes import grpc_outcome, grpc_place
 from harness.load import tracing as traced
 from harness.load.base import StyleUser
@@ -32,8 +31,9 @@ class GrpcUser(StyleUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self._order_channel = grpc.insecure_channel(self.targets.order_grpc)
-        self._inventory_channel = grpc.insecure_channel(self.targets.inventory_grpc)
+        # A target listing every replica (ipv4:a:p,b:p) is balanced by the client, round robin.
+        self._order_channel = channel(self.targets.order_grpc)
+        self._inventory_channel = channel(self.targets.inventory_grpc)
         self._orders = order_pb2_grpc.OrderServiceStub(self._order_channel)
         self._inventory = inventory_pb2_grpc.InventoryServiceStub(self._inventory_channel)
         self._health = health_pb2_grpc.HealthStub(self._order_channel)

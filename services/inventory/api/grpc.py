@@ -16,6 +16,7 @@ from services.inventory.handlers import InventoryHandlers
 from services.kernel.contracts import Line
 from services.kernel.grpc.server import GrpcServer, Service
 from services.kernel.grpc.server import create_server as build_server
+from services.kernel.telemetry import Telemetry
 
 SERVICE_NAME = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name
 REFUSALS: Final = {
@@ -82,13 +83,19 @@ def reservation_message(reservation: Reservation) -> inventory_pb2.Reservation:
 
 
 def create_server(
-    handlers: InventoryHandlers, host: str, port: int, *, max_message_bytes: int
+    handlers: InventoryHandlers,
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int,
+    telemetry: Telemetry | None = None,
 ) -> tuple[GrpcServer, int]:
     servicer = InventoryServicer(handlers)
 
     def register(server: grpc.aio.Server) -> None:
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
 
+    services = [Service(SERVICE_NAME, register)]
     return build_server(
-        [Service(SERVICE_NAME, register)], host, port, max_message_bytes=max_message_bytes
+        services, host, port, max_message_bytes=max_message_bytes, telemetry=telemetry
     )

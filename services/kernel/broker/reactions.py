@@ -16,6 +16,7 @@ from services.kernel.broker.events import CloudEvent
 from services.kernel.broker.outbox import Messages
 from services.kernel.broker.traced_work import TracedUnitOfWork
 from services.kernel.broker.unit_of_work import Received, StoreUnitOfWork, UnitOfWork
+from services.kernel.database import rerun_while_busy
 
 D = TypeVar("D", bound=EventData)
 Reacting = Callable[[D, UnitOfWork], Awaitable[None]]
@@ -34,8 +35,14 @@ class Reactions:
         async def react(event: CloudEvent) -> None:
             data = data_of(event, schema)
             received = Received(event.id, event.type, event.correlationid)
-            work = StoreUnitOfWork(self._messages, received)
-            await use_case(data, TracedUnitOfWork(work, _named(use_case)))
+
+            async def attempt() -> None:
+                work = StoreUnitOfWork(self._messages, received)
+                await use_case(data, TracedUnitOfWork(work, _named(use_case)))
+
+            # Met rows another replica holds: its unit of work rolled back; run it again here
+            # after a pause rather than through the broker's retry queue (seconds).
+            await rerun_while_busy(self._messages.database, attempt)
 
         return react
 

@@ -17,6 +17,7 @@ from services.kernel.broker.link import BrokerLink
 from services.kernel.broker.outbox import Messages, OutboxRelay
 from services.kernel.broker.topology import Topology
 from services.kernel.config import Settings
+from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
 
 Job = Callable[[], Coroutine[Any, Any, None]]
@@ -39,7 +40,9 @@ def broker_jobs(
         on_delivery=consumer,
     )
     consumer.attach(link)
-    relay = OutboxRelay(messages, link, topology)
+    relay = OutboxRelay(
+        messages, link, topology, Lease(settings.replica_id, settings.claim_lease_s)
+    )
     backlog = Gauge(
         "orderflow_outbox_backlog",
         "Events written to the outbox and not yet confirmed by the broker.",

@@ -44,6 +44,9 @@ CHANNEL_OPTIONS: Final = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 )
+# A target naming several servers (ORDERFLOW_<SERVICE>_GRPC_TARGET): a channel keeps one
+# connection to each and spreads the calls round robin, instead of pick_first's one connection.
+BALANCED_OPTIONS: Final = (*CHANNEL_OPTIONS, ("grpc.lb_policy_name", "round_robin"))
 _OUTCOMES: Final = {
     grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
     grpc.StatusCode.UNAVAILABLE: "unreachable",
@@ -131,11 +134,19 @@ class GrpcCaller:
 def open_caller(
     address: ServiceAddress, timeout_s: float, telemetry: Telemetry, resources: AsyncExitStack
 ) -> GrpcCaller:
-    """One channel to the service's gRPC port, reused by every call and closed with `resources`."""
-    target = f"{bracketed(address.host)}:{address.grpc_port}"
-    channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=_tracing())
+    """One channel to the service's gRPC port (or to every replica its target names), reused
+    by every call and closed with `resources`."""
+    target, options = channel_target(address)
+    channel = grpc.aio.insecure_channel(target, options=options, interceptors=_tracing())
     resources.push_async_callback(channel.close)
     return GrpcCaller(address.name, channel, timeout_s, telemetry)
+
+
+def channel_target(address: ServiceAddress) -> tuple[str, tuple[tuple[str, object], ...]]:
+    """The target and channel options for calls to `address`'s service."""
+    if address.grpc_target is not None:
+        return address.grpc_target, BALANCED_OPTIONS
+    return f"{bracketed(address.host)}:{address.grpc_port}", CHANNEL_OPTIONS
 
 
 def _tracing() -> list[grpc.aio.ClientInterceptor]:

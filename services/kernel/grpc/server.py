@@ -17,8 +17,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.kernel import tracing
 from services.kernel.config import bracketed
+from services.kernel.grpc.counting import CallCounter
 from services.kernel.grpc.interceptor import EdgeInterceptor
 from services.kernel.grpc.reflection import serve_reflection
+from services.kernel.telemetry import Telemetry
 
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
@@ -51,11 +53,18 @@ class GrpcServer:
 
 
 def create_server(
-    services: Sequence[Service], host: str, port: int, *, max_message_bytes: int
+    services: Sequence[Service],
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int,
+    telemetry: Telemetry | None = None,
 ) -> tuple[GrpcServer, int]:
-    """The server, and the port it bound (`port` 0 picks a free one, as tests do)."""
+    """The server, and the port it bound (`port` 0 picks a free one, as tests do); with
+    `telemetry`, its calls are counted (orderflow_grpc_requests_total)."""
+    counting = [CallCounter(telemetry)] if telemetry is not None else []
     server = grpc.aio.server(
-        interceptors=[*_tracing(), EdgeInterceptor()],
+        interceptors=[*counting, *_tracing(), EdgeInterceptor()],
         options=[("grpc.max_receive_message_length", max_message_bytes)],
     )
     names = [service.name for service in services]

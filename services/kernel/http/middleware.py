@@ -110,6 +110,9 @@ class RequestMetrics:
         self.telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, self._counting(scope, receive), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -129,6 +132,18 @@ class RequestMetrics:
             method = scope["method"]
             self.telemetry.http_requests.labels(method, route, str(status)).inc()
             self.telemetry.http_latency.labels(method, route).observe(time.perf_counter() - started)
+
+    def _counting(self, scope: Scope, receive: Receive) -> Receive:
+        """`receive`, counting the socket's messages by route (known once routed)."""
+
+        async def receive_counted() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.telemetry.websocket_messages.labels(route).inc()
+            return message
+
+        return receive_counted
 
 
 class UnexpectedErrors:

@@ -17,6 +17,7 @@ from services.kernel.contracts import Line
 from services.kernel.grpc import errors
 from services.kernel.grpc.server import GrpcServer, Service
 from services.kernel.grpc.server import create_server as build_server
+from services.kernel.telemetry import Telemetry
 from services.order.domain import Order, PlaceOrder, UnknownSku
 from services.order.handlers import OrderHandlers
 
@@ -86,13 +87,19 @@ def order_message(order: Order) -> order_pb2.Order:
 
 
 def create_server(
-    handlers: OrderHandlers, host: str, port: int, *, max_message_bytes: int
+    handlers: OrderHandlers,
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int,
+    telemetry: Telemetry | None = None,
 ) -> tuple[GrpcServer, int]:
     servicer = OrderServicer(handlers)
 
     def register(server: grpc.aio.Server) -> None:
         order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server)
 
+    services = [Service(SERVICE_NAME, register)]
     return build_server(
-        [Service(SERVICE_NAME, register)], host, port, max_message_bytes=max_message_bytes
+        services, host, port, max_message_bytes=max_message_bytes, telemetry=telemetry
     )

@@ -13,6 +13,7 @@ import grpc
 from services._generated.orderflow.v1 import payment_pb2, payment_pb2_grpc
 from services.kernel.grpc.server import GrpcServer, Service
 from services.kernel.grpc.server import create_server as build_server
+from services.kernel.telemetry import Telemetry
 from services.payment.domain import ChargeRequest, Payment
 from services.payment.handlers import PaymentHandlers
 
@@ -52,13 +53,19 @@ def payment_message(payment: Payment) -> payment_pb2.Payment:
 
 
 def create_server(
-    handlers: PaymentHandlers, host: str, port: int, *, max_message_bytes: int
+    handlers: PaymentHandlers,
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int,
+    telemetry: Telemetry | None = None,
 ) -> tuple[GrpcServer, int]:
     servicer = PaymentServicer(handlers)
 
     def register(server: grpc.aio.Server) -> None:
         payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)
 
+    services = [Service(SERVICE_NAME, register)]
     return build_server(
-        [Service(SERVICE_NAME, register)], host, port, max_message_bytes=max_message_bytes
+        services, host, port, max_message_bytes=max_message_bytes, telemetry=telemetry
     )
