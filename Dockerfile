@@ -49,3 +49,18 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 ENV ORDERFLOW_DATA_DIR=/results
 CMD ["orderflow", "bench", "scenarios/baseline.yaml"]
+
+
+# compose.yaml's `proxy`: Debian's HAProxy in front of the services' replicas, with the
+# project's configuration (harness/compose/haproxy.cfg). From the Python image only because it
+# is the Debian (bookworm) the project already builds on: no other base image to fetch. Its
+# health check is Python's urllib on the statistics page.
+FROM python:3.11.7-slim-bookworm AS proxy
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends haproxy \
+    && rm -rf /var/lib/apt/lists/*
+COPY harness/compose/haproxy.cfg /etc/haproxy/haproxy.cfg
+RUN haproxy -c -f /etc/haproxy/haproxy.cfg
+USER haproxy
+EXPOSE 8000 8001 8002 8003 50050 50051 50052 8404
+CMD ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]

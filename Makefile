@@ -31,9 +31,10 @@ unit integration e2e: $(STAMP)
 e2e: system-packages
 
 # compose.yaml for real (part of `make test` too): starts Debian's dockerd when no engine runs
-# (installing it first), builds the images, `docker compose up`, checks, `down`; docs/compose.md.
+# (installing it first), builds the images, `docker compose up`, checks, `down`; then the same
+# file on a single-node Docker Swarm (`docker stack deploy`); docs/compose.md.
 compose-test: $(STAMP)
-	$(BIN)/pytest tests/e2e/test_compose.py
+	$(BIN)/pytest tests/e2e/test_compose.py tests/e2e/test_compose_swarm.py
 
 # What the tests need from Debian, installed only when missing (as root on CI, with sudo
 # elsewhere), so nothing but apt-get fetches it: Chromium, in which the report's end-to-end test

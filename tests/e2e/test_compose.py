@@ -1,9 +1,11 @@
 """`docker compose up` for real: the Docker engine (started here if none runs), the project's
-images built from its Dockerfile, the stack of compose.yaml up and healthy, and from a
+images built from its Dockerfile, the stack of compose.yaml up and healthy (two replicas of
+each service on PostgreSQL behind the proxy, three Locust workers by `--scale`), and from a
 container on its network: orders in the five styles, a declined card, the services' /ready and
-/metrics, RabbitMQ's management API, Locust's UI and a short headless run, then the `bench`
-profile with its results on the host. Published ports are reset by an override (the machine's
-own RabbitMQ holds 5672). docs/compose.md says what it needs and how long it takes."""
+/metrics, RabbitMQ's management API, Locust's UI and a short distributed run through the
+master, every replica taking requests at the proxy, then the benchmark (harness/compose/bench.yaml)
+with its results on the host. Published ports are reset by an override (the machine's own
+RabbitMQ holds 5672). docs/compose.md says what it needs and how long it takes."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,8 +35,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]
 STYLES = ("rest", "grpc", "graphql", "websocket", "broker")
 SHOPPERS = ("RestShopper", "GrpcShopper", "GraphqlShopper", "WebsocketShopper", "BrokerShopper")
 OPERATIONS = {"browse_catalog", "place_order", "get_order", "order_completed"}
-STATS_ROW = re.compile(r"^(\w+)\s+(\w+)\s+(\d+)\s+(\d+)\(\S+%\)\s+\|", re.MULTILINE)
+PORTS = ("http", "grpc")
 MIN_FREE_DISK = 10 * 2**30  # below this, the images built are removed after the run
+LOCUST_WORKERS = 3  # `--scale locust-worker=3`: the file says 2; --scale must win
+CLIENT = "locust-master"  # one-off containers of its service: the project's image, its addresses
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +55,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
             up(compose)
             yield compose
         finally:
-            compose("--profile", "bench", "down", "--volumes", "--remove-orphans", check=False)
+            compose("down", "--volumes", "--remove-orphans", check=False)
             if shutil.disk_usage(docker_root()).free < MIN_FREE_DISK:
                 run("docker", "image", "rm", *built, check=False)
 
 
 def up(compose: Compose) -> None:
-    started = compose("up", "--wait", "--no-build", "--pull", "never", timeout=600, check=False)
+    scale = f"locust-worker={LOCUST_WORKERS}"
+    started = compose(
+        "up", "--wait", "--no-build", "--pull", "never", "--scale", scale, timeout=600, check=False
+    )
     if started.returncode != 0:
         logs = compose("logs", "--no-color", "--tail", "40", check=False).stdout
         raise AssertionError(f"docker compose up --wait failed:\n{started.stderr}\n{logs}")
@@ -69,22 +77,31 @@ def docker_root() -> str:
 def in_the_network(
     compose: Compose, *argv: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """A command in a one-off container of the locust service (the project's image, on the
-    compose network, with the same ORDERFLOW_* addresses as the services)."""
+    """A command in a one-off container of the locust-master service (the project's image, on
+    the compose network, with the same ORDERFLOW_* addresses as the services)."""
     flags = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
-    return compose("run", "--rm", "--no-deps", "-T", *flags, "locust", *argv, timeout=600)
+    return compose("run", "--rm", "--no-deps", "-T", *flags, CLIENT, *argv, timeout=600)
+
+
+def replicas(config: dict[str, Any], service: str) -> int:
+    if service == "locust-worker":
+        return LOCUST_WORKERS
+    return int(config["services"][service].get("deploy", {}).get("replicas", 1))
 
 
 # --- the stack ----------------------------------------------------------------------------
 
 
-def test_every_container_is_running_healthy_and_publishes_no_port(stack: Compose) -> None:
+def test_every_replica_is_running_healthy_and_publishes_no_port(stack: Compose) -> None:
     lines = stack("ps", "--format", "json").stdout.splitlines()
     containers = [json.loads(line) for line in lines if line.strip()]
-    expected = {name for name, spec in stack.config()["services"].items() if "profiles" not in spec}
-    assert {c["Service"] for c in containers} == expected
+    config = stack.config()
+    expected = {name: replicas(config, name) for name in config["services"]}
+    assert Counter(c["Service"] for c in containers) == expected
+    assert {expected[s] for s in ("order", "inventory", "payment", "notification")} == {2}
     for container in containers:
-        assert (container["State"], container["Health"]) == ("running", "healthy"), container
+        healthy = "healthy" if "healthcheck" in config["services"][container["Service"]] else ""
+        assert (container["State"], container["Health"]) == ("running", healthy), container
         assert not [p for p in container["Publishers"] or [] if p["PublishedPort"]], container
 
 
@@ -107,7 +124,7 @@ def test_an_order_is_confirmed_in_each_style_and_a_declined_card_is_cancelled(
 @pytest.fixture(scope="module")
 def probe(stack: Compose) -> dict[str, Any]:
     env = {"PROBE_CREDENTIALS": json.dumps(broker_credentials(stack.config()))}
-    env["PROBE_LOCUST_URL"] = "http://locust:8089/"
+    env["PROBE_LOCUST_URL"] = "http://locust-master:8089/"
     out = in_the_network(stack, "python", "-m", "tests.e2e.compose.probe", env=env).stdout
     answer: dict[str, Any] = json.loads(out.splitlines()[-1])
     return answer
@@ -133,34 +150,66 @@ def test_locusts_web_ui_answers(probe: dict[str, Any]) -> None:
     assert "<title>Locust" in probe["locust_ui"]["text"]
 
 
-def test_a_short_headless_locust_run_of_the_five_shoppers_has_no_failure(stack: Compose) -> None:
-    """Locust exits non-zero on any failure (compose then fails the test); its summary on
-    stderr must show requests and no failure for every style."""
-    summary = in_the_network(
-        stack,
-        "locust", "-f", "harness/load/locustfile.py", "--headless", "--only-summary",
-        "--users", "5", "--spawn-rate", "5", "--run-time", "15s", "--host", "http://order:8000",
-        *SHOPPERS,
-    ).stderr  # fmt: skip
-    rows = STATS_ROW.findall(summary)  # (style, operation, requests, failures)
-    for style in STYLES:
-        assert {name for row_style, name, *_ in rows if row_style == style} >= OPERATIONS, summary
-    assert all(int(requests) > 0 and failures == "0" for *_, requests, failures in rows), summary
-
-
-# --- the bench profile --------------------------------------------------------------------
-
-
-def test_the_bench_profile_writes_results_and_report_on_the_host_with_a_clean_audit(
+def test_a_short_distributed_locust_run_of_the_five_shoppers_has_no_failure(
     stack: Compose,
 ) -> None:
-    """The baseline scenario at a quarter of its length, two styles (one over the `rabbitmq`
+    """Started through the master's web API as from its UI: the users run on the workers
+    (every one of the three takes some), and the master's statistics show requests and no
+    failure for every style and operation."""
+    out = in_the_network(
+        stack, "python", "-m", "tests.e2e.compose.locust_run", "6", "15", *SHOPPERS
+    ).stdout
+    run = json.loads(out.splitlines()[-1])
+    assert run["started"]["success"], run["started"]
+    report = run["report"]
+    assert report["state"] == "stopped", report
+    assert report["worker_count"] == LOCUST_WORKERS, report
+    assert run["busy_workers"] == LOCUST_WORKERS, run
+    rows = [row for row in report["stats"] if row["name"] != "Aggregated"]
+    for style in STYLES:
+        assert {row["name"] for row in rows if row["method"] == style} >= OPERATIONS, rows
+    assert all(row["num_requests"] > 0 and row["num_failures"] == 0 for row in rows), rows
+    assert not report["errors"], report["errors"]
+
+
+def test_the_proxy_spreads_every_service_over_its_replicas(stack: Compose) -> None:
+    """After the orders above, HAProxy's statistics: each backend (a service's HTTP or gRPC
+    port) found both replicas by DNS, both are up, and both took requests."""
+    out = in_the_network(stack, "python", "-m", "tests.e2e.compose.proxy_stats").stdout
+    backends = json.loads(out.splitlines()[-1])
+    expected = {f"{s}_{kind}" for s in ("order", "inventory", "payment") for kind in PORTS}
+    assert set(backends) == expected | {"notification_http"}, backends
+    for backend, servers in backends.items():
+        assert len(servers) == 2, (backend, servers)
+        assert all(s["status"] == "UP" and s["requests"] > 0 for s in servers), (backend, servers)
+
+
+# --- what the containers logged, before the benchmark stops them -----------------------
+
+
+def test_no_container_logged_a_traceback(stack: Compose) -> None:
+    logs = stack("logs", "--no-color").stdout
+    assert logs.strip()
+    assert "Traceback" not in logs, logs[logs.index("Traceback") - 2000 :][:6000]
+
+
+# --- the benchmark (harness/compose/bench.yaml) -----------------------------------------
+
+
+def test_the_bench_service_writes_results_and_report_on_the_host_with_a_clean_audit(
+    stack: Compose,
+) -> None:
+    """Last. The baseline scenario at a quarter of its length, two styles (one over the `rabbitmq`
     container): its folder appears under ./results/bench on the host (then removed)."""
     results = ROOT / "results" / "bench"
     before = set(results.glob("*"))
+    # It needs `rabbitmq` only, and runs a stack of its own: the other containers would share the
+    # two cores of this machine with what it measures (last test: nothing needs them after).
+    others = [name for name in stack.config()["services"] if name != "rabbitmq"]
+    stack("stop", *others, timeout=300)
     try:
         stack(
-            "--profile", "bench", "run", "--rm", "-T", "bench",
+            "run", "--rm", "-T", "bench",
             "orderflow", "bench", "scenarios/baseline.yaml", "--time-scale", "0.25",
             "--styles", "rest,broker",
             timeout=600,
@@ -176,12 +225,3 @@ def test_the_bench_profile_writes_results_and_report_on_the_host_with_a_clean_au
     finally:
         for folder in set(results.glob("*")) - before:
             shutil.rmtree(folder)
-
-
-# --- last: what the containers logged ---------------------------------------------------
-
-
-def test_no_container_logged_a_traceback(stack: Compose) -> None:
-    logs = stack("logs", "--no-color").stdout
-    assert logs.strip()
-    assert "Traceback" not in logs, logs[logs.index("Traceback") - 2000 :][:6000]

@@ -8,24 +8,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.rabbit import users as rabbit_users
 from tests.e2e.compose.engine import split_tables
-from tests.e2e.compose.stack import Compose, base_images, broker_credentials, write_override
+from tests.e2e.compose.stack import (
+    COMPOSE_FILE,
+    ROOT,
+    Compose,
+    base_images,
+    broker_credentials,
+    write_override,
+)
 from tests.e2e.compose.standins import DEFAULT_MIRROR, host_mirror
+from tests.e2e.compose.standins import HERE as STANDINS
+from tests.e2e.compose.swarm import write_stack_file
 
 
 def test_the_override_leaves_no_published_port_in_any_profile(tmp_path: Path) -> None:
     config = Compose(write_override(tmp_path / "no-ports.yaml")).config("bench")
-    assert {"rabbitmq", "order", "locust", "bench"} <= set(config["services"])
+    assert {"rabbitmq", "postgres", "proxy", "order", "locust-master", "bench"} <= set(
+        config["services"]
+    )
     for name, spec in config["services"].items():
         assert not spec.get("ports"), name
 
 
-def test_the_base_images_are_the_dockerfiles_python_and_compose_rabbitmq(tmp_path: Path) -> None:
+def test_the_base_images_are_the_dockerfiles_python_and_compose_rabbitmq_and_postgres(
+    tmp_path: Path,
+) -> None:
     config = Compose(write_override(tmp_path / "no-ports.yaml")).config("bench")
     images = base_images(config)
-    assert set(images) == {"python", "rabbitmq"}
+    assert set(images) == {"python", "rabbitmq", "postgres"}  # each has a stand-in
+    assert {f"{kind}.Dockerfile" for kind in images} <= {p.name for p in STANDINS.iterdir()}
+    assert images["postgres"] == config["services"]["postgres"]["image"]
     assert images["python"].startswith("python:3.11.") and images["python"].endswith(
         "-slim-bookworm"
     )
@@ -104,3 +120,15 @@ def test_the_broker_credentials_are_every_amqp_user_compose_gives_out() -> None:
         ("payment", "pw2"),
         (admin.user, admin.password),
     ]
+
+
+def test_the_stack_file_is_compose_yaml_without_its_published_ports(tmp_path: Path) -> None:
+    original = yaml.safe_load(COMPOSE_FILE.read_text())
+    deployed = yaml.safe_load(write_stack_file(tmp_path / "stack.yaml").read_text())
+    for spec in deployed["services"].values():
+        assert "ports" not in spec
+    for name, spec in original["services"].items():
+        assert {k: v for k, v in spec.items() if k != "ports"} == deployed["services"][name]
+    for name, config in deployed["configs"].items():
+        assert Path(config["file"]).is_absolute()
+        assert Path(config["file"]) == (ROOT / original["configs"][name]["file"]).resolve()

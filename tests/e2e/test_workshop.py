@@ -193,13 +193,18 @@ def _checked_by_test_demo() -> None:
 
 
 def _checked_against_compose(argv: list[str]) -> None:
-    """`docker compose [--profile P] up|run [options] [SERVICE]`: P and SERVICE exist."""
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
-    services: dict[str, dict[str, object]] = compose["services"]
+    """`docker compose [-f FILE ...] [--profile P] up|run [options] [SERVICE]`: each FILE
+    (compose.yaml when none is given), P and SERVICE exist."""
+    files = [argv[i + 1] for i, word in enumerate(argv) if word == "-f"] or ["compose.yaml"]
+    services: dict[str, dict[str, object]] = {}
+    for file in files:
+        services.update(yaml.safe_load((ROOT / file).read_text(encoding="utf-8"))["services"])
     profiles = {str(p) for service in services.values() for p in _listed(service, "profiles")}
     words = iter(argv)
     for word in words:
-        if word == "--profile":
+        if word == "-f":
+            next(words)
+        elif word == "--profile":
             assert next(words) in profiles, f"no compose profile in: docker compose {argv}"
         elif not word.startswith("-"):
             assert word in ("up", "run", "down", "logs", "ps"), f"docker compose {argv}"

