@@ -125,7 +125,7 @@ def read_kind(at: At, target: str, load_model: str | None, replicas: int = 1) ->
     """The fault's kind, one its target takes (a spike only in the open model)."""
     kind = read_choice(at, tuple(PARAMS), "fault kind")
     allowed = kinds(target, replicas)
-    if kind in (*APP_KINDS, "slow-consumer") and kind not in allowed and target in SERVICES:
+    if replicas > 1 and kind in kinds(target) and kind not in allowed:
         raise at.error(
             f"{kind} goes through a service's control address, and with stack.replicas"
             f" {replicas} each replica has its own: {target} takes {', '.join(allowed)} here"

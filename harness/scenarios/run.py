@@ -139,10 +139,11 @@ def _run_style(
         injector = Injector(stack, controls(env), broker.url, namespace, broker.private, on_kill)
         timeline = Timeline(scenario.faults, injector)
         queues = QueueWatch(broker.url, namespace, target.services["order"])
+        # With replicas, each read at its own address; pids then by replica name.
         telemetry = TelemetrySampler(
             target.services,
             stack.pids if spec.replicated else lambda: _pids(stack),
-            replicas=stack.replica_map() if spec.replicated else {},
+            replicas=target.replicas,
         )
         started: list[float] = []
 
