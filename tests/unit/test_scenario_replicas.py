@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,7 +124,7 @@ def reading(http: int, grpc: int = 0) -> dict[str, object]:
 
 
 def test_the_spread_sums_the_growth_of_each_replicas_totals_across_a_restart() -> None:
-    points = [
+    points: list[dict[str, Any]] = [
         {"replicas": {"order": {"order-1": reading(10), "order-2": reading(10)}}},
         {"replicas": {"order": {"order-1": reading(40), "order-2": {"answered": False}}}},
         # order-2 restarted: its total starts from zero again
