@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
+from harness.bench.results import ORDER_COMPLETED, Sample
 from harness.scenarios import ScenarioError, StackSpec, load_scenario, parse_scenario
+from harness.scenarios.phases import Window, isolation
 from harness.scenarios.run import _expectations
 from harness.scenarios.spread import replica_spread
 
+ZERO = 1_700_000_000.0
 HERE = Path("scenarios/x.yaml")
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 HEAD = "name: x\ndescription: d\nload: {model: closed, users: 4, duration: 40s, warmup: 5s}\n"
@@ -159,3 +162,14 @@ def test_each_replicas_share_is_checked_and_a_service_never_read_fails() -> None
         ("inventory-2 share >= 0.3", False),
         ("payment replicas read", False),
     ]
+
+
+def test_one_replica_down_is_its_service_faulted_in_the_blast_radius() -> None:
+    def ten_a_second(operation: str) -> list[Sample]:
+        return [Sample(ZERO + 5 + i / 10, operation, 5.0, None) for i in range(250)]
+
+    samples = ten_a_second("browse_catalog") + ten_a_second(ORDER_COMPLETED)
+    windows = [Window("order-2", 10.0, 20.0)]
+    radius = isolation("rest", samples, ZERO, windows, 5.0, 30.0)["blast_radius"]
+    assert radius["faulted"] == ["order-2"]
+    assert set(radius["operations"]) == {"browse_catalog"}  # an order needs order: not spared
