@@ -31,6 +31,16 @@ class Stopped(Section):
     error: str
 
 
+class ScenarioStack(Section):
+    """The stack each style ran on: docs/scale-out.md."""
+
+    replicas: Annotated[int, Field(ge=1)]
+    store: Literal["sqlite", "postgres"]
+    grpc_balancing: Literal["proxy-l7", "proxy-l4", "client"]
+    claim_lease_s: NonNegative | None
+    """ORDERFLOW_CLAIM_LEASE_S the services ran with; null: their default (10 s)."""
+
+
 class Scenario(Section):
     """The scenario file the run came from."""
 
@@ -48,6 +58,9 @@ class Scenario(Section):
     """How long the audit waited at most for orders in flight."""
     faults: list[str]
     """The timeline, one line per fault, as planned."""
+    stack: ScenarioStack | Absent = None
+    """The stack the file asked for (its `stack:` section); absent: the bench's own, one
+    process per service on SQLite."""
     stopped: Stopped | Absent = None
 
 
@@ -182,6 +195,34 @@ class Expectation(Section):
     passed: bool
 
 
+class ReplicaSpread(Section):
+    """What one replica received during the style's run (from the telemetry's readings)."""
+
+    requests: Count
+    share: Ratio
+    """Its part of its service's requests (null: the service's replicas received none)."""
+    by_kind: dict[Literal["http", "grpc", "websocket", "broker"], Count]
+
+
+class Takeover(Section):
+    """A killed order replica, and the other replicas finishing what it left: in the
+    orchestrated styles its claimed open sagas, in the broker style every order open at the
+    kill (docs/scenarios.md, Replicas)."""
+
+    replica: str
+    killed_s: float
+    left: Count
+    """Orders it left unfinished at the kill."""
+    finished_s: float | None
+    """When the last of them was finished; null: not by the end of the audit's settling."""
+    recovery_s: NonNegative | None
+    """From the kill to finished_s; null: nothing was left, or not finished."""
+    still_open: Count
+    """Of those, still open when the watch stopped."""
+    error: str | Absent = None
+    """Why the order database could not be read."""
+
+
 class StyleScenario(Section):
     """A style's run of a scenario: its faults, phases, failure isolation, broker queues and
     expectations."""
@@ -197,4 +238,8 @@ class StyleScenario(Section):
     """Seconds from the last fault's end until completed orders were as before (3 seconds in a
     row); null without faults, or never within the run."""
     broker: Broker
+    replicas: dict[str, dict[str, ReplicaSpread]] | Absent = None
+    """With several replicas: each service's replicas' requests and shares."""
+    takeovers: list[Takeover] | Absent = None
+    """With several order replicas on PostgreSQL: each order replica killed and its recovery."""
     expectations: list[Expectation]

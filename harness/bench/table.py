@@ -334,10 +334,41 @@ def scenario_table(document: Results) -> str:
             f"Scenario {section.name}: {faults}",
             "",
             render(ISOLATION_HEADERS, isolation, "<" + ">" * (len(ISOLATION_HEADERS) - 1)),
+            *(
+                line
+                for style, scenario in styles.items()
+                for line in replica_lines(style, scenario)
+            ),
             *(f"fault not as planned! {line}" for line in failed),
             *([f"stopped at {stopped.style}: {stopped.error}"] if stopped else []),
         ]
     )
+
+
+def replica_lines(style: str, scenario: StyleScenario) -> list[str]:
+    """With replicas: each killed order replica's takeover, and each service's spread."""
+    lines = []
+    for takeover in scenario.takeovers or []:
+        if takeover.error:
+            outcome = f"not measured: {takeover.error}"
+        elif not takeover.left:
+            outcome = "it left no order unfinished"
+        elif takeover.recovery_s is None:
+            outcome = f"{takeover.still_open} of them still open at the end"
+        else:
+            outcome = f"all finished {takeover.recovery_s:g} s after the kill"
+        left = f"left {takeover.left} order(s)" if takeover.left else ""
+        lines.append(
+            f"{style}: {takeover.replica} killed at {takeover.killed_s:g} s"
+            f"{', ' + left if left else ''}: {outcome}"
+        )
+    for service, replicas in (scenario.replicas or {}).items():
+        shares = ", ".join(
+            f"{name} {spread.share:.0%}" if spread.share is not None else f"{name} -"
+            for name, spread in replicas.items()
+        )
+        lines.append(f"{style}: {service} requests per replica: {shares}")
+    return lines
 
 
 def scenario_results(styles: Mapping[str, StyleResult]) -> dict[str, StyleScenario]:

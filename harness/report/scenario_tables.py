@@ -25,7 +25,14 @@ PHASE_HEADERS = (
 
 def tables(run: Run) -> list[Table]:
     """Every scenario table with something to show, in reading order."""
-    found = [isolation(run), phases(run), spared(run), faults(run), expectations(run)]
+    found = [
+        isolation(run),
+        phases(run),
+        spared(run),
+        faults(run),
+        takeovers(run),
+        expectations(run),
+    ]
     return [table for table in found if table.rows]
 
 
@@ -88,6 +95,36 @@ def _phase_row(style: str, name: str, phase: Phase) -> tuple[Cell, ...]:
             number(order.p99_ms if order else None),
             percent(phase.success_ratio),
         ]
+    )
+
+
+def takeovers(run: Run) -> Table:
+    """Each killed order replica, and the others finishing what it left (replicas only)."""
+    rows = tuple(
+        plain(
+            [
+                style,
+                takeover.replica,
+                f"{takeover.killed_s:g}",
+                str(takeover.left),
+                number(takeover.finished_s),
+                number(takeover.recovery_s, 2),
+                str(takeover.still_open),
+            ]
+        )
+        for style, scenario in _scenarios(run).items()
+        for takeover in scenario.takeovers or []
+    )
+    return Table(
+        "takeovers",
+        "A killed replica's orders, taken over",
+        "Each order replica a crash killed: the orders it left unfinished (its claimed open "
+        "sagas; in the broker style every order open at the kill), read from the order "
+        "database, and the seconds from the kill until the last of them was finished "
+        "(recovery; - when nothing was left, or it was not over by the audit's end).",
+        ("style", "replica", "killed at s", "left", "finished at s", "recovery s", "still open"),
+        rows,
+        "<<>>>>>",
     )
 
 

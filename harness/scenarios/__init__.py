@@ -11,6 +11,7 @@ from harness.scenarios.spec import (
     LoadSpec,
     Scenario,
     ScenarioError,
+    StackSpec,
     load_scenario,
     parse_scenario,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "LoadSpec",
     "Scenario",
     "ScenarioError",
+    "StackSpec",
     "load_scenario",
     "parse_scenario",
 ]

@@ -3,6 +3,7 @@ parameters with how they are read and their defaults (docs/scenarios.md, The fau
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -16,6 +17,8 @@ BROKER_KINDS: Final = ("outage", "poison")
 TARGETS: Final = (*SERVICES, "broker", "load")
 OUTAGE_HOWS: Final = ("kill", "stop")
 FAULT_KEYS: Final = ("at", "duration", "target", "kind")  # every fault has them
+# One replica of a service (`order-2`), as the stack names them when it runs several.
+REPLICA: Final = re.compile(r"^(?P<service>[a-z]+)-(?P<index>[1-9][0-9]*)$")
 
 _Param = Callable[[At, str], object]  # a parameter's node and the fault's target -> its value
 _REQUIRED: Final = object()
@@ -78,19 +81,55 @@ PARAMS: Final[dict[str, dict[str, tuple[_Param, object]]]] = {
 FAULT_FIELDS: Final = (*FAULT_KEYS, *dict.fromkeys(p for params in PARAMS.values() for p in params))
 
 
-def kinds(target: str) -> tuple[str, ...]:
+def fault_targets(replicas: int) -> tuple[str, ...]:
+    """What a fault can target: a service (every replica of it), the broker, the load, and,
+    with several replicas, each replica by its name."""
+    named = [f"{s}-{i}" for s in SERVICES for i in range(1, replicas + 1)] if replicas > 1 else []
+    return (*TARGETS, *named)
+
+
+def read_target(at: At, replicas: int) -> str:
+    """The fault's target; a replica's name beyond the stack's replicas says so."""
+    value = scalar(at)
+    found = REPLICA.match(value) if isinstance(value, str) else None
+    if found and found["service"] in SERVICES and int(found["index"]) > replicas:
+        raise at.error(
+            f"{value} names a replica, and the stack has {replicas} of each service"
+            " (stack.replicas)"
+        )
+    return read_choice(at, fault_targets(replicas), "target")
+
+
+def replica_service(target: str) -> str | None:
+    """The service of a replica's name (`order-2`: order); None for any other target."""
+    found = REPLICA.match(target)
+    return found["service"] if found and found["service"] in SERVICES else None
+
+
+def kinds(target: str, replicas: int = 1) -> tuple[str, ...]:
+    if replica_service(target) is not None:
+        # A replica is a process of its own: what the supervisor does to processes. The
+        # application faults go through a service's one control address.
+        return PROCESS_KINDS
     if target == "broker":
         return BROKER_KINDS
     if target == "load":
         return ("spike",)
+    if replicas > 1:  # each replica has its own control address: not planned per service yet
+        return PROCESS_KINDS
     # Every order event ends at the notification service: the one consumer slowing down matters.
     return APP_KINDS + PROCESS_KINDS + (("slow-consumer",) if target == "notification" else ())
 
 
-def read_kind(at: At, target: str, load_model: str | None) -> str:
+def read_kind(at: At, target: str, load_model: str | None, replicas: int = 1) -> str:
     """The fault's kind, one its target takes (a spike only in the open model)."""
     kind = read_choice(at, tuple(PARAMS), "fault kind")
-    allowed = kinds(target)
+    allowed = kinds(target, replicas)
+    if replicas > 1 and kind in kinds(target) and kind not in allowed:
+        raise at.error(
+            f"{kind} goes through a service's control address, and with stack.replicas"
+            f" {replicas} each replica has its own: {target} takes {', '.join(allowed)} here"
+        )
     if kind not in allowed:
         owners = " or ".join(t for t in TARGETS if kind in kinds(t))
         raise at.error(

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from harness.clients.broker import BrokerOrderClient
@@ -43,12 +43,15 @@ class Injector:
         broker_url: str,
         namespace: str,
         private_broker: PrivateBroker | None = None,
+        on_kill: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_kill`: told the target of each crash just after its process was killed."""
         self._stack = stack
         self._controls = controls
         self._broker_url = broker_url
         self._namespace = namespace
         self._private_broker = private_broker
+        self._on_kill = on_kill
         self._poisoners: dict[int, _Poisoner] = {}
         self.poison_published = 0
 
@@ -60,6 +63,8 @@ class Injector:
             self._controls[target].set(SLOW_CONSUMER_OPERATION, latency_ms=params["latency_ms"])
         elif kind == "crash":
             self._stack.kill(target)
+            if self._on_kill is not None:
+                self._on_kill(target)
         elif kind == "pause":
             self._stack.pause(target)
         elif kind == "slow-start":

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from harness.bench.results import ORDER_COMPLETED, Sample, nearest_rank
+from harness.scenarios.fault_kinds import replica_service
 
 PLACE_ORDER: Final = "place_order"
 
@@ -161,9 +162,11 @@ def _blast_radius(
 ) -> dict[str, Any]:
     """The operations that need none of the faulted parts, before and during the faults."""
     spared: dict[str, Any] = {}
+    # One replica down is its service faulted: the blast radius is the service's.
+    parts = {replica_service(target) or target for target in faulted}
     if during is not None:
         for name, stats in during["operations"].items():
-            if uses(style, name) & set(faulted):
+            if uses(style, name) & parts:
                 continue
             earlier = (before or {}).get("operations", {}).get(name, {})
             spared[name] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -21,14 +21,18 @@ from typing import Any, Final
 from harness import audit
 from harness.bench import results
 from harness.bench.runner import Load, open_pool, run_phase
-from harness.bench.target import preflight, started_stack
+from harness.bench.target import preflight
 from harness.clients.faults import control_environment, controls
 from harness.load.pacing import Surge
 from harness.rabbit.node import PrivateBroker
+from harness.scenarios.fault_kinds import replica_service
 from harness.scenarios.injector import Injector
 from harness.scenarios.phases import isolation
 from harness.scenarios.queues import QueueWatch
-from harness.scenarios.spec import Expectation, Scenario
+from harness.scenarios.spec import Expectation, Scenario, StackSpec
+from harness.scenarios.spread import replica_spread
+from harness.scenarios.stack import order_database, scenario_stack
+from harness.scenarios.takeover import TakeoverWatch
 from harness.scenarios.timeline import Timeline
 from harness.stack.supervisor import Stack
 from harness.telemetry.sampler import TelemetrySampler
@@ -124,12 +128,23 @@ def _run_style(
 ) -> dict[str, Any]:
     env = control_environment(secrets.token_urlsafe(24))  # a token of this run's alone
     taken = {int(port) for name, port in env.items() if name.endswith("_CONTROL_PORT")}
-    with started_stack(folder / "stack", broker.url, profile, env, taken) as (stack, target):
+    spec = scenario.stack
+    with scenario_stack(spec, folder / "stack", broker.url, profile, env, taken) as (
+        stack,
+        target,
+    ):
         namespace = target.targets.namespace
-        injector = Injector(stack, controls(env), broker.url, namespace, broker.private)
+        takeovers = _takeover_watch(stack, style)
+        on_kill = _on_kill(takeovers)
+        injector = Injector(stack, controls(env), broker.url, namespace, broker.private, on_kill)
         timeline = Timeline(scenario.faults, injector)
         queues = QueueWatch(broker.url, namespace, target.services["order"])
-        telemetry = TelemetrySampler(target.services, lambda: _pids(stack))
+        # With replicas, each read at its own address; pids then by replica name.
+        telemetry = TelemetrySampler(
+            target.services,
+            stack.pids if spec.replicated else lambda: _pids(stack),
+            replicas=target.replicas,
+        )
         started: list[float] = []
 
         def on_start(zero: float) -> None:
@@ -150,22 +165,47 @@ def _run_style(
         finally:
             queues.stop()  # after the settling, so the queues are seen draining
             telemetry.stop()
+            if takeovers is not None:
+                takeovers.stop()
         broker_queues = queues.summary()  # the dead-letter queues, before the stack goes
         samples = results.load_samples(phase.samples)
     zero = started[0] if started else min((s.at for s in samples), default=0.0)
-    spec = scenario.load
-    result = results.style_result(samples, None, spec.duration_s, None, phase.load_generator)
+    planned = scenario.load
+    result = results.style_result(samples, None, planned.duration_s, None, phase.load_generator)
     result["audit"] = found
     result["telemetry"] = telemetry.section(zero)
     result["scenario"] = {
         "faults": [happened.to_json() for happened in timeline.happened],
         **isolation(
-            style_of(style), samples, zero, timeline.windows(), spec.warmup_s, spec.duration_s
+            style_of(style), samples, zero, timeline.windows(), planned.warmup_s, planned.duration_s
         ),
         "broker": {**broker_queues, "poison_published": injector.poison_published},
     }
+    if spec.replicated:
+        result["scenario"]["replicas"] = replica_spread(telemetry.points)
+    if takeovers is not None:
+        result["scenario"]["takeovers"] = takeovers.section(zero)
     result["scenario"]["expectations"] = _expectations(scenario.expect, style, result)
     return result
+
+
+def _takeover_watch(stack: Stack, style: str) -> TakeoverWatch | None:
+    """With several order replicas on PostgreSQL: who finishes what a killed one left."""
+    database = order_database(stack)
+    if database is None or len(stack.replicas("order")) < 2:
+        return None
+    return TakeoverWatch(database, style_of(style))
+
+
+def _on_kill(takeovers: TakeoverWatch | None) -> Callable[[str], None] | None:
+    if takeovers is None:
+        return None
+
+    def killed(target: str) -> None:
+        if replica_service(target) == "order":
+            takeovers.killed(target)
+
+    return killed
 
 
 def _pids(stack: Stack) -> dict[str, int]:
@@ -198,6 +238,21 @@ def _expectations(
             ratio = scenario["phases"].get(phase, {}).get("success_ratio")
             ok = ratio is not None and ratio >= least
             checks.append({"check": f"{phase} success >= {least:g}", "seen": ratio, "passed": ok})
+        for service, least in expectation.min_replica_share.items():
+            spread = scenario.get("replicas", {}).get(service, {})
+            checks.extend(_share_checks(service, spread, least))
+    return checks
+
+
+def _share_checks(service: str, replicas: Mapping[str, Any], least: float) -> list[dict[str, Any]]:
+    """Each replica's share of its service's requests, at least `least` (none read: failed)."""
+    if not replicas:
+        return [{"check": f"{service} replicas read", "seen": None, "passed": False}]
+    checks = []
+    for replica, spread in replicas.items():
+        share = spread["share"]
+        ok = share is not None and share >= least
+        checks.append({"check": f"{replica} share >= {least:g}", "seen": share, "passed": ok})
     return checks
 
 
@@ -210,6 +265,7 @@ def _scenario_section(scenario: Scenario) -> dict[str, Any]:
         "warmup_s": scenario.load.warmup_s,
         "grace_s": scenario.grace_s,
         "faults": [fault.describe() for fault in scenario.faults],
+        **({"stack": scenario.stack.to_json()} if scenario.stack != StackSpec() else {}),
     }
 
 

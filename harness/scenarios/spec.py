@@ -33,10 +33,10 @@ from harness.scenarios.fault_kinds import (
     FAULT_KEYS,
     PARAMS,
     PROCESS_KINDS,
-    TARGETS,
     describe_params,
     read_kind,
     read_param,
+    read_target,
 )
 from harness.scenarios.nodes import (
     At,
@@ -50,7 +50,9 @@ from harness.scenarios.nodes import (
 )
 from harness.scenarios.phases import Window, phase_bounds
 from harness.scenarios.section import Missing, Section, read_by, seconds
+from harness.stack.replicas import GRPC_BALANCING, PROXY_L7
 from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES
+from services.kernel.config import SERVICES
 from services.kernel.resilience.policy import PROFILES
 
 __all__ = [
@@ -62,11 +64,15 @@ __all__ = [
     "LoadSpec",
     "Scenario",
     "ScenarioError",
+    "StackSpec",
     "load_scenario",
     "parse_scenario",
 ]
 
 MODELS: Final = ("closed", "open")
+STORES: Final = ("sqlite", "postgres")
+# A 2-core machine runs every replica of every service: more than this only thrashes it.
+MAX_REPLICAS: Final = 4
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -108,6 +114,69 @@ class LoadSpec(Section):
             )
 
 
+class StackSpec(Section):
+    """The stack each style runs on (docs/scale-out.md): `orderflow up`'s --replicas, --store
+    and --grpc-balancing, and the lease after which another replica takes over a dead one's
+    sagas."""
+
+    KEYS: ClassVar[Mapping[str, str]] = {
+        "replicas": "replicas",
+        "store": "store",
+        "grpc_balancing": "grpc_balancing",
+        "claim_lease": "claim_lease_s",
+    }
+
+    replicas: Annotated[
+        int,
+        read_by(
+            lambda at: int(
+                read_number(
+                    at,
+                    f"a whole number from 1 to {MAX_REPLICAS}",
+                    lambda n: n == int(n) and 1 <= n <= MAX_REPLICAS,
+                )
+            )
+        ),
+    ] = 1
+    store: Annotated[str, read_by(lambda at: read_choice(at, STORES, "store"))] = "sqlite"
+    grpc_balancing: Annotated[
+        str, read_by(lambda at: read_choice(at, GRPC_BALANCING, "gRPC balancing"))
+    ] = PROXY_L7
+    # None: the services' default (ORDERFLOW_CLAIM_LEASE_S, 10 s)
+    claim_lease_s: Annotated[float | None, seconds()] = None
+
+    @property
+    def replicated(self) -> bool:
+        return self.replicas > 1
+
+    def describe(self) -> str:
+        store = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        copies = f", {self.replicas} replicas per service" if self.replicated else ""
+        grpc = f", gRPC balanced by {self.grpc_balancing}" if self.replicated else ""
+        lease = f", claim lease {self.claim_lease_s:g}s" if self.claim_lease_s else ""
+        return f"{store}{copies}{grpc}{lease}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "replicas": self.replicas,
+            "store": self.store,
+            "grpc_balancing": self.grpc_balancing,
+            "claim_lease_s": self.claim_lease_s,
+        }
+
+    def _check(self, at: At, fields: Mapping[str, At], info: ValidationInfo) -> None:
+        if self.replicas > 1 and self.store != "postgres":
+            field = fields.get("store", fields["replicas"])
+            raise field.error(
+                f"{self.replicas} replicas need store: postgres (on SQLite each replica would"
+                " keep a database file of its own)"
+            )
+        if "grpc_balancing" in fields and self.replicas == 1:
+            raise fields["grpc_balancing"].error(
+                "balances gRPC over several replicas, and stack.replicas is 1"
+            )
+
+
 class FaultSpec(Section):
     KEYS: ClassVar[Mapping[str, str]] = {
         "at": "at_s",
@@ -118,8 +187,8 @@ class FaultSpec(Section):
 
     at_s: Annotated[float, seconds(zero=True)]  # from the start of the load
     duration_s: Annotated[float, seconds()]
-    # a service, "broker" or "load"
-    target: Annotated[str, read_by(lambda at: read_choice(at, TARGETS, "target"))]
+    # a service (every replica), one replica (`order-2`), "broker" or "load"
+    target: str
     kind: str
     # every parameter of the kind, defaults filled in
     params: Annotated[Mapping[str, Any], BeforeValidator(_params)]
@@ -139,16 +208,17 @@ class FaultSpec(Section):
         fields = at.fields()
         if not {"target", "kind"} <= fields.keys():
             reject_unknown(fields, FAULT_FIELDS)  # a misspelt target or kind, most likely
-        target = read_choice(at.require(fields, "target"), TARGETS, "target")
+        replicas = _replicas(info)
+        target = read_target(at.require(fields, "target"), replicas)
         load = _context(info).get("load")
         model = load.model if isinstance(load, LoadSpec) else None
-        kind = read_kind(at.require(fields, "kind"), target, model)
+        kind = read_kind(at.require(fields, "kind"), target, model, replicas)
         reject_unknown(fields, (*FAULT_KEYS, *PARAMS[kind]), f" for {kind}")
         return fields
 
     @classmethod
     def _values(cls, at: At, fields: Mapping[str, At], info: ValidationInfo) -> dict[str, object]:
-        target = read_choice(fields["target"], TARGETS, "target")
+        target = read_target(fields["target"], _replicas(info))
         return {
             "at_s": fields["at"] if "at" in fields else Missing(at, "at"),
             "duration_s": fields["duration"] if "duration" in fields else Missing(at, "duration"),
@@ -189,6 +259,7 @@ class Expectation(Section):
         "styles": "styles",
         "zero": "zero",
         "min_success_ratio": "min_success_ratio",
+        "min_replica_share": "min_replica_share",
     }
 
     styles: tuple[str, ...] = ()  # () read from a file: the scenario's styles
@@ -198,6 +269,8 @@ class Expectation(Section):
     ] = ()
     # phase -> ratio in [0, 1]
     min_success_ratio: Mapping[str, float] = Field(default_factory=dict)
+    # service -> the least share of the service's requests each of its replicas must receive
+    min_replica_share: Mapping[str, float] = Field(default_factory=dict)
 
     @classmethod
     def _values(cls, at: At, fields: Mapping[str, At], info: ValidationInfo) -> dict[str, object]:
@@ -208,11 +281,15 @@ class Expectation(Section):
         if "min_success_ratio" in fields:
             phases = context.get("phases", {})
             values["min_success_ratio"] = _ratios(fields["min_success_ratio"], phases)
+        if "min_replica_share" in fields:
+            values["min_replica_share"] = _shares(fields["min_replica_share"], _replicas(info))
         return values
 
     def _check(self, at: At, fields: Mapping[str, At], info: ValidationInfo) -> None:
-        if not self.zero and not self.min_success_ratio:
-            raise at.error("expects nothing: give zero, min_success_ratio or both")
+        if not self.zero and not self.min_success_ratio and not self.min_replica_share:
+            raise at.error(
+                "expects nothing: give zero, min_success_ratio, min_replica_share or some of them"
+            )
 
 
 def _context(info: ValidationInfo) -> dict[str, Any]:
@@ -223,10 +300,17 @@ def _context(info: ValidationInfo) -> dict[str, Any]:
 
 
 def _read_so_far(info: ValidationInfo) -> dict[str, Any]:
-    """The context, with the scenario's load and styles once they are read."""
+    """The context, with the scenario's load, styles and stack once they are read."""
     context = _context(info)
-    context.update({key: info.data[key] for key in ("load", "styles") if key in info.data})
+    read = ("load", "styles", "stack")
+    context.update({key: info.data[key] for key in read if key in info.data})
     return context
+
+
+def _replicas(info: ValidationInfo) -> int:
+    """Each service's replicas, as the scenario's stack section asks (1 without one)."""
+    stack = _context(info).get("stack")
+    return stack.replicas if isinstance(stack, StackSpec) else 1
 
 
 def _fault_nodes(value: object, info: ValidationInfo) -> object:
@@ -271,6 +355,7 @@ class Scenario(Section):
         "styles": "styles",
         "profile": "profile",
         "grace": "grace_s",
+        "stack": "stack",
         "faults": "faults",
         "expect": "expect",
     }
@@ -286,6 +371,7 @@ class Scenario(Section):
         str | None, read_by(lambda at: read_choice(at, tuple(PROFILES), "profile"))
     ] = None
     grace_s: Annotated[float, seconds(zero=True)] = DEFAULT_GRACE_S  # the audit's wait
+    stack: StackSpec = StackSpec()  # read before the faults: they may name its replicas
     faults: Annotated[
         tuple[FaultSpec, ...], BeforeValidator(_fault_nodes), AfterValidator(_by_start)
     ] = ()  # by start time
@@ -405,6 +491,19 @@ def _subset(at: At, styles: tuple[str, ...]) -> tuple[str, ...]:
         if style not in styles:
             raise item.error(f"{style} is not one of the scenario's styles ({', '.join(styles)})")
     return chosen
+
+
+def _shares(at: At, replicas: int) -> dict[str, float]:
+    """Each replica's least share of its service's requests: at most an even split (1/N)."""
+    if replicas == 1:
+        raise at.error("needs several replicas: stack.replicas is 1", line=at.entry_line)
+    even = 1 / replicas
+    return {
+        service: read_number(
+            field, f"a share above 0, at most 1/{replicas} (an even split)", lambda r: 0 < r <= even
+        )
+        for service, field in at.fields(SERVICES).items()
+    }
 
 
 def _ratios(at: At, phases: Mapping[str, tuple[float, float]]) -> dict[str, float]:

@@ -282,7 +282,8 @@ class Stack:
             for replica in chosen:
                 self._wait_ready(replica, deadline, timeout_s, watch=children)
             if self.config.proxied:  # back in the proxy's rotation before this returns
-                self._wait_proxied([chosen[0].service], deadline, timeout_s)
+                # Only these: another replica may be down on purpose (a fault) meanwhile.
+                self._wait_proxied([chosen[0].service], deadline, timeout_s, children)
         except BaseException:
             for child in children:
                 child.kill()
@@ -462,19 +463,29 @@ class Stack:
         assert stats is not None
         self._poll(PROXY, stats, deadline, timeout_s, [self._proxy])
 
-    def _wait_proxied(self, wave: Sequence[str], deadline: float, timeout_s: float) -> None:
-        """Until the proxy has seen every replica of `wave` healthy: a request through it
-        right after start() may go to any of them."""
+    def _wait_proxied(
+        self,
+        wave: Sequence[str],
+        deadline: float,
+        timeout_s: float,
+        restarted: Sequence[Child] | None = None,
+    ) -> None:
+        """Until the proxy has seen every replica of `wave` healthy (or, after a restart, the
+        `restarted` ones): a request through it right after start() may go to any of them."""
         stats = self.proxy_stats_url()
         assert stats is not None and self._proxy is not None
+        watched = list(self._children.values()) if restarted is None else list(restarted)
+        names = None if restarted is None else {child.service for child in restarted}
         with httpx.Client(timeout=1.0, trust_env=False) as client:
             while True:
-                _raise_if_exited([self._proxy, *self._children.values()])
+                _raise_if_exited([self._proxy, *watched])
                 states = proxy.server_states(client, stats)
                 down = sorted(
                     f"{backend}/{server}"
                     for (backend, server), state in states.items()
-                    if backend.split("_")[0] in wave and state != proxy.UP
+                    if backend.split("_")[0] in wave
+                    and (names is None or server in names)
+                    and state != proxy.UP
                 )
                 if not down:
                     return

@@ -175,7 +175,9 @@ class OrderChoreography:
         with uow:
             if uow.already_handled:
                 return
-            order = self._store.get(order_id)
+            # Locked: two replicas may handle two events of one order at once (inventory's and
+            # payment's); unlocked, the later save would overwrite the earlier's move.
+            order = self._store.get_locked(order_id)
             if order is not None and order.style != BROKER:
                 raise NotBrokerStyle(
                     f"{cause} for order {order_id!r}, placed in the {order.style} style",

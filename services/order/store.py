@@ -319,6 +319,14 @@ class OrderStore(Store):
         row = self._db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
         return None if row is None else self._order(row)
 
+    def get_locked(self, order_id: str) -> Order | None:
+        """`get` for a read-modify-write in a transaction: on PostgreSQL the row is locked
+        until it ends, so another replica moving the same order waits, then reads what this
+        one saved instead of saving over it (SQLite has one writer at a time already)."""
+        query = f"SELECT * FROM orders WHERE id = ?{self._db.lock_clause}"
+        row = self._db.execute(query, (order_id,)).fetchone()
+        return None if row is None else self._order(row)
+
     def by_idempotency_key(self, key: str) -> Order | None:
         row = self._db.execute("SELECT * FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else self._order(row)

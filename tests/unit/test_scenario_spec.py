@@ -52,7 +52,7 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
     assert scenario.path == path
 
 
-def test_the_twelve_scenarios_are_shipped() -> None:
+def test_the_fourteen_scenarios_are_shipped() -> None:
     assert {p.stem for p in SHIPPED} == {
         "baseline",
         "payment-latency",
@@ -66,6 +66,8 @@ def test_the_twelve_scenarios_are_shipped() -> None:
         "poison-messages",
         "notification-outage",
         "front-broker-outage",
+        "replica-crash",
+        "balancing",
     }
 
 
