@@ -1,16 +1,23 @@
 """Two replicas of every service on PostgreSQL behind HAProxy (`orderflow up --replicas 2 --store
 postgres`): every style end to end through the proxy, and the requests seen by each replica of
-inventory, which is where the spread (or the pinning) of each style shows.
+inventory, which is where the spread (or the pinning) of each style shows. The two order replicas,
+addressed each at its own port, on their shared database: watchers on one follow an order the
+other drives; orders placed on both at once run each saga once; an order replica killed mid-charge
+leaves its saga to the other, which finishes it exactly once after the claim's lease lapses.
+One stack for all of it: starting one costs far more than any test here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -21,12 +28,16 @@ from harness.bench.cpu import clock_ticks, page_size
 from harness.bench.results_telemetry_model import TelemetryPoint
 from harness.clients import grpc as harness_grpc
 from harness.clients import sse
+from harness.clients.documents import ORDER_UPDATES_BRIEF
 from harness.clients.faults import FaultControl
+from harness.clients.graphql import transport_ws, ws_url
+from harness.clients.rest import wait_for
 from harness.clients.shapes import grpc_place
 from harness.clients.styles import PLACERS, new_request
 from harness.stack import postgres, proxy
 from harness.stack.supervisor import PROXY, Stack, StackConfig
 from harness.telemetry.sampler import TelemetrySampler
+from harness.vocabulary import TERMINAL
 from services._generated.orderflow.v1 import (
     inventory_pb2,
     inventory_pb2_grpc,
@@ -37,6 +48,9 @@ from services.kernel.config import Settings, grpc_target_variable
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
+from tests.e2e.replica_helpers import LEASE_S, LogMark, claimed_by, held, place_in_background
+from tests.e2e.rest_client import available, charge, order_body
+from tests.e2e.test_crash_recovery import order_of
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +60,10 @@ GRPC_CALLS = "orderflow_grpc_requests_total"
 WS_MESSAGES = "orderflow_websocket_messages_total"
 CHARGE_DELAY_MS = 1500
 WATCH_S = 15.0  # a stream that misses its order's updates fails here, rather than hanging
+ORCHESTRATED_ASYNC = {"Prefer": "respond-async, flow=orchestrated"}
+HAPPY_SAGA = ["place", "reserve", "charge", "confirm"]
+ALL_STATUSES = ["PENDING", "RESERVED", "PAID", "CONFIRMED"]
+DROVE = "recovery drove"  # what an order replica logs when it drives sagas it did not start
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +72,7 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **E2E_ENV,
         **broker_env(),
         "ORDERFLOW_CONTROL_TOKEN": secrets.token_urlsafe(24),
+        "ORDERFLOW_CLAIM_LEASE_S": str(LEASE_S),
     }
     config = StackConfig.on_free_ports(tmp_path_factory.mktemp("replicas"), extra_env=env)
     stack = Stack(dataclasses.replace(config, postgres_admin_url=ADMIN_URL, replicas=2))
@@ -269,6 +288,129 @@ def watch_grpc(address: str, order_id: str) -> list[str]:
 def watch_sse(url: str, order_id: str) -> sse.Outcome | None:
     with httpx.Client(timeout=WATCH_S) as http:
         return sse.watch(http, f"{url}/orders/{order_id}")[1]
+
+
+async def test_watchers_on_one_order_replica_see_every_status_of_an_order_the_other_drives(
+    replicated: Stack,
+) -> None:
+    """order-1 drives the order; gRPC WatchOrder and the GraphQL subscription on order-2 see
+    every status of it, from PENDING (reserve held until both subscribed) to the end: the
+    changes reach order-2 by LISTEN/NOTIFY (services/order/update_relay.py). order-1 holds the
+    saga's claim and order-2 drives nothing meanwhile, so what order-2's clients see came
+    through the database."""
+    driver, watcher = replicated.replica_urls("order")
+    watcher_grpc = replicated.replica_grpc_addresses("order")[1]
+    watcher_log = LogMark(replicated.log_path("order-2"))
+    async with (
+        httpx.AsyncClient(timeout=30, trust_env=False) as http,
+        grpc.aio.insecure_channel(watcher_grpc) as channel,
+        transport_ws(ws_url(watcher)) as graphql,
+    ):
+        with held(replicated, "inventory.reserve"):  # the order waits PENDING on order-1
+            answer = await http.post(
+                f"{driver}/orders", json=order_body({"KB-MECH": 1}), headers=ORCHESTRATED_ASYNC
+            )
+            assert answer.status_code == 202, answer.text
+            order_id = answer.json()["id"]
+            watch = order_pb2_grpc.OrderServiceStub(channel).WatchOrder(
+                order_pb2.WatchOrderRequest(id=order_id)
+            )
+            first = await watch.read()
+            await graphql.subscribe("1", ORDER_UPDATES_BRIEF, {"id": order_id})
+            first_pushed = await graphql.receive()
+            assert claimed_by(replicated, order_id) == "order-1"
+        async with asyncio.timeout(30):  # without the relay, order-2's watchers wait forever
+            rest = []
+            while (update := await watch.read()) != grpc.aio.EOF:
+                rest.append(update)
+            pushed = [first_pushed["payload"], *await graphql.until_complete("1")]
+        watched = [
+            order_pb2.Order.Status.Name(o.status)
+            for o in (first, *rest)
+            if isinstance(o, order_pb2.Order)
+        ]
+        assert watched == ALL_STATUSES
+        assert [p["data"]["orderUpdates"]["status"] for p in pushed] == ALL_STATUSES
+        assert await watch.code() is grpc.StatusCode.OK
+    assert DROVE not in watcher_log.since()
+
+
+def test_orders_placed_on_both_order_replicas_at_once_run_each_saga_once(
+    replicated: Stack, http: httpx.Client
+) -> None:
+    """Both replicas' recovery loops run every half second, yet each saga is driven once: by
+    the replica holding its claim. Each saga log is read on the replica that did not place it."""
+    replicas = replicated.replica_urls("order")
+    placed_on = replicas * 6
+    answers: list[dict[str, Any] | None] = [None] * len(placed_on)
+
+    def place(index: int) -> None:
+        with httpx.Client(timeout=30.0) as client:
+            body = order_body({"KB-MECH": 1})
+            answers[index] = client.post(f"{placed_on[index]}/orders", json=body).json()
+
+    threads = [threading.Thread(target=place, args=(i,)) for i in range(len(placed_on))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    confirmed = [answer for answer in answers if answer and answer["status"] == "CONFIRMED"]
+    assert len(confirmed) == len(placed_on), answers
+    for url, answer in zip(placed_on, confirmed, strict=True):
+        other = replicas[1 - replicas.index(url)]
+        saga = http.get(f"{other}/orders/{answer['id']}/saga").json()["steps"]
+        assert [step["step"] for step in saga] == HAPPY_SAGA
+        assert claimed_by(replicated, answer["id"]) is None  # a finished saga holds no claim
+
+
+def test_an_order_replica_killed_mid_charge_is_finished_by_the_other_once(
+    replicated: Stack, http: httpx.Client
+) -> None:
+    """order-1 is SIGKILLed while payment holds its charge: order-2 leaves the order alone
+    while order-1 lives (its claim renewed), then, its lease lapsed, finishes it: charged once,
+    the stock consistent, the customer told once. order-1 comes back afterwards."""
+    first, second = replicated.replica_urls("order")
+    before = available(http, replicated, "MON-27")
+    body = order_body({"MON-27": 2})
+    survivor_log = LogMark(replicated.log_path("order-2"))
+    try:
+        with held(replicated, "payment.charge"):
+            client = place_in_background(first, body)
+            order = order_of(http, replicated, body["customer_id"], "RESERVED")
+            # Two leases and many recovery rounds of order-2 later, order-1 still holds it.
+            time.sleep(2.5 * LEASE_S)
+            assert claimed_by(replicated, order["id"]) == "order-1"
+            replicated.kill("order-1")
+            client.join(timeout=10)
+        # Released, payment may take order-1's charge too: order-2's repeats it, answered once.
+        final = wait_for(http, f"{second}/orders/{order['id']}", TERMINAL)
+        assert final["status"] in {"CONFIRMED", "CANCELLED"}
+        held_units = before - available(http, replicated, "MON-27")
+        if final["status"] == "CONFIRMED":
+            assert (charge(http, replicated, final["id"]), held_units) == ("CHARGED", 2)
+        else:
+            assert charge(http, replicated, final["id"]) in {None, "REFUNDED", "VOIDED"}
+            assert held_units == 0
+        saga = http.get(f"{second}/orders/{final['id']}/saga").json()["steps"]
+        assert len([s for s in saga if s["step"] == "charge"]) == 1  # order-2's; order-1 saved none
+        assert claimed_by(replicated, final["id"]) is None
+        assert notified(http, replicated, final["id"]) == [f"order.{final['status'].lower()}"]
+        assert "recovery drove 1 unfinished order(s)" in survivor_log.since()
+    finally:  # only now: a restarted order-1 frees its old claims at once and could drive it
+        replicated.restart("order-1", timeout_s=60)
+
+
+def notified(http: httpx.Client, stack: Stack, order_id: str) -> list[str]:
+    """What notification recorded for the order, once it has been delivered."""
+    deadline = time.monotonic() + 15
+    while True:
+        answer = http.get(
+            f"{stack.url('notification')}/notifications", params={"order_id": order_id}
+        )
+        kinds = [n["kind"] for n in answer.json()["notifications"]]
+        if kinds or time.monotonic() > deadline:
+            return kinds
+        time.sleep(0.05)
 
 
 def test_a_crashed_inventory_replica_leaves_the_rotation_and_rejoins_it(replicated: Stack) -> None:

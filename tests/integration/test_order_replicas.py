@@ -1,7 +1,7 @@
 """Two order replicas (each its own connection, saga, handlers and replica id) on one PostgreSQL
 database, sharing the downstream services (fakes that keep the real ones' idempotency): an
 order is driven by one replica at a time, and a replica whose lease lapsed is taken over and
-saves nothing. The same with real processes killed mid-saga: tests/e2e/test_order_replicas.py."""
+saves nothing. The same with real processes killed mid-saga: tests/e2e/test_replicas.py."""
 
 from __future__ import annotations
 
