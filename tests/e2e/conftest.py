@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ import pika.exceptions
 import pytest
 
 from harness.rabbit.admin import delete_topology
+from harness.stack import postgres
 from harness.stack.supervisor import Stack, StackConfig
 from services.kernel.broker.topology import Topology
 
@@ -47,6 +48,29 @@ def remove_topology(stack: Stack) -> None:
     topology = Topology(env["ORDERFLOW_BROKER_NAMESPACE"])
     with contextlib.suppress(pika.exceptions.AMQPConnectionError):
         delete_topology(env["ORDERFLOW_BROKER_URL"], topology)
+
+
+@contextlib.contextmanager
+def on_postgres(
+    config: StackConfig, timeout_s: float = 60, before_stop: Callable[[], None] | None = None
+) -> Iterator[Stack]:
+    """The stack `config` describes, on its PostgreSQL databases (made for it, dropped after,
+    with its broker topology); it fails, not skips, without a server. `before_stop`: what must
+    happen first for the services to stop cleanly (a gate of the test's reopened, say)."""
+    stack = Stack(config)
+    try:
+        stack.start(reset=True, timeout_s=timeout_s)
+    except postgres.PostgresUnavailable as error:
+        pytest.fail(f"the stack on PostgreSQL needs a server: {error}", pytrace=False)
+    try:
+        with stack:
+            yield stack
+    finally:
+        if before_stop is not None:
+            before_stop()
+        stack.stop()
+        remove_topology(stack)
+        stack.drop_databases()
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,11 @@ import psycopg
 import pytest
 
 from harness import audit
-from harness.stack import postgres
 from harness.stack.supervisor import Stack, StackConfig
 from services.kernel.broker import catalogue as ev
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
-from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
+from tests.e2e.conftest import E2E_ENV, broker_env, on_postgres
 from tests.e2e.rest_client import order_body
 from tests.tcp_gate import Gate
 
@@ -48,19 +47,9 @@ def pg_stack(tmp_path_factory: pytest.TempPathFactory, gate: Gate) -> Iterator[S
     config = StackConfig.on_free_ports(
         tmp_path_factory.mktemp("pg-reconnect"), extra_env={**E2E_ENV, **broker_env()}
     )
-    stack = Stack(dataclasses.replace(config, postgres_admin_url=gate.url(ADMIN_URL)))
-    try:
-        stack.start(reset=True, timeout_s=60)
-    except postgres.PostgresUnavailable as error:
-        pytest.fail(f"the stack on PostgreSQL needs a server: {error}", pytrace=False)
-    try:
-        with stack:
-            yield stack
-    finally:
-        gate.open()
-        stack.stop()
-        remove_topology(stack)
-        stack.drop_databases()
+    through_gate = dataclasses.replace(config, postgres_admin_url=gate.url(ADMIN_URL))
+    with on_postgres(through_gate, before_stop=gate.open) as stack:
+        yield stack
 
 
 def test_connections_killed_under_the_services_are_replaced_and_orders_go_on(

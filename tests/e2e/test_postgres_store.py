@@ -17,7 +17,7 @@ from harness.stack.supervisor import Stack, StackConfig
 from services.kernel.broker import catalogue as ev
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
-from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
+from tests.e2e.conftest import E2E_ENV, broker_env, on_postgres
 from tests.e2e.rest_client import available, charge, order_body, payment_summary
 
 pytestmark = pytest.mark.e2e
@@ -28,18 +28,8 @@ def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig.on_free_ports(
         tmp_path_factory.mktemp("pg-stack"), extra_env={**E2E_ENV, **broker_env()}
     )
-    stack = Stack(dataclasses.replace(config, postgres_admin_url=ADMIN_URL))
-    try:
-        stack.start(reset=True, timeout_s=60)
-    except postgres.PostgresUnavailable as error:
-        pytest.fail(f"the stack on PostgreSQL needs a server: {error}", pytrace=False)
-    try:
-        with stack:
-            yield stack
-    finally:
-        stack.stop()
-        remove_topology(stack)
-        stack.drop_databases()
+    with on_postgres(dataclasses.replace(config, postgres_admin_url=ADMIN_URL)) as stack:
+        yield stack
     assert not _databases_of(stack)  # nothing left behind
 
 

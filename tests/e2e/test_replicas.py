@@ -34,7 +34,7 @@ from harness.clients.graphql import transport_ws, ws_url
 from harness.clients.rest import wait_for
 from harness.clients.shapes import grpc_place
 from harness.clients.styles import PLACERS, new_request
-from harness.stack import postgres, proxy
+from harness.stack import proxy
 from harness.stack.supervisor import PROXY, Stack, StackConfig
 from harness.telemetry.sampler import TelemetrySampler
 from harness.vocabulary import TERMINAL
@@ -47,7 +47,7 @@ from services._generated.orderflow.v1 import (
 from services.kernel.config import Settings, grpc_target_variable
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
-from tests.e2e.conftest import E2E_ENV, broker_env, remove_topology
+from tests.e2e.conftest import E2E_ENV, broker_env, on_postgres
 from tests.e2e.replica_helpers import LEASE_S, LogMark, claimed_by, held, place_in_background
 from tests.e2e.rest_client import available, charge, order_body
 from tests.e2e.test_crash_recovery import order_of
@@ -75,18 +75,10 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "ORDERFLOW_CLAIM_LEASE_S": str(LEASE_S),
     }
     config = StackConfig.on_free_ports(tmp_path_factory.mktemp("replicas"), extra_env=env)
-    stack = Stack(dataclasses.replace(config, postgres_admin_url=ADMIN_URL, replicas=2))
-    try:
-        stack.start(reset=True, timeout_s=120)
-    except postgres.PostgresUnavailable as error:
-        pytest.fail(f"replicas need the PostgreSQL store: {error}", pytrace=False)
-    try:
-        with stack:
-            yield stack
-    finally:
-        stack.stop()
-        remove_topology(stack)
-        stack.drop_databases()
+    # Replicas need the PostgreSQL store: they share their service's database.
+    replicated = dataclasses.replace(config, postgres_admin_url=ADMIN_URL, replicas=2)
+    with on_postgres(replicated, timeout_s=120) as stack:
+        yield stack
 
 
 def settings_of(stack: Stack) -> Settings:
