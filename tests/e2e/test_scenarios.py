@@ -6,12 +6,23 @@ kind demonstrably happens and is cleared; a scenario file with a mistake is refu
 
 Each run goes through the real stack on a fresh store, real Locust load, real process signals and
 a private RabbitMQ node for the outage, then the audit across the services' stores.
+
+The runs whose checks are counts and events (nothing lost, a service seen down and back, a queue
+that grew) start in the background two at a time, as soon as the first of their tests asks: a run
+leaves much of a 2-core machine idle (a service starting alone, Locust starting, the audit
+waiting, the report drawn), which the other run then uses. The tests whose checks are latencies
+(a p99 under a bound, a fault's milliseconds seen in one second's samples) wait until those are
+done and run alone, as before.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +36,8 @@ pytestmark = pytest.mark.e2e
 
 # Every count but the repeats that reached notification (redelivery at work, not a fault).
 ZERO = [count for count in AUDIT_COUNTS if count != "duplicate_notifications"]
+SHIPPED = Path(__file__).parents[2] / "scenarios"
+RUNS_AT_ONCE = 2  # the machine's cores (CI's has 2)
 
 
 def scenario(folder: Path, name: str, body: str) -> Path:
@@ -57,10 +70,29 @@ def starts_in_log(out: Path, style: str, service: str) -> int:
     return log.count(f"orderflow supervisor: starting {service}")
 
 
-@pytest.mark.timeout(300)
-def test_the_broker_style_loses_nothing_when_payment_crashes(tmp_path: Path) -> None:
-    path = scenario(
-        tmp_path,
+@dataclass(frozen=True)
+class Run:
+    """The scenario run one test checks: a short form written for it (`body`, the file after
+    its name and description) or a shipped file, with bench's extra arguments."""
+
+    name: str
+    body: str = ""
+    shipped: str = ""
+    args: tuple[str, ...] = ()
+
+    def __call__(self, folder: Path) -> tuple[dict[str, Any], Path]:
+        path = (
+            SHIPPED / f"{self.shipped}.yaml"
+            if self.shipped
+            else scenario(folder, self.name, self.body)
+        )
+        out = folder / "out"
+        return run(path, out, *self.args), out
+
+
+# The runs checked by counts and events, by the test that checks each; they run at once.
+AT_ONCE = {
+    "test_the_broker_style_loses_nothing_when_payment_crashes": Run(
         "payment-outage",
         """load: {model: closed, users: 5, duration: 18s, warmup: 2s}
 styles: [broker]
@@ -69,9 +101,91 @@ faults:
 expect:
   - zero: [lost, stuck, double_charges, unrefunded_charges, unpaid_confirmed, stock_not_conserved]
 """,
-    )
-    out = tmp_path / "out"
-    document = run(path, out)
+    ),
+    "test_the_broker_style_loses_nothing_when_the_broker_is_down": Run(
+        "broker-outage",
+        """load: {model: closed, users: 5, duration: 20s, warmup: 2s}
+styles: [broker]
+faults:
+  - {at: 5s, duration: 5s, target: broker, kind: outage}
+expect:
+  - zero: [lost, stuck, double_charges, unrefunded_charges, unpaid_confirmed, stock_not_conserved]
+""",
+    ),
+    # The shipped file at half its length.
+    "test_the_front_keeps_accepting_orders_while_the_broker_is_down": Run(
+        "front-broker-outage", shipped="front-broker-outage", args=("--time-scale", "0.5")
+    ),
+    "test_every_customer_is_told_after_a_notification_outage": Run(
+        "notification-outage",
+        """load: {model: closed, users: 5, duration: 16s, warmup: 2s}
+styles: [rest]
+faults:
+  - {at: 4s, duration: 6s, target: notification, kind: crash}
+expect:
+  - zero: [lost, stuck, missing_notifications]
+    min_success_ratio: {during: 0.95}
+""",
+    ),
+}
+
+
+class Background:
+    """The AT_ONCE runs this session selected, RUNS_AT_ONCE at a time, in the file's order."""
+
+    def __init__(self, folders: pytest.TempPathFactory, tests: list[str]) -> None:
+        self.pool = ThreadPoolExecutor(RUNS_AT_ONCE, thread_name_prefix="scenario-run")
+        self.runs: dict[str, Future[tuple[dict[str, Any], Path]]] = {
+            test: self.pool.submit(AT_ONCE[test], folders.mktemp(AT_ONCE[test].name))
+            for test in tests
+        }
+
+    def result(self, test: str) -> tuple[dict[str, Any], Path]:
+        """The test's results document and folder, once its run is over (or what failed)."""
+        return self.runs[test].result()
+
+    def drain(self) -> None:
+        """Returns once none of the runs is running: a test measuring latencies runs alone."""
+        for running in self.runs.values():
+            running.exception()  # waits; what failed is for its own test to raise
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="module")
+def background(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Background]:
+    selected = {
+        item.originalname
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module
+    }
+    running = Background(tmp_path_factory, [test for test in AT_ONCE if test in selected])
+    yield running
+    running.close()
+
+
+Ran = Callable[[], tuple[dict[str, Any], Path]]
+
+
+@pytest.fixture
+def ran(background: Background, request: pytest.FixtureRequest) -> Ran:
+    """The results document and folder of the requesting test's run, waited for when called (a
+    run that failed then fails its test, not the test's setup)."""
+    return functools.partial(background.result, request.node.originalname)
+
+
+@pytest.fixture
+def alone(background: Background) -> None:
+    """The background runs are over: nothing else loads the machine during this test's run."""
+    background.drain()
+
+
+@pytest.mark.timeout(300)
+def test_the_broker_style_loses_nothing_when_payment_crashes(ran: Ran) -> None:
+    document, out = ran()
     result = document["styles"]["broker"]
     fault = result["scenario"]["faults"][0]
     assert fault["began_s"] == pytest.approx(5.0, abs=1.0) and fault["ended_s"] >= 10.0
@@ -92,20 +206,9 @@ expect:
 
 
 @pytest.mark.timeout(300)
-def test_the_broker_style_loses_nothing_when_the_broker_is_down(tmp_path: Path) -> None:
-    path = scenario(
-        tmp_path,
-        "broker-outage",
-        """load: {model: closed, users: 5, duration: 20s, warmup: 2s}
-styles: [broker]
-faults:
-  - {at: 5s, duration: 5s, target: broker, kind: outage}
-expect:
-  - zero: [lost, stuck, double_charges, unrefunded_charges, unpaid_confirmed, stock_not_conserved]
-""",
-    )
-    out = tmp_path / "out"
-    result = run(path, out)["styles"]["broker"]
+def test_the_broker_style_loses_nothing_when_the_broker_is_down(ran: Ran) -> None:
+    document, out = ran()
+    result = document["styles"]["broker"]
     fault = result["scenario"]["faults"][0]
     assert (fault["errors"], fault["params"]) == ([], {"how": "kill"})
     assert fault["ended_s"] >= 10.0
@@ -126,14 +229,13 @@ expect:
 
 
 @pytest.mark.timeout(300)
-def test_the_front_keeps_accepting_orders_while_the_broker_is_down(tmp_path: Path) -> None:
+def test_the_front_keeps_accepting_orders_while_the_broker_is_down(ran: Ran) -> None:
     """The shipped scenarios/front-broker-outage.yaml at half its length: the broker style's
     shop places through the asynchronous HTTP front; with the broker (the run's private node)
     killed, POST /orders still answers 202 (the outbox holds order.placed), and every order
     accepted then completes once the broker is back."""
-    out = tmp_path / "out"
-    shipped = Path(__file__).parents[2] / "scenarios" / "front-broker-outage.yaml"
-    result = run(shipped, out, "--time-scale", "0.5")["styles"]["broker"]
+    document, out = ran()
+    result = document["styles"]["broker"]
     fault = result["scenario"]["faults"][0]
     assert fault["errors"] == [] and result["scenario"]["broker"]["unreachable_s"] >= 2
     node_log = (out / "broker" / "logs" / "broker.log").read_text()
@@ -152,23 +254,11 @@ def test_the_front_keeps_accepting_orders_while_the_broker_is_down(tmp_path: Pat
 
 
 @pytest.mark.timeout(300)
-def test_every_customer_is_told_after_a_notification_outage(tmp_path: Path) -> None:
+def test_every_customer_is_told_after_a_notification_outage(ran: Ran) -> None:
     """The shipped scenario in short: orders go on while notification is down, what is owed
     piles up in the order service (sampled each second) and drains, nobody is left untold."""
-    path = scenario(
-        tmp_path,
-        "notification-outage",
-        """load: {model: closed, users: 5, duration: 16s, warmup: 2s}
-styles: [rest]
-faults:
-  - {at: 4s, duration: 6s, target: notification, kind: crash}
-expect:
-  - zero: [lost, stuck, missing_notifications]
-    min_success_ratio: {during: 0.95}
-""",
-    )
-    out = tmp_path / "out"
-    result = run(path, out)["styles"]["rest"]
+    document, out = ran()
+    result = document["styles"]["rest"]
     assert starts_in_log(out, "rest", "notification") == 2  # gone, and back
     counts = audit_counts(result)
     assert [counts[name] for name in ZERO] == [0] * len(ZERO), result["audit"]
@@ -179,6 +269,7 @@ expect:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.usefixtures("alone")
 def test_rest_under_the_resilient_profile_fails_fast_with_the_breaker_open(tmp_path: Path) -> None:
     path = scenario(
         tmp_path,
@@ -225,6 +316,7 @@ faults:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.usefixtures("alone")
 def test_every_other_fault_kind_happens_and_is_cleared(tmp_path: Path) -> None:
     path = scenario(
         tmp_path,
