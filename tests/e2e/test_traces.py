@@ -98,23 +98,32 @@ def read_spans(spans_dir: Path) -> list[Span]:
     return found
 
 
-def spans_of(traced: Traced, trace_id: str, services: set[str], names: set[str]) -> list[Span]:
-    """The trace's spans once every service and every named span is in (exports are batched)."""
+def spans_of(
+    traced: Traced, trace_id: str, services: set[str], names: set[str], client_span: str
+) -> list[Span]:
+    """The trace's spans once every service and every named span is in, and every span's parent
+    too: each process exports in batches of its own, so a child can be in before its parent."""
     deadline = time.monotonic() + 20
     while True:
         spans = [s for s in read_spans(traced.spans_dir) if s.trace_id == trace_id]
         have = {s.service for s in spans}, {s.name for s in spans}
-        if (services <= have[0] and names <= have[1]) or time.monotonic() > deadline:
+        whole = not orphans_of(spans, client_span)
+        if (services <= have[0] and names <= have[1] and whole) or time.monotonic() > deadline:
             assert have[0] >= services, f"services in the trace: {sorted(have[0])}"
             assert have[1] >= names, f"spans in the trace: {sorted(have[1])}"
             return spans
         time.sleep(0.2)
 
 
+def orphans_of(spans: list[Span], client_span: str) -> list[Span]:
+    """The spans whose parent is neither in the trace nor the client's span."""
+    known = {s.span_id for s in spans} | {client_span}
+    return [s for s in spans if s.parent_id not in known]
+
+
 def assert_one_tree(spans: list[Span], client_span: str) -> None:
     """Every span hangs from the client's span: its parent is in the trace, or is the client."""
-    known = {s.span_id for s in spans} | {client_span}
-    orphans = [s for s in spans if s.parent_id not in known]
+    orphans = orphans_of(spans, client_span)
     assert not orphans, f"spans whose parent is not in the order's trace: {orphans}"
 
 
@@ -134,7 +143,7 @@ def test_a_rest_order_is_one_trace(traced: Traced) -> None:
     names |= {"transaction order.place", "transaction order.charge+confirm"}
     names |= {"transaction inventory.reserve", "transaction payment.charge"}
     names |= {"transaction notification.record"}
-    assert_one_tree(spans_of(traced, trace_id, EVERY_SERVICE, names), span_id)
+    assert_one_tree(spans_of(traced, trace_id, EVERY_SERVICE, names, span_id), span_id)
 
 
 def test_a_compensated_order_is_one_trace_with_its_compensation(traced: Traced) -> None:
@@ -146,7 +155,7 @@ def test_a_compensated_order_is_one_trace_with_its_compensation(traced: Traced) 
         timeout=30,
     )
     assert answer.json()["status"] == "CANCELLED", answer.text
-    spans = spans_of(traced, trace_id, EVERY_SERVICE, {"saga compensate", "notify"})
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, {"saga compensate", "notify"}, span_id)
     released = [s for s in spans if s.service == "inventory" and "release" in s.name]
     assert released, f"no release in the trace: {sorted((s.service, s.name) for s in spans)}"
     assert_one_tree(spans, span_id)
@@ -161,7 +170,7 @@ def test_a_grpc_order_is_one_trace(traced: Traced) -> None:
         )
     assert order.order.status == order_pb2.Order.CONFIRMED
     names = {"/orderflow.v1.OrderService/PlaceOrder", "saga charge", "notify"}
-    spans = spans_of(traced, trace_id, EVERY_SERVICE, names)
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, names, span_id)
     assert {s.name for s in spans if s.service == "inventory"} >= {
         "/orderflow.v1.InventoryService/Reserve"
     }
@@ -177,7 +186,7 @@ def test_a_graphql_order_is_one_trace(traced: Traced) -> None:
         timeout=30,
     )
     assert answer.json()["data"]["placeOrder"]["status"] == "CONFIRMED", answer.text
-    spans = spans_of(traced, trace_id, EVERY_SERVICE, {"saga charge", "notify"})
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, {"saga charge", "notify"}, span_id)
     assert_one_tree(spans, span_id)
 
 
@@ -188,7 +197,7 @@ def test_a_websocket_order_is_one_trace(traced: Traced) -> None:
         exchange = socket.call("place_order", params)
     assert exchange.response["result"]["status"] == "CONFIRMED", exchange.response
     names = {"jsonrpc place_order", "jsonrpc reserve", "jsonrpc charge", "notify"}
-    spans = spans_of(traced, trace_id, EVERY_SERVICE, names)
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, names, span_id)
     # The client's request is the parent of the order service's span for it.
     (served,) = [s for s in spans if s.service == "order" and s.name == "jsonrpc place_order"]
     assert served.parent_id == span_id
@@ -223,7 +232,7 @@ def test_a_broker_order_from_a_foreign_producer_is_one_trace(traced: Traced) -> 
         "process payment.charged",
         "process order.confirmed",
     }
-    spans = spans_of(traced, trace_id, EVERY_SERVICE, names)
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, names, span_id)
     (first,) = [s for s in spans if s.name == "process order.place"]
     assert (first.service, first.parent_id) == ("order", span_id)
     assert_one_tree(spans, span_id)
@@ -276,7 +285,7 @@ def test_the_cloudevents_sdks_tracing_attributes_continue_the_trace(
     # Each reaction's unit of work is a transaction span, named by its handler.
     names |= {"transaction OrderChoreography.on_place"}
     names |= {"transaction InventoryHandlers.on_order_placed"}
-    spans = spans_of(traced, trace_id, EVERY_SERVICE, names)
+    spans = spans_of(traced, trace_id, EVERY_SERVICE, names, span_id)
     (first,) = [s for s in spans if s.name == "process order.place"]
     assert (first.service, first.parent_id) == ("order", span_id)
     assert_one_tree(spans, span_id)
