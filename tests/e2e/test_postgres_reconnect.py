@@ -106,12 +106,29 @@ def _terminate(stack: Stack, services: tuple[str, ...]) -> int:
     has a database of the stack's own). Issued on the server directly, not through the gate."""
     names = [stack.config.database_name(service) for service in services]
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        _await_connections(admin, names)
         rows = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = ANY(%s) AND application_name LIKE 'orderflow-%%'",
             (names,),
         ).fetchall()
     return sum(1 for (ended,) in rows if ended)
+
+
+def _await_connections(admin: psycopg.Connection[Any], names: list[str]) -> None:
+    """Until each of these databases has a service's connection again: a service replaces a lost
+    connection at its next transaction, which its background loops start within seconds, so one
+    killed a moment ago may not be back yet (and would not be there to kill)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        rows = admin.execute(
+            "SELECT DISTINCT datname FROM pg_stat_activity"
+            " WHERE datname = ANY(%s) AND application_name LIKE 'orderflow-%%'",
+            (names,),
+        ).fetchall()
+        if len(rows) == len(names):
+            return
+        time.sleep(0.1)
 
 
 def _place(
