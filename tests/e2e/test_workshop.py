@@ -3,16 +3,8 @@
 Commands run in the guide's order, one test per page, from a folder of their own that holds the
 repository's `.venv`, `scenarios` and `harness` (so the guide's relative paths work) on a stack of
 free ports and a broker namespace of the test's own. Scenario runs get `--time-scale 0.2`, the
-option the guide offers a room short of time, and the other benchmarks' `--duration` and
-`--calibration` shrink by the same factor, so that the whole guide fits in a test (the README of
-the guide says so). What the guide tells the room to open (`<out>/report.html`) is checked to be
-there.
-
-The pages are independent (each writes its own `runs/<name>`; every benchmark starts stacks of its
-own), so they run two at a time, as two terminals of the room would: a benchmark leaves much of a
-2-core machine idle (a service starting alone, Locust starting, the audit waiting, a report being
-drawn), which the other page then uses. Each page's commands still run in order, and each page's
-test reports its own page's failure.
+option the guide offers a room short of time, so that the whole guide fits in a test. What the
+guide tells the room to open (`<out>/report.html`) is checked to be there.
 
 Two kinds of command are not run here, and the tests say where they are checked instead:
 `make demo` (tests/e2e/test_demo.py runs `orderflow demo`, all the Makefile's target runs once
@@ -27,12 +19,9 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -40,7 +29,6 @@ import pika.exceptions
 import pytest
 import yaml
 
-from harness.bench.options import duration
 from harness.rabbit.admin import delete_topology
 from harness.stack.ports import free_ports
 from harness.stack.supervisor import StackConfig
@@ -53,24 +41,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKSHOP = ROOT / "docs" / "workshop"
 PAGES = sorted(WORKSHOP.glob("*.md"))
 SHELL_BLOCK = re.compile(r"^```shell\n(.*?)^```", re.MULTILINE | re.DOTALL)
-TIME_SCALE = 0.2
-SHORTENED = ("--duration", "--calibration")  # a plain benchmark's times, scaled as a scenario's
-SHORTEST_S = 2  # a plain benchmark's phases: Locust's users need a moment to start
-PAGES_AT_ONCE = 2  # the machine's cores (CI's has 2): more would only slow each page down
+TIME_SCALE = "0.2"
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 LONG_RUNNING = ("orderflow up", "--class-picker")  # they run until Ctrl-C
-# Ctrl-C works in the room's terminal: SIGINT is not ignored there. A test run started in the
-# background inherits an ignored SIGINT, and a Python program that starts with SIGINT ignored
-# (Locust) never turns it into KeyboardInterrupt; so the command is started through this, which
-# undoes that and becomes the command (exec: same process). Not a preexec_fn: the pages run in
-# threads, where one is unsafe.
-AS_IN_A_TERMINAL = (
-    sys.executable,
-    "-S",
-    "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
-    " os.execvp(sys.argv[1], sys.argv[1:])",
-)
 
 
 def commands(page: Path) -> list[str]:
@@ -78,22 +51,8 @@ def commands(page: Path) -> list[str]:
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 
 
-@dataclass(frozen=True)
-class Terminal:
-    """One page's shell in the room: the environment its commands run with, and the ports for
-    what it serves (`orderflow up`, Locust's UI)."""
-
-    folder: Path
-    config: StackConfig
-    env: dict[str, str]
-    locust_url: str
-
-    def order_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.http_port('order')}"
-
-
 class Room:
-    """The folder and broker namespace the guide's commands run in."""
+    """The folder and environment the guide's commands run in."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -104,34 +63,19 @@ class Room:
             "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
             "ORDERFLOW_BROKER_NAMESPACE": self.namespace,
         }
+        self.take_ports()
 
-    def terminal(self) -> Terminal:
+    def take_ports(self) -> None:
         """Free ports for `orderflow up` and Locust's UI, taken just before they start (ports
         found free minutes earlier, before the benchmarks between, may not be any more)."""
-        config = StackConfig.on_free_ports(self.folder / ".orderflow", extra_env=self.broker)
-        [locust_port] = free_ports(1, "127.0.0.1", exclude=config.http_ports.values())
+        self.config = StackConfig.on_free_ports(self.folder / ".orderflow", extra_env=self.broker)
+        [locust_port] = free_ports(1, "127.0.0.1", exclude=self.config.http_ports.values())
+        self.locust_url = f"http://127.0.0.1:{locust_port}"
         # Locust reads any option from LOCUST_<OPTION>: the guide's command stays as written.
-        env = {**config.environment(os.environ), "LOCUST_WEB_PORT": str(locust_port)}
-        return Terminal(self.folder, config, env, f"http://127.0.0.1:{locust_port}")
+        self.env = {**self.config.environment(os.environ), "LOCUST_WEB_PORT": str(locust_port)}
 
-
-class Rehearsal:
-    """The pages this session selected, run in the background PAGES_AT_ONCE at a time from the
-    first test that asks for one, in the guide's order."""
-
-    def __init__(self, room: Room, pages: list[Path]) -> None:
-        self.pool = ThreadPoolExecutor(PAGES_AT_ONCE, thread_name_prefix="workshop-page")
-        self.runs: dict[Path, Future[None]] = {
-            page: self.pool.submit(_rehearse, page, room) for page in pages
-        }
-
-    def wait_for(self, page: Path) -> None:
-        """Returns once the page's commands have all run; raises what failed in them."""
-        self.runs[page].result()
-
-    def close(self) -> None:
-        """Pages not begun are dropped (the session stopped early); those running finish."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def order_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.http_port('order')}"
 
 
 @pytest.fixture(scope="module")
@@ -140,20 +84,6 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
     yield here
     with contextlib.suppress(pika.exceptions.AMQPConnectionError):
         delete_topology(MACHINE_BROKER, Topology(here.namespace))
-
-
-@pytest.fixture(scope="module")
-def rehearsal(room: Room, request: pytest.FixtureRequest) -> Iterator[Rehearsal]:
-    selected = {
-        item.callspec.params["page"]
-        for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and item.originalname == "test_the_commands_of_the_page_run"
-        and item.module is request.module
-    }
-    running = Rehearsal(room, [page for page in PAGES if page in selected])
-    yield running
-    running.close()
 
 
 def test_every_page_of_the_plan_exists_and_has_commands() -> None:
@@ -165,26 +95,20 @@ def test_every_page_of_the_plan_exists_and_has_commands() -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
-def test_the_commands_of_the_page_run(page: Path, rehearsal: Rehearsal) -> None:
-    rehearsal.wait_for(page)
-
-
-def _rehearse(page: Path, room: Room) -> None:
-    """Every command of the page in order, in a terminal of its own."""
-    shell = room.terminal()
+def test_the_commands_of_the_page_run(page: Path, room: Room) -> None:
     with contextlib.ExitStack() as running:
         serving = False
         for command in commands(page):
             if any(marker in command for marker in LONG_RUNNING):
                 if not serving:  # the first of those the page starts: fresh ports for them
-                    shell = room.terminal()
+                    room.take_ports()
                     serving = True
-                running.enter_context(_until_ctrl_c(command, shell))
+                running.enter_context(_until_ctrl_c(command, room))
             else:
-                _run(command, shell)
+                _run(command, room)
 
 
-def _run(command: str, shell: Terminal) -> None:
+def _run(command: str, room: Room) -> None:
     argv = shlex.split(command)
     assigned = {}
     while argv and ASSIGNMENT.match(argv[0]):  # VAR=value before a command: its environment
@@ -197,13 +121,13 @@ def _run(command: str, shell: Terminal) -> None:
     elif argv[:2] == ["docker", "compose"]:
         _checked_against_compose(argv[2:])
     else:
-        _run_orderflow(command, argv, {**shell.env, **assigned}, shell.folder)
+        _run_orderflow(command, argv, {**room.env, **assigned}, room.folder)
 
 
 def _run_orderflow(command: str, argv: list[str], env: dict[str, str], folder: Path) -> None:
     assert argv[0] == ".venv/bin/orderflow", f"no test knows how to run: {command}"
-    if argv[1] == "bench":
-        argv = _shortened(argv)
+    if argv[1] == "bench" and len(argv) > 2 and argv[2].startswith("scenarios/"):
+        argv += ["--time-scale", TIME_SCALE]
     done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     if "--out" in argv:
@@ -211,35 +135,23 @@ def _run_orderflow(command: str, argv: list[str], env: dict[str, str], folder: P
         assert (out / "results.json").is_file() and (out / "report.html").is_file(), command
 
 
-def _shortened(argv: list[str]) -> list[str]:
-    """`orderflow bench` in a fifth of the time: a scenario with `--time-scale`, a plain run with
-    its `--duration` and `--calibration` scaled alike (whole seconds, at least SHORTEST_S)."""
-    if len(argv) > 2 and argv[2].startswith("scenarios/"):
-        return [*argv, "--time-scale", f"{TIME_SCALE:g}"]
-    shorter = list(argv)
-    for at, flag in enumerate(argv[:-1]):
-        if flag in SHORTENED:
-            seconds = max(SHORTEST_S, round(duration(argv[at + 1]) * TIME_SCALE))
-            shorter[at + 1] = f"{seconds}s"
-    return shorter
-
-
 @contextlib.contextmanager
-def _until_ctrl_c(command: str, shell: Terminal) -> Iterator[None]:
+def _until_ctrl_c(command: str, room: Room) -> Iterator[None]:
     """Started, seen to serve, then stopped with Ctrl-C (SIGINT), as the guide says."""
-    log = (shell.folder / f"{uuid.uuid4().hex[:8]}.log").open("wb")
+    log = (room.folder / f"{uuid.uuid4().hex[:8]}.log").open("wb")
     process = subprocess.Popen(
-        [*AS_IN_A_TERMINAL, *shlex.split(command)],
-        cwd=shell.folder,
-        env=shell.env,
+        shlex.split(command),
+        cwd=room.folder,
+        env=room.env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         if "--class-picker" in command:
-            _serving(f"{shell.locust_url}/", process, expect="RestShopper")
+            _serving(f"{room.locust_url}/", process, expect="RestShopper")
         else:
-            _serving(f"{shell.order_url()}/ready", process, expect="")
+            _serving(f"{room.order_url()}/ready", process, expect="")
         yield
     finally:
         process.send_signal(signal.SIGINT)
@@ -250,6 +162,13 @@ def _until_ctrl_c(command: str, shell: Terminal) -> Iterator[None]:
             code = process.wait()
         log.close()
     assert code == 0, f"{command} exited {code} on Ctrl-C"
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C works in the room's terminal: SIGINT is not ignored there. A test run started in
+    the background inherits an ignored SIGINT, and a Python program that starts with SIGINT
+    ignored (Locust) never turns it into KeyboardInterrupt; so undo that for the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _serving(url: str, process: subprocess.Popen[bytes], *, expect: str) -> None:
