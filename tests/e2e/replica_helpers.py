@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,16 @@ def place_in_background(url: str, body: dict[str, Any]) -> threading.Thread:
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
     return thread
+
+
+def notified(http: httpx.Client, stack: Stack, order_id: str) -> list[str]:
+    """What notification recorded for the order, once it has been delivered."""
+    deadline = time.monotonic() + 15
+    while True:
+        answer = http.get(
+            f"{stack.url('notification')}/notifications", params={"order_id": order_id}
+        )
+        kinds = [n["kind"] for n in answer.json()["notifications"]]
+        if kinds or time.monotonic() > deadline:
+            return kinds
+        time.sleep(0.05)

@@ -5,7 +5,6 @@ own on the machine's server, an order placed over REST end to end, the databases
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -18,6 +17,7 @@ from services.kernel.broker import catalogue as ev
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, on_postgres
+from tests.e2e.replica_helpers import notified
 from tests.e2e.rest_client import available, charge, order_body, payment_summary
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +61,7 @@ def test_an_order_over_rest_confirms_charges_once_and_notifies(
     assert available(http, pg_stack, "KB-MECH") == before - 2
     assert charge(http, pg_stack, order["id"]) == "CHARGED"
     assert payment_summary(http, pg_stack)["CHARGED"] == charged_before + 1
-    assert _notified(http, pg_stack, order["id"]) == ["order.confirmed"]
+    assert notified(http, pg_stack, order["id"]) == ["order.confirmed"]
     # The order's row is in the order service's own PostgreSQL database.
     order_db = postgres.url_of(ADMIN_URL, pg_stack.config.database_name("order"))
     with psycopg.connect(order_db) as db:
@@ -90,15 +90,3 @@ def test_an_order_over_the_broker_passes_every_outbox_and_inbox(pg_stack: Stack)
     with psycopg.connect(order_db) as db:
         [(handled,)] = db.execute("SELECT count(*) FROM inbox").fetchall()
     assert handled >= 3  # the reservation, the charge and the notification's answer, at least
-
-
-def _notified(http: httpx.Client, stack: Stack, order_id: str) -> list[str]:
-    deadline = time.monotonic() + 10
-    while True:
-        answer = http.get(
-            f"{stack.url('notification')}/notifications", params={"order_id": order_id}
-        )
-        kinds = [n["kind"] for n in answer.json()["notifications"]]
-        if kinds or time.monotonic() > deadline:
-            return kinds
-        time.sleep(0.05)

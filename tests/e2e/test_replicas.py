@@ -48,7 +48,14 @@ from services.kernel.config import Settings, grpc_target_variable
 from tests.conftest import ADMIN_URL
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import E2E_ENV, broker_env, on_postgres
-from tests.e2e.replica_helpers import LEASE_S, LogMark, claimed_by, held, place_in_background
+from tests.e2e.replica_helpers import (
+    LEASE_S,
+    LogMark,
+    claimed_by,
+    held,
+    notified,
+    place_in_background,
+)
 from tests.e2e.rest_client import available, charge, order_body
 from tests.e2e.test_crash_recovery import order_of
 
@@ -390,19 +397,6 @@ def test_an_order_replica_killed_mid_charge_is_finished_by_the_other_once(
         assert "recovery drove 1 unfinished order(s)" in survivor_log.since()
     finally:  # only now: a restarted order-1 frees its old claims at once and could drive it
         replicated.restart("order-1", timeout_s=60)
-
-
-def notified(http: httpx.Client, stack: Stack, order_id: str) -> list[str]:
-    """What notification recorded for the order, once it has been delivered."""
-    deadline = time.monotonic() + 15
-    while True:
-        answer = http.get(
-            f"{stack.url('notification')}/notifications", params={"order_id": order_id}
-        )
-        kinds = [n["kind"] for n in answer.json()["notifications"]]
-        if kinds or time.monotonic() > deadline:
-            return kinds
-        time.sleep(0.05)
 
 
 def test_a_crashed_inventory_replica_leaves_the_rotation_and_rejoins_it(replicated: Stack) -> None:
