@@ -16,12 +16,15 @@ from typing import Any, Final
 from cross_web import HTTPException
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from starlette.requests import HTTPConnection
+from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
-from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -29,6 +32,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.unset import UNSET, UnsetType
 
 from services.kernel import correlation
+from services.kernel.graphql.prepared import execute_prepared, prepared_operation
+from services.kernel.graphql.schema import Schema
 
 PATH: Final = "/graphql"
 # As the HTTP body limit's default (and JSON-RPC's): the server's own cap on a WebSocket message
@@ -39,7 +44,7 @@ INIT_TIMEOUT: Final = timedelta(seconds=10)
 
 
 def create_graphql_router(
-    schema: BaseSchema,
+    schema: Schema,
     context_getter: Callable[[HTTPConnection], Awaitable[Any]],
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> APIRouter:
@@ -82,6 +87,18 @@ def _well_formed(message: dict[str, Any]) -> bool:
     )
 
 
+def _plain_json(content_type: str) -> bool:
+    # Only the plain case: any other type, however close, gets strawberry's own judgement.
+    return content_type.partition(";")[0].strip() == "application/json"
+
+
+def _streaming(accept: str) -> bool:
+    # Wider than strawberry's stream transports (multipart/mixed, text/event-stream), so that
+    # every request one of them could take goes strawberry's way.
+    accept = accept.lower()
+    return "multipart/" in accept or "event-stream" in accept
+
+
 class _NotAnObject(json.JSONDecodeError):
     """Valid JSON, but not a GraphQL request: the WebSocket transport closes with 4400 on it."""
 
@@ -111,13 +128,82 @@ class _BoundedSocket(ASGIWebSocketAdapter):
             pass
 
 
+class _PreparedFirst:
+    """POST /graphql as a plain ASGI app: a JSON request for a prepared operation
+    (prepared.py) is executed here, without FastAPI's dependency solving or strawberry's
+    view; anything else goes on, body and all, to strawberry's own route."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        context_getter: Callable[[HTTPConnection], Awaitable[Any]],
+        encode_json: Callable[[object], str | bytes],
+        strawberry_route: APIRoute,
+    ) -> None:
+        self.schema = schema
+        self.context_getter = context_getter
+        self.encode_json = encode_json
+        self.strawberry_route = strawberry_route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # FastAPI names the route only for its own routes: the metrics count by this name.
+        scope["route"] = self.strawberry_route
+        request = Request(scope, receive)
+        body = await request.body()
+        operation = None
+        headers = request.headers
+        if _plain_json(headers.get("content-type", "")) and not _streaming(
+            headers.get("accept", "")
+        ):
+            operation = prepared_operation(self.schema.documents, body)
+        if operation is None:
+            await self.strawberry_route.app(scope, _replayed(body, receive), send)
+            return
+        context = await self.context_getter(request)
+        context.request = request  # as strawberry's FastAPI integration sets it
+        answer = await execute_prepared(self.schema, operation, context)
+        await Response(self.encode_json(answer), media_type="application/json")(
+            scope, receive, send
+        )
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read given again, first."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 class _Router(GraphQLRouter[Any, None]):
     graphql_transport_ws_handler_class = _TransportWS
     websocket_adapter_class = _BoundedSocket
 
-    def __init__(self, *args: Any, max_message_bytes: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        path: str,
+        context_getter: Callable[[HTTPConnection], Awaitable[Any]],
+        max_message_bytes: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(schema, path=path, context_getter=context_getter, **kwargs)
         self.max_message_bytes = max_message_bytes
+        # In front of strawberry's POST route, ahead of it in the list: see _PreparedFirst.
+        strawberry_post = next(
+            route
+            for route in self.routes
+            if isinstance(route, APIRoute) and route.methods == {"POST"}
+        )
+        first = _PreparedFirst(schema, context_getter, self.encode_json, strawberry_post)
+        self.routes.insert(0, Route(path, first, methods=["POST"], include_in_schema=False))
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         try:
