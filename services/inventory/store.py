@@ -127,8 +127,20 @@ class InventoryStore(Store):
             (order_id, now, now),
         )
 
+    def stock_levels(self) -> dict[str, tuple[int, int]]:
+        """Available and held units per SKU by the store's own bookkeeping (held: what was
+        taken from the initial stock), read from the catalog's rows alone: cheap enough for
+        every scrape however many reservations there are. The audit sums the reservations'
+        lines instead (stock_summary)."""
+        rows = self._db.execute(
+            "SELECT sku, initial_stock, available FROM products ORDER BY sku"
+        ).fetchall()
+        return {r["sku"]: (r["available"], r["initial_stock"] - r["available"]) for r in rows}
+
     def stock_summary(self) -> dict[str, dict[str, int]]:
-        """Initial, available and held units per SKU: what the stock-conservation audit reads."""
+        """Initial, available and held units per SKU: what the stock-conservation audit reads.
+        It sums the lines of every held reservation, so its cost grows with them: the audit's
+        query, not a scrape's."""
         rows = self._db.execute(
             "SELECT p.sku, p.initial_stock, p.available, COALESCE(SUM(l.quantity), 0) AS held"
             " FROM products p LEFT JOIN reservation_lines l ON l.sku = p.sku"

@@ -165,6 +165,10 @@ async def test_operations_endpoints_and_openapi(client: httpx.AsyncClient) -> No
     metrics = (await client.get("/metrics")).text
     assert 'orderflow_stock_units{sku="POSTER-LTD",state="available"} 6.0' in metrics
     assert 'orderflow_stock_units{sku="POSTER-LTD",state="held"} 4.0' in metrics
+    await client.post("/reservations/o1/release")
+    metrics = (await client.get("/metrics")).text
+    assert 'orderflow_stock_units{sku="POSTER-LTD",state="available"} 10.0' in metrics
+    assert 'orderflow_stock_units{sku="POSTER-LTD",state="held"} 0.0' in metrics
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/products", "/reservations", "/reservations/{order_id}/release"} <= set(paths)
 
