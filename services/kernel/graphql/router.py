@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.fastapi import GraphQLRouter
@@ -34,6 +34,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from services.kernel import correlation
 from services.kernel.graphql.prepared import execute_prepared, prepared_operation
 from services.kernel.graphql.schema import Schema
+from services.kernel.http.middleware import replayed
 
 PATH: Final = "/graphql"
 # As the HTTP body limit's default (and JSON-RPC's): the server's own cap on a WebSocket message
@@ -157,7 +158,7 @@ class _PreparedFirst:
         ):
             operation = prepared_operation(self.schema.documents, body)
         if operation is None:
-            await self.strawberry_route.app(scope, _replayed(body, receive), send)
+            await self.strawberry_route.app(scope, replayed(body, receive), send)
             return
         context = await self.context_getter(request)
         context.request = request  # as strawberry's FastAPI integration sets it
@@ -165,20 +166,6 @@ class _PreparedFirst:
         await Response(self.encode_json(answer), media_type="application/json")(
             scope, receive, send
         )
-
-
-def _replayed(body: bytes, receive: Receive) -> Receive:
-    """`receive` with the body already read given again, first."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 class _Router(GraphQLRouter[Any, None]):

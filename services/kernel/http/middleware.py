@@ -45,7 +45,7 @@ class BodySizeLimit:
         if body is None:
             await self._refuse(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replayed(body, receive), send)
 
     async def _read_bounded(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
@@ -67,17 +67,19 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` giving the body already read first, as one message, then the rest as it
+    comes (a disconnect)."""
     sent = False
 
-    async def replayed() -> Message:
+    async def receive_again() -> Message:
         nonlocal sent
         if sent:
             return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return replayed
+    return receive_again
 
 
 class CorrelationId:
