@@ -51,6 +51,8 @@ def read_file(path: Path) -> list[Span]:
     spans: list[Span] = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
+            if not line.endswith("\n"):
+                break  # the exporter is still writing it (or was stopped mid-line): left out
             if not line.strip():
                 continue
             try:

@@ -75,10 +75,13 @@ def client_context() -> tuple[str, str, str]:
 
 
 def read_spans(spans_dir: Path) -> list[Span]:
-    """Every span the services exported so far (OTLP JSON, one request per line)."""
+    """Every span the services exported so far (OTLP JSON, one request per line). A line
+    without its newline is still being written by its exporter: it is read next time."""
     found: list[Span] = []
     for path in spans_dir.glob("*.jsonl"):
-        for line in path.read_text().splitlines():
+        for line in path.read_text().split("\n")[:-1]:
+            if not line.strip():
+                continue
             for resource in json.loads(line)["resourceSpans"]:
                 attributes = resource["resource"]["attributes"]
                 service = next(

@@ -72,6 +72,18 @@ def test_a_line_that_is_not_otlp_json_is_named(tmp_path: Path) -> None:
         read_file(path)
 
 
+def test_a_line_still_being_written_is_left_for_the_next_reading(tmp_path: Path) -> None:
+    _write_order(tmp_path, "order-1")
+    path = tmp_path / "order.jsonl"
+    whole = path.read_text()
+    written = len(read_file(path))
+    halfway = whole[: whole.index("\n") // 2]  # the exporter halfway through its next line
+    path.write_text(whole + halfway)
+    assert len(read_file(path)) == written
+    path.write_text(whole + whole)
+    assert len(read_file(path)) == 2 * written
+
+
 def test_a_traced_bench_writes_into_the_results_folder_sampling_one_in_ten(
     tmp_path: Path,
 ) -> None:
