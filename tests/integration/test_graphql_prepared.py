@@ -8,6 +8,7 @@ prepared one (counted, so a test cannot pass with the prepared path never taken)
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,28 @@ async def test_a_body_that_is_not_json_is_answered_by_strawberrys_path(
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert prepared_runs == []
+
+
+@pytest.mark.parametrize(
+    "variables",
+    ['{"n": ' + "9" * 5000 + "}", '{"n": ' + "[" * 3000 + "]" * 3000 + "}"],
+    ids=["a-number-of-5000-digits", "nesting-too-deep"],
+)
+async def test_a_hostile_body_around_a_prepared_query_is_refused_clearly(
+    client: httpx.AsyncClient, prepared_runs: list[int], variables: str
+) -> None:
+    """The prepared route parses the body first: JSON that Python will not read, within the
+    size limit, goes on to strawberry's path and its coded 400, and the service serves on."""
+    first, _ = await twice(client, {"query": CATALOG})  # the query is prepared from here on
+    body = '{"query": ' + json.dumps(CATALOG) + ', "variables": ' + variables + "}"
+    answer = await client.post(
+        "/graphql", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert prepared_runs == [1]
+    again, _ = await twice(client, {"query": CATALOG})
+    assert again == first
 
 
 async def test_prepared_requests_are_counted_under_their_route(
