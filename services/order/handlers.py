@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from services.kernel import correlation, styles, tracing
 from services.kernel.clock import now_iso
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
-from services.kernel.errors import DownstreamUnavailable, InvalidRequest, NotFound
+from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.lease import gone_from_this_host
 from services.order import domain
@@ -43,6 +43,19 @@ RECOVERY_CONCURRENCY = 8
 RECHECK_S = 5.0
 # How often a retry looks again at an order another replica is driving.
 ELSEWHERE_POLL_S = 0.1
+# Sagas in this process beyond which an order accepted at once (202) is refused. Such a saga
+# runs on after its request has ended, so no connection bounds how many a client can start: a
+# stranger posting in a loop would otherwise grow the process's tasks, memory and downstream
+# calls without end. A synchronous place holds its request open for its saga: its client's
+# connections bound it, as for every other call.
+MAX_SAGAS_IN_FLIGHT = 256
+
+
+class TooManySagas(DomainError):
+    """An order to accept at once while this process drives as many sagas as it may: refused
+    before anything is recorded; the same request succeeds once some have ended."""
+
+    code = "TOO_MANY_ORDERS_IN_FLIGHT"
 
 
 @dataclass(frozen=True)
@@ -62,8 +75,11 @@ class OrderHandlers:
         catalog: Catalog | None = None,
         faults: Faults | None = None,
         callback_hosts: frozenset[str] = LOOPBACK_HOSTS,
+        max_sagas_in_flight: int = MAX_SAGAS_IN_FLIGHT,
     ) -> None:
         self._store = store
+        self._max_sagas_in_flight = max_sagas_in_flight
+        self._accepting = 0  # accepts between their check and their saga's start
         self._saga = saga
         self._callback_hosts = callback_hosts
         self._new_id = new_id
@@ -101,9 +117,19 @@ class OrderHandlers:
         """`place_order` answered at once: the order is recorded and its saga started, not
         awaited (REST's `Prefer: respond-async, flow=orchestrated`); the client follows it on
         the status stream. An unknown SKU is no error here: the order ends REJECTED/UNKNOWN_SKU
-        on the stream, as the choreography's 202 does."""
-        order, created = await self._recorded(command)
-        self._start(order, first_run=created)  # a replay finishes what a crash may have left
+        on the stream, as the choreography's 202 does. Raises TooManySagas, before recording
+        anything, while this process drives `max_sagas_in_flight` sagas."""
+        if len(self._in_flight) + self._accepting >= self._max_sagas_in_flight:
+            raise TooManySagas(
+                f"this process already drives {self._max_sagas_in_flight} orders; retry later",
+                limit=self._max_sagas_in_flight,
+            )
+        self._accepting += 1  # counted from here: concurrent accepts cannot all pass the check
+        try:
+            order, created = await self._recorded(command)
+            self._start(order, first_run=created)  # a replay finishes what a crash may have left
+        finally:
+            self._accepting -= 1
         return order, created
 
     async def _recorded(self, command: PlaceOrder) -> tuple[Order, bool]:

@@ -3,6 +3,7 @@ place use case and the real SQLite store (its outbox), with fakes of the downstr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -15,8 +16,12 @@ from harness.vocabulary import TERMINAL
 from services.kernel.broker import catalogue as ev
 from services.kernel.telemetry import Telemetry
 from services.order.choreography import OrderChoreography
+from services.order.downstream.interfaces import ChargeResult, Downstream
+from services.order.handlers import OrderHandlers
 from services.order.main import create_app
-from tests.integration.test_order_rest import Stack, order_body
+from services.order.saga import Saga
+from tests.integration.test_order_rest import PROBLEM, Stack, order_body
+from tests.unit.fakes import FakeNotifier, FakePayment
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -125,3 +130,56 @@ async def test_the_orchestrated_flow_replays_a_key_and_ends_an_unknown_sku_rejec
     assert unknown.status_code == 202  # not bad input here: the stream says how it ended
     final = await final_of(client, unknown.headers["Location"])
     assert (final["status"], final["reason"]) == ("REJECTED", "UNKNOWN_SKU")
+
+
+class HeldPayment(FakePayment):
+    """Charges only once `release` is set: the sagas stay in flight until then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def charge(
+        self, order_id: str, customer_id: str, amount_cents: int, token: str
+    ) -> ChargeResult:
+        await self.release.wait()
+        return await super().charge(order_id, customer_id, amount_cents, token)
+
+
+async def test_the_orchestrated_flow_refuses_an_order_beyond_its_sagas_in_flight(
+    stack: Stack,
+) -> None:
+    """202s start sagas that outlive their requests: beyond the process's limit a new one is
+    refused with 503 and Retry-After, nothing recorded; once the sagas end, it is accepted."""
+    payment = HeldPayment()
+    downstream = Downstream(stack.inventory, payment, FakeNotifier())
+    stack.handlers = OrderHandlers(
+        stack.store, Saga(stack.store, downstream, Telemetry("order")), max_sagas_in_flight=2
+    )
+    async with await client_of(stack, with_choreography=False) as client:
+        first, second = [
+            await client.post("/orders", json=order_body(), headers=ORCHESTRATED) for _ in "12"
+        ]
+        assert (first.status_code, second.status_code) == (202, 202)
+        refused = await client.post(
+            "/orders", json=order_body(), headers={**ORCHESTRATED, "Idempotency-Key": "k-3"}
+        )
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["code"] == "TOO_MANY_ORDERS_IN_FLIGHT"
+        assert sum(stack.store.status_counts().values()) == 2  # the refused one: not recorded
+
+        payment.release.set()
+        for answer in (first, second):
+            final = await final_of(client, answer.headers["Location"])
+            assert final["status"] == "CONFIRMED"
+        for _ in range(100):  # a client retrying (faster than Retry-After): the sagas end
+            again = await client.post(  # just after their orders' final status (the notice)
+                "/orders", json=order_body(), headers={**ORCHESTRATED, "Idempotency-Key": "k-3"}
+            )
+            if again.status_code != 503:
+                break
+            await asyncio.sleep(0.02)
+        assert again.status_code == 202
+        assert (await final_of(client, again.headers["Location"]))["status"] == "CONFIRMED"

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from services.kernel import styles
 from services.kernel.contracts import MAX_LINES, MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
-from services.kernel.http.problem import problem_responses
+from services.kernel.http.problem import problem, problem_responses
 from services.kernel.http.schemas import (
     LineBody,
     StrictBody,
@@ -33,7 +33,7 @@ from services.order.domain import (
     PlaceOrder,
     document,
 )
-from services.order.handlers import OrderHandlers
+from services.order.handlers import OrderHandlers, TooManySagas
 
 # Both are the client's input: a key reused for another order, a SKU the catalog does not know
 # (domain.UnknownSku: the problem carries the recorded order as its `order` member).
@@ -83,8 +83,17 @@ ACCEPTED_ASYNC: dict[int | str, dict[str, Any]] = {
         "(with `flow=orchestrated` too: the saga runs from there). "
         "`Location` names the order; follow it with GET /orders/{id}?wait=… or "
         "GET /orders/{id}/events."
-    }
+    },
+    503: {
+        **problem_responses(503)[503],
+        "description": "With `Prefer: respond-async, flow=orchestrated`, while this process "
+        "already drives as many orders as it may (`TOO_MANY_ORDERS_IN_FLIGHT`): nothing was "
+        "recorded; retry after `Retry-After` seconds.",
+    },
 }
+# How long a client refused for too many orders in flight is asked to wait: a saga takes
+# milliseconds when all is well, seconds when a downstream is slow.
+RETRY_AFTER_S = 1
 
 
 @router.post(
@@ -119,7 +128,12 @@ async def place_order(
     )
     wanted = prefer.preferences(prefer_header)
     if prefer.orchestrated_async(wanted):
-        order, created = await use.accept_order(command)
+        try:
+            order, created = await use.accept_order(command)
+        except TooManySagas as refused:
+            busy = problem(503, refused.code, refused.message, **refused.details)
+            busy.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return busy
         response.status_code = status.HTTP_202_ACCEPTED
         response.headers["Preference-Applied"] = prefer.ORCHESTRATED_ASYNC
     elif choreography and prefer.RESPOND_ASYNC in wanted:
