@@ -298,7 +298,8 @@ class OrderHandlers:
         if task is not None:
             return task
         claimed = first_run or self._saga.claim(order.id)
-        current = self._store.get(order.id) or order
+        # Just recorded here, the order is as stored: no need to read it back.
+        current = order if first_run else self._store.get(order.id) or order
         if not claimed:
             # Finished, a broker-style order (moved by its events only; a key can be retried in
             # any style), or driven by another replica now.

@@ -187,9 +187,7 @@ class OrderStore(Store):
         With `lease` (the saga's), only while it holds the order, else ClaimLost (roll back):
         a replica that was taken over saves nothing. The save renews the claim, and the one
         that finishes the saga drops it."""
-        before = self._db.execute("SELECT status FROM orders WHERE id = ?", (order.id,)).fetchone()
-        if before is not None and before[0] != order.status:
-            self._record_status(order)
+        self._record_status(order, if_changed=True)  # before the row takes the new status
         state = (
             order.status,
             order.reason,
@@ -261,14 +259,18 @@ class OrderStore(Store):
             ).rowcount
         return released
 
-    def _record_status(self, order: Order) -> None:
-        self._db.execute(
+    def _record_status(self, order: Order, if_changed: bool = False) -> None:
+        """Number the order's status as its next. `if_changed` (a save, before the order's row
+        is written): only if the stored row's status differs, in the same statement (a save
+        read the status first, then wrote: one statement more per saga step)."""
+        recorded = self._db.execute(
             "INSERT INTO status_changes (order_id, seq, status, reason, at)"
             " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM status_changes"
-            " WHERE order_id = ?1",
+            " WHERE order_id = ?1"
+            + (" HAVING (SELECT status FROM orders WHERE id = ?1) != ?2" if if_changed else ""),
             (order.id, order.status, order.reason, order.updated_at),
-        )
-        if self._announce is not None:
+        ).rowcount
+        if recorded and self._announce is not None:
             self._announce_status(order.id, *self._announce)
 
     def announce_changes(self, channel: str, origin: str) -> None:
