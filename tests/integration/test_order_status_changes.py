@@ -3,6 +3,7 @@ stream sends as event ids and resumes from (Last-Event-ID)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,24 @@ from services.kernel.contracts import Line
 from services.order import domain
 from services.order.domain import Compensation, OrderLine, PlaceOrder, Reason, Status
 from services.order.store import OrderStore
+from tests.conftest import fresh_postgres_database
 
 COMMAND = PlaceOrder("c1", (Line("KB-MECH", 1),), "tok_visa")
 PRICED = (OrderLine("KB-MECH", 1, 8999),)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> OrderStore:
-    return OrderStore.open(tmp_path / "order.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrderStore]:
+    """Both back ends: a save numbers a changed status in one statement of SQL they share."""
+    if request.param == "sqlite":
+        yield OrderStore.open(tmp_path / "order.db")
+        return
+    with fresh_postgres_database() as url:
+        opened = OrderStore.open(url)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 def test_each_new_status_is_numbered_and_a_save_without_one_adds_nothing(
