@@ -57,6 +57,7 @@ MAX_CREDENTIAL_LENGTH: Final = 255
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_BROKER_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_SSE_MAX_STREAMS: Final = 256
+DEFAULT_MAX_SAGAS_IN_FLIGHT: Final = 256
 DEFAULT_SSE_KEEPALIVE_S: Final = 15.0
 
 
@@ -443,6 +444,11 @@ class Settings(BaseModel):
     sse_max_streams: Annotated[
         int, _checked(_count(low=1)), Field(alias="ORDERFLOW_SSE_MAX_STREAMS")
     ] = DEFAULT_SSE_MAX_STREAMS
+    # Order's sagas in flight beyond which an order asked to be answered at once (202,
+    # `flow=orchestrated`) is refused with 503: such a saga outlives its request.
+    max_sagas_in_flight: Annotated[
+        int, _checked(_count(low=1)), Field(alias="ORDERFLOW_MAX_SAGAS_IN_FLIGHT")
+    ] = DEFAULT_MAX_SAGAS_IN_FLIGHT
     # A comment on an idle stream this often, for proxies.
     sse_keepalive_s: Annotated[Seconds, Field(alias="ORDERFLOW_SSE_KEEPALIVE_S")] = (
         DEFAULT_SSE_KEEPALIVE_S

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from services.kernel import correlation, styles, tracing
 from services.kernel.clock import now_iso
+from services.kernel.config import DEFAULT_MAX_SAGAS_IN_FLIGHT
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
@@ -47,8 +48,8 @@ ELSEWHERE_POLL_S = 0.1
 # runs on after its request has ended, so no connection bounds how many a client can start: a
 # stranger posting in a loop would otherwise grow the process's tasks, memory and downstream
 # calls without end. A synchronous place holds its request open for its saga: its client's
-# connections bound it, as for every other call.
-MAX_SAGAS_IN_FLIGHT = 256
+# connections bound it, as for every other call. (ORDERFLOW_MAX_SAGAS_IN_FLIGHT.)
+MAX_SAGAS_IN_FLIGHT = DEFAULT_MAX_SAGAS_IN_FLIGHT
 
 
 class TooManySagas(DomainError):

@@ -53,7 +53,14 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     # the broker command's reaction; each place request passes exactly one of them.
     faults = Faults(OPERATIONS[NAME], telemetry)
     hosts = settings.webhook_allowed_hosts
-    handlers = OrderHandlers(store, saga, catalog=catalog, faults=faults, callback_hosts=hosts)
+    handlers = OrderHandlers(
+        store,
+        saga,
+        catalog=catalog,
+        faults=faults,
+        callback_hosts=hosts,
+        max_sagas_in_flight=settings.max_sagas_in_flight,
+    )
     # An exit stack unwinds in reverse: the sagas stop before the clients they call close.
     resources.push_async_callback(handlers.stop, SAGA_GRACE_S)
     if released := handlers.release_claims():

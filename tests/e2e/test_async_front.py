@@ -30,14 +30,19 @@ from tests.e2e.rest_client import order_body
 pytestmark = pytest.mark.e2e
 
 MAX_STREAMS = 2
+MAX_SAGAS = 2
 ASYNC = {"Prefer": "respond-async"}
+ORCHESTRATED = {"Prefer": "respond-async, flow=orchestrated"}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir: Path = tmp_path_factory.mktemp("async-front")
     running = start_stack(
-        data_dir, ORDERFLOW_SSE_MAX_STREAMS=str(MAX_STREAMS), ORDERFLOW_SSE_KEEPALIVE_S="0.5"
+        data_dir,
+        ORDERFLOW_SSE_MAX_STREAMS=str(MAX_STREAMS),
+        ORDERFLOW_SSE_KEEPALIVE_S="0.5",
+        ORDERFLOW_MAX_SAGAS_IN_FLIGHT=str(MAX_SAGAS),
     )
     with running:
         yield running
@@ -254,6 +259,44 @@ def test_streams_beyond_the_limit_are_refused_until_one_closes(
         assert int(refused.headers["Retry-After"]) > 0
         held[0].close()
         assert _opens_again(http, url)
+
+
+def test_orchestrated_orders_beyond_the_sagas_in_flight_are_refused_until_some_end(
+    stack: Stack, http: httpx.Client
+) -> None:
+    """A 202's saga outlives its request: while the process's MAX_SAGAS sagas wait on inventory
+    (paused), one more is refused with 503, nothing recorded; once they end, it goes in."""
+    url = f"{stack.url('order')}/orders"
+    key = {"Idempotency-Key": f"beyond-{uuid.uuid4()}"}
+    with inventory_paused(stack):
+        held = [
+            http.post(url, json=order_body({"KB-MECH": 1}), headers=ORCHESTRATED)
+            for _ in range(MAX_SAGAS)
+        ]
+        assert [a.status_code for a in held] == [202] * MAX_SAGAS
+        refused = http.post(url, json=order_body({"KB-MECH": 1}), headers={**ORCHESTRATED, **key})
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "TOO_MANY_ORDERS_IN_FLIGHT"
+        assert int(refused.headers["Retry-After"]) > 0
+    for answer in held:
+        wait_for(http, stack.url("order") + answer.headers["Location"], TERMINAL)
+    again = _placed_once_room(http, url, order_body({"KB-MECH": 1}), {**ORCHESTRATED, **key})
+    assert again.status_code == 202, again.text
+    assert "Idempotent-Replayed" not in again.headers  # the refused request recorded nothing
+    wait_for(http, stack.url("order") + again.headers["Location"], TERMINAL)
+
+
+def _placed_once_room(
+    http: httpx.Client, url: str, body: Any, headers: dict[str, str]
+) -> httpx.Response:
+    """A client retrying a refused 202: a saga ends just after its order's final status."""
+    deadline = time.monotonic() + 10
+    answer = http.post(url, json=body, headers=headers)
+    while answer.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer = http.post(url, json=body, headers=headers)
+    return answer
 
 
 def _opens_again(http: httpx.Client, url: str) -> bool:
