@@ -17,6 +17,7 @@ from services.inventory.api.grpc import create_server
 from services.inventory.catalog import SEED
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.store import InventoryStore
+from services.kernel.grpc.server import create_server as create_kernel_server
 
 
 @pytest.fixture
@@ -137,3 +138,31 @@ async def test_an_unexpected_failure_is_internal_without_its_insides(
     assert failed.value.code() is grpc.StatusCode.INTERNAL
     assert failed.value.details() == "an unexpected error occurred; see the service log"
     assert dict(failed.value.trailing_metadata() or ())["orderflow-code"] == "INTERNAL_ERROR"
+
+
+async def test_streams_beyond_a_connections_limit_wait_for_one_to_end() -> None:
+    """The server advertises its limit of concurrent streams per connection (HTTP/2's
+    SETTINGS_MAX_CONCURRENT_STREAMS): gRPC's own client holds a call beyond it until a stream
+    ends, instead of the server opening one stream (a task) per call without end."""
+    server, port = create_kernel_server(
+        [], "127.0.0.1", 0, max_message_bytes=1024, max_concurrent_streams=2
+    )
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as opened:
+            health = health_pb2_grpc.HealthStub(opened)
+            request = health_pb2.HealthCheckRequest(service="")
+            held = [health.Watch(request) for _ in range(2)]
+            for watch in held:  # open: each has its first answer
+                assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            third = health.Watch(request)
+            waiting = asyncio.ensure_future(third.read())
+            done, _ = await asyncio.wait([waiting], timeout=1.0)
+            assert not done  # no stream for it while two are open
+            held[0].cancel()
+            first = await asyncio.wait_for(waiting, timeout=5.0)
+            assert first.status == health_pb2.HealthCheckResponse.SERVING
+            for watch in (held[1], third):
+                watch.cancel()
+    finally:
+        await server.stop(None)
