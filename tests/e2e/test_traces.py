@@ -28,6 +28,7 @@ from cloudevents.core.v1.event import CloudEvent as SdkEvent
 from harness.clients.documents import PLACE_ORDER
 from harness.rabbit import admin as rabbit_admin
 from harness.stack.supervisor import Stack
+from harness.traces.spans import Span, read_folder
 from services._generated.orderflow.v1 import order_pb2, order_pb2_grpc
 from tests.e2e import broker_helpers
 from tests.e2e.conftest import remove_topology, start_stack
@@ -37,15 +38,6 @@ from tests.e2e.rest_client import order_body
 from tests.e2e.ws_client import place_params, rpc_socket
 
 EVERY_SERVICE = {"order", "inventory", "payment", "notification"}
-
-
-@dataclass(frozen=True)
-class Span:
-    service: str
-    trace_id: str
-    span_id: str
-    parent_id: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -75,30 +67,9 @@ def client_context() -> tuple[str, str, str]:
 
 
 def read_spans(spans_dir: Path) -> list[Span]:
-    """Every span the services exported so far (OTLP JSON, one request per line). A line
-    without its newline is still being written by its exporter: it is read next time."""
-    found: list[Span] = []
-    for path in spans_dir.glob("*.jsonl"):
-        for line in path.read_text().split("\n")[:-1]:
-            if not line.strip():
-                continue
-            for resource in json.loads(line)["resourceSpans"]:
-                attributes = resource["resource"]["attributes"]
-                service = next(
-                    a["value"]["stringValue"] for a in attributes if a["key"] == "service.name"
-                )
-                for scope in resource["scopeSpans"]:
-                    found.extend(
-                        Span(
-                            service,
-                            raw["traceId"],
-                            raw["spanId"],
-                            raw.get("parentSpanId", ""),
-                            raw["name"],
-                        )
-                        for raw in scope["spans"]
-                    )
-    return found
+    """Every span the services exported so far, read as `orderflow trace` reads them (a line
+    still being written is left for the next reading); none before the first export."""
+    return read_folder(spans_dir) if spans_dir.is_dir() else []
 
 
 def spans_of(
