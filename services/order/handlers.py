@@ -44,17 +44,15 @@ RECOVERY_CONCURRENCY = 8
 RECHECK_S = 5.0
 # How often a retry looks again at an order another replica is driving.
 ELSEWHERE_POLL_S = 0.1
-# Sagas in this process beyond which an order accepted at once (202) is refused. Such a saga
-# runs on after its request has ended, so no connection bounds how many a client can start: a
-# stranger posting in a loop would otherwise grow the process's tasks, memory and downstream
-# calls without end. A synchronous place holds its request open for its saga: its client's
-# connections bound it, as for every other call. (ORDERFLOW_MAX_SAGAS_IN_FLIGHT.)
-MAX_SAGAS_IN_FLIGHT = DEFAULT_MAX_SAGAS_IN_FLIGHT
 
 
 class TooManySagas(DomainError):
-    """An order to accept at once while this process drives as many sagas as it may: refused
-    before anything is recorded; the same request succeeds once some have ended."""
+    """An order to accept at once while this process drives as many sagas as it may
+    (ORDERFLOW_MAX_SAGAS_IN_FLIGHT): refused before anything is recorded; the same request
+    succeeds once some have ended. Such a saga runs on after its request has ended, so no
+    connection bounds how many a client can start: a stranger posting in a loop would otherwise
+    grow the process's tasks, memory and downstream calls without end. A synchronous place holds
+    its request open for its saga: its client's connections bound it, as for every other call."""
 
     code = "TOO_MANY_ORDERS_IN_FLIGHT"
 
@@ -76,7 +74,7 @@ class OrderHandlers:
         catalog: Catalog | None = None,
         faults: Faults | None = None,
         callback_hosts: frozenset[str] = LOOPBACK_HOSTS,
-        max_sagas_in_flight: int = MAX_SAGAS_IN_FLIGHT,
+        max_sagas_in_flight: int = DEFAULT_MAX_SAGAS_IN_FLIGHT,
     ) -> None:
         self._store = store
         self._max_sagas_in_flight = max_sagas_in_flight
