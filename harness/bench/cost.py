@@ -243,6 +243,30 @@ def bound(style: str, prices: Mapping[str, Price], transaction_ms: float) -> dic
     }
 
 
+def mean_price(before: Price, after: Price | None) -> Price:
+    """The no-op's price over a style's run: the mean of its price before the load and after
+    it, side by side (the load sits between the two). A side measured only before keeps that
+    price; without an `after`, the price before."""
+    if after is None:
+        return before
+    return {side: _mean(before.get(side), after.get(side)) for side in ("server_ms", "client_ms")}
+
+
+def _mean(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None:
+        return before
+    return round((before + after) / 2, 4)
+
+
+def price_drift(before: Price | None, after: Price | None) -> float | None:
+    """How much the no-op's whole price (server and client) moved from before the load to
+    after it, as a fraction of the price before: +0.1 is 10% dearer after."""
+    first, then = _priced(before), _priced(after)
+    if first is None or then is None or sum(first) <= 0:
+        return None
+    return sum(then) / sum(first) - 1
+
+
 def _priced(price: Price | None) -> tuple[float, float] | None:
     if price is None:
         return None

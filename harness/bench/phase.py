@@ -33,9 +33,11 @@ def measured_phase(
     target: Target,
     folder: Path,
     also_on_start: Callable[[float], None] | None = None,
+    label: str | None = None,
 ) -> tuple[PhaseRun, Reading]:
     """Run the phase; CPU seconds by process (None: not attributed), the generator's too.
-    `also_on_start` is called with the load's start too (the telemetry sampler's start)."""
+    `also_on_start` is called with the load's start too (the telemetry sampler's start);
+    `label` names the phase on the progress line."""
     sampler = CpuSampler(target.pids)
     start: Reading = {}
     store_start: list[backends.Backends | None] = []
@@ -47,7 +49,7 @@ def measured_phase(
         if also_on_start is not None:
             also_on_start(at)
 
-    run = run_phase(style, phase, load, target, folder, on_start=on_start)
+    run = run_phase(style, phase, load, target, folder, on_start=on_start, label=label)
     spent: Reading = dict.fromkeys(SERVICES)
     if start:
         spent.update(used(start, sampler.sample()))

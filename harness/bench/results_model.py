@@ -193,6 +193,21 @@ class CpuPerCall(Section):
     client_ms: NonNegative | None
 
 
+class CalibrationAfterLoad(Section):
+    """The no-op run again after the load, priced as the calibration before it was."""
+
+    duration_s: Positive
+    """Planned seconds of the no-op after the load (the calibration's)."""
+    per_s: PerSecond
+    """No-ops per second after the load."""
+    error_rate: Fraction
+    """Failed no-ops over all no-ops after the load."""
+    load_generator: LoadGenerator
+    """What the load generator used for it."""
+    cpu_ms_per_call: CpuPerCall | None
+    """Its price; null when its CPU could not be measured."""
+
+
 class Calibration(Section):
     """The style's transport ceiling on this machine: a no-op over the same stack, protocol
     and load generator (REST GET /health, gRPC health Check, GraphQL { __typename }, JSON-RPC
@@ -223,6 +238,14 @@ class Calibration(Section):
     (load_generator.core_per_process), or the generator was saturated: the ceiling is then the
     load generator's limit at least as much as the transport's."""
     cpu_ms_per_call: CpuPerCall | Absent = None
+    """The no-op's price the bound uses: with `after_load`, the mean of the price before the
+    load (`cpu_ms_per_call_before_load`) and after it; else the price before the load."""
+    cpu_ms_per_call_before_load: CpuPerCall | Absent = None
+    """The price measured before the load alone; absent when no no-op ran after the load."""
+    after_load: CalibrationAfterLoad | Absent = None
+    """The same no-op again right after the load, as long: a machine's speed drifts
+    over a style's run, and the load sits between the two (docs/bench.md). Absent against a
+    --target (no bound without the services' CPU) and in runs made before it existed."""
 
 
 class TransportHops(Section):

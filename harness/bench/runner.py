@@ -108,16 +108,18 @@ def run_phase(
     target: Target,
     folder: Path,
     on_start: Callable[[float], None] | None = None,
+    label: str | None = None,
 ) -> PhaseRun:
     """Run Locust to the end; `on_start` is called (on another thread) with the epoch at which
-    the load started, as soon as the first load-generator process says so."""
+    the load started, as soon as the first load-generator process says so. `label` names the
+    phase on the progress line (the phase's own name by default)."""
     folder.mkdir(parents=True, exist_ok=True)
     samples = folder / f"samples-{phase}"
     shutil.rmtree(samples, ignore_errors=True)  # an earlier run's files must not be merged in
     command = _command(style, phase, load, target, folder, samples)
     log_path = folder / f"locust-{phase}.log"
     with log_path.open("w") as log:
-        watch = _Watch(style, phase, load.duration_s, log, on_start)
+        watch = _Watch(style, label or phase, load.duration_s, log, on_start)
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from harness.bench import cost
 from harness.bench.results_model import (
     Calibration,
     Capacity,
     CapacityStep,
+    CpuPerCall,
     LoadGenerator,
     OperationStats,
     Results,
@@ -181,7 +183,33 @@ def cpu_notes(styles: Mapping[str, StyleResult]) -> list[str]:
             f"ceiling marked ! ({', '.join(limited)}): a Locust process ran near a full core"
             " during the no-op, so it is the load generator's limit as much as the transport's"
         )
-    return notes + stand_in_notes(styles)
+    return notes + drift_notes(styles) + stand_in_notes(styles)
+
+
+def drift_notes(styles: Mapping[str, StyleResult]) -> list[str]:
+    """How much each style's no-op price moved from before its load to after it: the machine's
+    drift over the style's run, which the bound's mean price evens out but does not remove
+    (docs/bench.md, the no-op before and after the load)."""
+    moved = []
+    for style, result in styles.items():
+        calibration = result.calibration
+        after = calibration.after_load if calibration else None
+        if calibration is None or after is None:
+            continue
+        before = calibration.cpu_ms_per_call_before_load
+        drift = cost.price_drift(_price(before), _price(after.cpu_ms_per_call))
+        if drift is not None:
+            moved.append(f"{style} {drift:+.0%}")
+    if not moved:
+        return []
+    return [
+        f"no-op price after the load vs before it: {', '.join(moved)} (the bound prices their"
+        " mean; a large move says the machine's speed changed during the run)"
+    ]
+
+
+def _price(price: CpuPerCall | None) -> cost.Price | None:
+    return None if price is None else price.model_dump()
 
 
 def stand_in_notes(styles: Mapping[str, StyleResult]) -> list[str]:

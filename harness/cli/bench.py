@@ -53,6 +53,7 @@ from services.kernel.config import ConfigError, Settings
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run", "short_run"]
 
+AFTER_LOAD_LABEL = "no-op again"  # the progress line of the no-op run after the load
 HELP = "measure every style under the same load (Locust) and compare them"
 DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
@@ -67,7 +68,9 @@ Load models:
   --rate R             open model: R task arrivals per second across all users, latency counted
                        from each task's due time (a stalled system cannot hide its stall)
 Each style first runs its no-op (--calibration, the transport's ceiling on this machine), then
-the shopping mix (browse the catalog 4, place an order 4, look one up 2) for --duration.
+the shopping mix (browse the catalog 4, place an order 4, look one up 2) for --duration, then
+the no-op again for as long (not with --target): the bound prices the no-op at the mean of
+before and after, since a machine's speed can drift while a style runs.
 
 The broker style places orders through the asynchronous HTTP front, as a shop would (POST
 /orders with Prefer: respond-async, 202, then the order's status stream). Two variants run
@@ -298,6 +301,7 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, (ceiling, costs)
             )
+        _after_load(bench, target, style, out / style, styles[style])
         styles[style]["audit"] = _audit(target, style, out / style)
     cost.reprice(styles, costs.transaction_ms)  # every transport's no-op is known only now
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
@@ -344,7 +348,9 @@ class _Costs:
     not_attributed: dict[str, Any]
 
 
-def _calibrate(bench: BenchPlan, target: Target, style: str, folder: Path) -> Ceiling:
+def _calibrate(
+    bench: BenchPlan, target: Target, style: str, folder: Path, label: str | None = None
+) -> Ceiling:
     """The style's no-op, closed model, with the run's users (the open model's pool is sized
     for its arrivals instead, so calibration then uses at most 10)."""
     if bench.calibration_s is None:
@@ -354,8 +360,38 @@ def _calibrate(bench: BenchPlan, target: Target, style: str, folder: Path) -> Ce
     if workers is not None:  # every worker runs at least one user
         users = max(users, workers.count)
     load = Load(users, None, bench.calibration_s, bench.load.processes, workers=workers)
-    phase, spent = measured_phase(style, "calibration", load, target, folder)
+    phase, spent = measured_phase(style, "calibration", load, target, folder, label=label)
     return Ceiling(results.load_samples(phase.samples), phase.load_generator, spent)
+
+
+def _after_load(
+    bench: BenchPlan, target: Target, style: str, folder: Path, result: dict[str, Any]
+) -> None:
+    """The no-op again right after the style's load, as long as before it (a shorter run is
+    dearer per call: Locust's ramp is a larger share of it). A machine's speed drifts while a
+    style runs (docs/bench.md, "The no-op before and after the load"), so the bound prices the
+    no-op at the mean of the two, the load sitting between them; `cost.reprice` bounds every
+    style with it at the run's end. Not against a --target: its services' CPU is not known,
+    so there is no bound to price (and `orderflow demo` stays short)."""
+    calibration = result.get("calibration")
+    if bench.calibration_s is None or calibration is None or not target.pids:
+        return
+    ceiling = _calibrate(bench, target, style, folder / "after-load", AFTER_LOAD_LABEL)
+    assert ceiling.samples is not None and ceiling.load_generator is not None
+    after = ceiling.noop_cost()
+    noops = [sample for sample in ceiling.samples if sample.operation == results.NOOP]
+    stats = results.operation_stats(noops, bench.calibration_s)
+    calibration["after_load"] = {
+        "duration_s": bench.calibration_s,
+        "per_s": stats["per_s"],
+        "error_rate": stats["error_rate"],
+        "load_generator": ceiling.load_generator,
+        "cpu_ms_per_call": after,
+    }
+    before = calibration.get("cpu_ms_per_call")
+    if before is not None:
+        calibration["cpu_ms_per_call_before_load"] = before
+        calibration["cpu_ms_per_call"] = cost.mean_price(before, after)
 
 
 def _style_result(

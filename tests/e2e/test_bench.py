@@ -55,7 +55,7 @@ def results_of(folder: Path) -> dict[str, Any]:
     return document
 
 
-def assert_plausible_cpu(style: str, result: dict[str, Any]) -> None:
+def assert_plausible_cpu(style: str, result: dict[str, Any], folder: Path) -> None:
     """Each process of the stack the bench started used some CPU per order, not seconds; the
     total is the sum of its parts; the no-op's cost gives a bound below the measured cost."""
     cpu = result["cpu"]
@@ -72,6 +72,14 @@ def assert_plausible_cpu(style: str, result: dict[str, Any]) -> None:
     assert noop["client_ms"] > 0 and noop["server_ms"] >= 0, (style, noop)
     if style != "broker":  # the broker's no-op is served by RabbitMQ alone
         assert noop["server_ms"] > 0, (style, noop)
+    # The no-op ran again after the load, as long; the bound prices the mean of both.
+    after = result["calibration"]["after_load"]
+    assert after["per_s"] > 0 and after["error_rate"] == 0, (style, after)
+    before = result["calibration"]["cpu_ms_per_call_before_load"]
+    for side in ("server_ms", "client_ms"):
+        mean = (before[side] + after["cpu_ms_per_call"][side]) / 2
+        assert noop[side] == pytest.approx(mean, abs=0.001), (style, side)
+    assert (folder / "after-load" / "calibration_stats.csv").is_file(), style
     bound = cpu["bound"]
     assert bound["noop_ms"] == pytest.approx(noop["server_ms"] + noop["client_ms"], abs=0.002)
     assert 0 < cpu["bound_fraction"] < 1.5, (style, cpu)
@@ -112,7 +120,7 @@ def test_a_short_closed_run_of_every_style_completes_orders_without_errors(
         audit = result["audit"]
         assert audit["accepted"] == summary["orders_completed"], style
         assert set(audit["counts"].values()) == {0}, (style, audit)
-        assert_plausible_cpu(style, result)
+        assert_plausible_cpu(style, result, out / style)
         assert_sampled(style, result["telemetry"])
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["style", "req/s"])

@@ -15,10 +15,12 @@ from harness.bench.cost import (
     bound,
     cpu_section,
     fraction_of_bound,
+    mean_price,
     mixed,
     noop_cost,
     noop_prices,
     per_order,
+    price_drift,
     reprice,
     transaction_ms,
 )
@@ -209,6 +211,39 @@ def test_a_finished_run_is_bound_again_with_every_transports_noop() -> None:
     assert after["bound"]["stand_ins"] == []
     assert after["bound"] == bound("websocket", {"websocket": WS_NOOP, "rest": REST_NOOP}, 0.02)
     assert after["bound_fraction"] == pytest.approx(after["bound"]["cpu_ms_per_order"] / 5.0)
+
+
+def test_the_noop_is_priced_at_the_mean_of_before_and_after_the_load() -> None:
+    before = {"server_ms": 0.4, "client_ms": 0.5}
+    after = {"server_ms": 0.3, "client_ms": 0.45}
+    assert mean_price(before, after) == {"server_ms": 0.35, "client_ms": 0.475}
+    assert mean_price(before, None) == before  # nothing ran after: the price before
+    # A side not measured after the load keeps its price from before.
+    assert mean_price(before, {"server_ms": None, "client_ms": 0.7}) == {
+        "server_ms": 0.4,
+        "client_ms": 0.6,
+    }
+
+
+def test_the_drift_is_the_whole_price_after_over_before() -> None:
+    before = {"server_ms": 0.4, "client_ms": 0.6}
+    assert price_drift(before, {"server_ms": 0.35, "client_ms": 0.55}) == pytest.approx(-0.1)
+    assert price_drift(before, {"server_ms": 0.5, "client_ms": 0.6}) == pytest.approx(0.1)
+    assert price_drift(before, {"server_ms": None, "client_ms": 0.6}) is None
+    assert price_drift(None, before) is None
+    assert price_drift({"server_ms": 0.0, "client_ms": 0.0}, before) is None
+
+
+def test_a_repriced_run_bounds_each_style_at_its_mean_noop() -> None:
+    before, after = {"server_ms": 0.5, "client_ms": 0.5}, {"server_ms": 0.3, "client_ms": 0.3}
+    results: dict[str, dict[str, Any]] = {"rest": {"calibration": {"cpu_ms_per_call": before}}}
+    results["rest"]["cpu"] = cpu_section("rest", SPENT, 1000, before, 0.02, {})
+    results["rest"]["calibration"]["cpu_ms_per_call"] = mean_price(before, after)
+    reprice(results, 0.02)
+    assert results["rest"]["cpu"]["bound"]["noop_ms"] == pytest.approx(0.8)
+    assert results["rest"]["cpu"]["bound"] == bound(
+        "rest", {"rest": {"server_ms": 0.4, "client_ms": 0.4}}, 0.02
+    )
 
 
 def test_the_fraction_is_the_bound_over_the_measured_cost() -> None:

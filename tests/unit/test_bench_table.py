@@ -436,3 +436,21 @@ def test_a_bound_that_priced_a_transport_at_a_stand_in_says_so() -> None:
     note = cpu_table(checked(found)).splitlines()[-1]
     assert note.startswith("bound of websocket: rest priced at websocket's own no-op")
     assert "bound of" not in cpu_table(checked(with_cpu(document())))
+
+
+def test_the_noop_price_moving_across_the_load_is_said_per_style() -> None:
+    found = with_cpu(document())
+    calibration = found["styles"]["websocket"]["calibration"] = dict(CALIBRATION)  # not shared
+    calibration["cpu_ms_per_call_before_load"] = {"server_ms": 0.2, "client_ms": 0.3}
+    calibration["cpu_ms_per_call"] = {"server_ms": 0.19, "client_ms": 0.285}
+    calibration["after_load"] = {
+        "duration_s": 2.5,
+        "per_s": 2600.0,
+        "error_rate": 0.0,
+        "load_generator": CALIBRATION["load_generator"],
+        "cpu_ms_per_call": {"server_ms": 0.18, "client_ms": 0.27},
+    }
+    notes = cpu_table(checked(found)).splitlines()
+    assert notes[-1].startswith("no-op price after the load vs before it: websocket -10% (")
+    # A run without a no-op after the load (or one written before it existed) says nothing.
+    assert "after the load" not in cpu_table(checked(with_cpu(document())))
