@@ -243,7 +243,7 @@ class Calibration(Section):
     cpu_ms_per_call_before_load: CpuPerCall | Absent = None
     """The price measured before the load alone; absent when no no-op ran after the load."""
     after_load: CalibrationAfterLoad | Absent = None
-    """The same no-op again right after the load, as long: a machine's speed drifts
+    """The same no-op again after the load (and its audit), as long: a machine's speed drifts
     over a style's run, and the load sits between the two (docs/bench.md). Absent against a
     --target (no bound without the services' CPU) and in runs made before it existed."""
 

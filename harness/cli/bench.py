@@ -301,8 +301,10 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
             styles[style], capacity[style] = _capacity_search(
                 bench, target, style, out / style, (ceiling, costs)
             )
-        _after_load(bench, target, style, out / style, styles[style])
         styles[style]["audit"] = _audit(target, style, out / style)
+        # After the audit, which waits for the load's last orders: their work (the last
+        # notifications, a broker's last events) must not be priced as the no-op's.
+        _after_load(bench, target, style, out / style, styles[style])
     cost.reprice(styles, costs.transaction_ms)  # every transport's no-op is known only now
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
 
@@ -367,7 +369,7 @@ def _calibrate(
 def _after_load(
     bench: BenchPlan, target: Target, style: str, folder: Path, result: dict[str, Any]
 ) -> None:
-    """The no-op again right after the style's load, as long as before it (a shorter run is
+    """The no-op again after the style's load and audit, as long as before it (a shorter run is
     dearer per call: Locust's ramp is a larger share of it). A machine's speed drifts while a
     style runs (docs/bench.md, "The no-op before and after the load"), so the bound prices the
     no-op at the mean of the two, the load sitting between them; `cost.reprice` bounds every
