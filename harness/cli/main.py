@@ -6,7 +6,19 @@ import argparse
 from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
-from harness.cli import bench, broker, compare, demo, dlq, locust_worker, report, serve, trace, up
+from harness.cli import (
+    bench,
+    broker,
+    compare,
+    demo,
+    dlq,
+    locust_worker,
+    medians,
+    report,
+    serve,
+    trace,
+    up,
+)
 
 
 class Command(Protocol):
@@ -27,6 +39,7 @@ COMMANDS: dict[str, Command] = {
     "bench": bench,
     "report": report,
     "compare": compare,
+    "medians": medians,
     "trace": trace,
     "serve": serve,
     "dlq": dlq,
