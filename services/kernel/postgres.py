@@ -153,8 +153,19 @@ class PostgresDatabase(Database):
         connection = self._usable()
         try:
             return connection.execute(query, params)
+        except psycopg.OperationalError as error:
+            if not (connection.broken and not self._began and _reads_only(query)):
+                self._fail(error, "execute")
+            # Dropped while idle, found only now, by a read outside a transaction (a lookup, a
+            # readiness check): reading again on a new connection changes nothing. A write is
+            # not sent again: it may have been done before the connection went.
+            log.warning("the database connection was lost (%s); reading on a new one", error)
         except psycopg.Error as error:
             self._fail(error, "execute")
+        try:
+            return self._usable().execute(query, params)
+        except psycopg.Error as again:
+            self._fail(again, "execute")
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         query, _ = translate(sql)
@@ -217,11 +228,6 @@ class PostgresDatabase(Database):
         if present is None:
             with self.transaction(patient=True):
                 self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}")
-
-    def is_reachable(self) -> bool:
-        """Whether a statement runs now (a readiness check): a connection found lost is
-        replaced once, so one that was dropped while the server stayed up reads as reachable."""
-        return any(super(PostgresDatabase, self).is_reachable() for _ in range(2))
 
     def close(self) -> None:
         self._closed = True
@@ -302,6 +308,11 @@ class _Reconnect:
         threading.Thread(target=run, name="database-reconnect", daemon=True).start()
         self._attempt = attempt
         return attempt
+
+
+def _reads_only(query: str) -> bool:
+    """Whether a statement only reads: a plain SELECT (a locking one runs in a transaction)."""
+    return query.lstrip()[:6].upper() == "SELECT"
 
 
 def _close_opened(attempt: concurrent.futures.Future[psycopg.Connection[Row]]) -> None:

@@ -113,6 +113,35 @@ def test_a_connection_the_server_drops_is_replaced_with_its_settings(postgres_ur
     db.close()
 
 
+def test_a_read_outside_a_transaction_on_a_dropped_connection_reads_on_a_new_one(
+    postgres_url: str,
+) -> None:
+    """A lookup (GET /orders/{id}) after the server dropped the idle connection answers, rather
+    than failing once with 503; a readiness check reads as reachable at its first try."""
+    db = postgres.connect(postgres_url, SCHEMA)
+    with db.transaction():
+        db.execute("INSERT INTO parent (id) VALUES (?)", (1,))
+    dropped = db.connection.info.backend_pid
+    _terminate(dropped)
+    assert [row["id"] for row in db.execute("SELECT id FROM parent").fetchall()] == [1]
+    assert db.connection.info.backend_pid != dropped
+    _terminate(db.connection.info.backend_pid)
+    assert db.is_reachable()
+    db.close()
+
+
+def test_a_write_outside_a_transaction_on_a_dropped_connection_is_not_sent_again(
+    postgres_url: str,
+) -> None:
+    """It may have been done before the connection went: it fails, and the caller decides."""
+    db = postgres.connect(postgres_url, SCHEMA)
+    _terminate(db.connection.info.backend_pid)
+    with pytest.raises(DatabaseUnavailable, match="connection was lost"):
+        db.execute("INSERT INTO parent (id) VALUES (?)", (1,))
+    assert db.execute("SELECT COUNT(*) FROM parent").fetchone()[0] == 0  # on a new connection
+    db.close()
+
+
 def test_a_connection_lost_inside_a_transaction_fails_it_and_writes_nothing(
     postgres_url: str,
 ) -> None:
