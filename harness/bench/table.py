@@ -79,13 +79,16 @@ def side_by_side(document: Results) -> str:
 
 
 def load_generator_warnings(styles: Mapping[str, StyleResult]) -> list[str]:
-    """Each style's load-generator warnings (saturation, Locust's own), calibration included;
+    """Each style's load-generator warnings (saturation, Locust's own), its no-ops' included;
     a warning every style's load had (remote workers) once, for every style."""
     places: dict[str, list[str]] = {}
     for style, result in styles.items():
+        calibration = result.calibration
+        after_load = calibration.after_load if calibration else None
         for phase, load_generator in (
             ("", result.load_generator),
-            (" (calibration)", result.calibration and result.calibration.load_generator),
+            (" (calibration)", calibration and calibration.load_generator),
+            (" (no-op after the load)", after_load and after_load.load_generator),
         ):
             for warning in load_generator.warnings if load_generator else []:
                 places.setdefault(warning, []).append(f"{style}{phase}")

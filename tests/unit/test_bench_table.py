@@ -167,6 +167,19 @@ def test_side_by_side_marks_a_saturated_load_generator_and_lists_its_warnings() 
     assert table.splitlines()[-1] == "rest: load generator used 1.00 of 1 cores"
 
 
+def test_a_warning_of_the_noop_after_the_load_is_listed_as_its_own() -> None:
+    found = document()
+    saturated: dict[str, Any] = {"cpu_s": 1.0, "cpu_cores": 1.0, "processes": 1}
+    saturated |= {"saturated": True, "warnings": ["used 1.00"]}
+    after = {"duration_s": 5.0, "per_s": 2400.0, "error_rate": 0.0, "cpu_ms_per_call": None}
+    found["styles"]["websocket"]["calibration"] = {
+        **CALIBRATION,
+        "after_load": {**after, "load_generator": saturated},
+    }
+    lines = side_by_side(checked(found)).splitlines()
+    assert "websocket (no-op after the load): used 1.00" in lines
+
+
 def test_a_ceiling_that_was_the_load_generators_limit_is_marked() -> None:
     found = document()
     found["styles"]["websocket"]["calibration"] = {**CALIBRATION, "load_generator_limited": True}
