@@ -159,13 +159,9 @@ class PostgresDatabase(Database):
             # Dropped while idle, found only now, by a read outside a transaction (a lookup, a
             # readiness check): reading again on a new connection changes nothing. A write is
             # not sent again: it may have been done before the connection went.
-            log.warning("the database connection was lost (%s); reading on a new one", error)
+            return self._on_a_new_connection(error, "execute", query, params)
         except psycopg.Error as error:
             self._fail(error, "execute")
-        try:
-            return self._usable().execute(query, params)
-        except psycopg.Error as again:
-            self._fail(again, "execute")
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         query, _ = translate(sql)
@@ -184,11 +180,7 @@ class PostgresDatabase(Database):
                 self._fail(error, "begin")
             # Dropped while idle, found only now: nothing was done yet, so a new connection
             # may do all of it (the request need not fail for a loss that cost it nothing).
-            log.warning("the database connection was lost (%s); opening a new one", error)
-            try:
-                self._usable().execute("BEGIN")
-            except psycopg.Error as again:
-                self._fail(again, "begin")
+            self._on_a_new_connection(error, "begin", "BEGIN")
         self._began = True
 
     def commit(self) -> None:
@@ -242,6 +234,16 @@ class PostgresDatabase(Database):
                 raise DatabaseUnavailable("execute", "the connection was lost in a transaction")
             self.connection = self._reconnect.connection()
         return self.connection
+
+    def _on_a_new_connection(
+        self, lost: psycopg.Error, operation: str, query: str, params: Params = ()
+    ) -> psycopg.Cursor[Row]:
+        """Run `query` once more, on a new connection in place of the one found lost idle."""
+        log.warning("the database connection was lost (%s); opening a new one", lost)
+        try:
+            return self._usable().execute(query, params)
+        except psycopg.Error as again:
+            self._fail(again, operation)
 
     def _fail(self, error: psycopg.Error, operation: str) -> NoReturn:
         """Raise what a store understands for the driver's `error`."""
@@ -311,7 +313,8 @@ class _Reconnect:
 
 
 def _reads_only(query: str) -> bool:
-    """Whether a statement only reads: a plain SELECT (a locking one runs in a transaction)."""
+    """Whether a statement outside a transaction only reads: a SELECT (the stores' SELECTs
+    that lock or act, FOR UPDATE, pg_notify, advisory locks, all run inside one)."""
     return query.lstrip()[:6].upper() == "SELECT"
 
 
