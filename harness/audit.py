@@ -25,15 +25,15 @@ equal orders cancelled for a declined card; it also counts a request that made m
 order (duplicated).
 
 It reads each service's audit view over HTTP (order, payment and notification `GET /audit`,
-inventory `GET /stock`, notification `GET /notifications/summary`), so the stores stay their
-owners'.
+every page of it; inventory `GET /stock`, notification `GET /notifications/summary`), so the
+stores stay their owners'.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -174,7 +174,7 @@ def settle(
 
 def told(http: httpx.Client, notification_url: str) -> dict[str, str]:
     """Order id -> the outcome its customer was told (`order.confirmed`...)."""
-    notified = _get(http, f"{notification_url}/audit")["notifications"]
+    notified = audit_rows(http, notification_url, "notifications")
     return {str(order_id): str(kind) for order_id, kind in notified}
 
 
@@ -204,15 +204,23 @@ def audit_run(
 
 def read_books(urls: Mapping[str, str], style: str | None) -> Books:
     with httpx.Client(timeout=TIMEOUT_S, trust_env=False) as http:
-        orders = _orders_view(http, urls["order"], style)
-        units = orders if style is None else _orders_view(http, urls["order"], None)
-        payments = _get(http, f"{urls['payment']}/audit")["payments"]
+        every = list(audit_pages(http, urls["order"]))
+        # Each page counts the units of its own CONFIRMED orders; stock is the stack's, so the
+        # units are every style's, whichever style is audited.
+        units = Counter[str]()
+        for page in every:
+            units.update(page["confirmed_units"])
+        if style is None:
+            orders = [row for page in every for row in page["orders"]]
+        else:
+            orders = audit_rows(http, urls["order"], "orders", {"style": style})
+        payments = audit_rows(http, urls["payment"], "payments")
         stock = _get(http, f"{urls['inventory']}/stock")
         notes = _get(http, f"{urls['notification']}/notifications/summary")
         notified = told(http, urls["notification"])
     return Books(
-        orders=[Order(*row) for row in orders["orders"]],
-        confirmed_units=units["confirmed_units"],
+        orders=[Order(*row) for row in orders],
+        confirmed_units=dict(units),
         payments=[(str(o), str(s), int(c)) for o, s, c in payments],
         stock=stock,
         notification_repeats=int(notes["duplicates"]),
@@ -403,12 +411,33 @@ def _customers_orders(
 
 
 def _audited_orders(http: httpx.Client, order_url: str, style: str | None) -> list[Order]:
-    return [Order(*row) for row in _orders_view(http, order_url, style)["orders"]]
+    params = {"style": style} if style else None
+    return [Order(*row) for row in audit_rows(http, order_url, "orders", params)]
 
 
-def _orders_view(http: httpx.Client, url: str, style: str | None) -> dict[str, Any]:
-    view: dict[str, Any] = _get(http, f"{url}/audit", {"style": style} if style else None)
-    return view
+def audit_rows(
+    http: httpx.Client, url: str, rows: str, params: Mapping[str, str] | None = None
+) -> list[Any]:
+    """Every row of a service's `GET /audit` (`rows`: the member that lists them)."""
+    return [row for page in audit_pages(http, url, params) for row in page[rows]]
+
+
+def audit_pages(
+    http: httpx.Client, url: str, params: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every page of a service's `GET /audit`, which answers a page at a time (by order id,
+    `next_after` naming where the next page starts, null on the last)."""
+    query = dict(params or {})
+    while True:
+        page: dict[str, Any] = _get(http, f"{url}/audit", query)
+        yield page
+        after = page["next_after"]
+        if after is None:
+            return
+        # Compared for equality only: the order of ids is the database's collation, not Python's.
+        if after == query.get("after"):
+            raise RuntimeError(f"{url}/audit gave the same page after {after!r} again")
+        query["after"] = after
 
 
 def _get(http: httpx.Client, url: str, params: Mapping[str, str] | None = None) -> Any:

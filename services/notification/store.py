@@ -14,6 +14,7 @@ from typing import Final
 from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
 from services.kernel.database import Database, Row, Store
+from services.kernel.paging import FIRST_PAGE, Page
 from services.notification import webhook_store
 from services.notification.domain import Notice, Notification, NotificationKind
 
@@ -83,10 +84,14 @@ class NotificationStore(Store):
         ).fetchall()
         return [_notification(row) for row in rows]
 
-    def told(self) -> list[tuple[str, str]]:
-        """(order id, kind) of every notification, by order id: what an audit compares with the
-        orders' outcomes."""
-        rows = self._db.execute("SELECT order_id, kind FROM notifications ORDER BY order_id")
+    def told(self, page: Page = FIRST_PAGE) -> list[tuple[str, str]]:
+        """A page of (order id, kind) of the notifications, by order id: what an audit compares
+        with the orders' outcomes."""
+        rows = self._db.execute(
+            "SELECT order_id, kind FROM notifications"
+            " WHERE order_id > COALESCE(?1, '') ORDER BY order_id LIMIT ?2",
+            (page.after, page.fetched),
+        )
         return [(row[0], row[1]) for row in rows]
 
     def summary(self) -> dict[str, int]:

@@ -27,6 +27,7 @@ from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.lease import gone_from_this_host
+from services.kernel.paging import MAX_PAGE, Page, Paged, paged
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
@@ -61,8 +62,8 @@ class TooManySagas(DomainError):
 class OrderAudit:
     """What a check across the services' stores reads of orders (after a run, not under load)."""
 
-    orders: list[AuditedOrder]
-    confirmed_units: dict[str, int]  # per SKU, over the lines of CONFIRMED orders
+    orders: Paged[AuditedOrder]
+    confirmed_units: dict[str, int]  # per SKU, over the lines of the page's CONFIRMED orders
 
 
 class OrderHandlers:
@@ -215,12 +216,20 @@ class OrderHandlers:
         await self.get_order(order_id)
         return self._store.history(order_id)
 
-    async def audit(self, style: str | None = None) -> OrderAudit:
-        """Every order, or those that came in by one style, and the units they confirmed."""
+    async def audit(
+        self, style: str | None = None, after: str | None = None, limit: int = MAX_PAGE
+    ) -> OrderAudit:
+        """A page of the orders, or of those that came in by one style, and the units that the
+        page's CONFIRMED orders hold (a reader adds up the pages')."""
         if style is not None and style not in styles.ALL:
             raise InvalidRequest(f"style must be one of {', '.join(styles.ALL)}", field="style")
-        # Both reads with no await between: one consistent picture.
-        return OrderAudit(self._store.audited(style), self._store.confirmed_units(style))
+        page = Page(after, limit)
+        # Both reads with no await between: one consistent picture of the page.
+        found = paged(self._store.audited(style, page), page, key=lambda row: row.id)
+        if not found.rows:
+            return OrderAudit(found, {})
+        units = self._store.confirmed_units(style, page.after, found.rows[-1].id)
+        return OrderAudit(found, units)
 
     def release_claims(self) -> int:
         """At start: free at once, rather than after their lease, the claims of processes known

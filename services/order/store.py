@@ -25,6 +25,7 @@ from typing import NamedTuple
 from services.kernel.broker import outbox
 from services.kernel.database import Database, Row, Store
 from services.kernel.lease import Lease, skip_locked
+from services.kernel.paging import Page
 from services.order.domain import (
     Compensation,
     Order,
@@ -447,22 +448,27 @@ class OrderStore(Store):
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
         return {row["status"]: row["n"] for row in rows}
 
-    def audited(self, style: str | None) -> list[AuditedOrder]:
-        """Every order (of one style, or all), by id: one query, not one per order."""
+    def audited(self, style: str | None, page: Page) -> list[AuditedOrder]:
+        """A page of the orders (of one style, or all), by id: one query, not one per order."""
         rows = self._db.execute(
             "SELECT id, status, reason, style, idempotency_key, saga_state FROM orders"
-            " WHERE CAST(?1 AS TEXT) IS NULL OR style = ?1 ORDER BY id",
-            (style,),
+            " WHERE (CAST(?1 AS TEXT) IS NULL OR style = ?1)"
+            " AND id > COALESCE(?2, '') ORDER BY id LIMIT ?3",
+            (style, page.after, page.fetched),
         )
         return [AuditedOrder(*row) for row in rows]
 
-    def confirmed_units(self, style: str | None) -> dict[str, int]:
-        """Units per SKU over the lines of CONFIRMED orders (of one style, or all)."""
+    def confirmed_units(self, style: str | None, after: str | None, through: str) -> dict[str, int]:
+        """Units per SKU over the lines of the CONFIRMED orders (of one style, or all) whose ids
+        sort after `after` (None: from the first) and up to `through`: one page's, so that the
+        sum costs what the page does, however many orders there are."""
         rows = self._db.execute(
             "SELECT l.sku, SUM(l.quantity) FROM order_lines AS l"
             " JOIN orders AS o ON o.id = l.order_id WHERE o.status = ?1"
-            " AND (CAST(?2 AS TEXT) IS NULL OR o.style = ?2) GROUP BY l.sku ORDER BY l.sku",
-            (Status.CONFIRMED.value, style),
+            " AND (CAST(?2 AS TEXT) IS NULL OR o.style = ?2)"
+            " AND o.id > COALESCE(?3, '') AND o.id <= ?4"
+            " GROUP BY l.sku ORDER BY l.sku",
+            (Status.CONFIRMED.value, style, after, through),
         )
         return {sku: int(units) for sku, units in rows}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.kernel.broker import outbox
 from services.kernel.clock import now_iso
 from services.kernel.database import Database, Row, Store
+from services.kernel.paging import FIRST_PAGE, Page
 from services.payment.domain import ChargeRequest, Payment, PaymentStatus
 
 SCHEMA = """
@@ -81,10 +82,13 @@ class PaymentStore(Store):
             (status.value, now_iso(), order_id),
         )
 
-    def audited(self) -> list[tuple[str, str, int]]:
-        """(order_id, status, amount_cents) of every payment row, VOIDED markers too, by order."""
+    def audited(self, page: Page = FIRST_PAGE) -> list[tuple[str, str, int]]:
+        """A page of (order_id, status, amount_cents) of the payment rows, VOIDED markers too,
+        by order."""
         rows = self._db.execute(
-            "SELECT order_id, status, amount_cents FROM payments ORDER BY order_id"
+            "SELECT order_id, status, amount_cents FROM payments"
+            " WHERE order_id > COALESCE(?1, '') ORDER BY order_id LIMIT ?2",
+            (page.after, page.fetched),
         )
         return [(order_id, status, cents) for order_id, status, cents in rows]
 

@@ -357,9 +357,9 @@ def given_back(stack: Stack, order_id: str) -> bool:
     if reservation.status_code != 200:
         return False
     held = reservation.json()
-    payments = httpx.get(f"{stack.url('payment')}/audit").json()["payments"]
-    payment = next((status for paid, status, _ in payments if paid == order_id), None)
-    return held["status"] == "RELEASED" and bool(held["items"]) and payment in GIVEN_BACK
+    payment = httpx.get(f"{stack.url('payment')}/charges/{order_id}")
+    status = payment.json()["status"] if payment.status_code == 200 else None
+    return held["status"] == "RELEASED" and bool(held["items"]) and status in GIVEN_BACK
 
 
 GIVEN_BACK = ("REFUNDED", "VOIDED")  # VOIDED: the void reached payment before the charge

@@ -116,7 +116,8 @@ def test_notification_killed_under_load_every_customer_is_told_once(stack: Stack
     # redelivery whose answer died with notification is recognised there: told once.)
     assert ledger.sound, ledger.summary()
     placed_ids = order_ids(stack, users.customers)
-    told = httpx.get(f"{stack.url('notification')}/audit").json()["notifications"]
+    with httpx.Client(trust_env=False) as http:
+        told = audit.audit_rows(http, stack.url("notification"), "notifications")
     ours = [order_id for order_id, _ in told if order_id in placed_ids]
     assert len(ours) == len(set(ours)) == len(users.customers)  # one notification per order
     assert notifications_owed(stack.url("order")) == 0

@@ -37,6 +37,21 @@ def notify_body(
     return {"order_id": order_id, "customer_id": customer_id, "kind": kind, **more}
 
 
+async def test_the_audit_lists_the_notifications_a_page_at_a_time(
+    client: httpx.AsyncClient,
+) -> None:
+    for order_id in ("ord-2", "ord-1", "ord-3"):
+        assert (await client.post("/notifications", json=notify_body(order_id))).status_code == 201
+    pages = [(await client.get("/audit", params={"limit": 2})).json()]
+    assert pages[0]["next_after"] == "ord-2"
+    pages.append((await client.get("/audit", params={"limit": 2, "after": "ord-2"})).json())
+    assert pages[1] == {"notifications": [["ord-3", "order.confirmed"]], "next_after": None}
+    order_ids = [row[0] for page in pages for row in page["notifications"]]
+    assert order_ids == ["ord-1", "ord-2", "ord-3"]
+    refused = await client.get("/audit", params={"after": ""})
+    assert refused.status_code == 422 and refused.json()["code"] == "INVALID_REQUEST"
+
+
 async def summary(client: httpx.AsyncClient) -> dict[str, int]:
     found: dict[str, int] = (await client.get("/notifications/summary")).json()
     return found
@@ -77,7 +92,8 @@ async def test_a_redelivery_is_answered_as_the_first_delivery(client: httpx.Asyn
     again = await client.post("/notifications", json=notify_body(total_cents=100))
     assert again.status_code == 200
     assert {**again.json(), "duplicates": 0} == first
-    assert (await client.get("/audit")).json() == {"notifications": [["ord-1", "order.confirmed"]]}
+    told = {"notifications": [["ord-1", "order.confirmed"]], "next_after": None}
+    assert (await client.get("/audit")).json() == told
 
 
 async def test_another_outcome_for_a_told_order_is_a_conflict(client: httpx.AsyncClient) -> None:

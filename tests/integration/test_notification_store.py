@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from services.kernel.database import ConstraintViolation
+from services.kernel.paging import Page
 from services.notification.domain import Notice, NotificationKind
 from services.notification.store import LIST_LIMIT, NotificationStore
 
@@ -71,6 +72,10 @@ def test_one_order_has_one_notification_whatever_its_kind(store: NotificationSto
 def test_told_lists_every_notification_by_order(store: NotificationStore) -> None:
     add(store, notice("b"), notice("a", kind=NotificationKind.REJECTED))
     assert store.told() == [("a", "order.rejected"), ("b", "order.confirmed")]
+    # A page reads one more row than it keeps, to know whether another follows.
+    assert store.told(Page(limit=1)) == [("a", "order.rejected"), ("b", "order.confirmed")]
+    assert store.told(Page(after="a", limit=1)) == [("b", "order.confirmed")]
+    assert store.told(Page(after="b")) == []
 
 
 def test_find_filters_and_orders_newest_first(store: NotificationStore) -> None:

@@ -212,7 +212,8 @@ async def test_downstream_outage_is_visible_in_the_order_not_a_crash(
 async def test_audit_lists_orders_with_style_and_key_and_the_confirmed_units(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
-    assert (await client.get("/audit")).json() == {"orders": [], "confirmed_units": {}}
+    empty: dict[str, Any] = {"orders": [], "next_after": None, "confirmed_units": {}}
+    assert (await client.get("/audit")).json() == empty
     rest = await client.post("/orders", json=order_body(), headers={"Idempotency-Key": "k rest/1"})
     rejected = await client.post("/orders", json=order_body(sku="MUG-RETIRED"))
     declined = await client.post("/orders", json=order_body(token="tok_chargeDeclined"))
@@ -236,21 +237,74 @@ async def test_audit_lists_orders_with_style_and_key_and_the_confirmed_units(
     assert audit.status_code == 200
     assert audit.json() == {
         "orders": sorted(expected),
+        "next_after": None,
         "confirmed_units": {"KB-MECH": 5},  # CONFIRMED orders only: 2 over REST, 3 over gRPC
     }
-    rest_only = {"orders": sorted(expected[:3]), "confirmed_units": {"KB-MECH": 2}}
-    assert await audit_of(client, "rest") == rest_only
-    grpc_only = {"orders": [expected[3]], "confirmed_units": {"KB-MECH": 3}}
-    assert await audit_of(client, "grpc") == grpc_only
-    assert await audit_of(client, "broker") == {"orders": [expected[4]], "confirmed_units": {}}
-    assert await audit_of(client, "websocket") == {"orders": [], "confirmed_units": {}}
+    rest_only = {
+        "orders": sorted(expected[:3]),
+        "next_after": None,
+        "confirmed_units": {"KB-MECH": 2},
+    }
+    assert await audit_of(client, style="rest") == rest_only
+    grpc_only = {"orders": [expected[3]], "next_after": None, "confirmed_units": {"KB-MECH": 3}}
+    assert await audit_of(client, style="grpc") == grpc_only
+    broker_only: dict[str, Any] = {
+        "orders": [expected[4]],
+        "next_after": None,
+        "confirmed_units": {},
+    }
+    assert await audit_of(client, style="broker") == broker_only
+    assert await audit_of(client, style="websocket") == empty
+
+    # A page at a time: every page says where the next starts and the units of all orders.
+    pages = [await audit_of(client, limit="2")]
+    while pages[-1]["next_after"] is not None:
+        pages.append(await audit_of(client, limit="2", after=pages[-1]["next_after"]))
+    assert [len(page["orders"]) for page in pages] == [2, 2, 1]
+    assert [row for page in pages for row in page["orders"]] == sorted(expected)
+    assert [page["next_after"] for page in pages] == [
+        sorted(expected)[1][0],
+        sorted(expected)[3][0],
+        None,
+    ]
+    # Each page counts the units of its own CONFIRMED orders: REST's 2 and gRPC's 3.
+    units = {rest.json()["id"]: 2, grpc.id: 3}
+    for page in pages:
+        confirmed = sum(units.get(row[0], 0) for row in page["orders"])
+        assert page["confirmed_units"] == ({"KB-MECH": confirmed} if confirmed else {})
+    rest_pages = await audit_of(client, style="rest", limit="1", after=sorted(expected[:3])[0][0])
+    assert rest_pages["orders"] == [sorted(expected[:3])[1]]
 
 
-async def audit_of(client: httpx.AsyncClient, style: str) -> dict[str, Any]:
-    answer = await client.get("/audit", params={"style": style})
+async def audit_of(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:
+    answer = await client.get("/audit", params=params)
     assert answer.status_code == 200
     found: dict[str, Any] = answer.json()
     return found
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"after": "x" * 200}, "after"),
+        ({"after": "tab\there"}, "after"),
+    ],
+)
+async def test_an_audit_page_out_of_bounds_is_refused(
+    client: httpx.AsyncClient, params: dict[str, str], field: str
+) -> None:
+    """A page has at most 1000 rows: nobody reads a whole store in one request."""
+    answer = await client.get("/audit", params=params)
+    assert answer.status_code == 422 and answer.headers["content-type"] == PROBLEM
+    refused = answer.json()
+    assert refused["code"] == "INVALID_REQUEST"
+    # The range and the identifier are the domain's rule (one field); a limit that is not a
+    # number does not match the schema (one error per field).
+    named = [refused.get("field")] + [error["field"] for error in refused.get("errors", [])]
+    assert named.count(f"query.{field}") + named.count(field) == 1
 
 
 async def test_audit_of_an_unknown_style_is_refused(client: httpx.AsyncClient) -> None:

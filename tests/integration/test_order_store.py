@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from services.kernel.contracts import Line
 from services.kernel.database import ConstraintViolation
+from services.kernel.paging import Page
 from services.order import domain
 from services.order.domain import Compensation, OrderLine, PlaceOrder, Reason, SagaState
 from services.order.store import OrderStore
@@ -92,3 +94,29 @@ def test_lines_are_written_when_placed_and_priced_not_on_every_later_save(tmp_pa
     store.close()
     # 2 inserted at placement; the pricing rewrites them once (2 deleted, 2 inserted); then none.
     assert writes == [2, 6, 6, 6]
+
+
+def test_the_audit_reads_a_page_of_orders_and_the_units_its_confirmed_orders_hold(
+    store: OrderStore,
+) -> None:
+    """On both stores: a page starts after the id given, by id, and its units are its own."""
+    for n, status in enumerate(("CONFIRMED", "CANCELLED", "CONFIRMED", "CONFIRMED")):
+        placed = PlaceOrder(
+            f"c{n}", (Line("KB-MECH", n + 1),), "tok_visa", style="rest" if n else "grpc"
+        )
+        with store.transaction():
+            store.add(
+                replace(domain.new_order(f"o{n}", placed, "t0"), status=domain.Status(status))
+            )
+    first = store.audited(None, Page(limit=2))
+    assert [row.id for row in first] == [
+        "o0",
+        "o1",
+        "o2",
+    ]  # one more than the page: another follows
+    assert store.confirmed_units(None, None, "o1") == {"KB-MECH": 1}  # o0's: o1 is CANCELLED
+    assert [row.id for row in store.audited(None, Page(after="o1", limit=2))] == ["o2", "o3"]
+    assert store.confirmed_units(None, "o1", "o3") == {"KB-MECH": 3 + 4}
+    assert [row.id for row in store.audited("rest", Page(after="o0"))] == ["o1", "o2", "o3"]
+    assert store.confirmed_units("rest", None, "o3") == {"KB-MECH": 7}  # o0 came in by gRPC
+    assert store.audited(None, Page(after="o3")) == []

@@ -221,7 +221,7 @@ async def test_not_ready_when_the_database_is_gone(
 
 
 async def test_audit_lists_every_payment_row_by_order_id(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/audit")).json() == {"payments": []}
+    assert (await client.get("/audit")).json() == {"payments": [], "next_after": None}
     await client.post("/charges", json=charge_body("ord-3", 1500))
     await client.post("/charges", json=charge_body("ord-1", 2500, token=TOKEN_DECLINES))
     await client.post("/charges", json=charge_body("ord-2", 3500))
@@ -235,5 +235,12 @@ async def test_audit_lists_every_payment_row_by_order_id(client: httpx.AsyncClie
             ["ord-1", "DECLINED", 2500],
             ["ord-2", "REFUNDED", 3500],
             ["ord-3", "CHARGED", 1500],
-        ]
+        ],
+        "next_after": None,
     }
+    first = (await client.get("/audit", params={"limit": 3})).json()
+    assert first["next_after"] == "ord-2" and len(first["payments"]) == 3
+    last = (await client.get("/audit", params={"limit": 3, "after": "ord-2"})).json()
+    assert last == {"payments": [["ord-3", "CHARGED", 1500]], "next_after": None}
+    too_many = await client.get("/audit", params={"limit": 1001})
+    assert too_many.status_code == 422 and too_many.json()["code"] == "INVALID_REQUEST"

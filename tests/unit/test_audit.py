@@ -3,7 +3,10 @@ service, and the whole audit end to end in tests/e2e/test_scenarios.py)."""
 
 from __future__ import annotations
 
-from harness.audit import Books, Order, check, count_requests
+import httpx
+import pytest
+
+from harness.audit import Books, Order, audit_rows, check, count_requests
 
 STOCK_OK = {"KB-MECH": {"initial": 10, "available": 8, "held": 2}}
 
@@ -135,3 +138,33 @@ def test_the_ledger_counts_lost_duplicated_and_stuck_requests_by_the_same_rules(
 def test_a_ledger_of_finished_orders_one_per_request_is_clean() -> None:
     ledger = count_requests({"c1": [Order("o1", "REJECTED", "OUT_OF_STOCK", "rest", None, "DONE")]})
     assert ledger.clean, ledger.summary()
+
+
+def paged_view(rows: list[list[str]], limit: int) -> httpx.MockTransport:
+    """A service's `GET /audit` as the services answer it: by order id, `limit` rows a page."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        left = [row for row in rows if after is None or row[0] > after]
+        page = left[:limit]
+        more = len(left) > limit
+        return httpx.Response(200, json={"told": page, "next_after": page[-1][0] if more else None})
+
+    return httpx.MockTransport(answer)
+
+
+def test_the_audit_reads_every_page_of_a_view() -> None:
+    rows = [[f"o{n:03}", "order.confirmed"] for n in range(7)]
+    with httpx.Client(transport=paged_view(rows, limit=3)) as http:
+        assert audit_rows(http, "http://notification", "told") == rows
+
+
+def test_a_view_whose_pages_do_not_move_forward_is_an_error_not_a_loop() -> None:
+    def stuck(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"told": [["o1", "x"]], "next_after": "o1"})
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(stuck)) as http,
+        pytest.raises(RuntimeError, match="the same page"),
+    ):
+        audit_rows(http, "http://notification", "told")

@@ -18,6 +18,7 @@ from services.kernel.contracts import (
     PAYMENT_TOKENS,
     Line,
 )
+from services.kernel.paging import MAX_PAGE
 
 # What OpenAPI states of an identifier, from the rule the domain checks (contracts.py).
 IDENTIFIER_LIMITS: dict[str, Any] = {
@@ -44,6 +45,11 @@ def identifier_in_path() -> Any:
 
 def identifier_in_query() -> Any:
     return Query(json_schema_extra=IDENTIFIER_LIMITS)
+
+
+def page_limit_in_query() -> Any:
+    """`limit` of an audit page (services/kernel/paging.py checks the range)."""
+    return Query(json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})
 
 
 def one_of_in_query(values: list[str]) -> Any:

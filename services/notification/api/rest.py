@@ -17,7 +17,9 @@ from services.kernel.http.schemas import (
     documented,
     identifier,
     identifier_in_query,
+    page_limit_in_query,
 )
+from services.kernel.paging import MAX_PAGE, PAGES
 from services.notification.domain import Notification, NotificationKind, NotificationRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.webhook_store import State, Webhook
@@ -111,10 +113,16 @@ async def list_notifications(
 @router.get(
     "/audit",
     summary="Every notification's order and kind, by order id (for audits)",
-    description="`notifications` rows are `[order_id, kind]`; one per order at most.",
+    description="`notifications` rows are `[order_id, kind]`; one per order at most. " + PAGES,
+    responses=problem_responses(422),
 )
-async def audit(use: Handlers) -> dict[str, list[list[str]]]:
-    return {"notifications": [list(row) for row in await use.told()]}
+async def audit(
+    use: Handlers,
+    after: Annotated[str | None, identifier_in_query()] = None,
+    limit: Annotated[int, page_limit_in_query()] = MAX_PAGE,
+) -> dict[str, Any]:
+    found = await use.told(after, limit)
+    return {"notifications": [list(row) for row in found.rows], "next_after": found.next_after}
 
 
 @router.get("/notifications/summary", summary="Notifications stored and duplicates seen")

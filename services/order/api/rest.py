@@ -23,8 +23,10 @@ from services.kernel.http.schemas import (
     identifier_in_path,
     identifier_in_query,
     one_of_in_query,
+    page_limit_in_query,
     payment_token,
 )
+from services.kernel.paging import MAX_PAGE, PAGES
 from services.order.api import prefer
 from services.order.choreography import OrderChoreography
 from services.order.domain import (
@@ -208,12 +210,20 @@ async def saga_log(order_id: OrderId, use: Handlers) -> dict[str, Any]:
         "`orders` rows are `[id, status, reason, style, idempotency_key, saga_state]`, by id; the "
         "key is the client's as it sent it (null without one); saga_state is DONE once nothing "
         "is left to give back (RUNNING, COMPENSATING before). `confirmed_units` sums the lines of "
-        "CONFIRMED orders per SKU. `style` keeps only the orders that came in by that style."
+        "the page's CONFIRMED orders per SKU (add up the pages' for all). `style` keeps only the "
+        "orders that came in by that style. " + PAGES
     ),
     responses=problem_responses(422),
 )
 async def audit(
-    use: Handlers, style: Annotated[str | None, one_of_in_query(list(styles.ALL))] = None
+    use: Handlers,
+    style: Annotated[str | None, one_of_in_query(list(styles.ALL))] = None,
+    after: Annotated[str | None, identifier_in_query()] = None,
+    limit: Annotated[int, page_limit_in_query()] = MAX_PAGE,
 ) -> dict[str, Any]:
-    found = await use.audit(style)
-    return {"orders": [list(row) for row in found.orders], "confirmed_units": found.confirmed_units}
+    found = await use.audit(style, after, limit)
+    return {
+        "orders": [list(row) for row in found.orders.rows],
+        "next_after": found.orders.next_after,
+        "confirmed_units": found.confirmed_units,
+    }

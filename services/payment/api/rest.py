@@ -14,8 +14,11 @@ from services.kernel.http.schemas import (
     documented,
     identifier,
     identifier_in_path,
+    identifier_in_query,
+    page_limit_in_query,
     payment_token,
 )
+from services.kernel.paging import MAX_PAGE, PAGES
 from services.payment.domain import MAX_AMOUNT_CENTS, ChargeRequest, Payment
 from services.payment.handlers import PaymentHandlers
 
@@ -74,11 +77,18 @@ async def summary(use: Handlers) -> dict[str, int]:
     summary="Every payment's order, status and amount (for audits)",
     description=(
         "`payments` rows are `[order_id, status, amount_cents]`, by order id; status is one of "
-        "CHARGED, DECLINED, REFUNDED or VOIDED (a refund that came before any charge, 0 cents)."
+        "CHARGED, DECLINED, REFUNDED or VOIDED (a refund that came before any charge, 0 cents). "
+        + PAGES
     ),
+    responses=problem_responses(422),
 )
-async def audit(use: Handlers) -> dict[str, list[list[Any]]]:
-    return {"payments": [list(row) for row in await use.audit()]}
+async def audit(
+    use: Handlers,
+    after: Annotated[str | None, identifier_in_query()] = None,
+    limit: Annotated[int, page_limit_in_query()] = MAX_PAGE,
+) -> dict[str, Any]:
+    found = await use.audit(after, limit)
+    return {"payments": [list(row) for row in found.rows], "next_after": found.next_after}
 
 
 def payment_json(payment: Payment) -> dict[str, Any]:
