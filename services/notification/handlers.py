@@ -18,7 +18,7 @@ from services.kernel import tracing
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.faults import OPERATIONS, Faults
-from services.kernel.paging import MAX_PAGE, Page, Paged, paged
+from services.kernel.paging import FIRST_PAGE, Page, Paged, paged
 from services.notification.domain import (
     Notice,
     Notification,
@@ -118,10 +118,9 @@ class NotificationHandlers:
         if created and request.callback_url is not None and self._webhooks is not None:
             self._webhooks.owed()
 
-    async def told(self, after: str | None = None, limit: int = MAX_PAGE) -> Paged[tuple[str, str]]:
+    async def told(self, page: Page = FIRST_PAGE) -> Paged[tuple[str, str]]:
         """A page of (order id, kind) of the notifications, by order id: what the audit
         compares with outcomes."""
-        page = Page(after, limit)
         return paged(self._store.told(page), page, key=lambda row: row[0])
 
     async def list(

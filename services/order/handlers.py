@@ -27,7 +27,7 @@ from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
 from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest, NotFound
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.lease import gone_from_this_host
-from services.kernel.paging import MAX_PAGE, Page, Paged, paged
+from services.kernel.paging import FIRST_PAGE, Page, Paged, paged
 from services.order import domain
 from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
@@ -216,14 +216,11 @@ class OrderHandlers:
         await self.get_order(order_id)
         return self._store.history(order_id)
 
-    async def audit(
-        self, style: str | None = None, after: str | None = None, limit: int = MAX_PAGE
-    ) -> OrderAudit:
+    async def audit(self, style: str | None = None, page: Page = FIRST_PAGE) -> OrderAudit:
         """A page of the orders, or of those that came in by one style, and the units that the
         page's CONFIRMED orders hold (a reader adds up the pages')."""
         if style is not None and style not in styles.ALL:
             raise InvalidRequest(f"style must be one of {', '.join(styles.ALL)}", field="style")
-        page = Page(after, limit)
         # Both reads with no await between: one consistent picture of the page.
         found = paged(self._store.audited(style, page), page, key=lambda row: row.id)
         if not found.rows:

@@ -17,7 +17,7 @@ from services.kernel.broker.unit_of_work import UnitOfWork
 from services.kernel.contracts import check_identifier
 from services.kernel.errors import NotFound
 from services.kernel.faults import OPERATIONS, Faults
-from services.kernel.paging import MAX_PAGE, Page, Paged, paged
+from services.kernel.paging import FIRST_PAGE, Page, Paged, paged
 from services.payment.domain import (
     ChargeRequest,
     Payment,
@@ -131,11 +131,8 @@ class PaymentHandlers:
     async def summary(self) -> dict[str, int]:
         return self._store.summary()
 
-    async def audit(
-        self, after: str | None = None, limit: int = MAX_PAGE
-    ) -> Paged[tuple[str, str, int]]:
+    async def audit(self, page: Page = FIRST_PAGE) -> Paged[tuple[str, str, int]]:
         """A page of the payment rows as (order_id, status, amount_cents), by order id."""
-        page = Page(after, limit)
         return paged(self._store.audited(page), page, key=lambda row: row[0])
 
     async def is_ready(self) -> dict[str, bool]:

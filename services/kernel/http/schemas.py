@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.kernel.contracts import (
@@ -18,7 +18,7 @@ from services.kernel.contracts import (
     PAYMENT_TOKENS,
     Line,
 )
-from services.kernel.paging import MAX_PAGE
+from services.kernel.paging import MAX_PAGE, Page, Paged
 
 # What OpenAPI states of an identifier, from the rule the domain checks (contracts.py).
 IDENTIFIER_LIMITS: dict[str, Any] = {
@@ -47,9 +47,21 @@ def identifier_in_query() -> Any:
     return Query(json_schema_extra=IDENTIFIER_LIMITS)
 
 
-def page_limit_in_query() -> Any:
-    """`limit` of an audit page (services/kernel/paging.py checks the range)."""
-    return Query(json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})
+def audit_page(
+    after: Annotated[str | None, Query(json_schema_extra=IDENTIFIER_LIMITS)] = None,
+    limit: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})] = MAX_PAGE,
+) -> Page:
+    """The page of an audit view that the query asks for (`Page` checks it: 422 naming the
+    field)."""
+    return Page(after, limit)
+
+
+AuditPage = Annotated[Page, Depends(audit_page)]
+
+
+def page_json(member: str, found: Paged[Any]) -> dict[str, Any]:
+    """An audit page as JSON: its rows as arrays under `member`, and where the next starts."""
+    return {member: [list(row) for row in found.rows], "next_after": found.next_after}
 
 
 def one_of_in_query(values: list[str]) -> Any:

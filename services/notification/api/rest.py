@@ -12,14 +12,15 @@ from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
 from services.kernel.http.schemas import (
     IDENTIFIER_LIMITS,
+    AuditPage,
     StrictBody,
     WholeNumber,
     documented,
     identifier,
     identifier_in_query,
-    page_limit_in_query,
+    page_json,
 )
-from services.kernel.paging import MAX_PAGE, PAGES
+from services.kernel.paging import PAGES
 from services.notification.domain import Notification, NotificationKind, NotificationRequest
 from services.notification.handlers import NotificationHandlers
 from services.notification.webhook_store import State, Webhook
@@ -116,13 +117,8 @@ async def list_notifications(
     description="`notifications` rows are `[order_id, kind]`; one per order at most. " + PAGES,
     responses=problem_responses(422),
 )
-async def audit(
-    use: Handlers,
-    after: Annotated[str | None, identifier_in_query()] = None,
-    limit: Annotated[int, page_limit_in_query()] = MAX_PAGE,
-) -> dict[str, Any]:
-    found = await use.told(after, limit)
-    return {"notifications": [list(row) for row in found.rows], "next_after": found.next_after}
+async def audit(use: Handlers, page: AuditPage) -> dict[str, Any]:
+    return page_json("notifications", await use.told(page))
 
 
 @router.get("/notifications/summary", summary="Notifications stored and duplicates seen")

@@ -16,6 +16,7 @@ from services.kernel.contracts import MAX_LINES, MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import problem, problem_responses
 from services.kernel.http.schemas import (
+    AuditPage,
     LineBody,
     StrictBody,
     documented,
@@ -23,10 +24,10 @@ from services.kernel.http.schemas import (
     identifier_in_path,
     identifier_in_query,
     one_of_in_query,
-    page_limit_in_query,
+    page_json,
     payment_token,
 )
-from services.kernel.paging import MAX_PAGE, PAGES
+from services.kernel.paging import PAGES
 from services.order.api import prefer
 from services.order.choreography import OrderChoreography
 from services.order.domain import (
@@ -217,13 +218,8 @@ async def saga_log(order_id: OrderId, use: Handlers) -> dict[str, Any]:
 )
 async def audit(
     use: Handlers,
+    page: AuditPage,
     style: Annotated[str | None, one_of_in_query(list(styles.ALL))] = None,
-    after: Annotated[str | None, identifier_in_query()] = None,
-    limit: Annotated[int, page_limit_in_query()] = MAX_PAGE,
 ) -> dict[str, Any]:
-    found = await use.audit(style, after, limit)
-    return {
-        "orders": [list(row) for row in found.orders.rows],
-        "next_after": found.orders.next_after,
-        "confirmed_units": found.confirmed_units,
-    }
+    found = await use.audit(style, page)
+    return {**page_json("orders", found.orders), "confirmed_units": found.confirmed_units}

@@ -9,16 +9,16 @@ from fastapi import APIRouter, Depends, Response, status
 from services.kernel.http.app import handlers_of
 from services.kernel.http.problem import REPLAYED, problem_responses
 from services.kernel.http.schemas import (
+    AuditPage,
     StrictBody,
     WholeNumber,
     documented,
     identifier,
     identifier_in_path,
-    identifier_in_query,
-    page_limit_in_query,
+    page_json,
     payment_token,
 )
-from services.kernel.paging import MAX_PAGE, PAGES
+from services.kernel.paging import PAGES
 from services.payment.domain import MAX_AMOUNT_CENTS, ChargeRequest, Payment
 from services.payment.handlers import PaymentHandlers
 
@@ -82,13 +82,8 @@ async def summary(use: Handlers) -> dict[str, int]:
     ),
     responses=problem_responses(422),
 )
-async def audit(
-    use: Handlers,
-    after: Annotated[str | None, identifier_in_query()] = None,
-    limit: Annotated[int, page_limit_in_query()] = MAX_PAGE,
-) -> dict[str, Any]:
-    found = await use.audit(after, limit)
-    return {"payments": [list(row) for row in found.rows], "next_after": found.next_after}
+async def audit(use: Handlers, page: AuditPage) -> dict[str, Any]:
+    return page_json("payments", await use.audit(page))
 
 
 def payment_json(payment: Payment) -> dict[str, Any]:
