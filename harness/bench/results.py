@@ -194,7 +194,7 @@ def _calibration(
     order_ratio is orders/s over that ceiling: the share of what the transport alone carries
     here that the whole order flow (several calls and a saga per order) reaches.
     """
-    noops = [sample for sample in samples if sample.operation == NOOP]
+    noops = _noops(samples)
     stats = operation_stats(noops, calibration_s)
     ceiling = len(noops) / calibration_s if calibration_s > 0 else 0.0
     return {
@@ -208,6 +208,28 @@ def _calibration(
         "load_generator": load_generator,
         "load_generator_limited": load_generator_limited(load_generator),
     }
+
+
+def after_load(
+    samples: Sequence[Sample],
+    calibration_s: float,
+    load_generator: dict[str, Any],
+    cpu_ms_per_call: dict[str, float | None] | None,
+) -> dict[str, Any]:
+    """The no-op run again after the style's load: its rate, errors and price (the bound
+    prices the no-op at the mean of this price and the calibration's)."""
+    stats = operation_stats(_noops(samples), calibration_s)
+    return {
+        "duration_s": calibration_s,
+        "per_s": stats["per_s"],
+        "error_rate": stats["error_rate"],
+        "load_generator": load_generator,
+        "cpu_ms_per_call": cpu_ms_per_call,
+    }
+
+
+def _noops(samples: Sequence[Sample]) -> list[Sample]:
+    return [sample for sample in samples if sample.operation == NOOP]
 
 
 def load_generator_limited(load_generator: dict[str, Any]) -> bool:

@@ -381,15 +381,9 @@ def _after_load(
     ceiling = _calibrate(bench, target, style, folder / "after-load", AFTER_LOAD_LABEL)
     assert ceiling.samples is not None and ceiling.load_generator is not None
     after = ceiling.noop_cost()
-    noops = [sample for sample in ceiling.samples if sample.operation == results.NOOP]
-    stats = results.operation_stats(noops, bench.calibration_s)
-    calibration["after_load"] = {
-        "duration_s": bench.calibration_s,
-        "per_s": stats["per_s"],
-        "error_rate": stats["error_rate"],
-        "load_generator": ceiling.load_generator,
-        "cpu_ms_per_call": after,
-    }
+    calibration["after_load"] = results.after_load(
+        ceiling.samples, bench.calibration_s, ceiling.load_generator, after
+    )
     before = calibration.get("cpu_ms_per_call")
     if before is not None:
         calibration["cpu_ms_per_call_before_load"] = before
