@@ -58,6 +58,7 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_BROKER_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_SSE_MAX_STREAMS: Final = 256
 DEFAULT_MAX_SAGAS_IN_FLIGHT: Final = 256
+DEFAULT_MAX_WATCHERS: Final = 1024
 DEFAULT_SSE_KEEPALIVE_S: Final = 15.0
 
 
@@ -449,6 +450,12 @@ class Settings(BaseModel):
     max_sagas_in_flight: Annotated[
         int, _checked(_count(low=1)), Field(alias="ORDERFLOW_MAX_SAGAS_IN_FLIGHT")
     ] = DEFAULT_MAX_SAGAS_IN_FLIGHT
+    # Order's watchers (gRPC WatchOrder, GraphQL subscriptions, WebSocket pushes, long polls,
+    # event streams) per process, beyond which one more is refused: each lives as long as its
+    # client keeps a connection open.
+    max_watchers: Annotated[int, _checked(_count(low=1)), Field(alias="ORDERFLOW_MAX_WATCHERS")] = (
+        DEFAULT_MAX_WATCHERS
+    )
     # A comment on an idle stream this often, for proxies.
     sse_keepalive_s: Annotated[Seconds, Field(alias="ORDERFLOW_SSE_KEEPALIVE_S")] = (
         DEFAULT_SSE_KEEPALIVE_S

@@ -38,6 +38,19 @@ class Rejected(DomainError):
     code = "REJECTED"
 
 
+class Overloaded(DomainError):
+    """This process already holds as many of something as it may (sagas, watchers): refused
+    before anything was done, so the same request succeeds once some have ended. Each edge
+    says so in its own words (REST: 503 with Retry-After; gRPC: RESOURCE_EXHAUSTED), and every
+    edge carries `retry_after_s` among the details, as it carries the others."""
+
+    code = "OVERLOADED"
+    retry_after_s = 1  # what a client is asked to wait before it tries again
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message, retry_after_s=self.retry_after_s, **details)
+
+
 class DownstreamUnavailable(Exception):
     """A downstream call failed in transport: refused, timed out, or answered 5xx.
 

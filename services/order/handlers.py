@@ -24,7 +24,12 @@ from services.kernel import correlation, styles, tracing
 from services.kernel.clock import now_iso
 from services.kernel.config import DEFAULT_MAX_SAGAS_IN_FLIGHT
 from services.kernel.contracts import LOOPBACK_HOSTS, check_identifier
-from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest, NotFound
+from services.kernel.errors import (
+    DownstreamUnavailable,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+)
 from services.kernel.faults import OPERATIONS, Faults
 from services.kernel.lease import gone_from_this_host
 from services.kernel.paging import FIRST_PAGE, Page, Paged, paged
@@ -33,7 +38,7 @@ from services.order.domain import Order, PlaceOrder, SagaState
 from services.order.downstream.interfaces import Catalog, Product
 from services.order.saga import Saga
 from services.order.store import AuditedOrder, ClaimLost, LogEntry, OrderStore
-from services.order.updates import StatusChange, follow
+from services.order.updates import Room, StatusChange, follow
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 100
@@ -47,7 +52,7 @@ RECHECK_S = 5.0
 ELSEWHERE_POLL_S = 0.1
 
 
-class TooManySagas(DomainError):
+class TooManySagas(Overloaded):
     """An order to accept at once while this process drives as many sagas as it may
     (ORDERFLOW_MAX_SAGAS_IN_FLIGHT): refused before anything is recorded; the same request
     succeeds once some have ended. Such a saga runs on after its request has ended, so no
@@ -151,10 +156,15 @@ class OrderHandlers:
             raise NotFound(f"no order with id {order_id!r}", order_id=order_id)
         return order
 
-    async def watch_order(self, order_id: str) -> AsyncIterator[Order]:
+    def watch_room(self) -> Room:
+        """Room for one watcher, for an adapter that must know there is some before it acts;
+        raises TooManyWatchers. The watch it is handed to releases it (the caller, if none is)."""
+        return self._saga.updates.room()
+
+    async def watch_order(self, order_id: str, room: Room | None = None) -> AsyncIterator[Order]:
         """The order now, then each change of its status, ending after a terminal one.
-        Raises NotFound (before yielding anything) for an unknown id."""
-        with self._saga.updates.watch(order_id) as queue:
+        Raises NotFound or TooManyWatchers (before yielding anything) for an unknown id."""
+        with self._saga.updates.watch(order_id, room) as queue:
             # Subscribed first, read second: a change between the two is queued, not lost.
             first = await self.get_order(order_id)
             async for order in follow(first, queue):
@@ -162,7 +172,8 @@ class OrderHandlers:
 
     async def await_change(self, order_id: str, wait_s: float) -> Order:
         """Long polling: the order as soon as its status differs from the one it has now, or
-        at once if that is final, or as it is after `wait_s`. Raises NotFound for an unknown id."""
+        at once if that is final, or as it is after `wait_s`. Raises NotFound for an unknown id,
+        TooManyWatchers while the process has no room for one more."""
         with self._saga.updates.watch(order_id) as queue:
             first = await self.get_order(order_id)
             with contextlib.suppress(TimeoutError):
@@ -172,14 +183,16 @@ class OrderHandlers:
                             return order
         return await self.get_order(order_id)
 
-    async def status_changes(self, order_id: str, after: int = 0) -> AsyncIterator[StatusChange]:
+    async def status_changes(
+        self, order_id: str, after: int = 0, room: Room | None = None
+    ) -> AsyncIterator[StatusChange]:
         """The order's statuses numbered above `after`, then each new one as it is saved,
-        ending after a final one. Raises NotFound (before yielding anything) for an unknown id.
+        ending after a final one. Raises NotFound or TooManyWatchers (before yielding anything).
 
         The store is the record (numbered, in the transaction of each change); the live updates
         only say when to read it again, so a watcher's dropped update loses nothing, and a
         change made where no update is published (another process) is read within RECHECK_S."""
-        with self._saga.updates.watch(order_id) as wake:
+        with self._saga.updates.watch(order_id, room) as wake:
             await self.get_order(order_id)
             while True:
                 changes = self._store.status_changes(order_id, after)

@@ -46,7 +46,8 @@ async def bootstrap(settings: Settings, resources: AsyncExitStack) -> serve.Runn
     lease = Lease(settings.replica_id, settings.claim_lease_s)
     # Finished orders' notifications, delivered until acknowledged (also what a crash left owed).
     delivery = NotificationDelivery(store, clients, telemetry, lease=lease)
-    saga = Saga(store, clients, telemetry, on_owed=delivery.owed, lease=lease)
+    updates = OrderUpdates(settings.max_watchers)  # what clients follow live, bounded
+    saga = Saga(store, clients, telemetry, on_owed=delivery.owed, lease=lease, updates=updates)
     # The catalog that GraphQL's `products` and `OrderLine.product` show, read from inventory.
     catalog = connect_catalog(settings, telemetry, resources)
     # One set of faults for both entries of `order.place`: the orchestrated styles' handler and

@@ -6,6 +6,13 @@ behind never slow the saga down: each has a bounded queue, and the oldest update
 first (a watcher still ends on the terminal state, which is always the last update published).
 The store numbers each order's statuses (`StatusChange`), for the streams that must resume.
 
+Bounded cost: a watcher lives as long as its client keeps a stream, a long poll or a socket
+open, and no one connection bounds how many there are; so one process has at most
+`max_watchers` (ORDERFLOW_MAX_WATCHERS) at once, and one more is refused with
+`TooManyWatchers` before anything is done. An adapter that must know there is room before it
+acts (a WebSocket `place_order` pushes its order's updates; an event stream answers 200 before
+its first event) takes a `Room` first and hands it to the watch.
+
 With replicas on one PostgreSQL database, the changes another process saves arrive here too
 (update_relay.py), late, twice or after a newer one: `follow` moves only forward.
 """
@@ -19,6 +26,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from services.kernel.config import DEFAULT_MAX_WATCHERS
+from services.kernel.errors import Overloaded
 from services.order.domain import Order, Reason, Status
 
 QUEUE_SIZE = 16
@@ -45,9 +54,41 @@ class StatusChange:
     at: str
 
 
+class TooManyWatchers(Overloaded):
+    """One more watcher while the process has `max_watchers`: refused before the watch starts
+    (and, for a WebSocket `place_order`, before the order is recorded)."""
+
+    code = "TOO_MANY_WATCHERS"
+
+
+class Room:
+    """Room for one watcher, kept from `OrderUpdates.room()` until released (once; releasing
+    again does nothing, so every way a watch can end may release it)."""
+
+    def __init__(self, updates: OrderUpdates) -> None:
+        self._updates: OrderUpdates | None = updates
+
+    def release(self) -> None:
+        if self._updates is not None:
+            self._updates.rooms_taken -= 1
+            self._updates = None
+
+
 class OrderUpdates:
-    def __init__(self) -> None:
+    def __init__(self, max_watchers: int = DEFAULT_MAX_WATCHERS) -> None:
         self._watchers: defaultdict[str, set[asyncio.Queue[Order]]] = defaultdict(set)
+        self.max_watchers = max_watchers
+        self.rooms_taken = 0  # watchers now, and rooms kept for watchers about to start
+
+    def room(self) -> Room:
+        """Room for one watcher; raises TooManyWatchers when the process has none left."""
+        if self.rooms_taken >= self.max_watchers:
+            raise TooManyWatchers(
+                f"this process already follows {self.max_watchers} orders for clients; retry later",
+                limit=self.max_watchers,
+            )
+        self.rooms_taken += 1
+        return Room(self)
 
     def publish(self, order: Order) -> None:
         for queue in self._watchers.get(order.id, ()):
@@ -63,13 +104,16 @@ class OrderUpdates:
         return list(self._watchers)
 
     @contextlib.contextmanager
-    def watch(self, order_id: str) -> Iterator[asyncio.Queue[Order]]:
-        """A queue that receives every change of the order while the block runs."""
+    def watch(self, order_id: str, room: Room | None = None) -> Iterator[asyncio.Queue[Order]]:
+        """A queue that receives every change of the order while the block runs, in `room`
+        (released when the block ends) or in one taken now (TooManyWatchers if none is left)."""
+        room = room or self.room()
         queue: asyncio.Queue[Order] = asyncio.Queue(QUEUE_SIZE)
         self._watchers[order_id].add(queue)
         try:
             yield queue
         finally:
+            room.release()
             watchers = self._watchers[order_id]
             watchers.discard(queue)
             if not watchers:

@@ -18,6 +18,7 @@ from services.kernel.errors import (
     DownstreamUnavailable,
     InvalidRequest,
     NotFound,
+    Overloaded,
     Rejected,
 )
 
@@ -30,6 +31,9 @@ _STATUS_BY_KIND: Final[tuple[tuple[type[Exception], grpc.StatusCode], ...]] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
     (Rejected, grpc.StatusCode.FAILED_PRECONDITION),
+    # As gRPC's own servers answer a call beyond their limits (a message too large, too many
+    # concurrent calls): the client may retry later, nothing was done.
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DomainError, grpc.StatusCode.FAILED_PRECONDITION),
     (DownstreamUnavailable, grpc.StatusCode.UNAVAILABLE),
     (TimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),

@@ -24,6 +24,7 @@ from services.kernel.errors import (
     DownstreamUnavailable,
     InvalidRequest,
     NotFound,
+    Overloaded,
     Rejected,
 )
 from services.kernel.http.allow import allowed_methods
@@ -36,6 +37,7 @@ _STATUS_BY_KIND: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (Rejected, 409),
+    (Overloaded, 503),
 )
 
 
@@ -96,7 +98,10 @@ def install_problem_handlers(app: FastAPI, overrides: Mapping[str, int]) -> None
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        return problem(status_for(exc, overrides), exc.code, exc.message, **exc.details)
+        response = problem(status_for(exc, overrides), exc.code, exc.message, **exc.details)
+        if isinstance(exc, Overloaded):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

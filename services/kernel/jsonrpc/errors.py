@@ -17,6 +17,7 @@ from services.kernel.errors import (
     DownstreamUnavailable,
     InvalidRequest,
     NotFound,
+    Overloaded,
     Rejected,
 )
 
@@ -32,6 +33,7 @@ NOT_FOUND: Final = -32001
 CONFLICT: Final = -32002
 REJECTED: Final = -32003
 DOWNSTREAM_UNAVAILABLE: Final = -32004
+OVERLOADED: Final = -32005  # nothing was done; the same call succeeds later (`data.retry_after_s`)
 
 # Codes whose outcome the caller cannot know: the server failed, not the request.
 SERVER_FAILURES: Final = frozenset({INTERNAL_ERROR, DOWNSTREAM_UNAVAILABLE})
@@ -41,6 +43,7 @@ _CODE_BY_KIND: Final[tuple[tuple[type[DomainError], int], ...]] = (
     (NotFound, NOT_FOUND),
     (Conflict, CONFLICT),
     (Rejected, REJECTED),
+    (Overloaded, OVERLOADED),
 )
 # A SKU the catalog does not know is the caller's input error (REST: 422), not a refusal.
 _CODE_BY_DOMAIN_CODE: Final = {"UNKNOWN_SKU": INVALID_PARAMS}

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from services.kernel import styles
 from services.kernel.contracts import MAX_LINES, MAX_URL_LENGTH
 from services.kernel.http.app import handlers_of
-from services.kernel.http.problem import problem, problem_responses
+from services.kernel.http.problem import problem_responses
 from services.kernel.http.schemas import (
     AuditPage,
     LineBody,
@@ -36,7 +36,7 @@ from services.order.domain import (
     PlaceOrder,
     document,
 )
-from services.order.handlers import OrderHandlers, TooManySagas
+from services.order.handlers import OrderHandlers
 
 # Both are the client's input: a key reused for another order, a SKU the catalog does not know
 # (domain.UnknownSku: the problem carries the recorded order as its `order` member).
@@ -94,9 +94,6 @@ ACCEPTED_ASYNC: dict[int | str, dict[str, Any]] = {
         "recorded; retry after `Retry-After` seconds.",
     },
 }
-# How long a client refused for too many orders in flight is asked to wait: a saga takes
-# milliseconds when all is well, seconds when a downstream is slow.
-RETRY_AFTER_S = 1
 
 
 @router.post(
@@ -131,12 +128,7 @@ async def place_order(
     )
     wanted = prefer.preferences(prefer_header)
     if prefer.orchestrated_async(wanted):
-        try:
-            order, created = await use.accept_order(command)
-        except TooManySagas as refused:
-            busy = problem(503, refused.code, refused.message, **refused.details)
-            busy.headers["Retry-After"] = str(RETRY_AFTER_S)
-            return busy
+        order, created = await use.accept_order(command)  # TooManySagas: 503, Retry-After
         response.status_code = status.HTTP_202_ACCEPTED
         response.headers["Preference-Applied"] = prefer.ORCHESTRATED_ASYNC
     elif choreography and prefer.RESPOND_ASYNC in wanted:
@@ -158,9 +150,11 @@ async def place_order(
         "`?wait=10s` (up to 30 s; or `Prefer: wait=10`, capped at 30) holds the request until "
         "the order's status differs from the one it has when the request arrives, or is final "
         "already, or the wait ends; it answers the order as it is then (200 either way: compare "
-        "`status`). `?wait` wins over `Prefer: wait`; a bad `?wait` is refused with 422."
+        "`status`). `?wait` wins over `Prefer: wait`; a bad `?wait` is refused with 422. A "
+        "wait while the process follows as many orders as it may (`ORDERFLOW_MAX_WATCHERS`) is "
+        "refused with 503 `TOO_MANY_WATCHERS` and `Retry-After`."
     ),
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422, 503),
 )
 async def get_order(
     order_id: OrderId,

@@ -8,8 +8,9 @@ a stream ends) is answered 204, which tells it to stop. sse-starlette frames the
 the keep-alive comments and notices disconnects.
 
 Bounded cost: at most `max_streams` open streams per process (beyond: 503 problem+json with
-Retry-After); a stream holds no buffer of its own (the store is read on each wake-up, and the
-live-update queue it waits on is bounded).
+Retry-After), each one of the process's bounded watchers (updates.py: with none left, 503
+`TOO_MANY_WATCHERS`); a stream holds no buffer of its own (the store is read on each wake-up,
+and the live-update queue it waits on is bounded).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from services.kernel.errors import InvalidRequest
 from services.kernel.http.problem import problem, problem_responses
 from services.order.api import prefer
 from services.order.api.rest import Handlers, OrderId
-from services.order.updates import StatusChange
+from services.order.updates import Room, StatusChange
 
 T = TypeVar("T")
 EVENT_ID_PATTERN = r"^[0-9]{1,9}$"
@@ -97,7 +98,10 @@ async def order_events(
     after = _seen(last_event_id)
     if await use.seen_the_end(order_id, after):  # (an unknown order: 404, no stream opens)
         return Response(status_code=204)  # the spec's "stop reconnecting"
+    # Room for the stream's watcher before the 200 (TooManyWatchers: 503 problem+json).
+    room = use.watch_room()
     if not streams.take():
+        room.release()
         refused = problem(
             503,
             "TOO_MANY_STREAMS",
@@ -105,10 +109,11 @@ async def order_events(
         )
         refused.headers["Retry-After"] = str(RETRY_AFTER_S)
         return refused
-    changes = use.status_changes(order_id, after)
+    changes = use.status_changes(order_id, after, room)
     events = (_event(change) async for change in _until(streams.stopping, changes))
     return _Leased(
         streams,
+        room,
         events,
         ping=streams.keepalive_s,
         ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
@@ -120,15 +125,19 @@ class _Leased(EventSourceResponse):
     """Gives its stream's place back however the response ends (finished, disconnected,
     failed, cancelled at shutdown)."""
 
-    def __init__(self, limit: StreamLimit, content: AsyncIterator[Any], **options: Any) -> None:
+    def __init__(
+        self, limit: StreamLimit, room: Room, content: AsyncIterator[Any], **options: Any
+    ) -> None:
         super().__init__(content, **options)
         self._limit = limit
+        self._room = room  # released by the watch too; here for a stream that never started it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self._limit.release()
+            self._room.release()
 
 
 async def _until(stopping: asyncio.Event, changes: AsyncIterator[T]) -> AsyncIterator[T]:

@@ -3,7 +3,8 @@
 Every order placed on a socket is followed by a task that the socket owns: it pushes each status
 change as an `order.updated` notification and ends after the terminal one (or when the socket
 closes). The response to `place_order` is sent after those pushes, so a client sees the whole
-story, in order, before the answer.
+story, in order, before the answer. The follower is one of the process's bounded watchers
+(updates.py): with no room left, `place_order` is refused before the order is recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.kernel.jsonrpc.params import Params
 from services.kernel.jsonrpc.server import DEFAULT_MAX_MESSAGE_BYTES, serve
 from services.order.domain import Order, PlaceOrder, UnknownSku, document
 from services.order.handlers import OrderHandlers
+from services.order.updates import Room
 
 UPDATED: Final = "order.updated"
 
@@ -40,16 +42,26 @@ def create_router(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> APIRout
 
 def order_methods(use: OrderHandlers) -> dict[str, Method]:
     async def place_order(params: Params, peer: Peer) -> dict[str, Any]:
+        command = place_command(params)
+        # Room for the follower first: with none left (TooManyWatchers) nothing is recorded.
+        room = use.watch_room()
         followers: list[asyncio.Task[None]] = []
 
         def follow(order: Order) -> None:
-            followers.append(peer.spawn(push_updates(use, order.id, peer)))
+            follower = peer.spawn(push_updates(use, order.id, peer, room))
+            # A follower cancelled before its first step (the socket closed) never enters
+            # the watch that would release the room.
+            follower.add_done_callback(lambda _: room.release())
+            followers.append(follower)
 
         try:
-            order, _ = await use.place_order(place_command(params), on_accepted=follow)
+            order, _ = await use.place_order(command, on_accepted=follow)
         except UnknownSku as refused:  # an error object (the kernel's map) after the pushes
             await pushed(followers, refused.order)
             raise
+        finally:
+            if not followers:  # refused before it was recorded: no follower took the room
+                room.release()
         await pushed(followers, order)
         return document(order)
 
@@ -76,6 +88,6 @@ def place_command(params: Params) -> PlaceOrder:
     )
 
 
-async def push_updates(use: OrderHandlers, order_id: str, peer: Peer) -> None:
-    async for order in use.watch_order(order_id):
+async def push_updates(use: OrderHandlers, order_id: str, peer: Peer, room: Room) -> None:
+    async for order in use.watch_order(order_id, room):
         await peer.notify(UPDATED, document(order))
