@@ -21,7 +21,7 @@ from services.kernel import correlation
 from services.kernel.contracts import Line
 from services.kernel.errors import DownstreamUnavailable
 from services.kernel.graphql.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
-from services.kernel.graphql.router import MAX_MESSAGE_BYTES
+from services.kernel.graphql.router import MAX_MESSAGE_BYTES, MAX_OPERATIONS
 from services.kernel.telemetry import Telemetry
 from services.order.domain import OrderLine
 from services.order.downstream.interfaces import Downstream, Product
@@ -356,6 +356,36 @@ async def test_subscribing_to_an_unknown_order_is_an_error_message(stack: Stack)
             await ws.subscribe("b", ORDER_UPDATES, {"orderId": done["id"]})  # the socket lives on
             [final] = await ws.until_complete("b")
             assert final["data"]["orderUpdates"]["status"] == "CONFIRMED"
+
+
+async def test_operations_beyond_the_socket_bound_are_refused_with_a_code(stack: Stack) -> None:
+    """graphql-transport-ws lets one socket start operations without end; each is a task here.
+    Beyond MAX_OPERATIONS in flight one more is an `error` message with a code, and once one
+    ends (the client completes it) the next is served: the socket lives on."""
+    stack.inventory.gate.clear()
+    async with serving(stack.app) as url, httpx.AsyncClient(base_url=url) as client:
+        placing = asyncio.create_task(place(client, {"KB-MECH": 1}, customer="watcher"))
+        try:
+            await stack.inventory.reached.wait()  # PENDING: its subscriptions stay open
+            [pending] = await stack.handlers.list_orders("watcher")
+            async with transport_ws(ws_url(url)) as ws:
+                for n in range(MAX_OPERATIONS):
+                    await ws.subscribe(str(n), ORDER_UPDATES, {"orderId": pending.id})
+                await ws.subscribe("one-more", ORDER_UPDATES, {"orderId": pending.id})
+                received = [await ws.receive() for _ in range(MAX_OPERATIONS + 1)]
+                [refused] = [m for m in received if m["id"] == "one-more"]
+                assert refused["type"] == "error"
+                assert refused["payload"][0]["extensions"] == {
+                    "code": "TOO_MANY_OPERATIONS",
+                    "limit": MAX_OPERATIONS,
+                }
+                await ws.send({"id": "0", "type": "complete"})
+                await ws.subscribe("then", ORDER_UPDATES, {"orderId": pending.id})
+                served = await ws.receive()
+                assert (served["id"], served["type"]) == ("then", "next")
+        finally:
+            stack.inventory.gate.set()
+        assert (await placing)["status"] == "CONFIRMED"
 
 
 @pytest.mark.parametrize(

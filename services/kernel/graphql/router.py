@@ -17,6 +17,7 @@ from cross_web import HTTPException
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from graphql import GraphQLError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from services.kernel import correlation
@@ -42,6 +44,10 @@ PATH: Final = "/graphql"
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 # A client that opens a socket and says nothing is let go after this long.
 INIT_TIMEOUT: Final = timedelta(seconds=10)
+# Operations in flight on one socket (subscriptions, queries and mutations alike): one more is
+# answered with an `error` message, TOO_MANY_OPERATIONS, and the socket serves on. Each is a task
+# (a placeOrder, a saga's worth of work), and one socket's messages cost the client nothing.
+MAX_OPERATIONS: Final = 100
 
 
 def create_graphql_router(
@@ -59,6 +65,7 @@ def create_graphql_router(
         allow_queries_via_get=False,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         connection_init_wait_timeout=INIT_TIMEOUT,
+        max_subscriptions_per_connection=MAX_OPERATIONS,
         tags=["graphql"],
     )
 
@@ -71,6 +78,20 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Any, Any]):
             await self.handle_invalid_message("Failed to parse message")
             return
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message: Any) -> None:
+        # strawberry refuses an operation beyond MAX_OPERATIONS itself, with an error that has
+        # no `extensions.code` (its refusal is sent past the schema's extensions); this one has.
+        full = len(self.operations) >= (self.max_subscriptions_per_connection or 0)
+        if self.connection_acknowledged and full and message["id"] not in self.operations:
+            error = GraphQLError(
+                f"at most {MAX_OPERATIONS} operations may run at once on a socket",
+                extensions={"code": "TOO_MANY_OPERATIONS", "limit": MAX_OPERATIONS},
+            )
+            refused = ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+            await self.send_message(refused)
+            return
+        await super().handle_subscribe(message)
 
 
 def _well_formed(message: dict[str, Any]) -> bool:
