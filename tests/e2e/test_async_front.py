@@ -256,7 +256,8 @@ def test_streams_beyond_the_limit_are_refused_until_one_closes(
         assert refused.status_code == 503
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "TOO_MANY_STREAMS"
-        assert int(refused.headers["Retry-After"]) > 0
+        assert refused.json()["limit"] == MAX_STREAMS
+        assert int(refused.headers["Retry-After"]) == refused.json()["retry_after_s"] == 5
         held[0].close()
         assert _opens_again(http, url)
 

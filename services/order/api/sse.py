@@ -27,21 +27,27 @@ from fastapi.responses import Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from services.kernel.errors import InvalidRequest
-from services.kernel.http.problem import problem, problem_responses
+from services.kernel.errors import InvalidRequest, Overloaded
+from services.kernel.http.problem import problem_responses
 from services.order.api import prefer
 from services.order.api.rest import Handlers, OrderId
 from services.order.updates import Room, StatusChange
 
 T = TypeVar("T")
 EVENT_ID_PATTERN = r"^[0-9]{1,9}$"
-RETRY_AFTER_S = 5
 EVENT_STREAM_DESCRIPTION = (
     "`text/event-stream`: one `status` event per status the order reached, `id` its number "
     "(1 = PENDING), `data` a JSON object `{order_id, seq, status, reason, at}`; the stream "
     "ends after a final status (CONFIRMED, REJECTED, CANCELLED). Comments (`: keep-alive`) "
     "keep an idle stream open through proxies."
 )
+
+
+class TooManyStreams(Overloaded):
+    """One more stream while the process serves `max_streams` (503 problem+json)."""
+
+    code = "TOO_MANY_STREAMS"
+    retry_after_s = 5  # a stream lasts as long as its order's saga: longer than a request
 
 
 @dataclass
@@ -102,13 +108,10 @@ async def order_events(
     room = use.watch_room()
     if not streams.take():
         room.release()
-        refused = problem(
-            503,
-            "TOO_MANY_STREAMS",
+        raise TooManyStreams(
             f"this process already serves {streams.max_streams} event streams; retry later",
+            limit=streams.max_streams,
         )
-        refused.headers["Retry-After"] = str(RETRY_AFTER_S)
-        return refused
     changes = use.status_changes(order_id, after, room)
     events = (_event(change) async for change in _until(streams.stopping, changes))
     return _Leased(
