@@ -30,8 +30,9 @@ points for success and errors, the difference for counts and seconds.
 
 It prints the table, then writes compare.md and a self-contained compare.html (with bar charts)
 into --out. When the runs differ in more than you may think (a scenario against a plain run,
-two different scenarios, another load or machine, styles only one of them ran) it says so in a
-warning line, and compares what it can.
+two different scenarios, another load, time scale, store or machine, styles only one of them
+ran; not another profile, which its runs table shows) it says so in a warning line, and
+compares what it can.
 
 Example: the same scenario under both resilience profiles
   orderflow bench scenarios/payment-outage.yaml --profile naive --out runs/naive

@@ -12,9 +12,10 @@ from typing import Final
 from harness.bench.results_model import Cpu, StyleResult, Summary
 from harness.bench.results_scenario_model import StyleScenario
 from harness.bench.table import MISSING, count, counts_of, number, percent
+from harness.report.alike import ASPECTS, KIND, LOAD, MACHINE, PROFILE, TIME_SCALE, unlike
 from harness.report.cells import BAD, GOOD, Cell, Table, plain
 from harness.report.model import Run
-from harness.report.report import describe_load, describe_machine, describe_stack, time_scale
+from harness.report.report import describe_load, describe_machine, describe_stack
 from harness.vocabulary import AUDIT_COUNTS, NOT_INVARIANTS
 
 RATIO: Final = "ratio"
@@ -217,15 +218,17 @@ def _noticeable(kind: str, delta: float) -> bool:
 
 def differences(a: Run, b: Run) -> list[str]:
     """What makes the two runs less comparable than they look, one warning line each."""
-    found = []
-    if a.kind != b.kind:
-        found.append(f"the runs differ in kind: A is a {a.kind} run, B a {b.kind} run")
-    if describe_load(a.meta) != describe_load(b.meta):
-        found.append(f"the load differs: A {describe_load(a.meta)}; B {describe_load(b.meta)}")
-    if (scale_a := time_scale(a.scenario)) != (scale_b := time_scale(b.scenario)):
-        found.append(f"the scenario's times were scaled x{scale_a:g} in A, x{scale_b:g} in B")
-    if a.meta.machine != b.meta.machine:
-        found.append("the runs were made on different machines (see the runs' table)")
+    phrased = {
+        KIND.name: "the runs differ in kind: A is a {} run, B a {} run",
+        LOAD.name: "the load differs: A {}; B {}",
+        TIME_SCALE.name: "the scenario's times were scaled {} in A, {} in B",
+        MACHINE.name: "the runs were made on different machines (see the runs' table)",
+    }
+    compared = [aspect for aspect in ASPECTS if aspect is not PROFILE]  # what compare shows
+    found = [
+        phrased.get(aspect.name, f"the runs differ in {aspect.name}: A {{}}; B {{}}").format(*seen)
+        for aspect, seen in unlike((a, b), compared)
+    ]
     for name, run, other in (("A", a, b), ("B", b, a)):
         alone = [style for style in run.styles if style not in other.styles]
         if alone:

@@ -15,9 +15,9 @@ from typing import Final
 
 from harness.bench.results_model import StyleResult
 from harness.bench.table import MISSING
+from harness.report.alike import unlike
 from harness.report.cells import Table, plain, right_aligned
 from harness.report.model import Run
-from harness.report.report import describe_load, describe_machine
 
 REFERENCE: Final = "rest"  # the style the CPU ratio is to, as in issue 17's GraphQL target
 Reading = Callable[[StyleResult, Run], float | None]  # one figure of a style, in one run
@@ -112,17 +112,10 @@ def _cell(figure: Figure, values: Sequence[float | None]) -> str:
 
 def differences(runs: Sequence[Run]) -> list[str]:
     """What makes the runs less alike than a median assumes, one warning line each."""
-    found = []
-    for what, read in (
-        ("kind", lambda run: run.kind),
-        ("load", lambda run: describe_load(run.meta)),
-        ("profile", lambda run: run.meta.profile),
-        ("store", lambda run: f"{run.meta.store or 'sqlite'}, {run.meta.replicas or 1} each"),
-        ("machine", lambda run: describe_machine(run.meta.machine)),
-    ):
-        seen = list(dict.fromkeys(read(run) for run in runs))
-        if len(seen) > 1:
-            found.append(f"the runs differ in {what}: {'; '.join(seen)}")
+    found = [
+        f"the runs differ in {aspect.name}: {'; '.join(dict.fromkeys(seen))}"
+        for aspect, seen in unlike(runs)
+    ]
     every = set.intersection(*(set(run.styles) for run in runs)) if runs else set()
     missing = [style for run in runs for style in run.styles if style not in every]
     if missing:

@@ -13,6 +13,7 @@ import pytest
 from harness.report import load_run
 from harness.report.cells import BAD, GOOD, Cell
 from harness.report.compare import DIFFERENCE, POINTS, RATIO, Comparison, change, compare
+from harness.report.medians import medians
 from tests.unit.report_documents import changed, plain_document, scenario_document, write_folder
 
 
@@ -133,6 +134,29 @@ def test_runs_of_different_kinds_scenarios_loads_and_styles_are_warned_of(
         "the load differs: A closed model, 5 users, 14 s per style, after a 2 s no-op "
         "calibration, 1 Locust process; B closed model, 50 users, 14 s per style, after a 2 s "
         "no-op calibration, 1 Locust process"
+    ]
+
+
+def test_another_store_or_time_scale_is_warned_of_as_medians_does(tmp_path: Path) -> None:
+    """compare and medians read what runs must share from one list (harness/report/alike.py)."""
+    replicated = scenario_document()
+    replicated["run"].update(store="postgres", replicas=2)
+    replicated["scenario"]["time_scale"] = 0.5
+    expected = [
+        "the scenario's times were scaled x1 in A, x0.5 in B",
+        "the runs differ in store: A store SQLite, 1 replica per service; "
+        "B store PostgreSQL, 2 replicas per service",
+    ]
+    assert compared(tmp_path / "compare", scenario_document(), replicated).warnings == expected
+    folders = [
+        write_folder(tmp_path / name, document)
+        for name, document in (("a", scenario_document()), ("b", replicated))
+    ]
+    alike = medians([load_run(folder) for folder in folders])
+    assert alike.warnings == [
+        "the runs differ in time scale: x1; x0.5",
+        "the runs differ in store: store SQLite, 1 replica per service; "
+        "store PostgreSQL, 2 replicas per service",
     ]
 
 
