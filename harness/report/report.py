@@ -108,15 +108,15 @@ def describe_stack(meta: RunMeta) -> str:
     it (`own stack (SQLite; ...)`); runs made before --store said nothing: SQLite, one each."""
     if meta.store is None:
         return meta.target
-    return f"{meta.target}; {describe_store(meta)}"
+    return f"{meta.target}; store {describe_store(meta)}"
 
 
 def describe_store(meta: RunMeta) -> str:
-    """`store SQLite, 1 replica per service` (runs made before --store: SQLite, one each)."""
+    """`SQLite, 1 replica per service` (runs made before --store: SQLite, one each)."""
     store = "PostgreSQL" if meta.store == "postgres" else "SQLite"
     replicas = meta.replicas or 1
     each = "1 replica" if replicas == 1 else f"{replicas} replicas"
-    return f"store {store}, {each} per service"
+    return f"{store}, {each} per service"
 
 
 def describe_machine(machine: Machine) -> str:

@@ -48,7 +48,7 @@ class Overloaded(DomainError):
     retry_after_s = 1  # what a client is asked to wait before it tries again
 
     def __init__(self, message: str, **details: object) -> None:
-        super().__init__(message, retry_after_s=self.retry_after_s, **details)
+        super().__init__(message, **{"retry_after_s": self.retry_after_s, **details})
 
 
 class DownstreamUnavailable(Exception):

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
 from services.kernel import correlation, styles, tracing
@@ -163,7 +163,13 @@ class OrderHandlers:
 
     async def watch_order(self, order_id: str, room: Room | None = None) -> AsyncIterator[Order]:
         """The order now, then each change of its status, ending after a terminal one.
-        Raises NotFound or TooManyWatchers (before yielding anything) for an unknown id."""
+        Raises NotFound or TooManyWatchers before yielding anything. A final order is
+        answered without a watch: it takes no room, so a busy process still answers it."""
+        if room is None:
+            first = await self.get_order(order_id)
+            if first.is_terminal:
+                yield first
+                return
         with self._saga.updates.watch(order_id, room) as queue:
             # Subscribed first, read second: a change between the two is queued, not lost.
             first = await self.get_order(order_id)
@@ -173,19 +179,22 @@ class OrderHandlers:
     async def await_change(self, order_id: str, wait_s: float) -> Order:
         """Long polling: the order as soon as its status differs from the one it has now, or
         at once if that is final, or as it is after `wait_s`. Raises NotFound for an unknown id,
-        TooManyWatchers while the process has no room for one more."""
+        and TooManyWatchers for an order not final while the process has no room for one more."""
+        arrived = await self.get_order(order_id)
+        if arrived.is_terminal:  # nothing to wait for, and no room taken to say so
+            return arrived
         with self._saga.updates.watch(order_id) as queue:
-            first = await self.get_order(order_id)
+            first = await self.get_order(order_id)  # subscribed first, read again second
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     async for order in follow(first, queue):
-                        if order.status is not first.status:
+                        if order.status is not arrived.status:
                             return order
         return await self.get_order(order_id)
 
     async def status_changes(
         self, order_id: str, after: int = 0, room: Room | None = None
-    ) -> AsyncIterator[StatusChange]:
+    ) -> AsyncGenerator[StatusChange]:
         """The order's statuses numbered above `after`, then each new one as it is saved,
         ending after a final one. Raises NotFound or TooManyWatchers (before yielding anything).
 

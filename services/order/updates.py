@@ -68,6 +68,10 @@ class Room:
     def __init__(self, updates: OrderUpdates) -> None:
         self._updates: OrderUpdates | None = updates
 
+    @property
+    def kept(self) -> bool:
+        return self._updates is not None
+
     def release(self) -> None:
         if self._updates is not None:
             self._updates.rooms_taken -= 1
@@ -84,7 +88,8 @@ class OrderUpdates:
         """Room for one watcher; raises TooManyWatchers when the process has none left."""
         if self.rooms_taken >= self.max_watchers:
             raise TooManyWatchers(
-                f"this process already follows {self.max_watchers} orders for clients; retry later",
+                "this process already follows as many orders for clients as it may "
+                f"({self.max_watchers}); retry later",
                 limit=self.max_watchers,
             )
         self.rooms_taken += 1
@@ -108,6 +113,8 @@ class OrderUpdates:
         """A queue that receives every change of the order while the block runs, in `room`
         (released when the block ends) or in one taken now (TooManyWatchers if none is left)."""
         room = room or self.room()
+        if not room.kept:  # its holder gave it up: a watch in it would be counted nowhere
+            raise RuntimeError("a room given back cannot hold a watch")
         queue: asyncio.Queue[Order] = asyncio.Queue(QUEUE_SIZE)
         self._watchers[order_id].add(queue)
         try:

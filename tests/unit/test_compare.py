@@ -144,8 +144,8 @@ def test_another_store_or_time_scale_is_warned_of_as_medians_does(tmp_path: Path
     replicated["scenario"]["time_scale"] = 0.5
     expected = [
         "the scenario's times were scaled x1 in A, x0.5 in B",
-        "the runs differ in store: A store SQLite, 1 replica per service; "
-        "B store PostgreSQL, 2 replicas per service",
+        "the runs differ in store: A SQLite, 1 replica per service; "
+        "B PostgreSQL, 2 replicas per service",
     ]
     assert compared(tmp_path / "compare", scenario_document(), replicated).warnings == expected
     folders = [
@@ -155,8 +155,8 @@ def test_another_store_or_time_scale_is_warned_of_as_medians_does(tmp_path: Path
     alike = medians([load_run(folder) for folder in folders])
     assert alike.warnings == [
         "the runs differ in time scale: x1; x0.5",
-        "the runs differ in store: store SQLite, 1 replica per service; "
-        "store PostgreSQL, 2 replicas per service",
+        "the runs differ in store: SQLite, 1 replica per service; "
+        "PostgreSQL, 2 replicas per service",
     ]
 
 

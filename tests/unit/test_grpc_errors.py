@@ -25,6 +25,7 @@ from services.kernel.grpc.errors import code_of, status_for, trailing
 from services.kernel.grpc.reflection import v1_file
 from services.order.domain import IdempotencyMismatch
 from services.order.downstream.grpc import _name
+from services.order.updates import TooManyWatchers
 from services.payment.domain import ChargeVoided
 
 
@@ -40,6 +41,7 @@ from services.payment.domain import ChargeVoided
         (Rejected("no"), grpc.StatusCode.FAILED_PRECONDITION),
         (OutOfStock("none left"), grpc.StatusCode.FAILED_PRECONDITION),
         (DomainError("some rule"), grpc.StatusCode.FAILED_PRECONDITION),
+        (TooManyWatchers("busy"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (DownstreamUnavailable("payment", "charge", "refused"), grpc.StatusCode.UNAVAILABLE),
         (TimeoutError(), grpc.StatusCode.DEADLINE_EXCEEDED),
         (RuntimeError("bug"), grpc.StatusCode.INTERNAL),

@@ -21,6 +21,7 @@ from services.kernel.jsonrpc.messages import (
 )
 from services.kernel.jsonrpc.params import Params
 from services.order.domain import IdempotencyMismatch
+from services.order.updates import TooManyWatchers
 
 LIMIT = 1024
 BATCH = 8
@@ -221,6 +222,11 @@ def test_params_of_the_wrong_shape_name_the_field(raw: object, field: str) -> No
         (InvalidRequest("bad", field="x"), -32602, {"code": "INVALID_REQUEST", "field": "x"}),
         (NotFound("gone", order_id="o"), -32001, {"code": "NOT_FOUND", "order_id": "o"}),
         (IdempotencyMismatch("reused"), -32002, {"code": "IDEMPOTENCY_MISMATCH"}),
+        (
+            TooManyWatchers("busy", limit=4),
+            -32005,
+            {"code": "TOO_MANY_WATCHERS", "limit": 4, "retry_after_s": 1},
+        ),
         (
             DownstreamUnavailable("inventory", "reserve", "down"),
             -32004,

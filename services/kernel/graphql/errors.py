@@ -19,7 +19,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.utils.str_converters import to_camel_case
 
-from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest
+from services.kernel.errors import DomainError, DownstreamUnavailable, InvalidRequest, Overloaded
 from services.kernel.graphql.limits import limit_code
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,16 @@ def coded(error: GraphQLError) -> GraphQLError:
         return error
     code = code_of(error)
     message = INTERNAL if code == "INTERNAL_ERROR" else error.message
+    # "Not now" says how long to wait and why, as every other style's answer does.
+    original = error.original_error
+    details = original.details if isinstance(original, Overloaded) else {}
     return GraphQLError(
         message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={**(error.extensions or {}), "code": code},
+        extensions={**(error.extensions or {}), **details, "code": code},
     )
 
 

@@ -82,7 +82,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle_subscribe(self, message: Any) -> None:
         # strawberry refuses an operation beyond MAX_OPERATIONS itself, with an error that has
         # no `extensions.code` (its refusal is sent past the schema's extensions); this one has.
-        full = len(self.operations) >= (self.max_subscriptions_per_connection or 0)
+        full = len(self.operations) >= MAX_OPERATIONS
         if self.connection_acknowledged and full and message["id"] not in self.operations:
             error = GraphQLError(
                 f"at most {MAX_OPERATIONS} operations may run at once on a socket",

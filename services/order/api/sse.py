@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -92,7 +92,13 @@ router = APIRouter(tags=["orders"])
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
         204: {"description": "The client has the final status already (Last-Event-ID)"},
-        **problem_responses(404, 422, 503),
+        **problem_responses(404, 422),
+        503: {
+            **problem_responses(503)[503],
+            "description": "The process serves as many streams (`TOO_MANY_STREAMS`) or follows "
+            "as many orders (`TOO_MANY_WATCHERS`) as it may: no stream opened; retry after "
+            "`Retry-After` seconds.",
+        },
     },
 )
 async def order_events(
@@ -112,12 +118,12 @@ async def order_events(
             f"this process already serves {streams.max_streams} event streams; retry later",
             limit=streams.max_streams,
         )
-    changes = use.status_changes(order_id, after, room)
-    events = (_event(change) async for change in _until(streams.stopping, changes))
+    changes = _until(streams.stopping, use.status_changes(order_id, after, room))
     return _Leased(
         streams,
         room,
-        events,
+        changes,
+        (_event(change) async for change in changes),
         ping=streams.keepalive_s,
         ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -126,28 +132,39 @@ async def order_events(
 
 class _Leased(EventSourceResponse):
     """Gives its stream's place back however the response ends (finished, disconnected,
-    failed, cancelled at shutdown)."""
+    failed, cancelled at shutdown), and ends the watch its changes hold: a client that leaves
+    frees its watcher now, not when the garbage collector finds the abandoned generators."""
 
     def __init__(
-        self, limit: StreamLimit, room: Room, content: AsyncIterator[Any], **options: Any
+        self,
+        limit: StreamLimit,
+        room: Room,
+        changes: AsyncGenerator[StatusChange, None],
+        content: AsyncIterator[Any],
+        **options: Any,
     ) -> None:
         super().__init__(content, **options)
         self._limit = limit
         self._room = room  # released by the watch too; here for a stream that never started it
+        self._changes = changes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._limit.release()
-            self._room.release()
+            try:
+                await self._changes.aclose()
+            finally:
+                self._limit.release()
+                self._room.release()
 
 
-async def _until(stopping: asyncio.Event, changes: AsyncIterator[T]) -> AsyncIterator[T]:
+async def _until(stopping: asyncio.Event, changes: AsyncGenerator[T, None]) -> AsyncGenerator[T]:
     """`changes` until the process stops. The stream then ends as a finished one does (a whole
     response, which a client reconnects from with Last-Event-ID to another process), not cut
-    off when the server's grace runs out."""
+    off when the server's grace runs out. Closing this closes `changes` (and its watch)."""
     stopped = asyncio.ensure_future(stopping.wait())
+    step: asyncio.Future[T] | None = None
     try:
         while not stopping.is_set():
             step = asyncio.ensure_future(anext(changes))
@@ -162,6 +179,12 @@ async def _until(stopping: asyncio.Event, changes: AsyncIterator[T]) -> AsyncIte
                 return
     finally:
         stopped.cancel()
+        if step is not None and not step.done():
+            # Cancelled while `changes` runs in the read beside it (a client that left): the
+            # read is cancelled too, which ends `changes` there; one not started never starts.
+            step.cancel()
+        else:
+            await changes.aclose()
 
 
 def _seen(last_event_id: str | None) -> int:
