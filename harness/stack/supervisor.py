@@ -119,8 +119,11 @@ class StackConfig:
         exclude: Collection[int] = (),
     ) -> StackConfig:
         """Every port of every service (started or not) a free one: for tests side by side.
-        `exclude`: ports promised to something else (free now, but not for long)."""
-        ports = free_ports(2 * len(SERVICES), host, exclude=exclude)
+        `exclude`: ports promised to something else (free now, but not for long); the ports
+        `extra_env` names (`ORDERFLOW_*_PORT`, e.g. the control endpoints') are promised too:
+        drawn free a moment ago, they are not bound until a service starts."""
+        promised = {int(v) for k, v in (extra_env or {}).items() if _names_a_port(k, v)}
+        ports = free_ports(2 * len(SERVICES), host, exclude={*exclude, *promised})
         return cls(
             data_dir=data_dir,
             host=host,
@@ -204,6 +207,10 @@ def reach_host(host: str) -> str:
 def connect_host(host: str) -> str:
     """`reach_host`, ready to stand before `:port` in a URL."""
     return bracketed(reach_host(host))
+
+
+def _names_a_port(variable: str, value: str) -> bool:
+    return variable.startswith("ORDERFLOW_") and variable.endswith("_PORT") and value.isdigit()
 
 
 class Stack:

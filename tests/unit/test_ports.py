@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import supervisor
 from harness.stack.ports import PortClaim, PortInUse, check_ports, free_ports, is_free
 from harness.stack.supervisor import START_ORDER, StackConfig, connect_host, start_waves
 from services.kernel.config import SERVICES, Settings
@@ -63,6 +64,23 @@ def test_on_free_ports_gives_every_service_its_own_ports(tmp_path: Path) -> None
     ports = [config.http_port(s) for s in SERVICES] + [config.grpc_port(s) for s in SERVICES]
     assert len(set(ports)) == 2 * len(SERVICES)
     assert config.services == ("inventory",)
+
+
+def test_on_free_ports_leaves_the_ports_its_environment_promises_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A control port drawn free a moment ago is not bound until its service starts: the
+    stack's own ports must not be drawn on it (a CI run once lost a stack to that)."""
+    asked: list[set[int]] = []
+
+    def drawn(count: int, host: str, exclude: set[int]) -> list[int]:
+        asked.append(set(exclude))
+        return list(range(20000, 20000 + count))
+
+    monkeypatch.setattr(supervisor, "free_ports", drawn)
+    env = {"ORDERFLOW_PAYMENT_CONTROL_PORT": "29703", "ORDERFLOW_CALL_TIMEOUT_S": "1"}
+    StackConfig.on_free_ports(tmp_path, extra_env=env, exclude={41000})
+    assert asked == [{29703, 41000}]
 
 
 def test_children_get_every_address_as_the_services_read_them(tmp_path: Path) -> None:
