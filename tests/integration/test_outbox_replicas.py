@@ -21,7 +21,7 @@ from harness.rabbit.admin import channel, delete_topology
 from services.kernel.broker import catalogue as ev
 from services.kernel.broker.events import decode, new_event
 from services.kernel.broker.link import BrokerLink
-from services.kernel.broker.outbox import OutboxRelay
+from services.kernel.broker.outbox import IDLE_POLL_S, OutboxRelay
 from services.kernel.broker.topology import Topology
 from services.kernel.lease import Lease
 from services.kernel.telemetry import Telemetry
@@ -31,6 +31,10 @@ URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 RELAYS = 2
 WAVES = 30
 ROWS_EACH = 20  # per wave: 600 rows in all, three batches' worth per relay at least
+# Between waves. A relay that finds nothing sleeps IDLE_POLL_S, and rows written by another
+# process do not wake it: the writing must outlast a few of its polls, or the relay that found
+# rows first can drain every wave while the other sleeps (a CI run once saw 600 to 0).
+WAVE_GAP_S = IDLE_POLL_S / 10
 
 
 def test_two_relays_on_one_outbox_publish_each_row_once(postgres_url: str) -> None:
@@ -77,7 +81,7 @@ def _relay_while_writing(
             for event in events:
                 store.messages.emit(event)
         emitted += [event.id for event in events]
-        asyncio.run(asyncio.sleep(0.02))
+        asyncio.run(asyncio.sleep(WAVE_GAP_S))
     written.set()
     published = [results.get(timeout=90) for _ in workers]
     for worker in workers:
