@@ -4,13 +4,14 @@ schema forbids is refused, and every answer is one the document describes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
 import pytest
 import schemathesis
-from schemathesis import BaseSchema
+from schemathesis import BaseSchema, HookContext
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
 
@@ -42,6 +43,17 @@ BUSINESS_422: dict[str, Callable[[Case[Any], dict[str, Any]], bool]] = {
     "GET /notifications": lambda case, problem: not (case.query or {}),
 }
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "422"]
+# schemathesis escapes a generated path parameter's reserved characters but sends `%` and two hex
+# digits as they are, so the server reads another character than the one generated (a CI run saw
+# `%10` arrive as 0x10, and a valid id refused). Such values are left out; every other
+# identifier is still generated, `%` alone included.
+_ESCAPED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+@schemathesis.hook
+def filter_path_parameters(context: HookContext, path_parameters: dict[str, Any] | None) -> bool:
+    values = (path_parameters or {}).values()
+    return not any(isinstance(value, str) and _ESCAPED.search(value) for value in values)
 
 
 def _repeated_sku(case: Case[Any]) -> bool:
