@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pika.exceptions
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -71,9 +71,8 @@ def assert_child(child: ReadableSpan, parent: ReadableSpan | trace.Span) -> None
     assert child.parent.span_id == expected.span_id
 
 
-async def test_http_the_server_span_is_a_child_of_the_clients(
-    spans: InMemorySpanExporter,
-) -> None:
+def echo_app() -> FastAPI:
+    """A service's HTTP app (create_http_app) with one route that answers its trace id."""
     router = APIRouter()
 
     @router.get("/echo")
@@ -83,17 +82,21 @@ async def test_http_the_server_span_is_a_child_of_the_clients(
     async def ready() -> dict[str, bool]:
         return {}
 
-    telemetry = Telemetry("t")
-    app = create_http_app(
+    return create_http_app(
         title="t",
         description="t",
         routers=[router],
-        telemetry=telemetry,
+        telemetry=Telemetry("t"),
         readiness=ready,
         max_body_bytes=1024,
     )
-    async with serving(app) as url:
-        client = JsonClient("peer", url, 5.0, telemetry)
+
+
+async def test_http_the_server_span_is_a_child_of_the_clients(
+    spans: InMemorySpanExporter,
+) -> None:
+    async with serving(echo_app()) as url:
+        client = JsonClient("peer", url, 5.0, Telemetry("t"))
         try:
             with caller() as root:
                 reply = await client.call("echo", "GET", "/echo")
@@ -102,7 +105,28 @@ async def test_http_the_server_span_is_a_child_of_the_clients(
     assert reply.json()["trace"] == format(root.get_span_context().trace_id, "032x")
     sent = one(spans, SpanKind.CLIENT, "GET")
     assert_child(sent, root)
-    assert_child(one(spans, SpanKind.SERVER, "GET /echo"), sent)
+    server = one(spans, SpanKind.SERVER, "GET /echo")
+    assert_child(server, sent)
+    # FastAPI's own telemetry adds nothing beside the project's instrumentation (no spans for
+    # dependency resolution, the endpoint or serialization).
+    assert [s.name for s in spans.get_finished_spans() if s.parent == server.context] == []
+
+
+async def test_http_with_tracing_off_a_request_makes_no_span_even_with_a_provider_set(
+    spans: InMemorySpanExporter,
+) -> None:
+    # The provider stays installed: FastAPI's own telemetry, left on, would trace every
+    # request from it. Whether a service traces is the project's switch (ORDERFLOW's tracing
+    # settings) alone, and a request costs no tracing work when it is off.
+    tracing.turn_off()
+    async with serving(echo_app()) as url:
+        client = JsonClient("peer", url, 5.0, Telemetry("t"))
+        try:
+            reply = await client.call("echo", "GET", "/echo")
+        finally:
+            await client.aclose()
+    assert reply.json()["trace"] is None
+    assert [s.name for s in spans.get_finished_spans()] == []
 
 
 async def test_grpc_the_server_span_is_a_child_of_the_clients(

@@ -58,7 +58,18 @@ def create_http_app(
 ) -> FastAPI:
     # Any route may answer these; routes add the ones particular to them (404, 409, ...).
     common = problem_responses(400, 413, 422, 500)
-    app = FastAPI(title=title, description=description, version="1.0.0", responses=common)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        responses=common,
+        # FastAPI's own OpenTelemetry is off: services/kernel/tracing.py decides whether a
+        # service traces, and its instrumentation makes the spans (_trace below). Left on,
+        # FastAPI would trace every request whenever a tracer provider is installed, whatever
+        # that switch says, and it looks the providers up on every request (~3 µs each, 2-3%
+        # of the inventory's samples under the REST bench).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     for router in routers:
