@@ -56,6 +56,7 @@ class BenchPlan:
     replicas: int = 1  # of each service in the own stack
     stack_host: str = "127.0.0.1"  # where the own stack listens
     grpc_balancing: str = PROXY_L7  # with replicas: how order's gRPC calls reach them
+    private_broker: bool = False  # its own stack on a RabbitMQ node of the run's own
 
 
 def duration(text: str) -> float:
@@ -191,6 +192,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " `orderflow up --grpc-balancing` (default: proxy-l7)",
     )
     add(
+        "--private-broker",
+        action="store_true",
+        help="run its own stack on a RabbitMQ node of the run's own (needs rabbitmq-server), so"
+        " that RabbitMQ's CPU is counted like the services' (`rabbitmq`), and the broker's"
+        " no-op is priced with it; by default the stack uses ORDERFLOW_BROKER_URL's broker,"
+        " which serves other runs too, and RabbitMQ's CPU is not counted",
+    )
+    add(
         "--traces",
         nargs="?",
         type=ratio,
@@ -247,6 +256,16 @@ def plan(args: argparse.Namespace) -> BenchPlan:
     stack_host = getattr(args, "stack_host", None)
     if stack_host is not None and args.target:
         raise InvalidArguments("--stack-host sets the stack bench starts: a --target has its own")
+    private_broker = bool(getattr(args, "private_broker", False))
+    if private_broker and args.target:
+        raise InvalidArguments(
+            "--private-broker starts a broker for the stack bench starts: a --target has its own"
+        )
+    if private_broker and stack_host is not None:
+        raise InvalidArguments(
+            "--private-broker: the private node listens on 127.0.0.1 only, which workers on"
+            " other machines (--stack-host) cannot reach"
+        )
     return BenchPlan(
         styles,
         load,
@@ -260,6 +279,7 @@ def plan(args: argparse.Namespace) -> BenchPlan:
         replicas,
         stack_host or "127.0.0.1",
         balancing or PROXY_L7,
+        private_broker,
     )
 
 
@@ -353,6 +373,8 @@ def _not_for_scenarios(args: argparse.Namespace) -> dict[str, bool]:
         "--replicas": getattr(args, "replicas", None) not in (None, 1),
         "--grpc-balancing": getattr(args, "grpc_balancing", None) is not None,
         "--stack-host": getattr(args, "stack_host", None) is not None,
+        # A scenario starts a private node itself when one of its faults stops the broker.
+        "--private-broker": bool(getattr(args, "private_broker", False)),
         "--master-bind": getattr(args, "master_bind", None) is not None,
         "--expect-workers": getattr(args, "expect_workers", None) is not None,
         "--workers-wait": getattr(args, "workers_wait", None) is not None,

@@ -17,7 +17,7 @@ from services.kernel.config import SERVICES
 
 SHARED_BROKER = (
     "not a process this bench started (the machine's RabbitMQ serves other runs too):"
-    " its CPU is not counted"
+    " its CPU is not counted (--private-broker counts it)"
 )
 NOT_STARTED_HERE = "the stack was not started by this bench (--target): its processes are not known"
 REMOTE_WORKERS = (
@@ -64,7 +64,7 @@ def measured_phase(
 
 def not_attributed(target: Target, load: Load | None = None) -> dict[str, Any]:
     """What the CPU figures leave out, and why."""
-    reasons = {RABBITMQ: SHARED_BROKER}
+    reasons = {} if RABBITMQ in target.pids else {RABBITMQ: SHARED_BROKER}
     if not target.pids:
         reasons |= dict.fromkeys(SERVICES, NOT_STARTED_HERE)
     if load is not None and load.workers is not None:

@@ -80,6 +80,11 @@ class Run(Section):
     replicas: Annotated[int, Field(ge=1)] | Absent = None
     """Replicas of each service in the stack the bench started (--replicas); absent with
     --target and in runs made before the option existed (1 then)."""
+    broker: Literal["shared", "private"] | Absent = None
+    """The RabbitMQ node of the stack the bench started: `shared`, ORDERFLOW_BROKER_URL's (the
+    machine's, serving other runs too: its CPU is not counted), or `private`, a node of the
+    run's own (--private-broker: its CPU is counted as `rabbitmq`); absent with --target and
+    in runs made before the option existed (shared then)."""
     remote_workers: Annotated[int, Field(ge=1)] | Absent = None
     """Locust workers started outside this bench that ran the users (--expect-workers; the
     master listened at --master-bind); absent when the bench's own Locust processes did."""
@@ -185,9 +190,10 @@ class LoadGenerator(Section):
 
 class CpuPerCall(Section):
     """CPU-ms one no-op cost, from the processes' CPU during the calibration (docs/bench.md,
-    CPU per order and the bound): server side (the four services; for the broker's no-op,
-    which only RabbitMQ serves, about 0) and client side (the Locust processes). Null where a
-    side could not be measured (a stack the bench did not start)."""
+    CPU per order and the bound): server side (the four services, and RabbitMQ with
+    --private-broker; the broker's no-op is served by RabbitMQ alone, so without it about 0)
+    and client side (the Locust processes). Null where a side could not be measured (a stack
+    the bench did not start)."""
 
     server_ms: NonNegative | None
     client_ms: NonNegative | None
@@ -298,15 +304,16 @@ class Cpu(Section):
     """Completed orders the figures are divided by."""
     processes: dict[str, NonNegative | None]
     """CPU-ms per order of each process: the four services and `locust` (the load generator),
-    and with --store postgres `postgresql` (the server's backends serving the stack's
-    databases); null when it was not attributed (see not_attributed) or no order
-    completed."""
+    with --store postgres `postgresql` (the server's backends serving the stack's databases),
+    and with --private-broker `rabbitmq` (the run's own RabbitMQ node); null when it was not
+    attributed (see not_attributed) or no order completed."""
     total_ms: NonNegative | None
     """The sum of the processes' figures that are not null (so without what not_attributed
     names)."""
     not_attributed: dict[str, str]
-    """Processes whose CPU the figures leave out, with why (RabbitMQ always in a plain bench:
-    the bench does not start it, and the machine's broker serves other runs too)."""
+    """Processes whose CPU the figures leave out, with why (RabbitMQ in a bench without
+    --private-broker: the bench did not start it, and the machine's broker serves other runs
+    too)."""
     bound: Bound | None
     """Null without a calibration, or when its CPU could not be measured."""
     bound_fraction: NonNegative | None

@@ -36,9 +36,10 @@ SIDE_BY_SIDE_HEADERS = (
 CPU_PROCESSES = ("order", "inventory", "payment", "notification", "locust")
 CPU_TAIL = ("total", "no-op (ms)", "bound", "of bound")
 CPU_HEADERS = ("style", *CPU_PROCESSES, *CPU_TAIL)
-# A process some runs measure too (--store postgres: the backends serving the stack), shown
-# in a column of its own only where a style has a figure for it.
-CPU_OPTIONAL = ("postgresql",)
+# Processes some runs measure too (--store postgres: the backends serving the stack;
+# --private-broker: the run's own RabbitMQ node), each shown in a column of its own only where
+# a style has a figure for it.
+CPU_OPTIONAL = ("postgresql", "rabbitmq")
 OPERATION_HEADERS = ("style", "operation", "count", "per_s", "p50", "p95", "p99", "max", "errors %")
 
 

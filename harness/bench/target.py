@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.bench import backends
 from harness.bench.backends import BackendSampler
+from harness.bench.cost import RABBITMQ
 from harness.bench.cpu import Pids
 from harness.load.targets import Targets
 from harness.rabbit.admin import channel, delete_topology
@@ -133,6 +134,15 @@ def shaped(config: StackConfig, shape: StackShape) -> StackConfig:
     return dataclasses.replace(config, replicas=shape.replicas, grpc_balancing=shape.grpc_balancing)
 
 
+@dataclass(frozen=True)
+class OwnBroker:
+    """A RabbitMQ node the bench started for its stack (--private-broker): its URL, and its
+    process, which serves this run alone, so its CPU is counted with the services'."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
 def own_stack(
     data_dir: Path,
@@ -140,12 +150,14 @@ def own_stack(
     profile: str,
     extra_env: Mapping[str, str] | None = None,
     shape: StackShape | None = None,
+    broker: OwnBroker | None = None,
 ) -> Iterator[Target]:
-    """Start the four services on free ports, in a broker namespace of this run's own."""
-    with started_stack(data_dir, settings.broker_url, profile, extra_env, shape=shape) as (
-        _,
-        target,
-    ):
+    """Start the four services on free ports, in a broker namespace of this run's own: on
+    `broker` if given (its CPU is then read as `rabbitmq`), else on ORDERFLOW_BROKER_URL's."""
+    url = settings.broker_url if broker is None else broker.url
+    with started_stack(data_dir, url, profile, extra_env, shape=shape) as (_, target):
+        if broker is not None:
+            target = dataclasses.replace(target, pids={**target.pids, RABBITMQ: broker.pid})
         yield target
 
 

@@ -31,6 +31,7 @@ from harness.bench.phase import measured_phase, not_attributed
 from harness.bench.results_scenario_model import AuditError
 from harness.bench.runner import Load, LocustFailed, PhaseRun, open_pool
 from harness.bench.target import (
+    OwnBroker,
     StackShape,
     Target,
     TargetUnavailable,
@@ -38,7 +39,7 @@ from harness.bench.target import (
     preflight,
     running_target,
 )
-from harness.rabbit.node import BrokerError
+from harness.rabbit.node import BrokerError, PrivateBroker
 from harness.report import write_report
 from harness.scenarios import run as scenarios
 from harness.scenarios.scale import scaled
@@ -59,9 +60,9 @@ DESCRIPTION = """\
 Runs Locust against every style in turn (rest, grpc, graphql, websocket, broker) under the same
 load, and writes a results folder: results.json (schema: docs/results.schema.json), Locust's
 CSV files with their per-second history, and each Locust run's log. Prints a side-by-side table
-and each style's CPU-ms per completed order (each service and Locust, from /proc; RabbitMQ is
-not counted) with the fraction of the bound its no-op's cost allows, then writes the run's
-report beside results.json: report.html and report.md (orderflow report).
+and each style's CPU-ms per completed order (each service and Locust, from /proc; RabbitMQ only
+with --private-broker) with the fraction of the bound its no-op's cost allows, then writes the
+run's report beside results.json: report.html and report.md (orderflow report).
 
 Load models:
   --users N            closed model: N users, each starting its next task when one ends
@@ -84,7 +85,10 @@ style, and reports the highest rate held with p99 under --slo-p99 and errors und
 Durations are whole seconds: 30s, 2m or 30.
 
 Without --target it starts its own stack (free ports, its own broker namespace on
-ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. With --traces
+ORDERFLOW_BROKER_URL, data under the results folder) and stops it at the end. The machine's
+RabbitMQ serves other runs too, so its CPU is not counted; --private-broker runs the stack on a
+RabbitMQ node of the run's own (under <out>/broker, stopped at the end; needs rabbitmq-server),
+whose CPU is then counted as `rabbitmq`, and the broker's no-op is priced with it. With --traces
 [RATIO] that stack and the Locust users trace: each writes its spans as OTLP JSON to
 <out>/traces/, sampling RATIO of the orders (0.1 if not given; OTEL_TRACES_SAMPLER, if set, is
 kept), each order's trace rooted at the Locust user's request. `orderflow trace` prints an
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         PortInUse,
         StartupFailed,
         PostgresUnavailable,
+        BrokerError,
         ValueError,
     ) as error:
         print(f"\norderflow bench: {error}", file=sys.stderr)
@@ -244,8 +249,27 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
         f"Starting the stack ({bench.profile} profile; {shape.describe()}; data and logs in"
         f" {out / 'stack'}) ..."
     )
-    with own_stack(out / "stack", settings, bench.profile, shape=shape) as target:
+    with (
+        _own_broker(bench, out) as broker,
+        own_stack(out / "stack", settings, bench.profile, shape=shape, broker=broker) as target,
+    ):
         yield target
+
+
+@contextlib.contextmanager
+def _own_broker(bench: BenchPlan, out: Path) -> Iterator[OwnBroker | None]:
+    """--private-broker: a RabbitMQ node of the run's own under <out>/broker, stopped after it
+    (the project's node, harness/rabbit/node.py; the machine's broker is never touched)."""
+    if not bench.private_broker:
+        yield None
+        return
+    node = PrivateBroker(out / "broker")
+    print(f"Starting a private RabbitMQ node ({node.data_dir}) ...")
+    node.start()
+    try:
+        yield OwnBroker(node.amqp_url, node.pid)
+    finally:
+        node.stop()
 
 
 def _shape(bench: BenchPlan) -> StackShape:
@@ -482,8 +506,9 @@ def _run_meta(bench: BenchPlan, target: Target, run_id: str, command: str) -> di
         calibration_s=bench.calibration_s,
         processes=load.processes,
     )
-    if bench.target is None:  # a --target's store and replicas are its own, not known here
-        meta |= {"store": bench.store, "replicas": bench.replicas}
+    if bench.target is None:  # a --target's store, replicas and broker are its own
+        broker = "private" if bench.private_broker else "shared"
+        meta |= {"store": bench.store, "replicas": bench.replicas, "broker": broker}
     if load.workers is not None:
         meta["remote_workers"] = load.workers.count
     return meta
@@ -520,7 +545,8 @@ def _describe(bench: BenchPlan) -> str:
 def _describe_stack(bench: BenchPlan) -> str:
     if bench.target is not None:
         return f"stack at {bench.target}"
-    return f"own stack on {_shape(bench).describe()}"
+    broker = "; a private RabbitMQ node" if bench.private_broker else ""
+    return f"own stack on {_shape(bench).describe()}{broker}"
 
 
 def _print_tables(document: dict[str, Any], path: Path) -> None:

@@ -19,7 +19,7 @@ orders/s, the order's p99, CPU-ms per completed order, the style's CPU per order
 REST's (each run's own ratio, then its median) and the share of the bound it reached. On a
 machine whose speed drifts, one run can mislead by a third; docs/bench.md states issue 17's
 targets as medians of 3 made this way. It warns when the runs differ in kind, load, time scale,
-profile, store or machine, or not every run ran a style.
+profile, store, broker or machine, or not every run ran a style.
 
 Example: three runs, then their medians
   for i in 1 2 3; do .venv/bin/orderflow bench --duration 20s --calibration 5s --out runs/$i; done

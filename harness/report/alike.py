@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from harness.report.model import Run
-from harness.report.report import describe_load, describe_machine, describe_store, time_scale
+from harness.report.report import (
+    describe_broker,
+    describe_load,
+    describe_machine,
+    describe_store,
+    time_scale,
+)
 
 
 @dataclass(frozen=True)
@@ -24,8 +30,9 @@ LOAD: Final = Aspect("load", lambda run: describe_load(run.meta))
 TIME_SCALE: Final = Aspect("time scale", lambda run: f"x{time_scale(run.scenario):g}")
 PROFILE: Final = Aspect("profile", lambda run: run.meta.profile)
 STORE: Final = Aspect("store", lambda run: describe_store(run.meta))
+BROKER: Final = Aspect("broker", lambda run: describe_broker(run.meta))
 MACHINE: Final = Aspect("machine", lambda run: describe_machine(run.meta.machine))
-ASPECTS: Final = (KIND, LOAD, TIME_SCALE, PROFILE, STORE, MACHINE)
+ASPECTS: Final = (KIND, LOAD, TIME_SCALE, PROFILE, STORE, BROKER, MACHINE)
 
 
 def unlike(

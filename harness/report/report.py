@@ -108,7 +108,15 @@ def describe_stack(meta: RunMeta) -> str:
     it (`own stack (SQLite; ...)`); runs made before --store said nothing: SQLite, one each."""
     if meta.store is None:
         return meta.target
-    return f"{meta.target}; store {describe_store(meta)}"
+    return f"{meta.target}; store {describe_store(meta)}; broker {describe_broker(meta)}"
+
+
+def describe_broker(meta: RunMeta) -> str:
+    """Whose RabbitMQ the stack used, and so whether its CPU is in the figures (runs made
+    before --private-broker used the machine's)."""
+    if meta.broker == "private":
+        return "a private RabbitMQ node (its CPU counted)"
+    return "the machine's RabbitMQ (its CPU not counted)"
 
 
 def describe_store(meta: RunMeta) -> str:

@@ -219,6 +219,48 @@ def test_the_variants_run_beside_their_style_and_the_report_compares_them(
 
 
 @pytest.mark.timeout(240)
+def test_a_private_broker_is_counted_and_prices_the_brokers_no_op(tmp_path: Path) -> None:
+    """--private-broker: the stack runs on a RabbitMQ node of the run's own, whose CPU is a
+    process of the figures (and the server side of the broker's no-op), stopped at the end."""
+    out = tmp_path / "run"
+    args = ("--styles", "rest,broker", "--duration", "3s", "--calibration", "2s")
+    done = bench(*args, "--users", "3", "--private-broker", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Starting a private RabbitMQ node" in done.stdout
+    document = results_of(out)
+    assert document["run"]["broker"] == "private"
+    for style, result in document["styles"].items():
+        cpu = result["cpu"]
+        assert cpu["not_attributed"] == {}, style
+        assert "rabbitmq" in cpu["processes"], style
+        assert cpu["total_ms"] == pytest.approx(sum(cpu["processes"].values()), abs=0.01)
+        assert set(result["audit"]["counts"].values()) == {0}, (style, result["audit"])
+    broker = document["styles"]["broker"]
+    # Every broker order is a dozen messages through RabbitMQ: real work, counted.
+    assert broker["cpu"]["processes"]["rabbitmq"] > 0, broker["cpu"]
+    # The broker's no-op is a round trip through RabbitMQ alone: now its server side has a cost.
+    assert broker["calibration"]["cpu_ms_per_call"]["server_ms"] > 0, broker["calibration"]
+    cpu_title = "CPU-ms per completed order (the mix's browse and look-up included)"
+    header = done.stdout.split(cpu_title)[1].splitlines()[1].split()
+    assert header[:7] == [
+        "style", "order", "inventory", "payment", "notification", "locust", "rabbitmq",
+    ]  # fmt: skip
+    assert "not counted: rabbitmq" not in done.stdout
+    assert not node_running(out / "broker"), "the run's RabbitMQ node outlived the run"
+
+
+def node_running(data_dir: Path) -> bool:
+    """Whether a process still runs with `data_dir` in its command line (the node's Erlang VM
+    names its data and log folders there)."""
+    for process in Path("/proc").iterdir():
+        if process.name.isdigit():
+            with contextlib.suppress(OSError):
+                if str(data_dir).encode() in (process / "cmdline").read_bytes():
+                    return True
+    return False
+
+
+@pytest.mark.timeout(240)
 def test_an_open_run_and_a_capacity_search(tmp_path: Path) -> None:
     out = tmp_path / "open"
     done = bench(

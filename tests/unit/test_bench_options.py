@@ -436,3 +436,25 @@ def test_the_own_stack_listens_on_loopback_unless_told() -> None:
         plan(parse("--stack-host", "10.0.0.5", "--target", "http://10.0.0.6:8000"))
     with pytest.raises(InvalidArguments, match="--stack-host: the scenario file"):
         scenario_styles(parse("scenarios/x.yaml", "--stack-host", "10.0.0.5"), ("rest",))
+
+
+def test_the_own_stack_uses_the_machines_broker_unless_a_private_one_is_asked_for() -> None:
+    assert plan(parse()).private_broker is False
+    assert plan(parse("--private-broker", "--styles", "broker")).private_broker is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--target", "http://10.0.0.6:8000"], "a --target has its own"),
+        (["--stack-host", "10.0.0.5"], "listens on 127.0.0.1 only"),
+    ],
+)
+def test_a_private_broker_is_refused_where_it_cannot_serve(argv: list[str], why: str) -> None:
+    with pytest.raises(InvalidArguments, match=f"--private-broker.*{why}"):
+        plan(parse("--private-broker", *argv))
+
+
+def test_a_scenario_run_refuses_a_private_broker_flag_it_decides_itself() -> None:
+    with pytest.raises(InvalidArguments, match="--private-broker: the scenario file"):
+        scenario_styles(parse("scenarios/x.yaml", "--private-broker"), ("broker",))

@@ -235,6 +235,20 @@ def test_the_cpu_table_lists_each_process_the_total_the_bound_and_its_share() ->
     assert lines[-1] == "not counted: rabbitmq: not a process this bench started"
 
 
+def test_a_private_brokers_cpu_has_a_column_and_is_no_longer_named_not_counted() -> None:
+    found = with_cpu(document())
+    websocket = found["styles"]["websocket"]["cpu"]
+    websocket["processes"]["rabbitmq"] = 0.02  # idle: the websocket style sends it nothing
+    websocket["not_attributed"] = {}
+    found["styles"]["rest"]["cpu"]["not_attributed"] = {}
+    lines = cpu_table(checked(found)).splitlines()
+    assert lines[1].split()[:7] == [
+        "style", "order", "inventory", "payment", "notification", "locust", "rabbitmq",
+    ]  # fmt: skip
+    assert rows("\n".join(lines[1:]))["websocket"][5] == "0.02"
+    assert not any(line.startswith("not counted") for line in lines)
+
+
 def test_a_run_without_cpu_figures_says_so() -> None:
     assert cpu_table(checked(document())) == "no CPU figures in this run"
 

@@ -160,6 +160,28 @@ def test_another_store_or_time_scale_is_warned_of_as_medians_does(tmp_path: Path
     ]
 
 
+def test_a_private_broker_against_the_machines_is_warned_of_by_both(tmp_path: Path) -> None:
+    """With a private node RabbitMQ's CPU is in the totals; with the machine's it is not."""
+    private = plain_document()
+    private["run"].update(store="sqlite", replicas=1, broker="private")
+    shared = plain_document()
+    shared["run"].update(store="sqlite", replicas=1, broker="shared")
+    expected = (
+        "the machine's RabbitMQ (its CPU not counted); a private RabbitMQ node (its CPU counted)"
+    )
+    found = compared(tmp_path / "compare", shared, private).warnings
+    assert found == [
+        "the runs differ in broker: A the machine's RabbitMQ (its CPU not counted); "
+        "B a private RabbitMQ node (its CPU counted)"
+    ]
+    folders = [
+        write_folder(tmp_path / name, document)
+        for name, document in (("a", shared), ("b", private))
+    ]
+    alike = medians([load_run(folder) for folder in folders])
+    assert alike.warnings == [f"the runs differ in broker: {expected}"]
+
+
 def test_a_different_profile_is_no_warning_but_shows_in_the_runs_table(tmp_path: Path) -> None:
     resilient = scenario_document()
     resilient["run"]["profile"] = "resilient"

@@ -80,10 +80,21 @@ def test_the_run_description_says_the_store_replicas_and_remote_workers(tmp_path
     document = plain_document()
     document["run"] |= {"store": "postgres", "replicas": 2, "remote_workers": 2}
     said = dict(facts(load_run(write_folder(tmp_path, document))))
-    assert said["stack"].endswith("; store PostgreSQL, 2 replicas per service")
+    assert said["stack"].endswith(
+        "; store PostgreSQL, 2 replicas per service;"
+        " broker the machine's RabbitMQ (its CPU not counted)"
+    )
     assert said["load"].endswith(
         "2 Locust workers started outside the bench (their CPU is not counted)"
     )
+
+
+def test_the_run_description_says_a_private_brokers_cpu_is_counted(tmp_path: Path) -> None:
+    """`orderflow bench --private-broker`."""
+    document = plain_document()
+    document["run"] |= {"store": "sqlite", "replicas": 1, "broker": "private"}
+    said = dict(facts(load_run(write_folder(tmp_path, document))))
+    assert said["stack"].endswith("; broker a private RabbitMQ node (its CPU counted)")
 
 
 def test_a_run_from_before_the_store_was_recorded_names_only_its_target(tmp_path: Path) -> None:
