@@ -24,6 +24,11 @@ class BodySizeLimit:
 
     The check happens before the app sees the request, so an oversized body never reaches a
     handler. A body without Content-Length is buffered (at most `limit` bytes) and replayed.
+
+    Why not FastAPI's own `max_body_size` (Starlette's RequestBodyLimitMiddleware): it refuses
+    when a handler reads the body, or, for a body that announces its size but is not read, only
+    once the answer starts (after the handler ran), and in plain text unless an HTTPException
+    handler takes it. This refuses before any handler runs, as problem+json `BODY_TOO_LARGE`.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
