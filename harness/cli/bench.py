@@ -265,11 +265,8 @@ def _own_broker(bench: BenchPlan, out: Path) -> Iterator[OwnBroker | None]:
         return
     node = PrivateBroker(out / "broker")
     print(f"Starting a private RabbitMQ node ({node.data_dir}) ...")
-    node.start()
-    try:
+    with node:  # started here, stopped however the run ends
         yield OwnBroker(node.amqp_url, node.pid)
-    finally:
-        node.stop()
 
 
 def _shape(bench: BenchPlan) -> StackShape:
