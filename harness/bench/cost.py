@@ -4,17 +4,15 @@ and the bound").
 
 The bound is what an order would cost if everything it sends cost what a no-op costs on the
 transport it goes by (server and client side, measured in the same run's calibrations) and each
-of its store transactions cost what a bare SQLite write transaction costs here. An order's real
-cost is higher (a saga, validation, logging); bound ÷ real is the share of the machine's
-possible that the style reaches, on a machine where every process is CPU-bound."""
+of its store transactions cost what a bare write transaction costs on the run's store
+(harness/bench/transactions.py). An order's real cost is higher (a saga, validation, logging);
+bound ÷ real is the share of the machine's possible that the style reaches, on a machine where
+every process is CPU-bound."""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from harness.load.mix import DECLINED_SHARE, OUT_OF_STOCK_SHARE
@@ -27,7 +25,6 @@ RABBITMQ: Final = "rabbitmq"
 # look-up: 2.5 client calls per order, the place among them.
 MIX_CALLS_PER_ORDER: Final = 2.5
 READS_PER_ORDER: Final = MIX_CALLS_PER_ORDER - 1
-TRANSACTIONS_SAMPLED: Final = 300
 
 
 @dataclass(frozen=True)
@@ -279,29 +276,6 @@ def fraction_of_bound(bound_ms: float | None, total_ms: float | None) -> float |
     if bound_ms is None or not total_ms:
         return None
     return round(bound_ms / total_ms, 4)
-
-
-def transaction_ms(folder: Path, count: int = TRANSACTIONS_SAMPLED) -> float:
-    """CPU-ms of one small write transaction in SQLite as the services open it (WAL,
-    synchronous=NORMAL; services/kernel/sqlite.py), measured here and now."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "transaction-cost.db"
-    path.unlink(missing_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        started = time.process_time()
-        for i in range(count):
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute("INSERT INTO t (id, body) VALUES (?, ?)", (i, "x" * 200))
-            connection.execute("COMMIT")
-        return (time.process_time() - started) * 1000 / count
-    finally:
-        connection.close()
-        for leftover in folder.glob("transaction-cost.db*"):
-            leftover.unlink(missing_ok=True)
 
 
 def cpu_section(

@@ -274,18 +274,22 @@ class TransportHops(Section):
 
 class Bound(Section):
     """What an order would cost if everything it sends cost what a no-op costs on its transport
-    (server + client side) and each store transaction a bare SQLite write transaction."""
+    (server + client side) and each store transaction a bare write transaction on the run's
+    store."""
 
     hops: NonNegative
     """Calls, messages and stream events per completed order in the mix, all transports."""
     noop_ms: NonNegative
     """CPU-ms of the style's own no-op, server plus client side."""
     transactions: NonNegative
-    """SQLite write transactions per order across the services (weighted by the mix's
+    """Store write transactions per order across the services (weighted by the mix's
     outcomes)."""
     transaction_ms: NonNegative
-    """CPU-ms of one small SQLite write transaction (WAL, synchronous=NORMAL), measured once
-    per run."""
+    """CPU-ms of one small write transaction (a one-row insert and its commit) on the run's
+    store, measured once per run: SQLite as the services open it (WAL, synchronous=NORMAL), or
+    with `store: postgres` the machine's PostgreSQL, the client's CPU plus its backend's (the
+    client's alone when the server is elsewhere, as its backends are then left out of the
+    totals too)."""
     cpu_ms_per_order: NonNegative
     """The transports' hops at their no-op prices + transactions * transaction_ms."""
     transports: dict[str, TransportHops] | Absent = None

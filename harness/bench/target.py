@@ -59,6 +59,9 @@ class Target:
     # name (`order-2`), which the telemetry sampler reads one by one.
     replicas: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     replica_pids: Mapping[str, int] = field(default_factory=dict)
+    # The PostgreSQL server the stack's databases are on (--store postgres), when the bench
+    # started it: where a store transaction is priced (harness/bench/transactions.py).
+    postgres_admin_url: str | None = None
 
     def process_ids(self) -> Mapping[str, int]:
         """One process per name, for the telemetry sampler: each replica's with several."""
@@ -190,7 +193,15 @@ def started_stack(
         # The store and replicas are fields of their own in the results (run.store, .replicas).
         description = f"own stack (broker namespace {namespace})"
         backends, leaves_out = _store_cpu(stack.config)
-        target = Target(targets, description, services, _pids(stack), backends, leaves_out)
+        target = Target(
+            targets,
+            description,
+            services,
+            _pids(stack),
+            backends,
+            leaves_out,
+            postgres_admin_url=stack.config.postgres_admin_url,
+        )
         if stack.config.replicas > 1:
             target = dataclasses.replace(
                 target, replicas=stack.replica_map(), replica_pids=stack.pids()

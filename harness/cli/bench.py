@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from harness import audit
-from harness.bench import cost, results, table
+from harness.bench import cost, results, table, transactions
 from harness.bench.cpu import Reading
 from harness.bench.options import (
     BenchPlan,
@@ -300,9 +300,7 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
     for style in bench.styles:  # all first: a style that cannot run fails the run at once
         preflight(target, style)
     print(_describe(bench), flush=True)
-    costs = _Costs(
-        cost.transaction_ms(out / "transaction-cost"), not_attributed(target, bench.load)
-    )
+    costs = _Costs(_transaction_ms(target, out), not_attributed(target, bench.load))
     for style in bench.styles:
         preflight(target, style)  # again: a service may have died meanwhile
         ceiling = _calibrate(bench, target, style, out / style)
@@ -328,6 +326,14 @@ def _run(bench: BenchPlan, target: Target, out: Path, run_id: str, command: str)
         _after_load(bench, target, style, out / style, styles[style])
     cost.reprice(styles, costs.transaction_ms)  # every transport's no-op is known only now
     return results.results_document(meta, styles, _capacity_section(bench, capacity))
+
+
+def _transaction_ms(target: Target, out: Path) -> float:
+    """A store transaction's price in the bound, on the store the run's stack uses (SQLite with
+    --target, whose store the bench cannot know)."""
+    if target.postgres_admin_url is None:
+        return transactions.sqlite_ms(out / "transaction-cost")
+    return transactions.postgres_ms(target.postgres_admin_url).cpu_ms
 
 
 def _load_start(load: list[results.Sample]) -> float:

@@ -52,12 +52,17 @@ def cpu(run: Run) -> Table | None:
         "CPU-milliseconds each process used per completed order while the load ran (the mix's "
         "browse and look-up included), and their total. bound is what an order would cost if "
         "each of its hops cost the style's no-op (no-op, server and client side) and each store "
-        "transaction a bare SQLite one; of bound is bound ÷ total, the share of what this "
-        f"machine allows that the style reaches (docs/bench.md). {notes}",
+        f"transaction a bare {_store(run)} one; of bound is bound ÷ total, the share of what "
+        f"this machine allows that the style reaches (docs/bench.md). {notes}",
         terminal.cpu_headers(processes),
         rows,
         right_aligned(len(terminal.cpu_headers(processes))),
     )
+
+
+def _store(run: Run) -> str:
+    """The store whose transaction priced the bound (SQLite when the run does not say)."""
+    return "PostgreSQL" if run.meta.store == "postgres" else "SQLite"
 
 
 def operations(run: Run) -> Table:

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.bench.transactions import sqlite_ms
 from harness.stack import postgres
 from harness.stack.ports import free_ports
 from harness.stack.supervisor import StackConfig
@@ -164,5 +165,10 @@ def test_the_bench_runs_its_stack_on_postgresql_with_replicas_and_drops_its_data
     assert "postgresql" in next(line for line in done.stdout.splitlines() if "no-op (ms)" in line)
     assert "own stack on PostgreSQL" in done.stdout
     assert "store PostgreSQL, 2 replicas per service" in (out / "report.md").read_text()
+    # The bound prices a store transaction on PostgreSQL, the client's CPU and its backend's:
+    # dearer than a bare SQLite one (the price a run on SQLite gives), and the report says so.
+    priced = cpu["bound"]["transaction_ms"]
+    assert priced > sqlite_ms(tmp_path / "sqlite-transaction"), cpu["bound"]
+    assert "each store transaction a bare PostgreSQL one" in (out / "report.md").read_text()
     assert not list((out / "stack").glob("*.db"))  # no SQLite file: the services were on PG
     assert postgres_names(ours) == set()  # its databases were dropped after the run

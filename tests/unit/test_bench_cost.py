@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from harness.bench.cost import (
     per_order,
     price_drift,
     reprice,
-    transaction_ms,
 )
 from harness.bench.cpu import Reading
 from harness.load.mix import DECLINED_SHARE, OUT_OF_STOCK_SHARE
@@ -270,9 +268,3 @@ def test_the_cpu_section_puts_it_together() -> None:
     assert section["not_attributed"] == {"rabbitmq": "shared"}
     without = cpu_section("websocket", SPENT, 1000, None, 0.02, {})
     assert without["bound"] is None and without["bound_fraction"] is None
-
-
-def test_a_store_transaction_costs_some_cpu_and_leaves_no_file(tmp_path: Path) -> None:
-    cost = transaction_ms(tmp_path, count=50)
-    assert 0 < cost < 50  # milliseconds of CPU for a one-row insert: never zero, never huge
-    assert list(tmp_path.iterdir()) == []

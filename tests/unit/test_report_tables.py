@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.report import load_run
 from harness.report.cells import BAD, NOTE, Cell, Table
 from harness.report.markdown import report as markdown_report
@@ -149,6 +151,19 @@ def test_a_plain_run_has_its_cpu_per_order_and_the_bound(tmp_path: Path) -> None
     assert "Not counted: rabbitmq: not a process this bench started." in found.how_to_read
     text = markdown_report(report(run))
     assert "## CPU per completed order" in text
+
+
+@pytest.mark.parametrize(("store", "priced"), [(None, "SQLite"), ("sqlite", "SQLite"),
+                                              ("postgres", "PostgreSQL")])  # fmt: skip
+def test_the_cpu_table_names_the_store_whose_transaction_priced_the_bound(
+    tmp_path: Path, store: str | None, priced: str
+) -> None:
+    document = plain_document(("rest",))
+    if store is not None:
+        document["run"] |= {"store": store, "replicas": 1}
+    found = cpu(load_run(write_folder(tmp_path, document)))
+    assert found is not None
+    assert f"each store transaction a bare {priced} one;" in found.how_to_read
 
 
 def test_a_run_without_cpu_figures_has_no_cpu_table(tmp_path: Path) -> None:
