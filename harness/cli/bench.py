@@ -245,15 +245,15 @@ def _target(bench: BenchPlan, settings: Settings, out: Path) -> Iterator[Target]
         return
     assert bench.profile is not None  # run() settles it
     shape = _shape(bench)
-    print(
-        f"Starting the stack ({bench.profile} profile; {shape.describe()}; data and logs in"
-        f" {out / 'stack'}) ..."
-    )
-    with (
-        _own_broker(bench, out) as broker,
-        own_stack(out / "stack", settings, bench.profile, shape=shape, broker=broker) as target,
-    ):
-        yield target
+    with _own_broker(bench, out) as broker:  # the node first: the stack runs on it
+        print(
+            f"Starting the stack ({bench.profile} profile; {shape.describe()}; data and logs in"
+            f" {out / 'stack'}) ..."
+        )
+        with own_stack(
+            out / "stack", settings, bench.profile, shape=shape, broker=broker
+        ) as target:
+            yield target
 
 
 @contextlib.contextmanager

@@ -116,11 +116,8 @@ def _broker(scenario: Scenario, broker_url: str, out: Path) -> Iterator[Broker]:
         return
     private = PrivateBroker(out / "broker")
     print(f"Starting a private RabbitMQ node for the broker faults ({private.data_dir}) ...")
-    private.start()
-    try:
+    with private:  # started here, stopped however the run ends
         yield Broker(private.amqp_url, private)
-    finally:
-        private.stop()
 
 
 def _run_style(

@@ -249,6 +249,26 @@ def test_a_private_broker_is_counted_and_prices_the_brokers_no_op(tmp_path: Path
     assert not node_running(out / "broker"), "the run's RabbitMQ node outlived the run"
 
 
+def test_a_private_broker_that_cannot_start_fails_the_bench_clearly(tmp_path: Path) -> None:
+    """--private-broker on a machine without RabbitMQ (no `erl` on PATH): exit 1 with the
+    reason, before any stack or load, and no results."""
+    out = tmp_path / "run"
+    bare_path = str(Path(sys.executable).parent)  # this venv's tools, no Erlang
+    env = {
+        **os.environ,
+        "ORDERFLOW_BROKER_URL": MACHINE_BROKER,
+        "ORDERFLOW_PROFILE": "naive",
+        "PATH": bare_path,
+    }
+    done = bench("--styles", "rest", "--private-broker", "--out", str(out), env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "orderflow bench: RabbitMQ is not installed" in done.stderr
+    # The node comes first: no service was started (none wrote a log), no load ran.
+    assert "Starting the stack" not in done.stdout and not (out / "stack" / "logs").exists()
+    assert not (out / "results.json").exists()
+    assert not node_running(out / "broker")
+
+
 def node_running(data_dir: Path) -> bool:
     """Whether a process still runs with `data_dir` in its command line (the node's Erlang VM
     names its data and log folders there)."""
