@@ -80,7 +80,7 @@ def postgres_ms(admin_url: str, count: int = POSTGRES_SAMPLED, proc: Path = PROC
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
             connection.execute("CREATE TABLE t (id integer PRIMARY KEY, body text NOT NULL)")
-            backend = _backend(connection, admin_url, proc)
+            backend = _backend(connection, admin_url)
             server_before = _cpu(backend, proc)
             started = time.process_time()
             for i in range(count):
@@ -89,6 +89,10 @@ def postgres_ms(admin_url: str, count: int = POSTGRES_SAMPLED, proc: Path = PROC
                 connection.execute("COMMIT")
             client_ms = (time.process_time() - started) * 1000 / count
             server_after = _cpu(backend, proc)
+    except psycopg.Error as error:  # the server went away meanwhile: say so, as for the stack
+        raise postgres.PostgresUnavailable(
+            f"pricing a store transaction on PostgreSQL at {admin_url} failed: {str(error).strip()}"
+        ) from error
     finally:
         postgres.drop(admin_url, name)
     server_ms = (
@@ -99,9 +103,7 @@ def postgres_ms(admin_url: str, count: int = POSTGRES_SAMPLED, proc: Path = PROC
     return PostgresPrice(client_ms, server_ms)
 
 
-def _backend(
-    connection: psycopg.Connection[tuple[object, ...]], admin_url: str, proc: Path
-) -> int | None:
+def _backend(connection: psycopg.Connection[tuple[object, ...]], admin_url: str) -> int | None:
     """The pid of the connection's backend, when the server runs on this machine."""
     if not backends.is_local(admin_url):
         return None

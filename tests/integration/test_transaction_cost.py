@@ -9,6 +9,8 @@ import psycopg
 import pytest
 
 from harness.bench.transactions import postgres_ms, sqlite_ms
+from harness.stack import postgres
+from harness.stack.ports import free_ports
 from tests.conftest import ADMIN_URL
 
 
@@ -34,6 +36,12 @@ def test_a_backend_that_cannot_be_read_leaves_the_clients_side_alone(tmp_path: P
     price = postgres_ms(ADMIN_URL, count=100, proc=tmp_path)
     assert price.server_ms is None
     assert price.cpu_ms == price.client_ms > 0
+
+
+def test_a_server_that_cannot_be_reached_is_said_clearly() -> None:
+    (port,) = free_ports(1)  # nothing listens there
+    with pytest.raises(postgres.PostgresUnavailable, match="cannot reach PostgreSQL"):
+        postgres_ms(f"postgresql://postgres@127.0.0.1:{port}/postgres", count=10)
 
 
 def _scratch_databases() -> set[str]:
