@@ -57,3 +57,9 @@ NOT_INVARIANTS: Final = frozenset({"duplicate_notifications"})
 
 # A scenario's run, split by its faults: before the first, during them, after the last.
 PHASES: Final = ("before", "during", "after")
+
+
+def store_name(store: str | None) -> str:
+    """How commands and reports name a stack's store (`--store sqlite|postgres`); SQLite when
+    unknown, as for runs made before the option existed."""
+    return "PostgreSQL" if store == "postgres" else "SQLite"

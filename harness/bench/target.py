@@ -29,7 +29,7 @@ from harness.rabbit.admin import channel, delete_topology
 from harness.stack import postgres
 from harness.stack.replicas import PROXY_L7
 from harness.stack.supervisor import PROXY, Stack, StackConfig, connect_host
-from harness.vocabulary import style_of
+from harness.vocabulary import store_name, style_of
 from services.kernel.broker.topology import Topology
 from services.kernel.config import SERVICES, Settings, bracketed
 
@@ -123,7 +123,7 @@ class StackShape:
     grpc_balancing: str = PROXY_L7  # how the order service's gRPC calls reach the replicas
 
     def describe(self) -> str:
-        where = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        where = store_name(self.store)
         copies = "" if self.replicas == 1 else f", {self.replicas} replicas per service"
         listening = "" if self.host == "127.0.0.1" else f", listening on {self.host}"
         return f"{where}{copies}{listening}"

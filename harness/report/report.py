@@ -11,7 +11,7 @@ from harness.bench.results_scenario_model import Scenario
 from harness.report import run_tables, scenario_tables, variants
 from harness.report.cells import Table
 from harness.report.model import Run
-from harness.vocabulary import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS, store_name
 
 TIMELINES_HOW_TO_READ = (
     "Each style's load second by second: the order's p50, p95 and p99 latency on top (a log "
@@ -121,7 +121,7 @@ def describe_broker(meta: RunMeta) -> str:
 
 def describe_store(meta: RunMeta) -> str:
     """`SQLite, 1 replica per service` (runs made before --store: SQLite, one each)."""
-    store = "PostgreSQL" if meta.store == "postgres" else "SQLite"
+    store = store_name(meta.store)
     replicas = meta.replicas or 1
     each = "1 replica" if replicas == 1 else f"{replicas} replicas"
     return f"{store}, {each} per service"

@@ -8,7 +8,7 @@ from harness.bench.results_model import StyleResult
 from harness.bench.results_scenario_model import AuditError
 from harness.report.cells import BAD, NOTE, Cell, Table, marked, plain, right_aligned
 from harness.report.model import Run
-from harness.vocabulary import AUDIT_COUNTS
+from harness.vocabulary import AUDIT_COUNTS, store_name
 
 
 def side_by_side(run: Run) -> Table:
@@ -46,23 +46,19 @@ def cpu(run: Run) -> Table | None:
     if not rows:
         return None
     notes = " ".join(f"{note[0].upper()}{note[1:]}." for note in terminal.cpu_notes(run.styles))
+    store = store_name(run.meta.store)  # whose bare transaction priced the bound
     return Table(
         "cpu",
         "CPU per completed order",
         "CPU-milliseconds each process used per completed order while the load ran (the mix's "
         "browse and look-up included), and their total. bound is what an order would cost if "
         "each of its hops cost the style's no-op (no-op, server and client side) and each store "
-        f"transaction a bare {_store(run)} one; of bound is bound ÷ total, the share of what "
+        f"transaction a bare {store} one; of bound is bound ÷ total, the share of what "
         f"this machine allows that the style reaches (docs/bench.md). {notes}",
         terminal.cpu_headers(processes),
         rows,
         right_aligned(len(terminal.cpu_headers(processes))),
     )
-
-
-def _store(run: Run) -> str:
-    """The store whose transaction priced the bound (SQLite when the run does not say)."""
-    return "PostgreSQL" if run.meta.store == "postgres" else "SQLite"
 
 
 def operations(run: Run) -> Table:

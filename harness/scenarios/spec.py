@@ -51,7 +51,7 @@ from harness.scenarios.nodes import (
 from harness.scenarios.phases import Window, phase_bounds
 from harness.scenarios.section import Missing, Section, read_by, seconds
 from harness.stack.replicas import GRPC_BALANCING, PROXY_L7
-from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES
+from harness.vocabulary import AUDIT_COUNTS, PHASES, STYLES, store_name
 from services.kernel.config import SERVICES
 from services.kernel.resilience.policy import PROFILES
 
@@ -150,7 +150,7 @@ class StackSpec(Section):
         return self.replicas > 1
 
     def describe(self) -> str:
-        store = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        store = store_name(self.store)
         copies = f", {self.replicas} replicas per service" if self.replicated else ""
         grpc = f", gRPC balanced by {self.grpc_balancing}" if self.replicated else ""
         lease = f", claim lease {self.claim_lease_s:g}s" if self.claim_lease_s else ""
