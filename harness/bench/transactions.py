@@ -21,7 +21,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import psycopg
 
@@ -108,7 +108,7 @@ def _backend(connection: psycopg.Connection[tuple[object, ...]], admin_url: str)
     if not backends.is_local(admin_url):
         return None
     row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    return None if row is None else int(str(row[0]))
+    return None if row is None else cast("int", row[0])
 
 
 def _cpu(pid: int | None, proc: Path) -> float | None:
